@@ -1,0 +1,65 @@
+#include "autograd/node.h"
+
+#include <atomic>
+
+#include "tensor/kernels.h"
+
+namespace sp {
+
+void Inputs::accumulate(int i, Tensor g) {
+  Edge& e = edges_[i];
+  if (!e.active() || !g.defined()) return;
+  SP_CHECK(g.shape() == e.shape, "[autograd] backward of ", op_, " gave a gradient of shape ",
+           g.shape(), " for input ", i, " of shape ", e.shape);
+  g = kernels::cast(g, e.dtype);
+  Tensor& acc = grads_[i];
+  acc = acc.defined() ? kernels::binary(BinaryOp::add, acc, g) : g;
+}
+
+std::vector<Tensor> Node::apply(const Tensor& grad) {
+  SP_CHECK(fn_, "[backward] the graph through ", name_,
+           " was already used by a backward pass and its saved tensors are released");
+  std::vector<Tensor> grads(edges_.size());
+  Inputs inputs(name_, edges_, grads);
+  fn_(grad, inputs);
+  return grads;
+}
+
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!GradMode::is_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  if (!GradMode::is_enabled()) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void record(const char* op, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+  if (!any_requires_grad(inputs)) return;
+  static std::atomic<uint64_t> sequence{0};
+  std::vector<Edge> edges(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    if (!t.defined()) continue;
+    edges[i].shape = t.shape();
+    edges[i].dtype = t.dtype();
+    if (!t.requires_grad()) continue;
+    const auto& meta = t.autograd_meta();
+    if (meta->grad_fn) {
+      edges[i].node = meta->grad_fn;
+    } else {
+      edges[i].leaf = meta;
+    }
+  }
+  auto meta = std::make_shared<AutogradMeta>();
+  meta->requires_grad = true;
+  meta->grad_fn = std::make_shared<Node>(op, std::move(edges), std::move(fn), sequence++);
+  out.set_autograd_meta(std::move(meta));
+}
+
+}  // namespace sp

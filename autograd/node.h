@@ -1,0 +1,89 @@
+#pragma once
+// The graph: one Node per recorded op output, and record(), the one way ops join it.
+//
+//   Tensor out = kernels::matmul(a, b);
+//   record("matmul", out, {a, b}, [a, b](const Tensor& g, Inputs& in) {
+//     if (in.needs_grad(0)) in.accumulate(0, matmul(g, b.mT()));
+//     if (in.needs_grad(1)) in.accumulate(1, matmul(a.mT(), g));  // skipped when frozen
+//   });
+//
+// The lambda captures what backward needs (saved tensors); the engine destroys it right
+// after it runs, which releases them. Capture an op's own output only as out.detach():
+// the output holds the node, so capturing it whole would be a cycle.
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "tensor/tensor.h"
+
+namespace sp {
+
+class Node;
+
+// Where an input's gradient goes: an earlier node, a leaf, or nowhere (no grad needed).
+struct Edge {
+  std::shared_ptr<Node> node;
+  std::shared_ptr<AutogradMeta> leaf;
+  Shape shape;  // the input's shape and dtype, to check and cast what backward produces
+  DType dtype = DType::f32;
+  bool active() const { return node || leaf; }
+};
+
+// What a backward function sees of its inputs.
+class Inputs {
+ public:
+  Inputs(const char* op, std::vector<Edge>& edges, std::vector<Tensor>& grads)
+      : op_(op), edges_(edges), grads_(grads) {}
+  int size() const { return static_cast<int>(edges_.size()); }
+  bool needs_grad(int i) const { return edges_[i].active(); }
+  // Adds g to input i's gradient. g must have the input's shape; it is cast to its dtype.
+  void accumulate(int i, Tensor g);
+
+ private:
+  const char* op_;
+  std::vector<Edge>& edges_;
+  std::vector<Tensor>& grads_;
+};
+
+using BackwardFn = std::function<void(const Tensor& grad, Inputs& inputs)>;
+
+class Node {
+ public:
+  Node(const char* name, std::vector<Edge> edges, BackwardFn fn, uint64_t sequence)
+      : name_(name), edges_(std::move(edges)), fn_(std::move(fn)), sequence_(sequence) {}
+  const char* name() const { return name_; }
+  std::vector<Edge>& edges() { return edges_; }
+  uint64_t sequence() const { return sequence_; }  // creation order; later runs first
+  bool released() const { return !fn_; }
+  // Runs backward for grad; returns the gradient of each input (undefined if none).
+  std::vector<Tensor> apply(const Tensor& grad);
+  void release() { fn_ = nullptr; }
+
+ private:
+  const char* name_;
+  std::vector<Edge> edges_;
+  BackwardFn fn_;
+  uint64_t sequence_;
+};
+
+struct AutogradMeta {
+  bool requires_grad = false;
+  Tensor grad;                    // leaves: the accumulated gradient
+  std::shared_ptr<Node> grad_fn;  // non-leaves: the node that made this tensor
+};
+
+// True when grad mode is on and some input requires grad: only then is recording worth it.
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
+bool any_requires_grad(const std::vector<Tensor>& inputs);
+
+// Attaches out to the graph with a node whose inputs are `inputs`. A no-op when
+// !any_requires_grad(inputs).
+void record(const char* op, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn);
+
+// Runs the backward pass from root with gradient grad (engine.cpp).
+void run_backward(const Tensor& root, const Tensor& grad);
+
+}  // namespace sp

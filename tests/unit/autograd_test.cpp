@@ -1,0 +1,111 @@
+// The engine: accumulation, needs-grad, grad mode, detach, release of saved tensors.
+#include <gtest/gtest.h>
+
+#include "autograd/ops.h"
+#include "tensor/allocator.h"
+#include "test_util.h"
+
+namespace sp {
+namespace {
+
+using testing::expect_values;
+using testing::leaf;
+
+TEST(Autograd, LeafGradientsAccumulateAcrossPasses) {
+  Tensor x = leaf(Tensor::from_vector(std::vector<float>{1, 2, 3}));
+  sum(x * 2.0).backward();
+  expect_values(x.grad(), {2, 2, 2});
+  sum(x * 3.0).backward();
+  expect_values(x.grad(), {5, 5, 5});
+  x.zero_grad();
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(Autograd, DiamondSumsBothPaths) {
+  Tensor x = leaf(Tensor::from_vector(std::vector<double>{1, -2, 0.5}));
+  Tensor y = x * x + x;  // dy/dx = 2x + 1
+  y.backward(Tensor::ones({3}, DType::f64));
+  expect_values(x.grad(), {3, -3, 2});
+}
+
+TEST(Autograd, SameInputTwiceGetsBothContributions) {
+  Tensor x = leaf(Tensor::from_vector(std::vector<double>{3}));
+  (x * x).backward();
+  expect_values(x.grad(), {6});
+}
+
+TEST(Autograd, GivenGradientAndImplicitGradientRules) {
+  Tensor x = leaf(Tensor::from_vector(std::vector<double>{1, 2}));
+  Tensor y = x * 3.0;
+  y.backward(Tensor::from_vector(std::vector<double>{1, 10}));
+  expect_values(x.grad(), {3, 30});
+  EXPECT_THROW_MSG((x * 3.0).backward(), "[backward] a gradient can be implied only for a one-element");
+  EXPECT_THROW_MSG((x * 3.0).backward(Tensor::ones({3}, DType::f64)), "[backward] gradient shape [3]");
+  EXPECT_THROW_MSG(Tensor::ones({1}).backward(), "[backward] the tensor does not require grad");
+}
+
+TEST(Autograd, GraphRunsOnce) {
+  Tensor x = leaf(Tensor::from_vector(std::vector<double>{1, 2}));
+  Tensor loss = sum(exp(x));
+  loss.backward();
+  EXPECT_THROW_MSG(loss.backward(), "was already used by a backward pass");
+}
+
+TEST(Autograd, FrozenInputsGetNoGradient) {
+  Tensor a = leaf(Tensor::from_vector(std::vector<float>{1, 2}));
+  Tensor b = Tensor::from_vector(std::vector<float>{3, 4});  // frozen
+  sum(a * b).backward();
+  expect_values(a.grad(), {3, 4});
+  EXPECT_FALSE(b.grad().defined());
+  EXPECT_FALSE(b.requires_grad());
+}
+
+TEST(Autograd, NoGradGuardAndDetach) {
+  Tensor x = leaf(Tensor::from_vector(std::vector<float>{1, 2}));
+  {
+    NoGradGuard guard;
+    EXPECT_FALSE(GradMode::is_enabled());
+    Tensor y = x * 2.0;
+    EXPECT_FALSE(y.requires_grad());
+    EXPECT_TRUE(y.is_leaf());
+  }
+  EXPECT_TRUE(GradMode::is_enabled());
+  Tensor y = x * 2.0;
+  EXPECT_TRUE(y.requires_grad());
+  EXPECT_FALSE(y.is_leaf());
+  Tensor d = y.detach();
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_EQ(d.storage(), y.storage());
+  EXPECT_THROW_MSG(y.requires_grad_(false), "[requires_grad_] only leaves can change requires_grad");
+  EXPECT_THROW_MSG(Tensor::arange(3).requires_grad_(), "only floating tensors can require grad");
+}
+
+TEST(Autograd, GradientsFlowThroughViews) {
+  Tensor x = leaf(Tensor::from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3}));
+  Tensor y = x.mT().slice(0, 1, 3).reshape({4});  // rows 1..2 of x^T = columns 1..2 of x
+  sum(y * Tensor::from_vector(std::vector<double>{1, 2, 3, 4})).backward();
+  // y = [x01, x11, x02, x12]
+  expect_values(x.grad(), {0, 1, 3, 0, 2, 4});
+}
+
+TEST(Autograd, BackwardReleasesSavedTensors) {
+  Tensor w1 = leaf(testing::test_tensor({64, 128}, 1, DType::f32));
+  Tensor w2 = leaf(testing::test_tensor({128, 32}, 2, DType::f32));
+  const Tensor x = testing::test_tensor({16, 64}, 3, DType::f32);
+  const int64_t params_and_input = cpu_memory_stats().current_bytes;
+  Tensor loss = [&] {
+    Tensor h = tanh(matmul(x, w1));
+    Tensor y = sigmoid(matmul(h, w2));
+    return mean(y * y);  // the activations are now held only by the graph
+  }();
+  EXPECT_GT(cpu_memory_stats().current_bytes, params_and_input + 16 * 128 * 4);
+  loss.backward();
+  const int64_t grads = (64 * 128 + 128 * 32) * 4;
+  const int64_t loss_bytes = 4;
+  EXPECT_EQ(cpu_memory_stats().current_bytes, params_and_input + grads + loss_bytes);
+  EXPECT_TRUE(w1.grad().defined());
+  EXPECT_TRUE(w2.grad().defined());
+}
+
+}  // namespace
+}  // namespace sp
