@@ -1,0 +1,72 @@
+#include "models/io/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <system_error>
+
+#include "tensor/error.h"
+
+namespace sp {
+
+AtomicFile::AtomicFile(std::string path, std::string tag)
+    : path_(std::move(path)), tag_(std::move(tag)) {
+  temp_ = path_ + ".tmp." + std::to_string(::getpid());
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail_errno("cannot create the temporary file " + temp_);
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(temp_.c_str());
+}
+
+void AtomicFile::fail_errno(const std::string& what) {
+  const std::string reason = std::system_category().message(errno);
+  fail(str_cat(tag_, " ", path_, ": ", what, ": ", reason));
+}
+
+void AtomicFile::write(const void* data, size_t nbytes) {
+  SP_CHECK(fd_ >= 0 && !committed_, tag_, " ", path_, ": write after commit");
+  const char* p = static_cast<const char*>(data);
+  while (nbytes > 0) {
+    // Linux writes at most ~2 GiB per call; large tensors take several.
+    const ssize_t n = ::write(fd_, p, nbytes);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail_errno("cannot write " + temp_);
+    }
+    p += n;
+    nbytes -= static_cast<size_t>(n);
+  }
+}
+
+void AtomicFile::commit() {
+  SP_CHECK(fd_ >= 0 && !committed_, tag_, " ", path_, ": commit twice");
+  if (::fsync(fd_) != 0) fail_errno("cannot flush " + temp_);
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) fail_errno("cannot close " + temp_);
+  if (::rename(temp_.c_str(), path_.c_str()) != 0)
+    fail_errno("cannot rename " + temp_ + " over it");
+  committed_ = true;
+  // The rename is durable only once the directory is flushed; best effort, the file is
+  // already complete and in place.
+  std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+  if (dir.empty()) dir = ".";
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void write_file_atomic(const std::string& path, std::string_view contents, const std::string& tag) {
+  AtomicFile f(path, tag);
+  f.write(contents);
+  f.commit();
+}
+
+}  // namespace sp
