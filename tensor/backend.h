@@ -102,7 +102,8 @@ class Backend {
   virtual void softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, bool log) {
     unsupported("softmax_backward");
   }
-  // x: [R, D], weight: [D] or undefined -> out [R, D], rstd [R] (f32).
+  // x: [R, D], weight: [D] or undefined -> out [R, D], rstd [R] (f32; f64 when x or
+  // weight is f64). out has weight's dtype, or x's without a weight, as in T5.
   // As T5: the normalised value is cast to weight's dtype before the multiply.
   virtual void rms_norm(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& weight,
                         double eps) {
