@@ -22,7 +22,7 @@ bool CpuBackend::supports(Prim prim, DType dtype) const {
     case Prim::random:
       return floating || integer || dtype == DType::boolean;
     case Prim::matmul:
-      return dtype == DType::f32 || dtype == DType::bf16 || dtype == DType::f64;
+      return dtype == DType::f32 || dtype == DType::bf16 || dtype == DType::f16 || dtype == DType::f64;
     default:
       return floating;
   }
