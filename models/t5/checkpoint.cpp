@@ -1,0 +1,133 @@
+#include "models/t5/checkpoint.h"
+
+#include <filesystem>
+#include <fstream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/grad_mode.h"
+#include "models/io/atomic_file.h"
+#include "models/io/sharded.h"
+#include "tensor/kernels.h"
+
+namespace sp {
+
+namespace {
+const char* kLegacyCrossBias =
+    "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight";
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+}  // namespace
+
+T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::string& dir,
+                             bool strict) {
+  CheckpointReader reader = CheckpointReader::open(dir);
+  T5LoadReport r;
+
+  // Where each model tensor comes from in the checkpoint.
+  std::unordered_map<std::string, std::string> source;
+  std::unordered_set<std::string> used;
+  const bool tied = model.config().tie_word_embeddings;
+  NamedTensors targets = model.state_dict();
+  for (const auto& [name, t] : targets) {
+    std::string src;
+    if (reader.contains(name)) {
+      src = name;
+    } else if (name == "shared.weight") {
+      for (const char* alias : {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"})
+        if (reader.contains(alias)) {
+          src = alias;
+          break;
+        }
+    }
+    if (src.empty()) {
+      r.missing.push_back(name);
+      continue;
+    }
+    used.insert(src);
+    const std::vector<int64_t>& shape = reader.info(src).shape;
+    std::vector<int64_t> want(t.shape().begin(), t.shape().end());
+    if (shape != want) {
+      r.mismatched.push_back(
+          str_cat(name, ": expected ", shape_str(want), ", got ", shape_str(shape)));
+      continue;
+    }
+    source.emplace(name, src);
+  }
+  for (const std::string& name : reader.names()) {
+    if (used.count(name)) continue;
+    const bool alias =
+        name == "encoder.embed_tokens.weight" || name == "decoder.embed_tokens.weight";
+    if (alias || name == kLegacyCrossBias || (tied && name == "lm_head.weight"))
+      r.ignored.push_back(name);
+    else
+      r.unexpected.push_back(name);
+  }
+  if (strict && (!r.missing.empty() || !r.unexpected.empty() || !r.mismatched.empty())) {
+    std::string msg = str_cat("[load_t5] ", dir, ": checkpoint does not match the T5 config:");
+    auto list = [&](const char* what, const std::vector<std::string>& names) {
+      if (names.empty()) return;
+      msg += str_cat("\n  ", names.size(), " ", what, ":");
+      for (const auto& n : names) msg += "\n    " + n;
+    };
+    list("missing", r.missing);
+    list("unexpected", r.unexpected);
+    list("mis-shaped", r.mismatched);
+    fail(msg);
+  }
+
+  NoGradGuard no_grad;
+  std::unordered_map<std::string, Tensor*> slots;
+  for (auto& [name, slot] : model.tensor_slots()) slots.emplace(name, slot);
+  for (const auto& [name, src] : source) {
+    Tensor* dst = slots.at(name);
+    Tensor value = reader.tensor(src, dst->dtype());
+    Tensor target = dst->detach();
+    kernels::copy_(target, value);
+  }
+  return r;
+}
+
+std::unique_ptr<T5ForConditionalGeneration> load_t5(const std::string& dir,
+                                                    const T5LoadOptions& options,
+                                                    T5LoadReport* report) {
+  SP_CHECK(is_floating(options.dtype) && options.dtype != DType::f64,
+           "[load_t5] dtype must be f32, bf16 or f16, got ", dtype_name(options.dtype));
+  const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
+  T5Config config = T5Config::from_file(config_path);
+  // As transformers 5 decides (and 4 for every hub checkpoint): the head is lm_head.weight
+  // when the checkpoint has one, else shared.weight, whatever tie_word_embeddings says.
+  // The output scale stays as the config gives it.
+  config.tie_word_embeddings = !CheckpointReader::open(dir).contains("lm_head.weight");
+  auto model =
+      std::make_unique<T5ForConditionalGeneration>(config, options.dtype, options.dropout_gen);
+  T5LoadReport r = load_t5_weights(*model, dir, options.strict);
+  if (report) *report = std::move(r);
+  return model;
+}
+
+void save_t5(const T5ForConditionalGeneration& model, const std::string& dir,
+             std::optional<DType> dtype, uint64_t max_shard_bytes) {
+  std::filesystem::create_directories(dir);
+  NamedTensors tensors;
+  {
+    NoGradGuard no_grad;
+    for (auto& [name, t] : model.state_dict()) {
+      Tensor v = t.detach();
+      if (dtype && is_floating(v.dtype()) && v.dtype() != *dtype) v = kernels::cast(v, *dtype);
+      tensors.emplace_back(name, v);
+    }
+  }
+  CheckpointSaveOptions opts;
+  opts.max_shard_bytes = max_shard_bytes;
+  save_checkpoint(dir, tensors, opts);
+  AtomicFile config((std::filesystem::path(dir) / "config.json").string(), "[save_t5]");
+  config.write(model.config().to_json());
+  config.commit();
+}
+
+}  // namespace sp

@@ -1,0 +1,218 @@
+#include "models/t5/config.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tensor/error.h"
+
+namespace sp {
+
+namespace {
+using json = nlohmann::ordered_json;
+
+struct Activation {
+  bool gated;
+  T5Activation act;
+};
+
+// As transformers' T5Config: "[gated-]<act>", with gated-gelu meaning gelu_new.
+Activation parse_activation(const std::string& proj, const std::string& label) {
+  std::string act = proj;
+  bool gated = false;
+  if (proj.rfind("gated-", 0) == 0) {
+    gated = true;
+    act = proj.substr(6);
+  }
+  if (act == "relu") return {gated, T5Activation::relu};
+  if (act == "gelu") return {gated, gated ? T5Activation::gelu_new : T5Activation::gelu};
+  if (act == "gelu_new") return {gated, T5Activation::gelu_new};
+  if (act == "silu" || act == "swish") return {gated, T5Activation::silu};
+  fail(str_cat("[T5Config] ", label, ": feed_forward_proj \"", proj,
+               "\" is not supported; expected relu, gelu, silu or gated-<one of those>"));
+}
+
+template <typename T>
+void read(const json& j, const char* key, T& out, const std::string& label) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  try {
+    out = it->get<T>();
+  } catch (const std::exception&) {
+    fail(str_cat("[T5Config] ", label, ": key \"", key, "\" has the wrong type: ", it->dump()));
+  }
+}
+
+// Integers in hub configs are sometimes written as 1.0; accept them when integral.
+void read_int(const json& j, const char* key, int64_t& out, const std::string& label) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (it->is_number_integer()) {
+    out = it->get<int64_t>();
+  } else if (it->is_number_float() &&
+             it->get<double>() == static_cast<double>(static_cast<int64_t>(it->get<double>()))) {
+    out = static_cast<int64_t>(it->get<double>());
+  } else {
+    fail(str_cat("[T5Config] ", label, ": key \"", key, "\" must be an integer, got ", it->dump()));
+  }
+}
+}  // namespace
+
+bool T5Config::is_gated() const { return parse_activation(feed_forward_proj, "config").gated; }
+T5Activation T5Config::activation() const {
+  return parse_activation(feed_forward_proj, "config").act;
+}
+
+void T5Config::validate(const std::string& label) const {
+  auto positive = [&](const char* key, int64_t v) {
+    SP_CHECK(v > 0, "[T5Config] ", label, ": ", key, " must be positive, got ", v);
+  };
+  positive("vocab_size", vocab_size);
+  positive("d_model", d_model);
+  positive("d_kv", d_kv);
+  positive("d_ff", d_ff);
+  positive("num_layers", num_layers);
+  positive("num_decoder_layers", num_decoder_layers);
+  positive("num_heads", num_heads);
+  positive("relative_attention_num_buckets", relative_attention_num_buckets);
+  SP_CHECK(relative_attention_num_buckets >= 4, "[T5Config] ", label,
+           ": relative_attention_num_buckets must be at least 4, got ",
+           relative_attention_num_buckets);
+  SP_CHECK(relative_attention_max_distance > relative_attention_num_buckets / 4, "[T5Config] ",
+           label, ": relative_attention_max_distance (", relative_attention_max_distance,
+           ") must exceed relative_attention_num_buckets / 4");
+  SP_CHECK(dropout_rate >= 0 && dropout_rate < 1, "[T5Config] ", label,
+           ": dropout_rate must be in [0, 1), got ", dropout_rate);
+  SP_CHECK(layer_norm_epsilon >= 0, "[T5Config] ", label, ": layer_norm_epsilon must be >= 0");
+  parse_activation(feed_forward_proj, label);
+  SP_CHECK(pad_token_id >= 0 && pad_token_id < vocab_size, "[T5Config] ", label, ": pad_token_id ",
+           pad_token_id, " outside the vocabulary of ", vocab_size);
+  SP_CHECK(decoder_start_token_id >= 0 && decoder_start_token_id < vocab_size, "[T5Config] ", label,
+           ": decoder_start_token_id ", decoder_start_token_id, " outside the vocabulary");
+}
+
+T5Config T5Config::from_json(const std::string& text, const std::string& label) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const std::exception& e) {
+    fail(str_cat("[T5Config] ", label, ": not valid JSON: ", e.what()));
+  }
+  SP_CHECK(j.is_object(), "[T5Config] ", label, ": expected a JSON object");
+  if (j.contains("model_type") && j["model_type"].is_string())
+    SP_CHECK(j["model_type"] == "t5", "[T5Config] ", label, ": model_type is \"",
+             j["model_type"].get<std::string>(), "\", expected \"t5\"");
+  T5Config c;
+  read_int(j, "vocab_size", c.vocab_size, label);
+  read_int(j, "d_model", c.d_model, label);
+  read_int(j, "d_kv", c.d_kv, label);
+  read_int(j, "d_ff", c.d_ff, label);
+  read_int(j, "num_layers", c.num_layers, label);
+  c.num_decoder_layers = c.num_layers;
+  read_int(j, "num_decoder_layers", c.num_decoder_layers, label);
+  read_int(j, "num_heads", c.num_heads, label);
+  read_int(j, "relative_attention_num_buckets", c.relative_attention_num_buckets, label);
+  read_int(j, "relative_attention_max_distance", c.relative_attention_max_distance, label);
+  read(j, "dropout_rate", c.dropout_rate, label);
+  read(j, "layer_norm_epsilon", c.layer_norm_epsilon, label);
+  read(j, "initializer_factor", c.initializer_factor, label);
+  read(j, "feed_forward_proj", c.feed_forward_proj, label);
+  read(j, "tie_word_embeddings", c.tie_word_embeddings, label);
+  c.scale_decoder_outputs = c.tie_word_embeddings;
+  read(j, "scale_decoder_outputs", c.scale_decoder_outputs, label);
+  read_int(j, "pad_token_id", c.pad_token_id, label);
+  read_int(j, "eos_token_id", c.eos_token_id, label);
+  read_int(j, "decoder_start_token_id", c.decoder_start_token_id, label);
+  c.validate(label);
+  return c;
+}
+
+T5Config T5Config::from_file(const std::string& path) {
+  std::ifstream in(path);
+  SP_CHECK(in.good(), "[T5Config] ", path, ": cannot open the file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return from_json(ss.str(), path);
+}
+
+std::string T5Config::to_json() const {
+  json j;
+  j["architectures"] = json::array({"T5ForConditionalGeneration"});
+  j["model_type"] = "t5";
+  j["vocab_size"] = vocab_size;
+  j["d_model"] = d_model;
+  j["d_kv"] = d_kv;
+  j["d_ff"] = d_ff;
+  j["num_layers"] = num_layers;
+  j["num_decoder_layers"] = num_decoder_layers;
+  j["num_heads"] = num_heads;
+  j["relative_attention_num_buckets"] = relative_attention_num_buckets;
+  j["relative_attention_max_distance"] = relative_attention_max_distance;
+  j["dropout_rate"] = dropout_rate;
+  j["layer_norm_epsilon"] = layer_norm_epsilon;
+  j["initializer_factor"] = initializer_factor;
+  j["feed_forward_proj"] = feed_forward_proj;
+  j["is_gated_act"] = is_gated();
+  j["dense_act_fn"] = activation() == T5Activation::relu   ? "relu"
+                      : activation() == T5Activation::gelu ? "gelu"
+                      : activation() == T5Activation::silu ? "silu"
+                                                           : "gelu_new";
+  j["tie_word_embeddings"] = tie_word_embeddings;
+  if (scale_decoder_outputs != tie_word_embeddings)
+    j["scale_decoder_outputs"] = scale_decoder_outputs;
+  j["is_encoder_decoder"] = true;
+  j["use_cache"] = true;
+  j["pad_token_id"] = pad_token_id;
+  j["eos_token_id"] = eos_token_id;
+  j["decoder_start_token_id"] = decoder_start_token_id;
+  return j.dump(2) + "\n";
+}
+
+T5Config T5Config::preset(const std::string& name) {
+  T5Config c;
+  auto v10 = [&](int64_t d, int64_t ff, int64_t kv, int64_t h, int64_t l) {
+    c.d_model = d, c.d_ff = ff, c.d_kv = kv, c.num_heads = h,
+    c.num_layers = c.num_decoder_layers = l;
+    c.feed_forward_proj = "relu";
+    c.tie_word_embeddings = c.scale_decoder_outputs = true;
+  };
+  auto v11 = [&](int64_t d, int64_t ff, int64_t h, int64_t l) {
+    c.d_model = d, c.d_ff = ff, c.d_kv = 64, c.num_heads = h,
+    c.num_layers = c.num_decoder_layers = l;
+    c.feed_forward_proj = "gated-gelu";
+    c.tie_word_embeddings = c.scale_decoder_outputs = false;
+  };
+  if (name == "t5-small")
+    v10(512, 2048, 64, 8, 6);
+  else if (name == "t5-base")
+    v10(768, 3072, 64, 12, 12);
+  else if (name == "t5-large")
+    v10(1024, 4096, 64, 16, 24);
+  else if (name == "t5-3b")
+    v10(1024, 16384, 128, 32, 24);
+  else if (name == "t5-11b")
+    v10(1024, 65536, 128, 128, 24);
+  else if (name == "t5-v1_1-small")
+    v11(512, 1024, 6, 8);
+  else if (name == "t5-v1_1-base")
+    v11(768, 2048, 12, 12);
+  else if (name == "t5-v1_1-large")
+    v11(1024, 2816, 16, 24);
+  else if (name == "t5-v1_1-xl")
+    v11(2048, 5120, 32, 24);
+  else if (name == "t5-v1_1-xxl")
+    v11(4096, 10240, 64, 24);
+  else {
+    std::string known;
+    for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+    fail(str_cat("[T5Config] unknown preset \"", name, "\"; known: ", known));
+  }
+  return c;
+}
+
+std::vector<std::string> T5Config::preset_names() {
+  return {"t5-small",      "t5-base",      "t5-large",      "t5-3b",      "t5-11b",
+          "t5-v1_1-small", "t5-v1_1-base", "t5-v1_1-large", "t5-v1_1-xl", "t5-v1_1-xxl"};
+}
+
+}  // namespace sp

@@ -1,0 +1,111 @@
+#include "models/t5/generation.h"
+
+#include <algorithm>
+
+#include "autograd/ops.h"
+
+namespace sp {
+
+std::vector<std::vector<int64_t>> greedy_generate(const T5ForConditionalGeneration& model,
+                                                  const Tensor& input_ids,
+                                                  const Tensor& attention_mask,
+                                                  const GenerateOptions& options) {
+  SP_CHECK(input_ids.dim() == 2, "[generate] expected input ids as [batch, length], got ",
+           describe(input_ids));
+  SP_CHECK(options.max_new_tokens >= 0, "[generate] max_new_tokens must be >= 0, got ",
+           options.max_new_tokens);
+  NoGradGuard no_grad;
+  const T5Config& c = model.config();
+  const int64_t B = input_ids.size(0);
+  Tensor enc = model.encode(model.embed(input_ids), attention_mask);
+  T5Cache cache = model.make_cache();
+  std::vector<std::vector<int64_t>> out(B);
+  std::vector<bool> done(B, false);
+  std::vector<int64_t> next(B, c.decoder_start_token_id);
+  for (int64_t step = 0; step < options.max_new_tokens; ++step) {
+    Tensor cur = Tensor::from_vector(next, Shape{B, 1});
+    if (!enc.device().is_cpu()) cur = cur.to(enc.device());
+    Tensor logits =
+        model.lm_logits(model.decode(cur, enc, attention_mask, Tensor(), &cache));  // [B, 1, V]
+    std::vector<int64_t> best = argmax(logits, -1).to_vector<int64_t>();
+    bool all_done = true;
+    for (int64_t b = 0; b < B; ++b) {
+      if (done[b]) {
+        next[b] = c.pad_token_id;  // as transformers: finished rows keep feeding pad
+        continue;
+      }
+      next[b] = best[b];
+      out[b].push_back(best[b]);
+      if (best[b] == c.eos_token_id) done[b] = true;
+      all_done = all_done && done[b];
+    }
+    if (all_done) break;
+  }
+  return out;
+}
+
+std::vector<SequenceScore> score_sequences(const T5ForConditionalGeneration& model,
+                                           const Tensor& input_ids, const Tensor& attention_mask,
+                                           const Tensor& labels) {
+  NoGradGuard no_grad;
+  T5Inputs in;
+  in.input_ids = input_ids;
+  in.attention_mask = attention_mask;
+  in.labels = labels;
+  T5Output out = model.forward(in);
+  CrossEntropyOptions ce;
+  ce.reduction = Reduction::none;
+  std::vector<double> nll = cross_entropy(out.logits, labels, ce).to_vector<double>();  // [B, T]
+  std::vector<int64_t> l = labels.to_vector<int64_t>();
+  const int64_t B = labels.size(0), T = labels.size(1);
+  std::vector<SequenceScore> scores(B);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t)
+      if (l[b * T + t] != -100) {
+        scores[b].logprob -= nll[b * T + t];
+        ++scores[b].num_tokens;
+      }
+  return scores;
+}
+
+int64_t rank_classify(const T5ForConditionalGeneration& model,
+                      const std::vector<int64_t>& input_ids,
+                      const std::vector<std::vector<int64_t>>& candidates,
+                      std::vector<SequenceScore>* scores) {
+  SP_CHECK(!candidates.empty(), "[rank_classify] no candidates");
+  SP_CHECK(!input_ids.empty(), "[rank_classify] empty input");
+  const int64_t C = static_cast<int64_t>(candidates.size());
+  const int64_t S = static_cast<int64_t>(input_ids.size());
+  size_t T = 0;
+  for (const auto& c : candidates) {
+    SP_CHECK(!c.empty(), "[rank_classify] an empty candidate");
+    T = std::max(T, c.size());
+  }
+  std::vector<int64_t> labels(C * T, -100);
+  for (int64_t i = 0; i < C; ++i)
+    std::copy(candidates[i].begin(), candidates[i].end(), labels.begin() + i * T);
+  Tensor label_t = Tensor::from_vector(labels, Shape{C, static_cast<int64_t>(T)});
+
+  // The input is encoded once and shared by every candidate.
+  NoGradGuard no_grad;
+  Tensor enc = model.encode(model.embed(Tensor::from_vector(input_ids, Shape{1, S})));
+  enc = enc.expand(Shape{C, S, enc.size(2)});
+  Tensor logits = model.lm_logits(model.decode(model.shift_right(label_t), enc));
+  CrossEntropyOptions ce;
+  ce.reduction = Reduction::none;
+  std::vector<double> nll = cross_entropy(logits, label_t, ce).to_vector<double>();  // [C, T]
+  std::vector<SequenceScore> s(C);
+  for (int64_t i = 0; i < C; ++i)
+    for (size_t t = 0; t < T; ++t)
+      if (labels[i * T + t] != -100) {
+        s[i].logprob -= nll[i * T + t];
+        ++s[i].num_tokens;
+      }
+  int64_t best = 0;
+  for (int64_t i = 1; i < C; ++i)
+    if (s[i].logprob > s[best].logprob) best = i;
+  if (scores) *scores = std::move(s);
+  return best;
+}
+
+}  // namespace sp

@@ -1,0 +1,21 @@
+#pragma once
+// T5's relative position buckets (REFERENCE.md section 1).
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace sp {
+
+// rel = key_pos - query_pos -> bucket in [0, num_buckets), computed as transformers does
+// (the logarithmic part in float32, in the same order, truncated).
+int64_t relative_position_bucket(int64_t rel, bool bidirectional, int64_t num_buckets,
+                                 int64_t max_distance);
+
+// -> [q_len, k_len] i64 buckets for queries at positions q_offset .. q_offset + q_len - 1
+// (q_offset > 0 when decoding incrementally) and keys at 0 .. k_len - 1. Cached per
+// (q_len, k_len, bidirectional, num_buckets, max_distance, q_offset): every layer and
+// step with the same shape shares one read-only CPU table.
+Tensor relative_position_buckets(int64_t q_len, int64_t k_len, bool bidirectional,
+                                 int64_t num_buckets, int64_t max_distance, int64_t q_offset = 0);
+
+}  // namespace sp

@@ -1,0 +1,133 @@
+// T5Config parsing, presets; the relative position bucket function; attention masks.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "models/t5/config.h"
+#include "models/t5/relative_position.h"
+#include "models/t5/t5_model.h"
+#include "test_util.h"
+
+namespace sp {
+namespace {
+
+TEST(T5Config, transformers4_config_derives_scale_from_tying) {
+  T5Config c = T5Config::from_json(R"({"model_type": "t5", "d_model": 64, "d_kv": 16, "d_ff": 128,
+      "num_layers": 3, "num_heads": 2, "vocab_size": 100, "feed_forward_proj": "gated-gelu",
+      "tie_word_embeddings": false})");
+  EXPECT_EQ(c.num_decoder_layers, 3);  // defaults to num_layers
+  EXPECT_FALSE(c.tie_word_embeddings);
+  EXPECT_FALSE(c.scale_decoder_outputs);
+  EXPECT_TRUE(c.is_gated());
+  EXPECT_EQ(c.activation(), T5Activation::gelu_new);
+  EXPECT_EQ(c.inner_dim(), 32);
+  T5Config tied =
+      T5Config::from_json(R"({"d_model": 8, "num_heads": 2, "d_kv": 4, "num_decoder_layers": 1})");
+  EXPECT_TRUE(tied.tie_word_embeddings);  // transformers' default
+  EXPECT_TRUE(tied.scale_decoder_outputs);
+  EXPECT_EQ(tied.num_decoder_layers, 1);
+  EXPECT_EQ(tied.activation(), T5Activation::relu);
+}
+
+TEST(T5Config, transformers5_config_keeps_both_fields) {
+  T5Config c = T5Config::from_json(R"({"tie_word_embeddings": true, "scale_decoder_outputs": false,
+      "feed_forward_proj": "gated-silu"})");
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_FALSE(c.scale_decoder_outputs);
+  EXPECT_EQ(c.activation(), T5Activation::silu);
+  T5Config back = T5Config::from_json(c.to_json());
+  EXPECT_FALSE(back.scale_decoder_outputs);
+  EXPECT_TRUE(back.tie_word_embeddings);
+  T5Config v4 = T5Config::from_json(T5Config::preset("t5-v1_1-base").to_json());
+  EXPECT_EQ(v4.d_ff, 2048);
+  EXPECT_FALSE(v4.scale_decoder_outputs);
+  EXPECT_EQ(T5Config::preset("t5-small").to_json().find("scale_decoder_outputs"),
+            std::string::npos);
+}
+
+TEST(T5Config, errors_name_the_file_and_key) {
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"d_model": "big"})", "dir/config.json"),
+                   "[T5Config] dir/config.json: key \"d_model\" must be an integer");
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"feed_forward_proj": "gated-tanh"})", "c.json"),
+                   "feed_forward_proj \"gated-tanh\" is not supported");
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"num_heads": 0})", "c.json"),
+                   "c.json: num_heads must be positive");
+  EXPECT_THROW_MSG(T5Config::from_json("{", "c.json"), "[T5Config] c.json: not valid JSON");
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"model_type": "bert"})", "c.json"),
+                   "model_type is \"bert\"");
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"tie_word_embeddings": 3})", "c.json"),
+                   "key \"tie_word_embeddings\" has the wrong type");
+  EXPECT_THROW_MSG(T5Config::from_file("/nonexistent/config.json"),
+                   "/nonexistent/config.json: cannot open");
+  EXPECT_THROW_MSG(T5Config::preset("t5-huge"), "unknown preset \"t5-huge\"; known: t5-small");
+}
+
+TEST(T5Config, presets) {
+  T5Config s = T5Config::preset("t5-v1_1-small");
+  EXPECT_EQ(s.d_model, 512);
+  EXPECT_EQ(s.inner_dim(), 384);
+  EXPECT_EQ(s.num_layers, 8);
+  EXPECT_FALSE(s.tie_word_embeddings);
+  T5Config b = T5Config::preset("t5-3b");
+  EXPECT_EQ(b.d_kv, 128);
+  EXPECT_EQ(b.num_heads, 32);
+  EXPECT_EQ(T5Config::preset("t5-v1_1-xxl").d_ff, 10240);
+  EXPECT_EQ(T5Config::preset_names().size(), 10u);
+}
+
+TEST(T5RelativePosition, bidirectional_buckets_by_hand) {
+  // nb 32 -> 16 per direction, max_exact 8: 8 + trunc(log(|rel| / 8) / log(16) * 8)
+  EXPECT_EQ(relative_position_bucket(0, true, 32, 128), 0);
+  EXPECT_EQ(relative_position_bucket(-1, true, 32, 128), 1);
+  EXPECT_EQ(relative_position_bucket(1, true, 32, 128), 17);
+  EXPECT_EQ(relative_position_bucket(-7, true, 32, 128), 7);
+  EXPECT_EQ(relative_position_bucket(-8, true, 32, 128), 8);
+  EXPECT_EQ(relative_position_bucket(-20, true, 32, 128), 10);  // 2.64 -> 2
+  EXPECT_EQ(relative_position_bucket(20, true, 32, 128), 26);
+  EXPECT_EQ(relative_position_bucket(-200, true, 32, 128), 15);  // capped
+  EXPECT_EQ(relative_position_bucket(200, true, 32, 128), 31);
+}
+
+TEST(T5RelativePosition, causal_buckets_by_hand) {
+  EXPECT_EQ(relative_position_bucket(5, false, 32, 128), 0);  // the future folds to 0
+  EXPECT_EQ(relative_position_bucket(-3, false, 32, 128), 3);
+  EXPECT_EQ(relative_position_bucket(-16, false, 32, 128), 16);
+  EXPECT_EQ(relative_position_bucket(-40, false, 32, 128), 23);   // 16 + 7.05
+  EXPECT_EQ(relative_position_bucket(-127, false, 32, 128), 31);  // 16 + 15.94
+  EXPECT_EQ(relative_position_bucket(-1000, false, 32, 128), 31);
+}
+
+TEST(T5RelativePosition, table_is_cached_and_offset) {
+  Tensor a = relative_position_buckets(3, 5, false, 32, 128);
+  Tensor b = relative_position_buckets(3, 5, false, 32, 128);
+  EXPECT_TRUE(a.is_same(b));
+  EXPECT_EQ(a.shape(), (Shape{3, 5}));
+  // query 1 against keys 0..4: rel = -1, 0, 1, 2, 3
+  std::vector<int64_t> v = a.to_vector<int64_t>();
+  EXPECT_EQ(std::vector<int64_t>(v.begin() + 5, v.begin() + 10),
+            (std::vector<int64_t>{1, 0, 0, 0, 0}));
+  // the last query of a 5-long sequence, decoded alone at offset 4
+  Tensor last = relative_position_buckets(1, 5, false, 32, 128, 4);
+  EXPECT_EQ(last.to_vector<int64_t>(), (std::vector<int64_t>{4, 3, 2, 1, 0}));
+}
+
+TEST(T5Mask, additive_mask_uses_the_lowest_finite_value) {
+  const float low = std::numeric_limits<float>::lowest();
+  Tensor m = t5_additive_mask(Tensor::from_vector<int64_t>({1, 1, 0}, Shape{1, 3}), 2, 3, true, 0,
+                              DType::f32, Device::cpu());
+  EXPECT_EQ(m.shape(), (Shape{1, 1, 2, 3}));
+  EXPECT_EQ(m.to_vector<float>(), (std::vector<float>{0, low, low, 0, 0, low}));
+  Tensor enc = t5_additive_mask(Tensor::from_vector<int64_t>({1, 0}, Shape{1, 2}), 4, 2, false, 0,
+                                DType::bf16, Device::cpu());
+  EXPECT_EQ(enc.shape(), (Shape{1, 1, 1, 2}));
+  EXPECT_FLOAT_EQ(enc.to_vector<float>()[1], -3.3895313892515355e38f);
+  EXPECT_FALSE(t5_additive_mask(Tensor(), 2, 2, false, 0, DType::f32, Device::cpu()).defined());
+  EXPECT_THROW_MSG(
+      t5_additive_mask(Tensor::zeros(Shape{2, 4}), 1, 3, false, 0, DType::f32, Device::cpu()),
+      "[T5] attention mask is [2, 4] f32, expected [batch, 3]");
+}
+
+}  // namespace
+}  // namespace sp
