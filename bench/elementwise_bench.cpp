@@ -1,0 +1,89 @@
+// Elementwise ops against the memory-bandwidth references of the same run. All are
+// memory-bound (a gelu is ~30 flops per 8 bytes), so the figure is GB/s of the minimum
+// bytes moved, and the target is at least half of copy_f32's bandwidth above L2 sizes.
+//   memcpy_f32: std::memcpy of n floats, the ceiling (reads n*4, writes n*4)
+//   copy_f32:   kernels::copy_ into a preallocated tensor (reads n*4, writes n*4)
+//   gelu:       sp::gelu(x), tanh form (T5's gelu_new), f32 (reads n*4, writes n*4)
+//   gelu_erf:   sp::gelu(x, GeluApprox::none), f32 (reads n*4, writes n*4)
+//   add:        sp::add(a, b), f32, same shapes (reads 2*n*4, writes n*4)
+// Sizes 1<<16 (L2-resident), 1<<22 (16 MiB), 1<<24 (64 MiB, beyond L3).
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+
+#include "autograd/ops.h"
+#include "tensor/kernels.h"
+
+namespace sp {
+namespace {
+
+void set_bandwidth(benchmark::State& state, double bytes) {
+  state.counters["GBps"] =
+      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void memcpy_f32(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const Tensor x = Tensor::full({n}, 0.5);
+  Tensor out = Tensor::zeros({n});
+  for (auto _ : state) {
+    std::memcpy(out.data_ptr(), x.data_ptr(), static_cast<size_t>(n) * 4);
+    benchmark::ClobberMemory();
+  }
+  set_bandwidth(state, 8.0 * n);
+}
+
+void copy_f32(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const Tensor x = Tensor::full({n}, 0.5);
+  Tensor out = Tensor::zeros({n});
+  for (auto _ : state) {
+    kernels::copy_(out, x);
+    benchmark::ClobberMemory();
+  }
+  set_bandwidth(state, 8.0 * n);
+}
+
+void gelu_tanh(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const Tensor x = Tensor::full({n}, 0.5);
+  for (auto _ : state) {
+    Tensor y = gelu(x, GeluApprox::tanh);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  set_bandwidth(state, 8.0 * n);
+}
+
+void gelu_erf(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const Tensor x = Tensor::full({n}, 0.5);
+  for (auto _ : state) {
+    Tensor y = gelu(x, GeluApprox::none);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  set_bandwidth(state, 8.0 * n);
+}
+
+void add_f32(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const Tensor a = Tensor::full({n}, 0.5), b = Tensor::full({n}, 0.25);
+  for (auto _ : state) {
+    Tensor y = add(a, b);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  set_bandwidth(state, 12.0 * n);
+}
+
+void sizes(benchmark::internal::Benchmark* b) {
+  for (int64_t n : {int64_t{1} << 16, int64_t{1} << 22, int64_t{1} << 24}) b->Args({n});
+  b->UseRealTime();
+}
+
+}  // namespace
+}  // namespace sp
+
+BENCHMARK(sp::memcpy_f32)->Name("memcpy_f32")->Apply(sp::sizes);
+BENCHMARK(sp::copy_f32)->Name("copy_f32")->Apply(sp::sizes);
+BENCHMARK(sp::gelu_tanh)->Name("gelu")->Apply(sp::sizes);
+BENCHMARK(sp::gelu_erf)->Name("gelu_erf")->Apply(sp::sizes);
+BENCHMARK(sp::add_f32)->Name("add")->Apply(sp::sizes);
