@@ -55,6 +55,24 @@ void copy_typed(To* out, const From* in, const CopyLayout& l) {
   const int64_t inner = l.shape[nd - 1];
   const int64_t os = l.out_strides[nd - 1], is = l.in_strides[nd - 1];
   const int64_t rows = l.shape.numel() / inner;
+  if (rows == 1) {
+    // One long row: split it across threads by element ranges.
+    parallel_for(inner, 1, [&](int64_t begin, int64_t end) {
+      To* po = out + begin * os;
+      const From* pi = in + begin * is;
+      const int64_t n = end - begin;
+      if (os == 1 && is == 1) {
+        if constexpr (std::is_same_v<To, From>) {
+          std::memcpy(po, pi, static_cast<size_t>(n) * sizeof(To));
+        } else {
+          for (int64_t k = 0; k < n; ++k) po[k] = convert<To>(pi[k]);
+        }
+      } else {
+        for (int64_t k = 0; k < n; ++k) po[k * os] = convert<To>(pi[k * is]);
+      }
+    });
+    return;
+  }
   parallel_for(rows, inner, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       int64_t o = 0, i = 0, rem = r;

@@ -15,6 +15,7 @@ bool CpuBackend::supports(Prim prim, DType dtype) const {
     case Prim::gather:
       return true;
     case Prim::binary:
+      return true;  // arithmetic on numbers, comparisons on every dtype
     case Prim::reduce:
     case Prim::index_add:
     case Prim::scatter_add:
