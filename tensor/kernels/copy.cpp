@@ -1,4 +1,5 @@
 // Fills, copies and conversions between dtypes and devices.
+#include "tensor/cuda_hooks.h"
 #include "tensor/kernels.h"
 
 namespace sp::kernels {
@@ -35,6 +36,8 @@ Tensor cast(const Tensor& x, DType dtype) {
 
 Tensor to_device(const Tensor& x, Device device) {
   if (x.device() == device) return x;
+  SP_CHECK(device.is_cpu() || cuda_available(), "[to] cannot move ", describe(x), " to ", device,
+           ": ", cuda_unavailable_reason());
   Tensor out = Tensor::empty(x.shape(), x.dtype(), device);
   copy_(out, x);
   return out;

@@ -1,0 +1,38 @@
+#pragma once
+// The subcommands of the `softprompt` binary. Each lives in its own file and registers
+// itself with SP_REGISTER_COMMAND, so adding `score` or `generate` is adding a file:
+//
+//   std::function<int()> setup_demo(CLI::App& sub) {
+//     auto options = std::make_shared<DemoOptions>();
+//     sub.add_option("--steps", options->steps, "training steps");
+//     return [options] { return run_demo(*options); };
+//   }
+//   SP_REGISTER_COMMAND(demo, "Train a small MLP with the engine", setup_demo);
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace sp::cli {
+
+// Adds the command's options to sub, bound to storage the returned action keeps alive.
+// The action runs once the command line is parsed; its result is the exit status.
+using CommandSetup = std::function<std::function<int()>(CLI::App& sub)>;
+
+struct Command {
+  std::string name;
+  std::string description;
+  CommandSetup setup;
+};
+
+// Every registered command, sorted by name.
+std::vector<Command> commands();
+
+struct CommandRegistrar {
+  CommandRegistrar(std::string name, std::string description, CommandSetup setup);
+};
+
+}  // namespace sp::cli
+
+#define SP_REGISTER_COMMAND(name, description, setup) \
+  static const ::sp::cli::CommandRegistrar sp_command_registrar_##name(#name, description, setup)

@@ -1,0 +1,65 @@
+// softprompt: the command-line entry point. Subcommands register themselves (command.h).
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "experiments/cli/command.h"
+#include "tensor/backend.h"
+#include "tensor/cpu/parallel.h"
+#include "tensor/cuda_hooks.h"
+#include "tensor/error.h"
+
+namespace {
+
+std::string version_text() {
+  const dnnl::version_t* dnnl = dnnl::version();
+  std::string cuda;
+  if (!sp::built_with_cuda()) {
+    cuda = "built without CUDA";
+  } else if (sp::cuda_available()) {
+    cuda = sp::str_cat("built with CUDA, ", sp::cuda_device_count(), " device(s) visible");
+  } else {
+    cuda = sp::str_cat("built with CUDA; ", sp::cuda_unavailable_reason());
+  }
+  // Debian's oneDNN reports its git hash as "N/A".
+  const std::string hash = dnnl->hash;
+  const std::string dnnl_version =
+      sp::str_cat(dnnl->major, ".", dnnl->minor, ".", dnnl->patch,
+                  hash.empty() || hash == "N/A" ? "" : " (" + hash + ")");
+  return sp::str_cat("softprompt ", SP_VERSION, "\noneDNN ", dnnl_version, "\nCUDA: ", cuda,
+                     "\nCPU threads: ", sp::cpu::num_threads(), " (OpenMP)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"softprompt: parameter-efficient tuning of T5 on a from-scratch tensor engine.",
+               "softprompt"};
+  app.set_version_flag("--version", version_text, "Print the version, oneDNN, CUDA and threads");
+  app.require_subcommand(0, 1);
+
+  std::vector<std::pair<CLI::App*, std::function<int()>>> actions;
+  for (const sp::cli::Command& command : sp::cli::commands()) {
+    CLI::App* sub = app.add_subcommand(command.name, command.description);
+    actions.emplace_back(sub, command.setup(*sub));
+  }
+
+  CLI11_PARSE(app, argc, argv);
+
+  for (auto& [sub, action] : actions) {
+    if (!sub->parsed()) continue;
+    try {
+      return action();
+    } catch (const std::exception& e) {
+      std::cerr << "softprompt " << sub->get_name() << ": " << e.what() << "\n";
+      return 1;
+    }
+  }
+  std::cout << app.help();
+  return 1;
+}

@@ -1,0 +1,64 @@
+// Device discovery: whether CUDA can be used, asked once per process and never throwing,
+// so CPU-only machines (CI has nvcc but no GPU) run everything else normally.
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "tensor/backend.h"
+#include "tensor/cuda/cuda_util.h"
+#include "tensor/cuda_hooks.h"
+
+namespace sp {
+namespace {
+
+struct DeviceQuery {
+  int count = 0;
+  std::string reason;  // why count is 0
+};
+
+const DeviceQuery& device_query() {
+  static const DeviceQuery query = [] {
+    DeviceQuery q;
+    const cudaError_t err = cudaGetDeviceCount(&q.count);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      q.count = 0;
+      q.reason = str_cat("no CUDA device: cudaGetDeviceCount failed with ", cudaGetErrorName(err),
+                         ": ", cudaGetErrorString(err));
+    } else if (q.count == 0) {
+      q.reason = "no CUDA device: cudaGetDeviceCount found none";
+    }
+    return q;
+  }();
+  return query;
+}
+
+}  // namespace
+
+bool built_with_cuda() { return true; }
+int cuda_device_count() { return device_query().count; }
+bool cuda_available() { return cuda_device_count() > 0; }
+std::string cuda_unavailable_reason() { return device_query().reason; }
+
+namespace cuda {
+
+void fail_cuda(const char* op, const char* expr, cudaError_t err) {
+  cudaGetLastError();  // clears the error so later calls are not blamed for it
+  fail(str_cat("[", op, "] CUDA error ", cudaGetErrorName(err), ": ", cudaGetErrorString(err),
+               " (in ", expr, ")"));
+}
+
+DeviceGuard::DeviceGuard(int device) {
+  SP_CUDA_CHECK("set_device", cudaGetDevice(&previous_));
+  if (previous_ != device) {
+    SP_CUDA_CHECK("set_device", cudaSetDevice(device));
+    switched_ = true;
+  }
+}
+
+DeviceGuard::~DeviceGuard() {
+  if (switched_) cudaSetDevice(previous_);
+}
+
+}  // namespace cuda
+}  // namespace sp
