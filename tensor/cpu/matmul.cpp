@@ -276,7 +276,33 @@ Tensor dense_copy(const Tensor& t, const Layout& l, int rank) {
   return out;
 }
 
+// Below this many multiply-adds a product takes a few microseconds on one core, less than
+// waking the second thread costs, so its primitive is built and run single-threaded. oneDNN
+// fixes a primitive's thread count when it is built; the plan cache is keyed by shape, so a
+// shape always gets the same setting.
+constexpr int64_t kSingleThreadMacs = int64_t{1} << 18;
+
+class SingleThreadScope {
+ public:
+  explicit SingleThreadScope(bool active) : active_(active && omp_get_max_threads() > 1) {
+    if (active_) {
+      saved_ = omp_get_max_threads();
+      omp_set_num_threads(1);
+    }
+  }
+  ~SingleThreadScope() {
+    if (active_) omp_set_num_threads(saved_);
+  }
+  SingleThreadScope(const SingleThreadScope&) = delete;
+  SingleThreadScope& operator=(const SingleThreadScope&) = delete;
+
+ private:
+  bool active_;
+  int saved_ = 1;
+};
+
 void onednn_matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulParams& p) {
+  const SingleThreadScope single_thread(out.numel() * a.size(-1) < kSingleThreadMacs);
   const int rank = out.dim();
   Layout la = padded_layout(a, rank), lb = padded_layout(b, rank);
   effective_layouts(la, lb, out.shape(), rank);
