@@ -122,7 +122,8 @@ class Backend {
   virtual void embedding_backward(Tensor& dweight, const Tensor& dy, const Tensor& ids) {
     unsupported("embedding_backward");
   }
-  // logits: [R, V], targets: [R] i64 -> loss [R] f32 (0 where ignored), lse [R] f32.
+  // logits: [R, V], targets: [R] i32/i64 -> loss [R] (0 where ignored), lse [R]; both f32,
+  // or f64 for f64 logits.
   // loss = lse - logit[target] + z_loss * lse^2.
   virtual void cross_entropy(Tensor& loss, Tensor& lse, const Tensor& logits,
                              const Tensor& targets, int64_t ignore_index, double z_loss) {

@@ -17,6 +17,7 @@ bool CpuBackend::supports(Prim prim, DType dtype) const {
     case Prim::binary:
       return true;  // arithmetic on numbers, comparisons on every dtype
     case Prim::reduce:
+      return floating || integer || dtype == DType::boolean;
     case Prim::index_add:
     case Prim::scatter_add:
       return floating || integer;

@@ -1,0 +1,104 @@
+// Softmax and log-softmax over the last dim on the CPU, forward and backward.
+//
+// One row at a time, fp32 accumulation (f64 for f64): a max pass, an exp-and-sum pass and
+// a scaling pass. Rows up to hundreds of KiB stay in L2 between passes, so memory sees
+// one read and one write per element.
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/parallel.h"
+#include "tensor/cpu/reduce_math.h"
+
+namespace sp::cpu {
+namespace {
+
+// x: [D] -> y: [D]. A row of -inf (every entry masked) gives zeros for softmax and -inf
+// for log-softmax rather than NaN. next: what to prefetch (prefetch_target); scratch:
+// D accumulators for 16-bit T, so the exps are computed once and rounded once.
+template <typename T>
+void softmax_row(const T* x, T* y, int64_t d, bool log, const T* next, acc_t<T>* scratch) {
+  using Acc = acc_t<T>;
+  const Acc m = fold_row<MaxFold, Acc>(x, d);
+  const Acc shift = m == -std::numeric_limits<Acc>::infinity() ? Acc(0) : m;
+  if (log) {
+    const Acc s = sum_exp_row<false>(x, d, shift, static_cast<Acc*>(nullptr), next);
+    // s == 0 only when every entry is -inf (otherwise the max contributes exp(0) = 1).
+    // (x - shift) is exact near the max; adding shift to log(s) first would round at the
+    // magnitude of x.
+    const Acc c = s > 0 ? std::log(s) : std::numeric_limits<Acc>::infinity();
+    for (int64_t i = 0; i < d; ++i) y[i] = store_as<T>((load_as<Acc>(x[i]) - shift) - c);
+    return;
+  }
+  Acc* e = nullptr;
+  if constexpr (std::is_same_v<T, Acc>) {
+    e = y;  // the exps are scaled in place
+  } else {
+    e = scratch;
+  }
+  const Acc s = sum_exp_row<true>(x, d, shift, e, next);
+  const Acc inv = s > 0 ? Acc(1) / s : Acc(0);
+  for (int64_t i = 0; i < d; ++i) y[i] = store_as<T>(e[i] * inv);
+}
+
+// dy, y: [D] -> dx: [D].
+// softmax: dx = y * (dy - sum(dy * y)); log-softmax: dx = dy - exp(y) * sum(dy).
+template <typename T>
+void softmax_backward_row(const T* __restrict dy, const T* __restrict y, T* __restrict dx,
+                          int64_t d, bool log) {
+  using Acc = acc_t<T>;
+  if (log) {
+    const Acc s = fold_row<SumFold, Acc>(dy, d);
+    for (int64_t i = 0; i < d; ++i)
+      dx[i] = store_as<T>(load_as<Acc>(dy[i]) - exp_acc(load_as<Acc>(y[i])) * s);
+    return;
+  }
+  const Acc dot = sum_row2<Acc>(dy, y, d, [](Acc a, Acc b) { return a * b; });
+  for (int64_t i = 0; i < d; ++i)
+    dx[i] = store_as<T>(load_as<Acc>(y[i]) * (load_as<Acc>(dy[i]) - dot));
+}
+
+}  // namespace
+
+// in: [..., D] -> out: [..., D], all contiguous.
+void CpuBackend::softmax(Tensor& out, const Tensor& in, bool log) {
+  const char* name = log ? "log_softmax" : "softmax";
+  SP_CHECK(in.is_contiguous() && out.is_contiguous(), "[", name,
+           "] cpu softmax needs contiguous tensors, got ", describe(in));
+  if (in.numel() == 0) return;
+  const int64_t d = in.dim() == 0 ? 1 : in.shape().back();
+  const int64_t rows = in.numel() / d;
+  SP_DISPATCH_FLOAT(in.dtype(), name, [&]<typename T>() {
+    const T* x = in.data<T>();
+    T* y = out.data<T>();
+    parallel_for(rows, d * 4, [&](int64_t r0, int64_t r1) {
+      std::vector<acc_t<T>> scratch(std::is_same_v<T, acc_t<T>> ? 0 : d);
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* next = prefetch_target(x + r * d, d, x + r1 * d);
+        softmax_row(x + r * d, y + r * d, d, log, next, scratch.data());
+      }
+    });
+  });
+}
+
+// dy, y: [..., D] -> dx: [..., D], all contiguous.
+void CpuBackend::softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, bool log) {
+  const char* name = log ? "log_softmax_backward" : "softmax_backward";
+  SP_CHECK(dx.is_contiguous() && dy.is_contiguous() && y.is_contiguous(), "[", name,
+           "] cpu softmax backward needs contiguous tensors");
+  if (y.numel() == 0) return;
+  const int64_t d = y.dim() == 0 ? 1 : y.shape().back();
+  const int64_t rows = y.numel() / d;
+  SP_DISPATCH_FLOAT(y.dtype(), name, [&]<typename T>() {
+    const T* g = dy.data<T>();
+    const T* p = y.data<T>();
+    T* o = dx.data<T>();
+    parallel_for(rows, d * 3, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) softmax_backward_row(g + r * d, p + r * d, o + r * d, d, log);
+    });
+  });
+}
+
+}  // namespace sp::cpu

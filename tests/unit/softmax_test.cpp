@@ -1,0 +1,110 @@
+// Softmax and log-softmax: values against hand-computed references, stability, masking,
+// dims, dtypes, the backward formulas, and errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "autograd/ops.h"
+#include "test_util.h"
+
+namespace sp {
+namespace {
+
+using testing::expect_values;
+using testing::leaf;
+
+// softmax([1, 2, 3]) and log_softmax([1, 2, 3]), from exp(1), exp(2), exp(3) by hand.
+const std::vector<double> kP = {0.09003057317038046, 0.24472847105479767, 0.6652409557748219};
+const std::vector<double> kLogP = {-2.40760596444438, -1.4076059644443801, -0.40760596444438013};
+
+TEST(Softmax, HandComputed) {
+  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16}) {
+    const double tol = dt == DType::f64 ? 1e-14 : dt == DType::f32 ? 1e-6 : 1e-2;
+    // Large enough that exp overflows f32 without the max subtraction; exact in dt.
+    const double c = dt == DType::bf16 ? 96 : 1000;
+    const Tensor x = Tensor::from_vector<double>({1, 2, 3, c + 1, c + 2, c + 3}, {2, 3}, dt);
+    const Tensor y = softmax(x);
+    EXPECT_EQ(y.dtype(), dt);
+    EXPECT_EQ(y.shape(), (Shape{2, 3}));
+    // Shifting a row by c changes nothing (the max is subtracted first).
+    expect_values(y, {kP[0], kP[1], kP[2], kP[0], kP[1], kP[2]}, tol);
+    expect_values(log_softmax(x), {kLogP[0], kLogP[1], kLogP[2], kLogP[0], kLogP[1], kLogP[2]},
+                  dt == DType::f16 || dt == DType::bf16 ? 2e-3 : tol);
+  }
+}
+
+TEST(Softmax, LongRowsMatchDoubleReference) {
+  // Lengths around the 32-lane blocks and the tail; an f32 sum of 32k terms is good to a
+  // few 1e-6 relative.
+  for (int64_t d : {1, 31, 32, 33, 1000, 32128}) {
+    const Tensor x = testing::test_tensor({2, d}, 17, DType::f32, 8.0);
+    const std::vector<double> v = x.to_vector<double>();
+    std::vector<double> want(v.size()), want_log(v.size());
+    for (int r = 0; r < 2; ++r) {
+      double m = -INFINITY, s = 0;
+      for (int64_t i = 0; i < d; ++i) m = std::max(m, v[r * d + i]);
+      for (int64_t i = 0; i < d; ++i) s += std::exp(v[r * d + i] - m);
+      for (int64_t i = 0; i < d; ++i) {
+        want[r * d + i] = std::exp(v[r * d + i] - m) / s;
+        want_log[r * d + i] = v[r * d + i] - m - std::log(s);
+      }
+    }
+    SCOPED_TRACE(d);
+    const std::vector<double> got = softmax(x).to_vector<double>();
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5 * want[i] + 1e-12);
+    expect_values(log_softmax(x), want_log, 1e-5);
+  }
+}
+
+TEST(Softmax, MaskedEntries) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const Tensor x = Tensor::from_vector<float>({-inf, 0, -inf, 0, -inf, -inf, -inf, -inf}, {2, 4});
+  // Row 0: two equal finite entries. Row 1: everything masked gives zeros, not NaN.
+  expect_values(softmax(x), {0, 0.5, 0, 0.5, 0, 0, 0, 0});
+  const std::vector<float> l = log_softmax(x).to_vector<float>();
+  EXPECT_EQ(l[0], -inf);
+  EXPECT_NEAR(l[1], -std::log(2.0), 1e-6);
+  for (int i = 4; i < 8; ++i) EXPECT_EQ(l[i], -inf);
+}
+
+TEST(Softmax, OtherDims) {
+  const Tensor x = Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2});
+  const double a = 0.11920292202211755, b = 0.8807970779778823;  // softmax([1, 3])
+  expect_values(softmax(x, 0), {a, a, b, b});
+  expect_values(softmax(x, -2), {a, a, b, b});
+  expect_values(log_softmax(x, 0), {std::log(a), std::log(a), std::log(b), std::log(b)});
+  // A transposed (non-contiguous) input along its last dim.
+  expect_values(softmax(testing::non_contiguous(x), 1), softmax(x, 1).to_vector<double>());
+  // dim 1 of a 3-d tensor.
+  const Tensor x3 = Tensor::from_vector<float>({1, 0, 2, 0, 3, 0}, {1, 3, 2});
+  expect_values(softmax(x3, 1), {kP[0], 1.0 / 3, kP[1], 1.0 / 3, kP[2], 1.0 / 3});
+}
+
+TEST(Softmax, Backward) {
+  // dy = e0: softmax dx = y * (e0 - y0); log_softmax dx = e0 - p * 1.
+  const Tensor x = leaf(Tensor::from_vector<double>({1, 2, 3}));
+  const Tensor dy = Tensor::from_vector<double>({1, 0, 0});
+  softmax(x).backward(dy);
+  expect_values(x.grad(), {kP[0] * (1 - kP[0]), -kP[1] * kP[0], -kP[2] * kP[0]}, 1e-12);
+  const Tensor z = leaf(Tensor::from_vector<double>({1, 2, 3}));
+  log_softmax(z).backward(dy);
+  expect_values(z.grad(), {1 - kP[0], -kP[1], -kP[2]}, 1e-12);
+  // bf16: same formula computed in f32.
+  const Tensor h = leaf(Tensor::from_vector<double>({1, 2, 3}, {3}, DType::bf16));
+  softmax(h).backward(Tensor::from_vector<double>({1, 0, 0}, {3}, DType::bf16));
+  EXPECT_EQ(h.grad().dtype(), DType::bf16);
+  expect_values(h.grad(), {kP[0] * (1 - kP[0]), -kP[1] * kP[0], -kP[2] * kP[0]}, 1e-2);
+}
+
+TEST(Softmax, Errors) {
+  EXPECT_THROW_MSG(softmax(Tensor::zeros({2, 3}, DType::i64)),
+                   "[softmax] needs a floating dtype, x is [2, 3] i64");
+  EXPECT_THROW_MSG(log_softmax(Tensor::zeros({2, 3}), 2),
+                   "[log_softmax] dim 2 is out of range for a tensor of rank 2");
+  EXPECT_THROW_MSG(kernels::softmax_backward(Tensor::zeros({2}), Tensor::zeros({3}), -1, false),
+                   "[softmax_backward] dy is [2] f32, y is [3] f32");
+}
+
+}  // namespace
+}  // namespace sp
