@@ -14,6 +14,8 @@ configure() {
     args+=(-G Ninja)
   fi
   if command -v ccache >/dev/null; then
+    # Paths relative to the checkout, so a fresh clone elsewhere reuses the cache.
+    export CCACHE_BASEDIR="$repo_root"
     args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
   fi
   if [[ -n "${SP_WITH_CUDA:-}" ]]; then
