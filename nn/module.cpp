@@ -7,6 +7,21 @@
 
 namespace sp {
 
+std::string list_name_mismatches(const std::vector<std::string>& missing,
+                                 const std::vector<std::string>& unexpected,
+                                 const std::vector<std::string>& mismatched) {
+  std::string msg;
+  auto list = [&](const char* what, const std::vector<std::string>& names) {
+    if (names.empty()) return;
+    msg += str_cat("\n  ", names.size(), " ", what, ":");
+    for (const auto& n : names) msg += "\n    " + n;
+  };
+  list("missing", missing);
+  list("unexpected", unexpected);
+  list("mis-shaped", mismatched);
+  return msg;
+}
+
 namespace {
 std::string join(const std::string& prefix, const std::string& name) {
   if (name.empty()) return prefix;
@@ -148,16 +163,8 @@ LoadStateDictResult Module::load_state_dict(const NamedTensors& state, bool stri
     if (!given.count(n)) r.missing.push_back(n);
 
   if (strict && !r.ok()) {
-    std::string msg = "[load_state_dict] state dict does not match the module:";
-    auto list = [&](const char* what, const std::vector<std::string>& names) {
-      if (names.empty()) return;
-      msg += str_cat("\n  ", names.size(), " ", what, ":");
-      for (const auto& n : names) msg += "\n    " + n;
-    };
-    list("missing", r.missing);
-    list("unexpected", r.unexpected);
-    list("mis-shaped", r.mismatched);
-    fail(msg);
+    fail("[load_state_dict] state dict does not match the module:" +
+         list_name_mismatches(r.missing, r.unexpected, r.mismatched));
   }
 
   NoGradGuard no_grad;

@@ -29,6 +29,11 @@ struct LoadStateDictResult {
   bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
 };
 
+// The body of a strict-loading error: "\n  2 missing:\n    a\n    b" per non-empty list.
+std::string list_name_mismatches(const std::vector<std::string>& missing,
+                                 const std::vector<std::string>& unexpected,
+                                 const std::vector<std::string>& mismatched);
+
 class Module {
  public:
   Module() = default;

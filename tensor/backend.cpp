@@ -30,6 +30,18 @@ const char* prim_name(Prim p) {
   return "?";
 }
 
+const char* reduce_name(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::sum: return "sum";
+    case ReduceOp::mean: return "mean";
+    case ReduceOp::max: return "max";
+    case ReduceOp::min: return "min";
+    case ReduceOp::argmax: return "argmax";
+    case ReduceOp::argmin: return "argmin";
+  }
+  return "reduce";
+}
+
 void Backend::unsupported(const char* op) const {
   fail(str_cat("[", op, "] not supported by the ", name(), " backend"));
 }

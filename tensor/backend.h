@@ -35,6 +35,7 @@ enum class BinaryOp {
 inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
 
 enum class ReduceOp { sum, mean, max, min, argmax, argmin };
+const char* reduce_name(ReduceOp op);  // "sum", "argmax", ...
 
 enum class Distribution { uniform, normal, randint, bernoulli };
 struct DistributionParams {

@@ -68,16 +68,8 @@ T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::strin
       r.unexpected.push_back(name);
   }
   if (strict && (!r.missing.empty() || !r.unexpected.empty() || !r.mismatched.empty())) {
-    std::string msg = str_cat("[load_t5] ", dir, ": checkpoint does not match the T5 config:");
-    auto list = [&](const char* what, const std::vector<std::string>& names) {
-      if (names.empty()) return;
-      msg += str_cat("\n  ", names.size(), " ", what, ":");
-      for (const auto& n : names) msg += "\n    " + n;
-    };
-    list("missing", r.missing);
-    list("unexpected", r.unexpected);
-    list("mis-shaped", r.mismatched);
-    fail(msg);
+    fail(str_cat("[load_t5] ", dir, ": checkpoint does not match the T5 config:",
+                 list_name_mismatches(r.missing, r.unexpected, r.mismatched)));
   }
 
   NoGradGuard no_grad;

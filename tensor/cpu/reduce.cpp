@@ -256,18 +256,6 @@ void reduce_steps(const In* in, Groups groups, Acc* out, int64_t out_numel) {
   }
 }
 
-const char* reduce_name(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::sum: return "sum";
-    case ReduceOp::mean: return "mean";
-    case ReduceOp::max: return "max";
-    case ReduceOp::min: return "min";
-    case ReduceOp::argmax: return "argmax";
-    case ReduceOp::argmin: return "argmin";
-  }
-  return "reduce";
-}
-
 }  // namespace
 
 // in: [d0, ..., dn] contiguous -> out: same rank, dims in dims_mask set to 1.
