@@ -4,20 +4,11 @@
 #include <type_traits>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/index_dispatch.h"
 #include "tensor/cpu/parallel.h"
 
 namespace sp::cpu {
 namespace {
-
-// Calls fn.template operator()<I>() for an i32 or i64 index tensor.
-template <typename F>
-void dispatch_index(const Tensor& ids, F&& fn) {
-  if (ids.dtype() == DType::i32) {
-    fn.template operator()<int32_t>();
-  } else {
-    fn.template operator()<int64_t>();
-  }
-}
 
 // Columns per work item of the backward: a cache line of f32.
 constexpr int64_t kColumnBlock = 16;

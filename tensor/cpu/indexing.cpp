@@ -9,21 +9,13 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/index_dispatch.h"
 #include "tensor/cpu/parallel.h"
 
 namespace sp::cpu {
 namespace {
 
 constexpr int64_t kColumnBlock = 16;
-
-template <typename F>
-void dispatch_index(const Tensor& index, F&& fn) {
-  if (index.dtype() == DType::i32) {
-    fn.template operator()<int32_t>();
-  } else {
-    fn.template operator()<int64_t>();
-  }
-}
 
 // Moves elements as unsigned words of their size: selection never needs their values.
 template <typename F>
