@@ -20,6 +20,10 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias, DType d
 }
 
 Tensor Linear::forward(const Tensor& x) const {
+  return adapter ? adapter->forward(x, *this) : base_forward(x);
+}
+
+Tensor Linear::base_forward(const Tensor& x) const {
   SP_CHECK(x.dim() >= 1 && x.size(-1) == in_features_, "[Linear] input is ", describe(x),
            ", expected last dim ", in_features_);
   return linear(x, weight, bias);

@@ -107,6 +107,8 @@ struct T5Inputs {
   Tensor decoder_input_ids;       // [B, T]; undefined: labels shifted right
   Tensor decoder_attention_mask;  // [B, T] or undefined
   Tensor labels;                  // [B, T] with -100 ignored, or undefined
+  Tensor task_ids;                // [B] i64: each example's prompt / adapter id (mixed-task
+                                  // batches, ensembles), or undefined; read by PEFT hooks
 };
 
 struct T5Output {
