@@ -7,6 +7,7 @@
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/reduce_math.h"
+#include "tensor/cpu/row_simd.h"
 
 namespace sp::cpu {
 namespace {
@@ -66,9 +67,15 @@ void CpuBackend::cross_entropy(Tensor& loss, Tensor& lse, const Tensor& logits,
             continue;
           }
           const T* row = x + r * vocab;
-          const Acc m = fold_row<MaxFold, Acc>(row, vocab);
           const T* next = prefetch_target(row, vocab, x + r1 * vocab);
-          const Acc s = sum_exp_row<false>(row, vocab, m, static_cast<Acc*>(nullptr), next);
+          Acc m, s;
+          if constexpr (simd::kRowSimd<T>) {
+            m = simd::row_max(row, vocab);
+            s = simd::row_sum_exp(row, vocab, m, nullptr, next);
+          } else {
+            m = fold_row<MaxFold, Acc>(row, vocab);
+            s = sum_exp_row<false>(row, vocab, m, static_cast<Acc*>(nullptr), next);
+          }
           const Acc l = m + std::log(s);
           out_lse[r] = l;
           out_loss[r] = l - load_as<Acc>(row[target]) + z * l * l;
@@ -109,8 +116,12 @@ void CpuBackend::cross_entropy_backward(Tensor& dlogits, const Tensor& dloss, co
           const T* __restrict row = x + r * vocab;
           const Acc shift = l[r];
           const Acc scale = g[r] * (1 + z2 * shift);
-          for (int64_t v = 0; v < vocab; ++v)
-            out[v] = store_as<T>(exp_acc(load_as<Acc>(row[v]) - shift) * scale);
+          if constexpr (simd::kRowSimd<T>) {
+            simd::row_exp_scale(row, shift, scale, out, vocab);
+          } else {
+            for (int64_t v = 0; v < vocab; ++v)
+              out[v] = store_as<T>(exp_acc(load_as<Acc>(row[v]) - shift) * scale);
+          }
           out[target] = store_as<T>(exp_acc(load_as<Acc>(row[target]) - shift) * scale - g[r]);
         }
       });

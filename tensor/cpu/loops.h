@@ -10,10 +10,10 @@
 // otherwise. Work is split over threads by element ranges, so one long row is parallel too.
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cstdint>
 #include <type_traits>
 
+#include "tensor/cpu/bf16_simd.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/dtype.h"
 #include "tensor/shape.h"
@@ -25,7 +25,7 @@ namespace sp::cpu {
 template <typename T>
 inline compute_t<T> load(T v) {
   if constexpr (std::is_same_v<T, bf16>) {
-    return std::bit_cast<float>(static_cast<uint32_t>(v.bits) << 16);
+    return bf16_to_f32(v);
   } else if constexpr (std::is_same_v<T, f16>) {
     return static_cast<float>(v);
   } else {
@@ -38,12 +38,7 @@ inline compute_t<T> load(T v) {
 template <typename T>
 inline T store(compute_t<T> v) {
   if constexpr (std::is_same_v<T, bf16>) {
-    const uint32_t u = std::bit_cast<uint32_t>(v);
-    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    const uint32_t nan = (u >> 16) | 0x40u;
-    bf16 out;
-    out.bits = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
-    return out;
+    return f32_to_bf16(v);
   } else if constexpr (std::is_same_v<T, f16>) {
     return f16(v);
   } else {

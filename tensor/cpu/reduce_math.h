@@ -11,6 +11,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "tensor/cpu/bf16_simd.h"
 #include "tensor/dtype.h"
 
 namespace sp::cpu {
@@ -23,7 +24,9 @@ using acc_t = std::conditional_t<std::is_same_v<T, double>, double,
 
 template <typename Acc, typename T>
 inline Acc load_as(T v) {
-  if constexpr (std::is_same_v<T, bf16> || std::is_same_v<T, f16>) {
+  if constexpr (std::is_same_v<T, bf16>) {
+    return static_cast<Acc>(bf16_to_f32(v));
+  } else if constexpr (std::is_same_v<T, f16>) {
     return static_cast<Acc>(static_cast<float>(v));
   } else {
     return static_cast<Acc>(v);
@@ -32,7 +35,9 @@ inline Acc load_as(T v) {
 
 template <typename T, typename Acc>
 inline T store_as(Acc v) {
-  if constexpr (std::is_same_v<T, bf16> || std::is_same_v<T, f16>) {
+  if constexpr (std::is_same_v<T, bf16>) {
+    return f32_to_bf16(static_cast<float>(v));  // branch-free: loops storing bf16 vectorise
+  } else if constexpr (std::is_same_v<T, f16>) {
     return T(static_cast<float>(v));
   } else {
     return static_cast<T>(v);
@@ -44,24 +49,27 @@ inline T store_as(Acc v) {
 // 2e-7 relative (about 1.5 ulp). Returns exactly 0 below -87.3 (so exp(-inf) = 0, as
 // masked softmax needs). Made for x - max <= 0: above 88.37 it saturates at exp(88.37)
 // instead of returning inf, which saves a compare and a blend per element.
+// Its constants are shared with the 16-lane version in row_simd.h.
+inline constexpr float kFastExpHi = 88.3762626647949f, kFastExpLo = -87.3365447504f;
+inline constexpr float kLog2e = 1.44269504088896341f;
+inline constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;  // ln2 = hi + lo
+// Degree-5 near-minimax fit of exp on [-ln2/2, ln2/2] (relative error 1.1e-7), highest first.
+inline constexpr float kFastExpPoly[6] = {0.008312525049487932f, 0.04189011343158616f,
+                                          0.16667114464234928f, 0.499992317889212f, 1.0f,
+                                          1.0f};
 inline float fast_exp(float x) {
-  constexpr float kHi = 88.3762626647949f, kLo = -87.3365447504f;
+  constexpr float kHi = kFastExpHi, kLo = kFastExpLo;
   const float xc = x < kLo ? kLo : (x > kHi ? kHi : x);
   // Round xc * log2(e) to the nearest integer with the 1.5 * 2^23 trick.
   constexpr float kShift = 12582912.0f;
-  const float t = xc * 1.44269504088896341f + kShift;
+  const float t = xc * kLog2e + kShift;
   const float n = t - kShift;
   // The low mantissa bits of t hold n; reading them avoids a float-to-int conversion.
   const int32_t ni = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kShift);
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  // Degree-5 near-minimax fit of exp on [-ln2/2, ln2/2] (relative error 1.1e-7).
-  float e = 0.008312525049487932f;
-  e = e * r + 0.04189011343158616f;
-  e = e * r + 0.16667114464234928f;
-  e = e * r + 0.499992317889212f;
-  e = e * r + 1.0f;
-  e = e * r + 1.0f;
+  float r = xc - n * kLn2Hi;
+  r = r - n * kLn2Lo;
+  float e = kFastExpPoly[0];
+  for (int k = 1; k < 6; ++k) e = e * r + kFastExpPoly[k];
   // n is in [-126, 127] after the clamp: a normal power of two.
   const uint32_t bits = static_cast<uint32_t>(ni + 127) << 23;
   const float y = e * std::bit_cast<float>(bits);

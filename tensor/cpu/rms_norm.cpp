@@ -10,8 +10,10 @@
 #include <cmath>
 #include <type_traits>
 
+#include "tensor/cpu/bf16_simd.h"
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/cpu/row_simd.h"
 
 namespace sp::cpu {
 namespace {
@@ -25,9 +27,12 @@ template <typename X, typename W>
 using acc_t =
     std::conditional_t<std::is_same_v<X, double> || std::is_same_v<W, double>, double, float>;
 
+// bf16 through the branch-free conversions (bf16_simd.h) so the simd loops vectorise.
 template <typename T, typename A>
 inline T store(A v) {
-  if constexpr (is_half_v<T>) {
+  if constexpr (std::is_same_v<T, bf16>) {
+    return f32_to_bf16(static_cast<float>(v));
+  } else if constexpr (is_half_v<T>) {
     return T(static_cast<float>(v));
   } else {
     return static_cast<T>(v);
@@ -36,13 +41,19 @@ inline T store(A v) {
 
 template <typename A, typename T>
 inline A load(T v) {
-  return static_cast<A>(static_cast<compute_t<T>>(v));
+  if constexpr (std::is_same_v<T, bf16>) {
+    return static_cast<A>(bf16_to_f32(v));
+  } else {
+    return static_cast<A>(static_cast<compute_t<T>>(v));
+  }
 }
 
 // The normalised value as the multiply sees it: rounded to a 16-bit weight's dtype.
 template <typename W, typename A>
 inline A cast_like_weight(A n) {
-  if constexpr (is_half_v<W>) {
+  if constexpr (std::is_same_v<W, bf16>) {
+    return static_cast<A>(bf16_to_f32(f32_to_bf16(static_cast<float>(n))));
+  } else if constexpr (is_half_v<W>) {
     return static_cast<A>(static_cast<float>(W(static_cast<float>(n))));
   } else {
     return n;
@@ -54,6 +65,31 @@ inline A cast_like_weight(A n) {
 template <typename X, typename W, typename O, typename A>
 inline A forward_row(const X* __restrict xr, const W* __restrict wp, O* __restrict yr, int64_t D,
                      A inv_d, A eps) {
+#if defined(__AVX512F__)
+  // With bf16 anywhere, gcc's vectorised rounding costs more than the memory traffic: use
+  // the 16-lane conversions (vcvtneps2bf16 where the CPU has it).
+  if constexpr (simd::kRowSimd<X> && simd::kRowSimd<W> && std::is_same_v<O, W> &&
+                (std::is_same_v<X, bf16> || std::is_same_v<W, bf16>)) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t j = 0;
+    for (; j + 32 <= D; j += 32) {
+      const __m512 v0 = simd::load16(xr + j), v1 = simd::load16(xr + j + 16);
+      a0 = _mm512_fmadd_ps(v0, v0, a0);
+      a1 = _mm512_fmadd_ps(v1, v1, a1);
+    }
+    A ss = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    for (; j < D; ++j) ss += load<A>(xr[j]) * load<A>(xr[j]);
+    const A rs = A(1) / std::sqrt(ss * inv_d + eps);
+    const __m512 r = _mm512_set1_ps(rs);
+    for (j = 0; j + 16 <= D; j += 16) {
+      __m512 n = _mm512_mul_ps(simd::load16(xr + j), r);
+      if constexpr (std::is_same_v<W, bf16>) n = round_trip_bf16x16(n);
+      simd::store16(yr + j, _mm512_mul_ps(n, simd::load16(wp + j)));
+    }
+    for (; j < D; ++j) yr[j] = store<O>(cast_like_weight<W>(load<A>(xr[j]) * rs) * load<A>(wp[j]));
+    return rs;
+  }
+#endif
   A ss = 0;
 #pragma omp simd reduction(+ : ss)
   for (int64_t j = 0; j < D; ++j) {
@@ -99,6 +135,50 @@ template <typename X, typename W, typename O, typename A>
 inline void backward_row(const X* __restrict xr, const O* __restrict gr, const W* __restrict wp,
                          A rs, X* __restrict dxr, A* __restrict part, int64_t D, A inv_d) {
   constexpr bool kHasWeight = !std::is_same_v<W, NoWeight>;
+#if defined(__AVX512F__)
+  // bf16 anywhere: the 16-lane conversions, as in forward_row.
+  if constexpr (simd::kRowSimd<X> && simd::kRowSimd<W> && simd::kRowSimd<O> &&
+                (std::is_same_v<X, bf16> || std::is_same_v<W, bf16> || std::is_same_v<O, bf16>)) {
+    const __m512 rsv = _mm512_set1_ps(rs);
+    auto dn16 = [&](int64_t j) { return _mm512_mul_ps(simd::load16(gr + j), simd::load16(wp + j)); };
+    auto n16 = [&](int64_t j) {
+      const __m512 n = _mm512_mul_ps(simd::load16(xr + j), rsv);
+      if constexpr (std::is_same_v<W, bf16>) return round_trip_bf16x16(n);
+      else return n;
+    };
+    int64_t j = 0;
+    if (dxr) {
+      __m512 d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps();
+      for (; j + 32 <= D; j += 32) {
+        d0 = _mm512_fmadd_ps(dn16(j), simd::load16(xr + j), d0);
+        d1 = _mm512_fmadd_ps(dn16(j + 16), simd::load16(xr + j + 16), d1);
+      }
+      A dot = _mm512_reduce_add_ps(_mm512_add_ps(d0, d1));
+      for (; j < D; ++j) dot += load<A>(gr[j]) * load<A>(wp[j]) * load<A>(xr[j]);
+      const A coef = rs * rs * rs * dot * inv_d;
+      const __m512 cv = _mm512_set1_ps(coef);
+      for (j = 0; j + 16 <= D; j += 16) {
+        const __m512 dx = _mm512_fnmadd_ps(simd::load16(xr + j), cv, _mm512_mul_ps(rsv, dn16(j)));
+        simd::store16(dxr + j, dx);
+        if (part)
+          _mm512_storeu_ps(part + j, _mm512_fmadd_ps(simd::load16(gr + j), n16(j),
+                                                     _mm512_loadu_ps(part + j)));
+      }
+      for (; j < D; ++j) {
+        const A g = load<A>(gr[j]);
+        const A xv = load<A>(xr[j]);
+        dxr[j] = store<X>(rs * (g * load<A>(wp[j])) - xv * coef);
+        if (part) part[j] += g * cast_like_weight<W>(xv * rs);
+      }
+    } else {
+      for (; j + 16 <= D; j += 16)
+        _mm512_storeu_ps(part + j, _mm512_fmadd_ps(simd::load16(gr + j), n16(j),
+                                                   _mm512_loadu_ps(part + j)));
+      for (; j < D; ++j) part[j] += load<A>(gr[j]) * cast_like_weight<W>(load<A>(xr[j]) * rs);
+    }
+    return;
+  }
+#endif
   if (dxr) {
     A dot = 0;
 #pragma omp simd reduction(+ : dot)

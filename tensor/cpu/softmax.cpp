@@ -11,6 +11,7 @@
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/reduce_math.h"
+#include "tensor/cpu/row_simd.h"
 
 namespace sp::cpu {
 namespace {
@@ -21,6 +22,26 @@ namespace {
 template <typename T>
 void softmax_row(const T* x, T* y, int64_t d, bool log, const T* next, acc_t<T>* scratch) {
   using Acc = acc_t<T>;
+  if constexpr (simd::kRowSimd<T>) {
+    const float m = simd::row_max(x, d);
+    const float shift = m == -std::numeric_limits<float>::infinity() ? 0.0f : m;
+    if (log) {
+      const float s = simd::row_sum_exp(x, d, shift, nullptr, next);
+      // A NaN sum (NaN in the row) stays NaN, as the generic path's NaN max makes it.
+      const float c = s > 0 ? std::log(s) : (s == 0 ? std::numeric_limits<float>::infinity() : s);
+      simd::row_sub2(x, shift, c, y, d);
+    } else {
+      float* e = nullptr;
+      if constexpr (std::is_same_v<T, float>) {
+        e = y;
+      } else {
+        e = scratch;
+      }
+      const float s = simd::row_sum_exp(x, d, shift, e, next);
+      simd::row_scale(e, s > 0 ? 1.0f / s : (s == 0 ? 0.0f : s), y, d);
+    }
+    return;
+  }
   const Acc m = fold_row<MaxFold, Acc>(x, d);
   const Acc shift = m == -std::numeric_limits<Acc>::infinity() ? Acc(0) : m;
   if (log) {
