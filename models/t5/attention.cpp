@@ -1,5 +1,7 @@
 #include "models/t5/attention.h"
 
+#include <tuple>
+
 #include "autograd/ops.h"
 #include "models/t5/relative_position.h"
 
@@ -43,6 +45,17 @@ Tensor T5Attention::compute_bias(int64_t q_len, int64_t k_len, bool bidirectiona
   return embedding(w, buckets).permute(Shape{2, 0, 1}).unsqueeze(0);
 }
 
+Tensor T5Attention::compute_bias(const Tensor& q_pos, const Tensor& k_pos,
+                                 bool bidirectional) const {
+  SP_CHECK(has_bias_, "[T5Attention] compute_bias on a layer without relative_attention_bias");
+  Tensor buckets =
+      relative_position_buckets(q_pos, k_pos, bidirectional, num_buckets_, max_distance_);
+  const Tensor& w = relative_attention_bias->weight;
+  if (buckets.device() != w.device()) buckets = buckets.to(w.device());
+  // [B, q, k, H] -> [B, H, q, k]
+  return embedding(w, buckets).permute(Shape{0, 3, 1, 2});
+}
+
 Tensor T5Attention::forward(const Tensor& x, const Tensor& position_bias, const Tensor& kv_input,
                             AttentionCache* cache) const {
   SP_CHECK(x.dim() == 3, "[T5Attention] expected x as [B, T, D], got ", describe(x));
@@ -66,8 +79,21 @@ Tensor T5Attention::forward(const Tensor& x, const Tensor& position_bias, const 
       cache->v = vh;
     }
   }
+  Tensor bias = position_bias;
+  if (kv_hook) {
+    const int64_t S = kh.size(2);
+    std::tie(kh, vh) = kv_hook->forward(kh, vh);  // [B, H, P + S, dk]
+    const int64_t P = kh.size(2) - S;
+    SP_CHECK(P >= 0 && vh.size(2) == kh.size(2), "[T5Attention] the kv hook returned keys ",
+             describe(kh), " and values ", describe(vh), " for ", S, " positions");
+    if (bias.defined() && P > 0) {
+      Shape zeros_shape = bias.shape();
+      zeros_shape[zeros_shape.size() - 1] = P;
+      bias = cat({Tensor::zeros(zeros_shape, bias.dtype(), bias.device()), bias}, -1);
+    }
+  }
   Tensor scores = matmul(qh, kh.mT());  // [B, H, T, S], no 1/sqrt(d_kv): T5 folds it into init
-  if (position_bias.defined()) scores = scores + position_bias;
+  if (bias.defined()) scores = scores + bias;
   Tensor probs = dropout_.forward(softmax(scores, -1));
   Tensor ctx = matmul(probs, vh);  // [B, H, T, dk]
   ctx = ctx.transpose(1, 2).reshape(Shape{B, T, num_heads_ * d_kv_});

@@ -10,6 +10,7 @@
 #include "nn/embedding.h"
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "nn/peft/peft_host.h"
 
 namespace sp {
 
@@ -34,11 +35,21 @@ class T5Attention : public Module {
 
   // -> [1, H, q_len, k_len] from relative_attention_bias, queries at q_offset.
   Tensor compute_bias(int64_t q_len, int64_t k_len, bool bidirectional, int64_t q_offset = 0) const;
+  // Packed rows: q_pos: [B, q_len], k_pos: [B, k_len] per-segment positions
+  // -> [B, H, q_len, k_len].
+  Tensor compute_bias(const Tensor& q_pos, const Tensor& k_pos, bool bidirectional) const;
 
   // -> [B, H, S, d_kv]
   Tensor split_heads(const Tensor& x) const;
 
   bool has_relative_attention_bias() const { return has_bias_; }
+
+  // Prefix tuning's hook (peft_host.h), or null. It runs on every forward after the cache
+  // logic, so the cache holds only the layer's own keys and values and the P prefix
+  // positions are prepended afresh at each decoding step (cross-attention's cached keys
+  // too); the position bias and mask get P zero columns in front, so every query
+  // attends to the prefix whatever the padding, causality or decoding offset.
+  std::shared_ptr<const KvHook> kv_hook;
 
   Linear q, k, v, o;
   std::unique_ptr<Embedding> relative_attention_bias;  // [num_buckets, H], block 0 only

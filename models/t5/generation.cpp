@@ -9,7 +9,8 @@ namespace sp {
 std::vector<std::vector<int64_t>> greedy_generate(const T5ForConditionalGeneration& model,
                                                   const Tensor& input_ids,
                                                   const Tensor& attention_mask,
-                                                  const GenerateOptions& options) {
+                                                  const GenerateOptions& options,
+                                                  const Tensor& task_ids) {
   SP_CHECK(input_ids.dim() == 2, "[generate] expected input ids as [batch, length], got ",
            describe(input_ids));
   SP_CHECK(options.max_new_tokens >= 0, "[generate] max_new_tokens must be >= 0, got ",
@@ -17,7 +18,12 @@ std::vector<std::vector<int64_t>> greedy_generate(const T5ForConditionalGenerati
   NoGradGuard no_grad;
   const T5Config& c = model.config();
   const int64_t B = input_ids.size(0);
-  Tensor enc = model.encode(model.embed(input_ids), attention_mask);
+  T5Inputs in;
+  in.input_ids = input_ids;
+  in.attention_mask = attention_mask;
+  in.task_ids = task_ids;
+  const T5Encoded encoded = model.encode_inputs(in);
+  const Tensor& enc = encoded.hidden;
   T5Cache cache = model.make_cache();
   std::vector<std::vector<int64_t>> out(B);
   std::vector<bool> done(B, false);
@@ -26,7 +32,7 @@ std::vector<std::vector<int64_t>> greedy_generate(const T5ForConditionalGenerati
     Tensor cur = Tensor::from_vector(next, Shape{B, 1});
     if (!enc.device().is_cpu()) cur = cur.to(enc.device());
     Tensor logits =
-        model.lm_logits(model.decode(cur, enc, attention_mask, Tensor(), &cache));  // [B, 1, V]
+        model.lm_logits(model.decode(cur, enc, encoded.mask, Tensor(), &cache));  // [B, 1, V]
     std::vector<int64_t> best = argmax(logits, -1).to_vector<int64_t>();
     bool all_done = true;
     for (int64_t b = 0; b < B; ++b) {
@@ -46,12 +52,13 @@ std::vector<std::vector<int64_t>> greedy_generate(const T5ForConditionalGenerati
 
 std::vector<SequenceScore> score_sequences(const T5ForConditionalGeneration& model,
                                            const Tensor& input_ids, const Tensor& attention_mask,
-                                           const Tensor& labels) {
+                                           const Tensor& labels, const Tensor& task_ids) {
   NoGradGuard no_grad;
   T5Inputs in;
   in.input_ids = input_ids;
   in.attention_mask = attention_mask;
   in.labels = labels;
+  in.task_ids = task_ids;
   T5Output out = model.forward(in);
   CrossEntropyOptions ce;
   ce.reduction = Reduction::none;
@@ -71,7 +78,7 @@ std::vector<SequenceScore> score_sequences(const T5ForConditionalGeneration& mod
 int64_t rank_classify(const T5ForConditionalGeneration& model,
                       const std::vector<int64_t>& input_ids,
                       const std::vector<std::vector<int64_t>>& candidates,
-                      std::vector<SequenceScore>* scores) {
+                      std::vector<SequenceScore>* scores, int64_t task_id) {
   SP_CHECK(!candidates.empty(), "[rank_classify] no candidates");
   SP_CHECK(!input_ids.empty(), "[rank_classify] empty input");
   const int64_t C = static_cast<int64_t>(candidates.size());
@@ -88,9 +95,14 @@ int64_t rank_classify(const T5ForConditionalGeneration& model,
 
   // The input is encoded once and shared by every candidate.
   NoGradGuard no_grad;
-  Tensor enc = model.encode(model.embed(Tensor::from_vector(input_ids, Shape{1, S})));
-  enc = enc.expand(Shape{C, S, enc.size(2)});
-  Tensor logits = model.lm_logits(model.decode(model.shift_right(label_t), enc));
+  T5Inputs in;
+  in.input_ids = Tensor::from_vector(input_ids, Shape{1, S});
+  if (task_id >= 0) in.task_ids = Tensor::from_vector(std::vector<int64_t>{task_id}, Shape{1});
+  const T5Encoded encoded = model.encode_inputs(in);
+  const int64_t S_enc = encoded.hidden.size(1);
+  Tensor enc = encoded.hidden.expand(Shape{C, S_enc, encoded.hidden.size(2)});
+  Tensor enc_mask = encoded.mask.defined() ? encoded.mask.expand(Shape{C, S_enc}) : Tensor();
+  Tensor logits = model.lm_logits(model.decode(model.shift_right(label_t), enc, enc_mask));
   CrossEntropyOptions ce;
   ce.reduction = Reduction::none;
   std::vector<double> nll = cross_entropy(logits, label_t, ce).to_vector<double>();  // [C, T]

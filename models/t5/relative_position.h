@@ -18,4 +18,10 @@ int64_t relative_position_bucket(int64_t rel, bool bidirectional, int64_t num_bu
 Tensor relative_position_buckets(int64_t q_len, int64_t k_len, bool bidirectional,
                                  int64_t num_buckets, int64_t max_distance, int64_t q_offset = 0);
 
+// Packed rows: q_pos: [B, Tq], k_pos: [B, Tk] (i32/i64, each token's position within its
+// own segment) -> [B, Tq, Tk] i32 buckets of k_pos - q_pos. Not cached: it depends on the
+// row layout, and is rebuilt once per stack and batch.
+Tensor relative_position_buckets(const Tensor& q_pos, const Tensor& k_pos, bool bidirectional,
+                                 int64_t num_buckets, int64_t max_distance);
+
 }  // namespace sp

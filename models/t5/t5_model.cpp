@@ -1,25 +1,13 @@
 #include "models/t5/t5_model.h"
 
 #include <cmath>
-#include <limits>
+#include <tuple>
 
 #include "autograd/ops.h"
 #include "nn/init.h"
 #include "tensor/kernels.h"
 
 namespace sp {
-
-namespace {
-double lowest(DType dtype) {
-  switch (dtype) {
-    case DType::f32: return std::numeric_limits<float>::lowest();
-    case DType::bf16: return -3.3895313892515355e38;  // 0xff7f
-    case DType::f16: return -65504.0;
-    case DType::f64: return std::numeric_limits<double>::lowest();
-    default: fail(str_cat("[T5] attention masks need a floating dtype, got ", dtype_name(dtype)));
-  }
-}
-}  // namespace
 
 Tensor t5_additive_mask(const Tensor& mask, int64_t q_len, int64_t k_len, bool causal,
                         int64_t q_offset, DType dtype, Device device) {
@@ -33,7 +21,7 @@ Tensor t5_additive_mask(const Tensor& mask, int64_t q_len, int64_t k_len, bool c
     keep = mask.to_vector<double>();
   }
   const int64_t rows = causal ? q_len : 1;
-  const double low = lowest(dtype);
+  const double low = t5_mask_lowest(dtype);
   std::vector<double> m(static_cast<size_t>(B * rows * k_len));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = 0; i < rows; ++i)
@@ -126,7 +114,8 @@ T5Stack::T5Stack(const T5Config& c, bool is_decoder, DType dtype, Generator* gen
 }
 
 Tensor T5Stack::forward(const Tensor& inputs_embeds, const Tensor& mask, const Tensor& enc,
-                        const Tensor& enc_mask, T5Cache* cache) const {
+                        const Tensor& enc_mask, T5Cache* cache, const T5Segments& segments,
+                        const Tensor& enc_segment_ids) const {
   SP_CHECK(inputs_embeds.dim() == 3, "[T5Stack] expected inputs_embeds as [B, T, D], got ",
            describe(inputs_embeds));
   SP_CHECK(!is_decoder_ || enc.defined(), "[T5Stack] the decoder needs encoder hidden states");
@@ -138,12 +127,33 @@ Tensor T5Stack::forward(const Tensor& inputs_embeds, const Tensor& mask, const T
   const Device device = inputs_embeds.device();
 
   // One bias (relative positions + mask) for every layer of the stack.
-  Tensor bias = first.compute_bias(T, K, /*bidirectional=*/!is_decoder_, past);
-  Tensor m = t5_additive_mask(mask, T, K, is_decoder_, past, dtype, device);
-  if (m.defined()) bias = bias + m;
-  Tensor cross_bias;
-  if (is_decoder_ && enc_mask.defined())
-    cross_bias = t5_additive_mask(enc_mask, 1, enc.size(1), false, 0, dtype, device);
+  Tensor bias, cross_bias;
+  if (segments.packed()) {
+    // Per row: biases from per-segment positions, masks from segment ids.
+    const char* side = is_decoder_ ? "decoder" : "encoder";
+    SP_CHECK(!cache, "[T5Stack] packed rows (segment ids) cannot decode with a cache");
+    SP_CHECK(!is_decoder_ || enc_segment_ids.defined(),
+             "[T5Stack] packed decoder rows need the encoder's segment ids");
+    const T5Segments s = resolve_segments(segments, inputs_embeds.size(0), T, side);
+    // Only position differences inside a segment matter: where they equal index
+    // differences (rows from pack_examples) the cached per-shape table serves.
+    Tensor rel = positions_follow_indices(s)
+                     ? first.compute_bias(T, T, /*bidirectional=*/!is_decoder_)
+                     : first.compute_bias(s.positions, s.positions, /*bidirectional=*/!is_decoder_);
+    bias = rel + t5_segment_mask(s.segment_ids, s.segment_ids, is_decoder_, mask, dtype, device);
+    if (is_decoder_) {
+      resolve_segments({enc_segment_ids, Tensor()}, enc.size(0), enc.size(1), "encoder");
+      cross_bias = t5_segment_mask(s.segment_ids, enc_segment_ids, false, enc_mask, dtype, device);
+    }
+  } else {
+    SP_CHECK(!enc_segment_ids.defined(),
+             "[T5Stack] encoder segment ids were given without decoder segment ids");
+    bias = first.compute_bias(T, K, /*bidirectional=*/!is_decoder_, past);
+    Tensor m = t5_additive_mask(mask, T, K, is_decoder_, past, dtype, device);
+    if (m.defined()) bias = bias + m;
+    if (is_decoder_ && enc_mask.defined())
+      cross_bias = t5_additive_mask(enc_mask, 1, enc.size(1), false, 0, dtype, device);
+  }
 
   Tensor h = dropout_.forward(inputs_embeds);
   for (size_t i = 0; i < block.size(); ++i) {
@@ -217,21 +227,23 @@ Tensor T5ForConditionalGeneration::embed(const Tensor& ids) const {
 }
 
 Tensor T5ForConditionalGeneration::encode(const Tensor& inputs_embeds,
-                                          const Tensor& attention_mask) const {
+                                          const Tensor& attention_mask,
+                                          const T5Segments& segments) const {
   SP_CHECK(inputs_embeds.dim() == 3 && inputs_embeds.size(2) == config_.d_model,
            "[T5] expected inputs_embeds as [batch, length, ", config_.d_model, "], got ",
            describe(inputs_embeds));
   Tensor x = inputs_embeds.dtype() == dtype() ? inputs_embeds : cast(inputs_embeds, dtype());
-  return encoder.forward(x, attention_mask);
+  return encoder.forward(x, attention_mask, Tensor(), Tensor(), nullptr, segments);
 }
 
 Tensor T5ForConditionalGeneration::decode(const Tensor& decoder_input_ids,
                                           const Tensor& encoder_hidden_states,
                                           const Tensor& encoder_attention_mask,
                                           const Tensor& decoder_attention_mask,
-                                          T5Cache* cache) const {
+                                          T5Cache* cache, const T5Segments& segments,
+                                          const Tensor& encoder_segment_ids) const {
   return decoder.forward(embed(decoder_input_ids), decoder_attention_mask, encoder_hidden_states,
-                         encoder_attention_mask, cache);
+                         encoder_attention_mask, cache, segments, encoder_segment_ids);
 }
 
 Tensor T5ForConditionalGeneration::lm_logits(const Tensor& decoder_hidden) const {
@@ -240,20 +252,10 @@ Tensor T5ForConditionalGeneration::lm_logits(const Tensor& decoder_hidden) const
   return linear(h, output_weight());
 }
 
-Tensor T5ForConditionalGeneration::shift_right(const Tensor& labels) const {
-  SP_CHECK(labels.dim() == 2, "[T5] expected labels as [batch, length], got ", describe(labels));
-  const int64_t B = labels.size(0), T = labels.size(1);
-  std::vector<int64_t> l = labels.to_vector<int64_t>();
-  std::vector<int64_t> out(l.size());
-  for (int64_t b = 0; b < B; ++b) {
-    out[b * T] = config_.decoder_start_token_id;
-    for (int64_t t = 1; t < T; ++t) {
-      const int64_t v = l[b * T + t - 1];
-      out[b * T + t] = v == -100 ? config_.pad_token_id : v;
-    }
-  }
-  Tensor r = Tensor::from_vector(out, Shape{B, T});
-  return labels.device().is_cpu() ? r : r.to(labels.device());
+Tensor T5ForConditionalGeneration::shift_right(const Tensor& labels,
+                                               const Tensor& decoder_segment_ids) const {
+  return shift_right_segments(labels, decoder_segment_ids, config_.decoder_start_token_id,
+                              config_.pad_token_id);
 }
 
 T5Output T5ForConditionalGeneration::forward(const T5Inputs& in) const {
@@ -262,17 +264,50 @@ T5Output T5ForConditionalGeneration::forward(const T5Inputs& in) const {
   SP_CHECK(in.decoder_input_ids.defined() || in.labels.defined(),
            "[T5] give decoder_input_ids or labels");
   T5Output out;
-  Tensor embeds = in.inputs_embeds.defined() ? in.inputs_embeds : embed(in.input_ids);
-  out.encoder_hidden_states = encode(embeds, in.attention_mask);
-  Tensor dec_ids = in.decoder_input_ids.defined() ? in.decoder_input_ids : shift_right(in.labels);
-  Tensor h =
-      decode(dec_ids, out.encoder_hidden_states, in.attention_mask, in.decoder_attention_mask);
+  const T5Segments enc_segments{in.encoder_segment_ids, in.encoder_positions};
+  const T5Segments dec_segments{in.decoder_segment_ids, in.decoder_positions};
+  SP_CHECK(enc_segments.packed() == dec_segments.packed(),
+           "[T5] packed rows need both encoder_segment_ids and decoder_segment_ids, got only ",
+           enc_segments.packed() ? "encoder_segment_ids" : "decoder_segment_ids");
+  const T5Encoded enc = encode_inputs(in);
+  out.encoder_hidden_states = enc.hidden;
+  Tensor dec_ids = in.decoder_input_ids.defined() ? in.decoder_input_ids
+                                                  : shift_right(in.labels, in.decoder_segment_ids);
+  Tensor h = decode(dec_ids, out.encoder_hidden_states, enc.mask, in.decoder_attention_mask,
+                    nullptr, dec_segments, in.encoder_segment_ids);
   out.logits = lm_logits(h);
   if (in.labels.defined()) {
     SP_CHECK(in.labels.shape() == dec_ids.shape(), "[T5] labels ", describe(in.labels),
              " and decoder inputs ", describe(dec_ids), " differ in shape");
     out.loss = cross_entropy(out.logits, in.labels);
   }
+  return out;
+}
+
+T5Encoded T5ForConditionalGeneration::encode_inputs(const T5Inputs& in) const {
+  SP_CHECK(in.input_ids.defined() != in.inputs_embeds.defined(),
+           "[T5] give exactly one of input_ids and inputs_embeds");
+  const T5Segments segments{in.encoder_segment_ids, in.encoder_positions};
+  Tensor embeds = in.inputs_embeds.defined() ? in.inputs_embeds : embed(in.input_ids);
+  T5Encoded out;
+  out.mask = in.attention_mask;
+  if (input_hook_) {
+    // Segment ids and positions describe the input tokens; a hook that adds positions
+    // would leave them out of step.
+    SP_CHECK(!segments.packed(), "[T5] a PEFT input hook (prompt tuning) cannot run on packed "
+             "rows: turn packing off for this method");
+    SP_CHECK(embeds.dim() == 3, "[T5] expected inputs_embeds as [batch, length, ",
+             config_.d_model, "], got ", describe(embeds));
+    if (!out.mask.defined())
+      out.mask = Tensor::ones(Shape{embeds.size(0), embeds.size(1)}, DType::i64, embeds.device());
+    SP_CHECK(!in.task_ids.defined() ||
+                 (in.task_ids.dim() == 1 && in.task_ids.size(0) == embeds.size(0)),
+             "[T5] task_ids must be [", embeds.size(0), "] (one per example), got ",
+             describe(in.task_ids));
+    Tensor x = embeds.dtype() == dtype() ? embeds : cast(embeds, dtype());
+    std::tie(embeds, out.mask) = input_hook_->forward(x, out.mask, in.task_ids);
+  }
+  out.hidden = encode(embeds, out.mask, segments);
   return out;
 }
 

@@ -11,10 +11,12 @@
 #include "models/t5/attention.h"
 #include "models/t5/config.h"
 #include "models/t5/feed_forward.h"
+#include "models/t5/segments.h"
 #include "nn/dropout.h"
 #include "nn/embedding.h"
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "nn/peft/peft_host.h"
 #include "nn/rms_norm.h"
 
 namespace sp {
@@ -80,9 +82,11 @@ class T5Stack : public Module {
   T5Stack(const T5Config& c, bool is_decoder, DType dtype, Generator* gen);
   // inputs_embeds: [B, T, D]; mask: [B, K] (nonzero = attend) over all K keys (for the
   // decoder K = cache length + T) or undefined; enc: [B, S, D] and enc_mask: [B, S] for
-  // the decoder -> [B, T, D]
+  // the decoder -> [B, T, D]. Packed rows (segments.h): segments of these T tokens and, for
+  // the decoder, enc_segment_ids [B, S]; no cache then.
   Tensor forward(const Tensor& inputs_embeds, const Tensor& mask, const Tensor& enc = Tensor(),
-                 const Tensor& enc_mask = Tensor(), T5Cache* cache = nullptr) const;
+                 const Tensor& enc_mask = Tensor(), T5Cache* cache = nullptr,
+                 const T5Segments& segments = {}, const Tensor& enc_segment_ids = Tensor()) const;
   bool is_decoder() const { return is_decoder_; }
 
   std::vector<std::unique_ptr<T5Block>> block;
@@ -107,8 +111,21 @@ struct T5Inputs {
   Tensor decoder_input_ids;       // [B, T]; undefined: labels shifted right
   Tensor decoder_attention_mask;  // [B, T] or undefined
   Tensor labels;                  // [B, T] with -100 ignored, or undefined
+  // Packed rows (segments.h; give both sides or neither): segment ids, 0 = padding,
+  // 1..n = the example; positions within each example (undefined: derived from the ids).
+  Tensor encoder_segment_ids;  // [B, S]
+  Tensor decoder_segment_ids;  // [B, T]; labels shift right per segment
+  Tensor encoder_positions;    // [B, S]
+  Tensor decoder_positions;    // [B, T]
   Tensor task_ids;                // [B] i64: each example's prompt / adapter id (mixed-task
                                   // batches, ensembles), or undefined; read by PEFT hooks
+};
+
+// The encoder's output as the decoder sees it: after a PEFT input hook the sequence may be
+// longer than the input ids (a prompt), and the mask covers every position.
+struct T5Encoded {
+  Tensor hidden;  // [B, S', D]
+  Tensor mask;    // [B, S'] (1 = attend), or undefined when the input had no padding and no hook ran
 };
 
 struct T5Output {
@@ -117,7 +134,7 @@ struct T5Output {
   Tensor encoder_hidden_states;  // [B, S, D]
 };
 
-class T5ForConditionalGeneration : public Module {
+class T5ForConditionalGeneration : public Module, public PeftHost {
  public:
   // Weights start as zeros / ones: call init_weights or load a checkpoint. dropout_gen
   // drives every dropout (the default generator when null) and must outlive the model.
@@ -133,19 +150,41 @@ class T5ForConditionalGeneration : public Module {
   // ids: [B, S] -> [B, S, D]
   Tensor embed(const Tensor& ids) const;
   // inputs_embeds: [B, S, D] (cast to the model dtype), attention_mask: [B, S] -> [B, S, D]
-  Tensor encode(const Tensor& inputs_embeds, const Tensor& attention_mask = Tensor()) const;
+  Tensor encode(const Tensor& inputs_embeds, const Tensor& attention_mask = Tensor(),
+                const T5Segments& segments = {}) const;
   // decoder_input_ids: [B, T] -> decoder hidden states [B, T, D]. With cache, the ids are
   // the new positions only and decoder_attention_mask (if any) covers cache + new.
   Tensor decode(const Tensor& decoder_input_ids, const Tensor& encoder_hidden_states,
                 const Tensor& encoder_attention_mask = Tensor(),
-                const Tensor& decoder_attention_mask = Tensor(), T5Cache* cache = nullptr) const;
+                const Tensor& decoder_attention_mask = Tensor(), T5Cache* cache = nullptr,
+                const T5Segments& segments = {},
+                const Tensor& encoder_segment_ids = Tensor()) const;
   // hidden: [B, T, D] -> logits [B, T, V] (scaled by d_model^-0.5 first when
   // scale_decoder_outputs)
   Tensor lm_logits(const Tensor& decoder_hidden) const;
   T5Output forward(const T5Inputs& in) const;
+  // Embeds input_ids (or takes inputs_embeds), runs the PEFT input hook with task_ids and
+  // encodes: the one path from inputs to encoder states, used by forward(), generation,
+  // scoring and rank classification. Reads input_ids / inputs_embeds, attention_mask,
+  // task_ids and the encoder segments.
+  T5Encoded encode_inputs(const T5Inputs& in) const;
 
-  // labels: [B, T] -> [B, T]: decoder_start_token_id first, -100 -> pad_token_id.
-  Tensor shift_right(const Tensor& labels) const;
+  // PeftHost (nn/peft/peft_host.h).
+  Module& module() override { return *this; }
+  int64_t model_dim() const override { return config_.d_model; }
+  Tensor input_embedding() const override { return shared.weight; }
+  DType compute_dtype() const override { return dtype(); }
+  void set_input_hook(std::shared_ptr<const InputHook> hook) override {
+    input_hook_ = std::move(hook);
+  }
+  const std::shared_ptr<const InputHook>& input_hook() const { return input_hook_; }
+  // One site per attention layer, in module order (models/t5/attention_sites.cpp; the KV
+  // hook plumbing is T5Attention::kv_hook).
+  std::vector<AttentionSite> attention_sites() override;
+
+  // labels: [B, T] -> [B, T]: decoder_start_token_id first (and first in every segment when
+  // decoder_segment_ids [B, T] is given), -100 -> pad_token_id.
+  Tensor shift_right(const Tensor& labels, const Tensor& decoder_segment_ids = Tensor()) const;
   // The head's weight: lm_head.weight, or shared.weight when tied.
   const Tensor& output_weight() const { return lm_head ? lm_head->weight : shared.weight; }
   T5Cache make_cache() const;
@@ -159,6 +198,7 @@ class T5ForConditionalGeneration : public Module {
 
  private:
   T5Config config_;
+  std::shared_ptr<const InputHook> input_hook_;
 };
 
 }  // namespace sp
