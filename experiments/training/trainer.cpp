@@ -1,0 +1,593 @@
+#include "experiments/training/trainer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops/elementwise.h"
+#include "experiments/training/checkpoint_dir.h"
+#include "models/io/atomic_file.h"
+#include "models/io/safetensors.h"
+#include "nn/module.h"
+#include "nn/optim/clip.h"
+#include "tensor/error.h"
+#include "tensor/kernels.h"
+
+namespace sp {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::vector<Tensor> tensors_of(const NamedTensorList& named) {
+  std::vector<Tensor> out;
+  out.reserve(named.size());
+  for (const auto& [name, t] : named) out.push_back(t);
+  return out;
+}
+
+std::vector<std::string> names_of(const NamedTensorList& named) {
+  std::vector<std::string> out;
+  out.reserve(named.size());
+  for (const auto& [name, t] : named) out.push_back(name);
+  return out;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string format_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  const auto total = static_cast<int64_t>(std::llround(s));
+  char buf[32];
+  if (total >= 3600)
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(total / 3600),
+                  static_cast<long long>(total % 3600 / 60));
+  else if (total >= 60)
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(total / 60),
+                  static_cast<long long>(total % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(total));
+  return buf;
+}
+
+// 1234567 -> "1.23M": rates in a progress line.
+std::string format_rate(double v) {
+  char buf[32];
+  if (v >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e4)
+    std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  SP_CHECK(in.good(), "[trainer] cannot read ", path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+json metrics_json(const std::map<std::string, double>& metrics) {
+  json out = json::object();
+  for (const auto& [k, v] : metrics) out[k] = v;
+  return out;
+}
+
+std::map<std::string, double> metrics_from_json(const json& j) {
+  std::map<std::string, double> out;
+  // NaN is stored as null (JSON has no NaN).
+  for (const auto& [k, v] : j.items()) out[k] = v.is_number() ? v.get<double>() : std::nan("");
+  return out;
+}
+
+}  // namespace
+
+Trainer::Trainer(TrainerOptions options, TrainingJob& job, optim::Optimizer& optimizer)
+    : options_(std::move(options)), job_(job), optimizer_(optimizer) {
+  const TrainerOptions& o = options_;
+  SP_CHECK(!o.out_dir.empty(), "[trainer] options.out_dir is empty: name the run's directory");
+  SP_CHECK(o.steps >= 1, "[trainer] options.steps must be >= 1, got ", o.steps);
+  SP_CHECK(o.grad_accumulation >= 1, "[trainer] options.grad_accumulation must be >= 1, got ",
+           o.grad_accumulation);
+  SP_CHECK(o.log_every >= 1, "[trainer] options.log_every must be >= 1, got ", o.log_every);
+  SP_CHECK(o.eval_every >= 0, "[trainer] options.eval_every must be >= 0, got ", o.eval_every);
+  SP_CHECK(o.checkpoint_every >= 0, "[trainer] options.checkpoint_every must be >= 0, got ",
+           o.checkpoint_every);
+  SP_CHECK(o.keep_last >= 1, "[trainer] options.keep_last must be >= 1, got ", o.keep_last);
+  SP_CHECK(o.early_stopping_patience >= 0,
+           "[trainer] options.early_stopping_patience must be >= 0, got ",
+           o.early_stopping_patience);
+  SP_CHECK(o.early_stopping_patience == 0 || o.eval_every > 0,
+           "[trainer] early stopping (patience ", o.early_stopping_patience,
+           ") needs options.eval_every > 0");
+  SP_CHECK(o.clip_global_norm >= 0 && std::isfinite(o.clip_global_norm),
+           "[trainer] options.clip_global_norm must be >= 0 (0: off), got ", o.clip_global_norm);
+  SP_CHECK(o.max_seconds >= 0, "[trainer] options.max_seconds must be >= 0, got ", o.max_seconds);
+  SP_CHECK(o.min_improvement >= 0, "[trainer] options.min_improvement must be >= 0, got ",
+           o.min_improvement);
+  SP_CHECK(optimizer_.schedule().has_value(), "[trainer] the ", optimizer_.name(),
+           " optimizer has no schedule: call set_schedule() before building the trainer");
+  trainable_ = job_.trainable();
+  names_ = names_of(trainable_);
+  check_trainable_matches_optimizer();
+  metric_ = o.metric;
+
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  live_ = o.progress == ProgressMode::live || (o.progress == ProgressMode::automatic && tty);
+  plain_ = o.progress == ProgressMode::plain || (o.progress == ProgressMode::automatic && !tty);
+}
+
+void Trainer::check_trainable_matches_optimizer() {
+  const std::vector<Tensor>& params = optimizer_.params();
+  SP_CHECK(!trainable_.empty(), "[trainer] job.trainable() is empty: nothing to train");
+  SP_CHECK(trainable_.size() == params.size(), "[trainer] job.trainable() has ", trainable_.size(),
+           " tensors but the ", optimizer_.name(), " optimizer has ", params.size(),
+           ": build the optimizer from job.trainable()");
+  std::set<std::string> seen;
+  std::map<const void*, std::string> storages;
+  for (size_t i = 0; i < trainable_.size(); ++i) {
+    const auto& [name, t] = trainable_[i];
+    SP_CHECK(!name.empty(), "[trainer] job.trainable() entry ", i, " has an empty name");
+    SP_CHECK(seen.insert(name).second, "[trainer] job.trainable() names '", name, "' twice");
+    SP_CHECK(t.is_same(params[i]), "[trainer] job.trainable() entry ", i, " ('", name,
+             "') is not the optimizer's parameter ", i, " ('", optimizer_.names()[i],
+             "'): build the optimizer from job.trainable(), in its order");
+    // A tied tensor listed twice would be updated twice per step.
+    auto [it, fresh] = storages.emplace(t.storage().get(), name);
+    SP_CHECK(fresh, "[trainer] job.trainable() entries '", it->second, "' and '", name,
+             "' share storage: list a tied tensor once");
+  }
+}
+
+std::string Trainer::checkpoints_dir() const {
+  return (fs::path(options_.out_dir) / "checkpoints").string();
+}
+
+std::string Trainer::metrics_path() const {
+  return (fs::path(options_.out_dir) / "metrics.jsonl").string();
+}
+
+std::string Trainer::latest_checkpoint() const {
+  auto s = checkpoint_dir::resume_step(checkpoints_dir());
+  return s ? (fs::path(checkpoints_dir()) / checkpoint_dir::name(*s)).string() : std::string();
+}
+
+double Trainer::elapsed_seconds() const { return elapsed_before_ + seconds_since(started_); }
+
+TrainResult Trainer::run() {
+  started_ = Clock::now();
+  last_live_ = started_;
+  const std::string ckpt = checkpoints_dir();
+  std::error_code ec;
+  fs::create_directories(ckpt, ec);
+  SP_CHECK(!ec, "[trainer] cannot create ", ckpt, ": ", ec.message());
+  checkpoint_dir::remove_temporaries(ckpt);
+  checkpoint_dir::remove_temporaries(options_.out_dir);
+
+  const std::optional<int64_t> resume = checkpoint_dir::resume_step(ckpt);
+  // Directories past the resume point belong to an abandoned future of this run (a crash
+  // between a rename and the pointer update): the resumed run rewrites them.
+  for (int64_t s : checkpoint_dir::list_steps(ckpt))
+    if (!resume || s > *resume) fs::remove_all(fs::path(ckpt) / checkpoint_dir::name(s));
+
+  if (resume) {
+    restore((fs::path(ckpt) / checkpoint_dir::name(*resume)).string());
+  } else if (options_.seed) {
+    default_generator().manual_seed(*options_.seed);
+  }
+  metrics_.open(metrics_path(), step_);
+
+  // A run that stopped at its step count continues when asked for more steps.
+  if (finished_ && stop_reason_ == "steps" && step_ < options_.steps) finished_ = false;
+  // Asked for no more steps than the checkpoint already has: nothing to train.
+  if (!finished_ && step_ >= options_.steps) {
+    finished_ = true;
+    stop_reason_ = "steps";
+  }
+  const bool trained = !finished_;
+  if (!finished_) job_.set_training(true);
+
+  while (!finished_) {
+    const int64_t step = step_ + 1;
+    const auto t0 = Clock::now();
+    const StepStats stats = train_step(step);
+    const double dt = seconds_since(t0);
+    step_ = step;
+    window_.loss_sum += stats.loss;
+    window_.steps += 1;
+    window_.examples += stats.examples;
+    window_.tokens += stats.tokens;
+    window_.seconds += dt;
+    steps_this_run_ += 1;
+    train_seconds_this_run_ += dt;
+
+    bool end = false;
+    if (step >= options_.steps) {
+      end = true;
+      stop_reason_ = "steps";
+    } else if (options_.max_seconds > 0 && elapsed_seconds() >= options_.max_seconds) {
+      end = true;
+      stop_reason_ = "max_seconds";
+    }
+
+    std::optional<bool> evaluated;  // with whether it was a new best
+    const bool eval_due = (options_.eval_every > 0 && step % options_.eval_every == 0) ||
+                          (end && options_.eval_at_end);
+    if (eval_due) {
+      evaluated = evaluate_and_record(step);
+      if (evaluated && !end && options_.early_stopping_patience > 0 &&
+          evals_since_best_ >= options_.early_stopping_patience) {
+        end = true;
+        stop_reason_ = "early_stopping";
+      }
+    }
+
+    const bool line_due = step % options_.log_every == 0 || end;
+    if (line_due) write_train_line(step, stats);
+    show_progress(step, stats, line_due);
+    if (evaluated) {
+      const EvalRecord& rec = history_.back();
+      metrics_.append(
+          {{"step", step}, {"eval", metrics_json(rec.result.metrics)}, {"best", *evaluated}});
+      show_eval(step, rec.result, *evaluated);
+    }
+
+    const bool checkpoint_due =
+        (options_.checkpoint_every > 0 && step % options_.checkpoint_every == 0) ||
+        (evaluated.value_or(false) && options_.keep_best) || end;
+    finished_ = end;
+    if (checkpoint_due) write_checkpoint(step, end);
+  }
+  if (live_line_open_) std::fputs("\n", stderr);
+  live_line_open_ = false;
+
+  if (options_.keep_best && best_step_ > 0 && best_step_ != step_)
+    load_params((fs::path(ckpt) / checkpoint_dir::name(best_step_)).string());
+  model_dir_.clear();
+  if (options_.export_model) {
+    const fs::path model = fs::path(options_.out_dir) / "model";
+    if (trained || !fs::exists(model)) export_model();
+    model_dir_ = model.string();
+  }
+  metrics_.close();
+  return result();
+}
+
+Trainer::StepStats Trainer::train_step(int64_t step) {
+  StepStats stats;
+  const int64_t n = options_.grad_accumulation;
+  double loss_sum = 0;
+  for (int64_t micro = 0; micro < n; ++micro) {
+    StepResult r = job_.micro_batch_loss(step, micro);
+    SP_CHECK(r.loss.defined() && r.loss.numel() == 1, "[trainer] step ", step, ": micro-batch ",
+             micro, " returned ", r.loss.defined() ? describe(r.loss) : std::string("no loss"),
+             "; expected a scalar loss");
+    SP_CHECK(r.loss.requires_grad(), "[trainer] step ", step, ": the loss of micro-batch ", micro,
+             " does not require grad (no trainable tensor reaches it)");
+    const double v = r.loss.item<double>();
+    if (!std::isfinite(v)) {
+      optimizer_.zero_grad();
+      fail(str_cat("[trainer] step ", step, ": the loss of micro-batch ", micro, " is ", v,
+                   "; stopping before the update (the last checkpoint is intact)"));
+    }
+    // Each micro-batch's mean loss weighs 1/n, so n micro-batches of b examples make the
+    // gradient of one batch of n*b (equal weights per micro-batch, as in T5X and HF).
+    Tensor scaled = n == 1 ? r.loss : r.loss * (1.0 / static_cast<double>(n));
+    scaled.backward();
+    loss_sum += v;
+    stats.examples += r.examples;
+    stats.tokens += r.tokens;
+  }
+  stats.loss = loss_sum / static_cast<double>(n);
+
+  const std::vector<Tensor>& params = optimizer_.params();
+  const optim::FiniteCheck finite = optim::check_finite_grads(params, names_);
+  if (!finite) {
+    optimizer_.zero_grad();
+    fail(str_cat("[trainer] step ", step, ": ", finite.message(),
+                 "; stopping before the update (the last checkpoint is intact)"));
+  }
+  stats.lr = optimizer_.schedule()->lr(optimizer_.step_count());
+  stats.grad_norm = options_.clip_global_norm > 0
+                        ? optim::clip_grad_norm(params, options_.clip_global_norm)
+                        : optim::grad_norm(params);
+  optimizer_.step(stats.lr);
+  optimizer_.zero_grad();
+  return stats;
+}
+
+std::optional<bool> Trainer::evaluate_and_record(int64_t step) {
+  job_.set_training(false);
+  std::optional<EvalResult> r;
+  {
+    NoGradGuard no_grad;
+    r = job_.evaluate(step);
+  }
+  job_.set_training(true);
+  if (!r) return std::nullopt;
+  SP_CHECK(!r->metrics.empty(), "[trainer] step ", step, ": evaluate() returned no metrics");
+  if (metric_.empty()) metric_ = r->metrics.begin()->first;
+  auto it = r->metrics.find(metric_);
+  if (it == r->metrics.end()) {
+    std::string have;
+    for (const auto& [k, v] : r->metrics) have += (have.empty() ? "" : ", ") + k;
+    fail(str_cat("[trainer] step ", step, ": the evaluation has no metric '", metric_,
+                 "' (options.metric); it has: ", have));
+  }
+  const double v = it->second;
+  bool improved = false;
+  if (std::isfinite(v)) {
+    if (!best_metric_)
+      improved = true;
+    else if (options_.higher_is_better)
+      improved = v > *best_metric_ + options_.min_improvement;
+    else
+      improved = v < *best_metric_ - options_.min_improvement;
+  }
+  if (improved) {
+    best_metric_ = v;
+    best_step_ = step;
+    evals_since_best_ = 0;
+  } else {
+    ++evals_since_best_;
+  }
+  history_.push_back({step, std::move(*r)});
+  return improved;
+}
+
+void Trainer::write_train_line(int64_t step, const StepStats& last) {
+  const Window& w = window_;
+  const double loss = w.steps > 0 ? w.loss_sum / static_cast<double>(w.steps) : last.loss;
+  const double secs = w.seconds > 0 ? w.seconds : 1e-9;
+  metrics_.append({{"step", step},
+                   {"loss", loss},
+                   {"lr", last.lr},
+                   {"grad_norm", last.grad_norm},
+                   {"examples", w.examples},
+                   {"tokens", w.tokens},
+                   {"examples_per_s", static_cast<double>(w.examples) / secs},
+                   {"tokens_per_s", static_cast<double>(w.tokens) / secs},
+                   {"elapsed_s", elapsed_seconds()}});
+  last_window_loss_ = loss;
+  window_ = Window{};
+}
+
+void Trainer::show_progress(int64_t step, const StepStats& last, bool line_due) {
+  if (!live_ && !(plain_ && line_due)) return;
+  if (live_ && !line_due && step != options_.steps && seconds_since(last_live_) < 0.1) return;
+  last_live_ = Clock::now();
+  // The window was just flushed when a line is due: show that line's loss then.
+  const double loss = line_due || window_.steps == 0
+                          ? last_window_loss_
+                          : window_.loss_sum / static_cast<double>(window_.steps);
+  const double rate = train_seconds_this_run_ > 0
+                          ? static_cast<double>(steps_this_run_) / train_seconds_this_run_
+                          : 0;
+  const double ex_s = train_seconds_this_run_ > 0 ? last.examples * rate : 0;
+  const double tok_s = train_seconds_this_run_ > 0 ? last.tokens * rate : 0;
+  const double eta = rate > 0 ? static_cast<double>(options_.steps - step) / rate : NAN;
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "step %lld/%lld  loss %.4f  lr %.2e  gnorm %.3g  %s ex/s  %s tok/s  ETA %s",
+                static_cast<long long>(step), static_cast<long long>(options_.steps), loss, last.lr,
+                last.grad_norm, format_rate(ex_s).c_str(), format_rate(tok_s).c_str(),
+                format_duration(eta).c_str());
+  if (live_) {
+    std::fprintf(stderr, "\r%s\033[K", buf);
+    live_line_open_ = true;
+  } else {
+    std::fprintf(stderr, "%s\n", buf);
+  }
+  std::fflush(stderr);
+}
+
+void Trainer::show_eval(int64_t step, const EvalResult& result, bool new_best) {
+  if (!live_ && !plain_) return;
+  std::string text = "eval step " + std::to_string(step) + ":";
+  for (const auto& [k, v] : result.metrics) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " %s %.4g", k.c_str(), v);
+    text += buf;
+  }
+  if (new_best)
+    text += "  (best)";
+  else if (best_metric_) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "  (best %s %.4g at step %lld)", metric_.c_str(), *best_metric_,
+                  static_cast<long long>(best_step_));
+    text += buf;
+  }
+  std::fprintf(stderr, "%s%s\n", live_line_open_ ? "\n" : "", text.c_str());
+  live_line_open_ = false;
+  std::fflush(stderr);
+}
+
+json Trainer::generator_states() {
+  json out = json::object();
+  auto put = [&](const std::string& name, const Generator& g) {
+    const PhiloxState s = g.state();
+    out[name] = {{"seed", s.seed}, {"offset", s.offset}};
+  };
+  put("default", default_generator());
+  for (const auto& [name, g] : job_.generators()) {
+    SP_CHECK(g != nullptr, "[trainer] job.generators() gives a null generator '", name, "'");
+    SP_CHECK(!out.contains(name), "[trainer] job.generators() names '", name,
+             "' twice (\"default\" is the default generator)");
+    put(name, *g);
+  }
+  return out;
+}
+
+void Trainer::restore_generators(const json& states, const std::string& dir) {
+  auto get = [&](const std::string& name, Generator& g) {
+    SP_CHECK(
+        states.contains(name) && states[name].contains("seed") && states[name].contains("offset"),
+        "[trainer] checkpoint ", dir, " has no state for generator '", name, "'");
+    g.set_state({states[name]["seed"].get<uint64_t>(), states[name]["offset"].get<uint64_t>()});
+  };
+  get("default", default_generator());
+  for (const auto& [name, g] : job_.generators()) get(name, *g);
+}
+
+void Trainer::write_checkpoint(int64_t step, bool finished) {
+  // Lines up to this step must survive any crash after the checkpoint exists.
+  metrics_.sync();
+  const std::string ckpt = checkpoints_dir();
+  const std::string name = checkpoint_dir::name(step);
+  const std::string tmp = checkpoint_dir::make_temporary(ckpt, name, "[trainer]");
+  const fs::path t(tmp);
+  save_safetensors((t / "params.safetensors").string(), trainable_);
+  save_safetensors((t / "optimizer.safetensors").string(), optimizer_.state_dict(),
+                   {{"format", "pt"}, {"optimizer", optimizer_.name()}});
+
+  json history = json::array();
+  for (const EvalRecord& r : history_)
+    history.push_back({{"step", r.step}, {"metrics", metrics_json(r.result.metrics)}});
+  json state = {
+      {"step", step},
+      {"finished", finished},
+      {"stop_reason", finished ? stop_reason_ : std::string()},
+      {"generators", generator_states()},
+      {"history", history},
+      {"metric", metric_},
+      {"best_metric", best_metric_ ? json(*best_metric_) : json(nullptr)},
+      {"best_step", best_step_},
+      {"evals_since_best", evals_since_best_},
+      {"window",
+       {{"loss_sum", window_.loss_sum},
+        {"steps", window_.steps},
+        {"examples", window_.examples},
+        {"tokens", window_.tokens},
+        {"seconds", window_.seconds}}},
+      {"last_window_loss", last_window_loss_},
+      {"elapsed_s", elapsed_seconds()},
+      // For people reading the file; a resumed run takes its options from its caller.
+      {"options",
+       {{"steps", options_.steps},
+        {"grad_accumulation", options_.grad_accumulation},
+        {"clip_global_norm", options_.clip_global_norm},
+        {"schedule", optimizer_.schedule()->str()},
+        {"optimizer", optimizer_.name()}}},
+  };
+  // The job's data state last: everything before it is the trainer's own.
+  state["data"] = job_.data_state();
+  write_file_atomic((t / "state.json").string(), state.dump(1) + "\n", "[trainer]");
+  checkpoint_dir::commit_directory(tmp, (fs::path(ckpt) / name).string(), "[trainer]");
+  checkpoint_dir::write_latest(ckpt, step);
+  prune_checkpoints();
+}
+
+void Trainer::prune_checkpoints() {
+  const std::string ckpt = checkpoints_dir();
+  const std::vector<int64_t> steps = checkpoint_dir::list_steps(ckpt);
+  std::set<int64_t> keep;
+  const size_t n = steps.size();
+  for (size_t i = n > static_cast<size_t>(options_.keep_last) ? n - options_.keep_last : 0; i < n;
+       ++i)
+    keep.insert(steps[i]);
+  if (options_.keep_best && best_step_ > 0) keep.insert(best_step_);
+  keep.insert(step_);
+  for (int64_t s : steps)
+    if (!keep.count(s)) fs::remove_all(fs::path(ckpt) / checkpoint_dir::name(s));
+}
+
+void Trainer::load_params(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "params.safetensors").string();
+  SafetensorsFile f = SafetensorsFile::open(path);
+  std::vector<std::string> missing, unexpected, mismatched;
+  std::set<std::string> ours;
+  for (const auto& [name, t] : trainable_) {
+    ours.insert(name);
+    if (!f.contains(name)) {
+      missing.push_back(name);
+      continue;
+    }
+    const Shape shape(f.info(name).shape);
+    if (shape != t.shape())
+      mismatched.push_back(str_cat(name, ": expected ", t.shape(), ", got ", shape));
+  }
+  for (const std::string& name : f.names())
+    if (!ours.count(name)) unexpected.push_back(name);
+  SP_CHECK(
+      missing.empty() && unexpected.empty() && mismatched.empty(), "[trainer] ", path,
+      " does not match job.trainable():", list_name_mismatches(missing, unexpected, mismatched));
+  NoGradGuard no_grad;
+  for (auto& [name, t] : trainable_) kernels::copy_(t, f.tensor(name));
+}
+
+void Trainer::restore(const std::string& dir) {
+  const std::string state_path = (fs::path(dir) / "state.json").string();
+  json st = json::parse(read_text(state_path), nullptr, /*allow_exceptions=*/false);
+  SP_CHECK(
+      st.is_object() && st.contains("step") && st.contains("generators") && st.contains("data"),
+      "[trainer] ", state_path, " is not a trainer state (no step, generators or data)");
+  load_params(dir);
+
+  const std::string opt_path = (fs::path(dir) / "optimizer.safetensors").string();
+  SafetensorsFile f = SafetensorsFile::open(opt_path);
+  optim::StateDict sd;
+  for (const std::string& name : f.names()) sd.emplace_back(name, f.tensor(name));
+  optimizer_.load_state_dict(sd);
+
+  restore_generators(st["generators"], dir);
+  job_.restore_data_state(st["data"]);
+
+  step_ = st["step"].get<int64_t>();
+  resumed_from_ = step_;
+  finished_ = st.value("finished", false);
+  stop_reason_ = st.value("stop_reason", std::string());
+  if (metric_.empty()) metric_ = st.value("metric", std::string());
+  history_.clear();
+  for (const json& h : st.value("history", json::array()))
+    history_.push_back({h["step"].get<int64_t>(), EvalResult{metrics_from_json(h["metrics"])}});
+  best_metric_.reset();
+  if (st.contains("best_metric") && st["best_metric"].is_number())
+    best_metric_ = st["best_metric"].get<double>();
+  best_step_ = st.value("best_step", int64_t{0});
+  evals_since_best_ = st.value("evals_since_best", int64_t{0});
+  const json w = st.value("window", json::object());
+  window_.loss_sum = w.value("loss_sum", 0.0);
+  window_.steps = w.value("steps", int64_t{0});
+  window_.examples = w.value("examples", int64_t{0});
+  window_.tokens = w.value("tokens", int64_t{0});
+  window_.seconds = w.value("seconds", 0.0);
+  last_window_loss_ = st.value("last_window_loss", 0.0);
+  elapsed_before_ = st.value("elapsed_s", 0.0);
+}
+
+void Trainer::export_model() {
+  const fs::path model = fs::path(options_.out_dir) / "model";
+  const std::string tmp = checkpoint_dir::make_temporary(options_.out_dir, "model", "[trainer]");
+  job_.save_model(tmp);
+  checkpoint_dir::commit_directory(tmp, model.string(), "[trainer]");
+}
+
+TrainResult Trainer::result() const {
+  TrainResult r;
+  r.steps_done = step_;
+  r.resumed_from = resumed_from_;
+  r.stop_reason = stop_reason_;
+  r.final_loss = last_window_loss_;
+  if (!history_.empty()) r.final_eval = history_.back().result;
+  r.best_metric = best_metric_;
+  r.best_step = best_step_;
+  r.model_dir = model_dir_;
+  r.last_checkpoint = latest_checkpoint();
+  return r;
+}
+
+}  // namespace sp
