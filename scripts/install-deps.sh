@@ -12,7 +12,7 @@ packages=(
   libcli11-dev                                  # the softprompt command line
   libyaml-cpp-dev nlohmann-json3-dev            # experiment specs and results
   libsentencepiece-dev                          # the T5 tokenizer
-  wordnet-base                                  # data for the built-in tasks
+  wordnet-base                                  # the built-in corpus and tasks
 )
 
 missing=()

@@ -202,6 +202,14 @@ T5Config T5Config::preset(const std::string& name) {
     v11(2048, 5120, 32, 24);
   else if (name == "t5-v1_1-xxl")
     v11(4096, 10240, 64, 24);
+  // Tiny models to pretrain from scratch on a CPU (softprompt pretrain): T5 1.1's gated-GELU
+  // but a tied head, which saves V x d_model parameters and, with its d_model^-0.5 output
+  // scaling, starts the loss near ln(V) (an untied head initialised as transformers does
+  // starts near 30 nats). vocab_size stays 32128 here; pretraining takes the tokenizer's.
+  else if (name == "t5-tiny")
+    v11(64, 256, 4, 2), c.d_kv = 16, c.tie_word_embeddings = c.scale_decoder_outputs = true;
+  else if (name == "t5-mini")
+    v11(256, 1024, 8, 4), c.d_kv = 32, c.tie_word_embeddings = c.scale_decoder_outputs = true;
   else {
     std::string known;
     for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
@@ -212,7 +220,8 @@ T5Config T5Config::preset(const std::string& name) {
 
 std::vector<std::string> T5Config::preset_names() {
   return {"t5-small",      "t5-base",      "t5-large",      "t5-3b",      "t5-11b",
-          "t5-v1_1-small", "t5-v1_1-base", "t5-v1_1-large", "t5-v1_1-xl", "t5-v1_1-xxl"};
+          "t5-v1_1-small", "t5-v1_1-base", "t5-v1_1-large", "t5-v1_1-xl", "t5-v1_1-xxl",
+          "t5-tiny",       "t5-mini"};
 }
 
 }  // namespace sp

@@ -74,7 +74,7 @@ TEST(T5Config, presets) {
   EXPECT_EQ(b.d_kv, 128);
   EXPECT_EQ(b.num_heads, 32);
   EXPECT_EQ(T5Config::preset("t5-v1_1-xxl").d_ff, 10240);
-  EXPECT_EQ(T5Config::preset_names().size(), 10u);
+  EXPECT_EQ(T5Config::preset_names().size(), 12u);
 }
 
 TEST(T5RelativePosition, bidirectional_buckets_by_hand) {

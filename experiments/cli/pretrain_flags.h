@@ -1,0 +1,89 @@
+#pragma once
+// The options `softprompt pretrain` and `softprompt lm-adapt` share (PretrainOptions).
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "experiments/data/pretraining.h"
+
+namespace sp::cli {
+
+struct PretrainFlags {
+  PretrainOptions options;
+  double lr = 0;  // 0: the schedule's default
+  std::string progress = "auto";
+};
+
+inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
+  PretrainOptions& o = f.options;
+  sub.add_option("--data", o.data_dir, "Corpus directory (softprompt data build-corpus)")
+      ->required();
+  sub.add_option("--out", o.out_dir,
+                 "Output directory; a rerun resumes from its checkpoints. The model lands in "
+                 "OUT/model (Hugging Face format)")
+      ->required();
+  sub.add_option("--steps", o.steps, "Optimizer steps")->check(CLI::PositiveNumber)->capture_default_str();
+  sub.add_option("--batch-size", o.batch_size, "Packed rows per micro-batch")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub.add_option("--grad-accumulation", o.grad_accumulation, "Micro-batches per step")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub.add_option("--inputs-length", o.inputs_length, "Encoder tokens per row")
+      ->check(CLI::Range(int64_t{4}, int64_t{1} << 16))
+      ->capture_default_str();
+  sub.add_option("--targets-length", o.targets_length,
+                 "Decoder tokens per row; 0: what the objective needs for --inputs-length")
+      ->capture_default_str();
+  sub.add_option("--optimizer", o.optimizer, "adafactor (T5X defaults) or adamw")
+      ->check(CLI::IsMember({"adafactor", "adamw"}))
+      ->capture_default_str();
+  sub.add_option("--schedule", o.schedule,
+                 "rsqrt: LR / sqrt(max(step, --rsqrt-offset)) (T5); constant: LR")
+      ->check(CLI::IsMember({"rsqrt", "constant"}))
+      ->capture_default_str();
+  sub.add_option("--lr", f.lr, "Learning rate (rsqrt: its numerator, default 1; constant: "
+                               "default 1e-3)")
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--rsqrt-offset", o.rsqrt_offset, "Steps of constant rate before the decay")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub.add_option("--warmup-steps", o.warmup_steps, "Linear warm-up steps")->capture_default_str();
+  sub.add_option("--clip", o.clip_global_norm, "Global gradient-norm clipping; 0: off")
+      ->capture_default_str();
+  sub.add_option("--dropout", o.dropout, "Dropout rate (a new model)")->capture_default_str();
+  sub.add_option("--seed", o.seed, "Seed for data order, noise, initialisation, dropout")
+      ->capture_default_str();
+  sub.add_option("--eval-every", o.eval_every,
+                 "Steps between validation losses (0: at the end only)")
+      ->capture_default_str();
+  sub.add_option("--eval-examples", o.eval_examples, "Fixed validation examples")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub.add_option("--log-every", o.log_every, "Steps between metrics lines")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub.add_option("--checkpoint-every", o.checkpoint_every, "Steps between checkpoints (0: at "
+                                                           "each evaluation)")
+      ->capture_default_str();
+  sub.add_option("--max-seconds", o.max_seconds, "Training time budget; 0: none")
+      ->capture_default_str();
+  sub.add_option("--progress", f.progress, "auto, live, plain or off")
+      ->check(CLI::IsMember({"auto", "live", "plain", "off"}))
+      ->capture_default_str();
+}
+
+inline int run_pretrain_flags(PretrainFlags& f) {
+  PretrainOptions& o = f.options;
+  if (f.lr > 0) o.lr = f.lr;
+  o.progress = f.progress == "live"    ? ProgressMode::live
+               : f.progress == "plain" ? ProgressMode::plain
+               : f.progress == "off"   ? ProgressMode::off
+                                       : ProgressMode::automatic;
+  const PretrainResult r = run_pretraining(o);
+  std::cout << r.to_json().dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace sp::cli

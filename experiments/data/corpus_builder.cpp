@@ -1,0 +1,169 @@
+#include "experiments/data/corpus_builder.h"
+
+#include <sentencepiece_processor.h>
+
+#include <filesystem>
+#include <unordered_set>
+
+#include "experiments/data/sha256.h"
+#include "models/io/atomic_file.h"
+#include "models/tokenizer/train_vocab.h"
+#include "tensor/error.h"
+
+namespace sp {
+namespace fs = std::filesystem;
+
+bool in_validation_split(std::string_view text, uint64_t seed, double fraction) {
+  if (fraction <= 0) return false;
+  if (fraction >= 1) return true;
+  Sha256 h;
+  h.update(std::to_string(seed) + ":");
+  h.update(text);
+  const std::array<uint8_t, 32> d = h.finish();
+  uint64_t x = 0;
+  for (int i = 0; i < 8; ++i) x = (x << 8) | d[i];
+  // x / 2^64 < fraction, without rounding x through a double near the edge.
+  return static_cast<long double>(x) < static_cast<long double>(fraction) * 18446744073709551616.0L;
+}
+
+nlohmann::json CorpusSummary::to_json(const CorpusBuildOptions& o) const {
+  nlohmann::json sources_json = nlohmann::json::array();
+  for (const CorpusSource& s : sources)
+    sources_json.push_back({{"name", s.name}, {"sha256", s.sha256}, {"documents", s.documents}});
+  return {
+      {"format", "softprompt-corpus-1"},
+      {"sources", sources_json},
+      {"documents_read", documents_read},
+      {"empty_documents", empty_documents},
+      {"duplicates_removed", duplicates},
+      {"splits",
+       {{"train", {{"file", "train.txt"}, {"documents", train_documents},
+                   {"bytes", train_bytes}, {"sha256", train_sha256}}},
+        {"validation", {{"file", "validation.txt"}, {"documents", validation_documents},
+                        {"bytes", validation_bytes}, {"sha256", validation_sha256}}}}},
+      {"split", {{"method", "sha256(seed:text) < fraction"}, {"seed", o.seed},
+                 {"validation_fraction", o.validation_fraction}}},
+      {"vocabulary",
+       o.train_vocabulary
+           ? nlohmann::json{{"file", "spiece.model"}, {"model_type", "unigram"},
+                            {"requested_size", o.vocab_size}, {"pieces", vocab_pieces},
+                            {"threads", o.vocab_threads}, {"sha256", vocab_sha256},
+                            {"trained_on", "train.txt"}}
+           : nlohmann::json(nullptr)},
+      {"text_format", document_format_name(o.text_format.format)},
+  };
+}
+
+namespace {
+
+// Streams lines into an atomic file while hashing them.
+struct SplitWriter {
+  SplitWriter(const std::string& path) : file(path, "[corpus]") {}
+  void add(const std::string& doc) {
+    file.write(doc);
+    file.write("\n");
+    hash.update(doc);
+    hash.update("\n");
+    ++documents;
+    bytes += static_cast<int64_t>(doc.size()) + 1;
+  }
+  AtomicFile file;
+  Sha256 hash;
+  int64_t documents = 0;
+  int64_t bytes = 0;
+};
+
+}  // namespace
+
+CorpusSummary build_corpus(const CorpusBuildOptions& o) {
+  SP_CHECK(!o.out_dir.empty(), "[corpus] no output directory given");
+  SP_CHECK(o.validation_fraction >= 0 && o.validation_fraction < 1,
+           "[corpus] validation_fraction must be in [0, 1), got ", o.validation_fraction);
+  SP_CHECK(o.use_wordnet || !o.text_files.empty(),
+           "[corpus] nothing to read: WordNet is off and no text files were given");
+  SP_CHECK(!o.train_vocabulary || o.vocab_size >= 8, "[corpus] vocab_size must be at least 8, got ",
+           o.vocab_size);
+  for (const std::string& f : o.text_files)
+    SP_CHECK(fs::is_regular_file(f), "[corpus] text file ", f, " does not exist");
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  SP_CHECK(!ec, "[corpus] cannot create ", o.out_dir, ": ", ec.message());
+
+  const CorpusFiles out{o.out_dir, (fs::path(o.out_dir) / "train.txt").string(),
+                        (fs::path(o.out_dir) / "validation.txt").string(),
+                        (fs::path(o.out_dir) / "spiece.model").string(),
+                        (fs::path(o.out_dir) / "corpus.json").string()};
+  CorpusSummary summary;
+  SplitWriter train(out.train), validation(out.validation);
+  std::unordered_set<std::string> seen;
+  auto add = [&](const std::string& raw) {
+    ++summary.documents_read;
+    std::string doc = normalize_whitespace(raw);
+    if (doc.empty()) {
+      ++summary.empty_documents;
+      return;
+    }
+    if (!seen.insert(doc).second) {
+      ++summary.duplicates;
+      return;
+    }
+    (in_validation_split(doc, o.seed, o.validation_fraction) ? validation : train).add(doc);
+  };
+
+  if (o.use_wordnet) {
+    std::vector<WordnetFile> files;
+    for (const std::string& doc : read_wordnet(o.wordnet_dir, &files)) add(doc);
+    for (const WordnetFile& f : files)
+      summary.sources.push_back({"wordnet:" + f.path, f.sha256, f.documents});
+  }
+  for (const std::string& path : o.text_files) {
+    DocumentReader reader(path, o.text_format);
+    int64_t n = 0;
+    while (auto doc = reader.next()) {
+      add(*doc);
+      ++n;
+    }
+    summary.sources.push_back({path, sha256_file_hex(path), n});
+  }
+  SP_CHECK(train.documents > 0, "[corpus] the train split is empty (", summary.documents_read,
+           " documents read, ", validation.documents, " in validation)");
+  summary.train_documents = train.documents;
+  summary.validation_documents = validation.documents;
+  summary.train_bytes = train.bytes;
+  summary.validation_bytes = validation.bytes;
+  summary.train_sha256 = train.hash.finish_hex();
+  summary.validation_sha256 = validation.hash.finish_hex();
+  train.file.commit();
+  validation.file.commit();
+
+  if (o.train_vocabulary) {
+    VocabTrainingOptions v;
+    v.vocab_size = o.vocab_size;
+    v.num_threads = o.vocab_threads;
+    v.hard_vocab_limit = false;  // a small corpus ends with fewer pieces instead of failing
+    v.max_sentence_length = 1 << 16;
+    v.input_sentence_size = 2'000'000;
+    v.verbose = o.verbose;
+    train_vocab({out.train}, out.spiece_model, v);
+    sentencepiece::SentencePieceProcessor model;
+    SP_CHECK(model.Load(out.spiece_model).ok(), "[corpus] cannot load the trained ",
+             out.spiece_model);
+    summary.vocab_pieces = model.GetPieceSize();
+    summary.vocab_sha256 = sha256_file_hex(out.spiece_model);
+  }
+  write_file_atomic(out.manifest, summary.to_json(o).dump(2) + "\n", "[corpus]");
+  return summary;
+}
+
+CorpusFiles corpus_files(const std::string& dir) {
+  const CorpusFiles f{dir, (fs::path(dir) / "train.txt").string(),
+                      (fs::path(dir) / "validation.txt").string(),
+                      (fs::path(dir) / "spiece.model").string(),
+                      (fs::path(dir) / "corpus.json").string()};
+  for (const std::string* p : {&f.manifest, &f.train, &f.validation, &f.spiece_model})
+    SP_CHECK(fs::is_regular_file(*p), "[corpus] ", dir, " is not a built corpus: ", *p,
+             " is missing (make one with `softprompt data build-corpus --out ", dir, "`)");
+  return f;
+}
+
+}  // namespace sp

@@ -1,0 +1,94 @@
+#pragma once
+// Pretraining a T5 on a built corpus (corpus_builder.h) with span corruption from scratch,
+// or continuing a checkpoint with prefix LM ("LM adaptation"): the logic behind
+// `softprompt pretrain`, `softprompt lm-adapt` and the experiment runner's pretrain /
+// lm_adapt stages.
+//
+//   PretrainOptions o;
+//   o.data_dir = "corpus"; o.out_dir = "runs/pretrain"; o.preset = "t5-mini";
+//   o.steps = 2000; o.batch_size = 32; o.inputs_length = 128;
+//   PretrainResult r = run_pretraining(o);      // r.model_dir: a Hugging Face checkpoint
+//
+// Data: the corpus's train split, tokenized once, streamed by SpanCorruptionStream or
+// PrefixLmStream (seeded by seed, resumable), packed several examples per row
+// (packing.h; span-corruption examples fill a row each). Validation: the first
+// eval_examples examples of the validation split in file order with a fixed seed, so
+// every run and every seed is scored on the same examples; the loss is the mean
+// cross-entropy per target token. The baseline: a unigram model of the train targets
+// (unigram_baseline.h) scored on the same validation examples.
+//
+// Output in out_dir: the trainer's metrics.jsonl and checkpoints/ (a rerun with the same
+// out_dir resumes exactly), model/ (config.json, model.safetensors, spiece.model: what
+// load_t5 reads), and pretrain.json (the options, the baseline, the validation loss
+// before training, the eval history, tokens/s), written atomically at the end.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "experiments/training/trainer.h"
+
+namespace sp {
+
+enum class PretrainObjective { span_corruption, prefix_lm };
+const char* objective_name(PretrainObjective objective);
+PretrainObjective objective_from_name(const std::string& name);  // throws on others
+
+struct PretrainOptions {
+  PretrainObjective objective = PretrainObjective::span_corruption;
+  std::string data_dir;  // a built corpus: train.txt, validation.txt, spiece.model
+  std::string out_dir;
+  // Continue this Hugging Face checkpoint (its spiece.model when present, else the
+  // corpus's, must match the model's vocabulary); empty: a new model from preset or
+  // config_path with vocab_size from the tokenizer (rounded up to a multiple of 128).
+  std::string init_checkpoint;
+  std::string preset = "t5-tiny";
+  std::string config_path;  // a config.json; wins over preset
+  double dropout = 0.0;     // T5 1.1 pretrained without dropout
+
+  int64_t steps = 1000;
+  int64_t batch_size = 32;        // packed rows per micro-batch
+  int64_t grad_accumulation = 1;
+  int64_t inputs_length = 128;
+  // 0: span corruption's targets for inputs_length (random_spans_helper), or
+  // inputs_length for prefix LM.
+  int64_t targets_length = 0;
+
+  std::string optimizer = "adafactor";  // adafactor (T5X defaults) | adamw
+  std::string schedule = "rsqrt";       // rsqrt | constant
+  // rsqrt: lr / sqrt(max(step, rsqrt_offset)), T5's 1 / sqrt(max(step, 1e4)) by default;
+  // constant: lr (default 1e-3).
+  std::optional<double> lr;
+  int64_t rsqrt_offset = 10000;
+  int64_t warmup_steps = 0;
+  double clip_global_norm = 0;
+
+  uint64_t seed = 0;           // data order, noise, initialisation, dropout
+  int64_t eval_every = 100;    // 0: only at the end
+  int64_t eval_examples = 256;
+  int64_t log_every = 10;
+  int64_t checkpoint_every = 0;  // 0: at every evaluation
+  double max_seconds = 0;        // a time budget for training; 0: none
+  int64_t baseline_examples = 20000;  // train examples the unigram baseline counts
+  ProgressMode progress = ProgressMode::automatic;
+  bool verbose = true;  // a few lines on stderr (corpus, model, baseline)
+};
+
+struct PretrainResult {
+  TrainResult train;
+  std::string model_dir;           // the exported checkpoint
+  double unigram_baseline = 0;     // validation cross-entropy of the unigram model (nats)
+  double initial_loss = 0;         // validation loss before the first step (fresh runs)
+  std::vector<std::pair<int64_t, double>> validation_loss;  // (step, loss) of every eval
+  double tokens_per_second = 0;    // non-padding input + target tokens over training time
+  int64_t parameters = 0;
+  int64_t vocab_size = 0;          // the model's embedding rows
+  nlohmann::json to_json() const;
+};
+
+PretrainResult run_pretraining(const PretrainOptions& options);
+
+}  // namespace sp

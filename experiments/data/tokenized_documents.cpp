@@ -1,0 +1,58 @@
+#include "experiments/data/tokenized_documents.h"
+
+#include <limits>
+
+#include "models/tokenizer/t5_tokenizer.h"
+
+#include "tensor/error.h"
+
+namespace sp {
+
+void TokenizedDocuments::add(std::span<const int32_t> document) {
+  tokens_.insert(tokens_.end(), document.begin(), document.end());
+  offsets_.push_back(static_cast<int64_t>(tokens_.size()));
+}
+
+TokenizedDocuments tokenize_documents(const std::vector<std::string>& documents,
+                                      const T5Tokenizer& tokenizer) {
+  SP_CHECK(tokenizer.vocab_size() <= std::numeric_limits<int32_t>::max(),
+           "[data] vocabulary too large for int32 ids: ", tokenizer.vocab_size());
+  const auto n = static_cast<int64_t>(documents.size());
+  std::vector<std::vector<int32_t>> ids(documents.size());
+#pragma omp parallel for schedule(dynamic, 256)
+  for (int64_t i = 0; i < n; ++i) {
+    const std::vector<int64_t> wide = tokenizer.encode(documents[static_cast<size_t>(i)], false);
+    ids[static_cast<size_t>(i)].assign(wide.begin(), wide.end());
+  }
+  TokenizedDocuments out;
+  for (const auto& d : ids) out.add(d);
+  return out;
+}
+
+TokenizedDocuments tokenize_file(const std::string& path, const T5Tokenizer& tokenizer,
+                                 const DocumentReaderOptions& options) {
+  return tokenize_documents(read_documents(path, options), tokenizer);
+}
+
+SpecialTokens special_tokens_of(const T5Tokenizer& tokenizer) {
+  SpecialTokens s;
+  s.pad_id = static_cast<int32_t>(tokenizer.pad_id());
+  s.eos_id = static_cast<int32_t>(tokenizer.eos_id());
+  s.spm_size = static_cast<int32_t>(tokenizer.spm_size());
+  s.num_sentinels = static_cast<int32_t>(tokenizer.extra_ids());
+  return s;
+}
+
+TokenizedCorpus tokenize_corpus(const std::string& spiece_model, const std::string& train_file,
+                                const std::string& validation_file) {
+  const T5Tokenizer tokenizer = T5Tokenizer::load(spiece_model);
+  TokenizedCorpus c;
+  c.train = std::make_shared<const TokenizedDocuments>(tokenize_file(train_file, tokenizer));
+  c.validation =
+      std::make_shared<const TokenizedDocuments>(tokenize_file(validation_file, tokenizer));
+  c.vocab = special_tokens_of(tokenizer);
+  c.vocab_size = tokenizer.vocab_size();
+  return c;
+}
+
+}  // namespace sp

@@ -1,0 +1,273 @@
+// Readers, SHA-256, WordNet parsing and the built-in corpus (experiments/data/).
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "experiments/data/corpus_builder.h"
+#include "experiments/data/document_reader.h"
+#include "experiments/data/sha256.h"
+#include "experiments/data/wordnet.h"
+#include "models/tokenizer/t5_tokenizer.h"
+#include "test_util.h"
+
+namespace sp {
+namespace {
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "sp_corpus_XXXXXX").string();
+    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+    path = tmpl;
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name, const std::string& contents) const {
+    const std::string p = (path / name).string();
+    std::ofstream(p, std::ios::binary) << contents;
+    return p;
+  }
+};
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+TEST(Sha256, known_vectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  // Lengths around the 56- and 64-byte padding edges (reference: Python's hashlib), fed in
+  // uneven chunks to exercise the buffering.
+  const std::vector<std::pair<size_t, std::string>> expected = {
+      {55, "e7313d333c272e639f790978283f9eb392e843d0f29b7016828bb1daa4aac70b"},
+      {56, "4324d65f3c103567f5589c710bc08f8523f929a9272e3af36fc968e52abc6c27"},
+      {63, "81c80242132f230c3bd41b3e63bbcff16107339549214a99614ff26664625055"},
+      {64, "39e3d7b6b5d075d37d053ad89b24b41bef4f3c29760c84447cab3f3be1882241"},
+      {65, "aacca6ff74fdbb296d165a45cecfa04e5127bc008770fbbdd48006f2d2fae95e"},
+      {119, "9ce7368e4daf32341631b492e80359dc9f594b48453cd0dd5bf0b19279cc177e"},
+      {120, "7836b787757e95e58b3ca5aec90b1b004e8deba1e50e9675af9cabf1a13a04b5"},
+      {1000, "1e9bc38cbf860b9ec31918b065f9b52476c549a782e0e7990bed8ce3868d2371"}};
+  for (const auto& [n, hex] : expected) {
+    std::string data(n, '\0');
+    for (size_t i = 0; i < n; ++i) data[i] = static_cast<char>((i * 7 + 3) % 256);
+    EXPECT_EQ(sha256_hex(data), hex) << n << " bytes";
+    Sha256 h;
+    for (size_t pos = 0, chunk = 1; pos < n; pos += chunk, chunk = chunk * 3 % 70 + 1)
+      h.update(std::string_view(data).substr(pos, chunk));
+    EXPECT_EQ(h.finish_hex(), hex) << n << " bytes in chunks";
+  }
+}
+
+TEST(DocumentReader, lines_paragraphs_and_whitespace) {
+  TempDir dir;
+  const std::string path = dir.file("a.txt", "first doc\r\n\n  \nsecond\nthird line\n\nlast");
+  EXPECT_EQ(read_documents(path),
+            (std::vector<std::string>{"first doc", "second", "third line", "last"}));
+  EXPECT_EQ(read_documents(path, {.format = DocumentFormat::paragraphs}),
+            (std::vector<std::string>{"first doc", "second\nthird line", "last"}));
+  EXPECT_EQ(normalize_whitespace("  a\t\tb \n c\u00a0\u2003d  "), "a b c d");
+  EXPECT_EQ(normalize_whitespace(" \t "), "");
+  EXPECT_EQ(parse_document_format("jsonl"), DocumentFormat::jsonl);
+  EXPECT_THROW_MSG(parse_document_format("csv"), "expected lines, paragraphs or jsonl");
+  EXPECT_THROW_MSG(DocumentReader("/nonexistent/x.txt"), "cannot open /nonexistent/x.txt");
+}
+
+TEST(DocumentReader, jsonl_field_and_errors) {
+  TempDir dir;
+  const std::string path =
+      dir.file("a.jsonl", "{\"text\": \"one\", \"id\": 1}\n\n{\"text\": \"two\"}\n");
+  EXPECT_EQ(read_documents(path, {.format = DocumentFormat::jsonl}),
+            (std::vector<std::string>{"one", "two"}));
+  const std::string bad = dir.file("b.jsonl", "{\"text\": \"one\"}\n{\"body\": \"two\"}\n");
+  EXPECT_THROW_MSG(read_documents(bad, {.format = DocumentFormat::jsonl}),
+                   "b.jsonl:2: field \"text\" is missing");
+  const std::string num = dir.file("c.jsonl", "{\"text\": 3}\n");
+  EXPECT_THROW_MSG(read_documents(num, {.format = DocumentFormat::jsonl}),
+                   "c.jsonl:1: field \"text\" must be a string");
+  const std::string broken = dir.file("d.jsonl", "\n{\"text\": \n");
+  EXPECT_THROW_MSG(read_documents(broken, {.format = DocumentFormat::jsonl}),
+                   "d.jsonl:2: not valid JSON");
+  EXPECT_EQ(read_documents(dir.file("e.jsonl", "{\"body\": \"x\"}"),
+                           {.format = DocumentFormat::jsonl, .jsonl_field = "body"}),
+            (std::vector<std::string>{"x"}));
+}
+
+TEST(DocumentReader, seek_resumes_exactly) {
+  TempDir dir;
+  for (DocumentFormat format : {DocumentFormat::lines, DocumentFormat::paragraphs}) {
+    const std::string path = dir.file("r.txt", "a\nb b\n\nc\n\n\nd\ne\n");
+    const std::vector<std::string> all = read_documents(path, {.format = format});
+    for (size_t cut = 0; cut <= all.size(); ++cut) {
+      DocumentReader first(path, {.format = format});
+      for (size_t i = 0; i < cut; ++i) first.next();
+      // Through JSON, as a checkpoint stores it.
+      const DocumentPosition pos = nlohmann::json(first.position()).get<DocumentPosition>();
+      EXPECT_EQ(pos.documents, static_cast<int64_t>(cut));
+      DocumentReader second(path, {.format = format});
+      second.seek(pos);
+      std::vector<std::string> rest;
+      while (auto d = second.next()) rest.push_back(*d);
+      EXPECT_EQ(rest, std::vector<std::string>(all.begin() + static_cast<std::ptrdiff_t>(cut),
+                                               all.end()))
+          << document_format_name(format) << " cut at " << cut;
+    }
+  }
+}
+
+TEST(Wordnet, synset_line_to_document) {
+  const std::string line =
+      "00002684 03 n 02 physical_object 0 object 0 002 @ 00001930 n 0000 ~ 00003553 n 0000 | "
+      "a tangible and visible entity; an entity that can cast a shadow; \"it was full of "
+      "rackets; balls and other objects\"  ";
+  EXPECT_EQ(wordnet_synset_document(line, "t:1"),
+            "physical object, object: a tangible and visible entity; an entity that can cast a "
+            "shadow. \"it was full of rackets; balls and other objects\"");
+  // Adjective markers go; a gloss with examples only.
+  EXPECT_EQ(wordnet_synset_document("00001 00 s 01 long(a) 0 000 | \"a long way\"", "t:2"),
+            "long. \"a long way\"");
+  EXPECT_EQ(wordnet_synset_document("  1 This software and database is provided", "t:3"),
+            std::nullopt);
+  EXPECT_THROW_MSG(wordnet_synset_document("00001 00 n 01 cat 0 000", "data.noun:7"),
+                   "data.noun:7: a synset line has no '|'");
+  EXPECT_THROW_MSG(wordnet_synset_document("00001 00 n zz cat 0 000 | x", "data.noun:8"),
+                   "data.noun:8: word count \"zz\" is not hexadecimal");
+  EXPECT_THROW_MSG(wordnet_synset_document("00001 00 n 03 cat 0 | x", "data.noun:9"),
+                   "data.noun:9: expected 3 words");
+}
+
+// A fake WordNet database: a licence header and n synsets per file, with some glosses
+// repeated across files (exact duplicates once built).
+std::string make_fake_wordnet(const TempDir& dir, int per_file) {
+  const fs::path wn = dir.path / "wordnet";
+  fs::create_directories(wn);
+  const char* nouns[] = {"cat", "dog", "river", "stone", "garden", "window", "letter", "cloud"};
+  const char* verbs[] = {"runs", "sleeps", "falls", "grows", "shines", "waits", "opens", "moves"};
+  int k = 0;
+  for (const std::string& name : wordnet_data_files()) {
+    std::ofstream f(wn / name);
+    f << "  1 This software and database is being provided to you, the LICENSEE\n";
+    for (int i = 0; i < per_file; ++i, ++k) {
+      const char* a = nouns[k % 8];
+      const char* b = nouns[(k / 8 + 3) % 8];
+      const char* v = verbs[(k * 5 + 1) % 8];
+      f << 10000 + k << " 05 n 01 " << a << "_" << b << "_" << k << " 0 000 | "
+        << "the " << a << " that " << v << " near the " << b << "; \"a " << a << " " << v
+        << " when the " << b << " " << verbs[(k + 2) % 8] << "\"\n";
+      if (i % 10 == 0) f << 20000 + k << " 05 n 01 same 0 000 | a repeated gloss\n";
+    }
+  }
+  return wn.string();
+}
+
+TEST(Corpus, build_dedup_split_and_vocab) {
+  TempDir dir;
+  const std::string wn = make_fake_wordnet(dir, 60);
+  CorpusBuildOptions o;
+  o.out_dir = (dir.path / "corpus").string();
+  o.wordnet_dir = wn;
+  o.validation_fraction = 0.2;
+  o.vocab_size = 120;
+  o.vocab_threads = 1;
+  const CorpusSummary s = build_corpus(o);
+  // 4 files x (60 synsets + 6 repeats of one gloss): all repeats but the first are dropped.
+  EXPECT_EQ(s.documents_read, 4 * 66);
+  EXPECT_EQ(s.duplicates, 4 * 6 - 1);
+  EXPECT_EQ(s.train_documents + s.validation_documents, 4 * 60 + 1);
+  EXPECT_GT(s.validation_documents, 20);
+  EXPECT_LT(s.validation_documents, 80);
+  ASSERT_EQ(s.sources.size(), 4u);
+  EXPECT_EQ(s.sources[0].documents, 66);
+  EXPECT_EQ(s.sources[0].sha256, sha256_file_hex(wn + "/data.adj"));
+
+  const CorpusFiles files = corpus_files(o.out_dir);
+  const std::vector<std::string> train = lines_of(files.train);
+  const std::vector<std::string> validation = lines_of(files.validation);
+  EXPECT_EQ(static_cast<int64_t>(train.size()), s.train_documents);
+  EXPECT_EQ(s.train_sha256, sha256_file_hex(files.train));
+  std::set<std::string> all(train.begin(), train.end());
+  all.insert(validation.begin(), validation.end());
+  EXPECT_EQ(all.size(), train.size() + validation.size()) << "a document appears twice";
+  for (const std::string& d : validation) EXPECT_TRUE(in_validation_split(d, 0, 0.2)) << d;
+  for (const std::string& d : train) EXPECT_FALSE(in_validation_split(d, 0, 0.2)) << d;
+  EXPECT_TRUE(all.count("cat stone 0: the cat that sleeps near the stone. \"a cat sleeps when "
+                        "the stone falls\""));
+  EXPECT_TRUE(all.count("same: a repeated gloss"));
+
+  const nlohmann::json manifest = nlohmann::json::parse(std::ifstream(files.manifest));
+  EXPECT_EQ(manifest["splits"]["validation"]["documents"], s.validation_documents);
+  EXPECT_EQ(manifest["duplicates_removed"], s.duplicates);
+  EXPECT_EQ(manifest["vocabulary"]["sha256"], sha256_file_hex(files.spiece_model));
+
+  // The vocabulary has T5's conventions and encodes the corpus without unknowns.
+  const T5Tokenizer tok = T5Tokenizer::load(files.spiece_model);
+  EXPECT_EQ(tok.spm_size(), s.vocab_pieces);
+  EXPECT_LE(tok.spm_size(), 120);
+  EXPECT_EQ(tok.id_to_piece(1), "</s>");
+  for (int64_t id : tok.encode(train[5])) EXPECT_NE(id, tok.unk_id());
+  EXPECT_EQ(tok.decode(tok.encode(train[5])), train[5]);
+}
+
+TEST(Corpus, adding_a_file_keeps_the_split) {
+  TempDir dir;
+  const std::string wn = make_fake_wordnet(dir, 30);
+  CorpusBuildOptions o;
+  o.wordnet_dir = wn;
+  o.validation_fraction = 0.3;
+  o.train_vocabulary = false;
+  o.out_dir = (dir.path / "a").string();
+  build_corpus(o);
+  const std::string extra = dir.file("extra.txt",
+                                     "a brand new sentence\n\nanother  new\tsentence\n"
+                                     "the cat that sleeps near the river\n");
+  o.out_dir = (dir.path / "b").string();
+  o.text_files = {extra};
+  const CorpusSummary s = build_corpus(o);
+  EXPECT_EQ(s.sources.back().documents, 3);
+  const auto a_train = lines_of((dir.path / "a" / "train.txt").string());
+  const auto a_val = lines_of((dir.path / "a" / "validation.txt").string());
+  const auto b_train = lines_of((dir.path / "b" / "train.txt").string());
+  const auto b_val = lines_of((dir.path / "b" / "validation.txt").string());
+  // The first build's documents keep their side and order; the new ones are appended.
+  EXPECT_EQ(std::vector<std::string>(b_train.begin(), b_train.begin() + a_train.size()), a_train);
+  EXPECT_EQ(std::vector<std::string>(b_val.begin(), b_val.begin() + a_val.size()), a_val);
+  EXPECT_EQ(b_train.size() + b_val.size(), a_train.size() + a_val.size() + 3);
+  std::set<std::string> b_all(b_train.begin(), b_train.end());
+  b_all.insert(b_val.begin(), b_val.end());
+  EXPECT_TRUE(b_all.count("another new sentence"));
+
+  // A different seed gives a different split of the same documents.
+  o.seed = 7;
+  o.out_dir = (dir.path / "c").string();
+  build_corpus(o);
+  EXPECT_NE(lines_of((dir.path / "c" / "validation.txt").string()), b_val);
+}
+
+TEST(Corpus, clear_errors) {
+  TempDir dir;
+  CorpusBuildOptions o;
+  o.out_dir = (dir.path / "x").string();
+  o.wordnet_dir = (dir.path / "no-wordnet").string();
+  EXPECT_THROW_MSG(build_corpus(o), "install Debian's wordnet-base");
+  fs::create_directories(dir.path / "half");
+  std::ofstream(dir.path / "half" / "data.adj") << "";
+  o.wordnet_dir = (dir.path / "half").string();
+  EXPECT_THROW_MSG(build_corpus(o), "data.adv is missing: install Debian's wordnet-base");
+  o.use_wordnet = false;
+  EXPECT_THROW_MSG(build_corpus(o), "nothing to read");
+  o.text_files = {(dir.path / "missing.txt").string()};
+  EXPECT_THROW_MSG(build_corpus(o), "missing.txt does not exist");
+  EXPECT_THROW_MSG(corpus_files((dir.path / "x").string()), "is not a built corpus");
+}
+
+}  // namespace
+}  // namespace sp

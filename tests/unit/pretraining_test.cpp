@@ -1,0 +1,151 @@
+// Pretraining and LM adaptation end to end on a tiny corpus (experiments/data/pretraining.h).
+#include "experiments/data/pretraining.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "experiments/data/corpus_builder.h"
+#include "models/t5/checkpoint.h"
+#include "test_util.h"
+
+namespace sp {
+namespace {
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "sp_pretrain_XXXXXX").string();
+    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+    path = tmpl;
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// A corpus of short, highly regular sentences (a model can learn them in a few steps).
+std::string make_corpus(const TempDir& dir) {
+  const char* animals[] = {"cat", "dog", "bird", "fish", "horse", "mouse"};
+  const char* verbs[] = {"eats", "sees", "likes", "chases"};
+  const char* things[] = {"bread", "grass", "water", "seeds", "apples"};
+  const std::string text = (dir.path / "text.txt").string();
+  std::ofstream f(text);
+  for (int i = 0; i < 300; ++i) {
+    f << "the " << animals[i % 6] << " " << verbs[(i / 6) % 4] << " the " << things[(i / 24) % 5]
+      << " and the " << animals[(i + 1) % 6] << " " << verbs[(i / 3) % 4] << " "
+      << things[(i / 2) % 5] << " number " << i % 37 << "\n";
+  }
+  f.close();
+  CorpusBuildOptions o;
+  o.use_wordnet = false;
+  o.text_files = {text};
+  o.out_dir = (dir.path / "corpus").string();
+  o.validation_fraction = 0.1;
+  o.vocab_size = 60;
+  o.vocab_threads = 1;
+  build_corpus(o);
+  return o.out_dir;
+}
+
+// One corpus for the whole suite (building it trains a vocabulary); removed at exit.
+const std::string& shared_corpus() {
+  static const TempDir dir;
+  static const std::string data = make_corpus(dir);
+  return data;
+}
+
+PretrainOptions tiny_options(const std::string& data, const std::string& out) {
+  PretrainOptions o;
+  o.data_dir = data;
+  o.out_dir = out;
+  o.preset = "t5-tiny";
+  o.steps = 20;
+  o.batch_size = 4;
+  o.inputs_length = 32;
+  o.eval_every = 10;
+  o.eval_examples = 8;
+  o.log_every = 5;
+  o.schedule = "constant";
+  o.lr = 1e-2;
+  o.progress = ProgressMode::off;
+  o.verbose = false;
+  return o;
+}
+
+TEST(Pretraining, span_corruption_then_lm_adapt_lower_the_loss) {
+  TempDir dir;
+  const std::string& data = shared_corpus();
+  const PretrainOptions o = tiny_options(data, (dir.path / "pt").string());
+  const PretrainResult r = run_pretraining(o);
+  EXPECT_EQ(r.train.steps_done, 20);
+  ASSERT_EQ(r.validation_loss.size(), 2u);
+  EXPECT_LT(r.validation_loss.back().second, r.initial_loss - 1.0);
+  EXPECT_GT(r.unigram_baseline, 0);
+  EXPECT_GT(r.tokens_per_second, 0);
+  EXPECT_EQ(r.vocab_size % 128, 0);
+
+  // A Hugging Face checkpoint with the tokenizer beside it.
+  ASSERT_TRUE(fs::exists(fs::path(r.model_dir) / "spiece.model"));
+  auto model = load_t5(r.model_dir);
+  EXPECT_EQ(model->config().d_model, 64);
+  EXPECT_EQ(model->config().vocab_size, r.vocab_size);
+  const nlohmann::json summary =
+      nlohmann::json::parse(std::ifstream(fs::path(o.out_dir) / "pretrain.json"));
+  EXPECT_EQ(summary["options"]["objective"], "span_corruption");
+  EXPECT_DOUBLE_EQ(summary["unigram_baseline"].get<double>(), r.unigram_baseline);
+
+  // LM adaptation continues the checkpoint with prefix LM.
+  PretrainOptions a = tiny_options(data, (dir.path / "lm").string());
+  a.objective = PretrainObjective::prefix_lm;
+  a.init_checkpoint = r.model_dir;
+  a.steps = 10;
+  const PretrainResult adapted = run_pretraining(a);
+  EXPECT_EQ(adapted.train.steps_done, 10);
+  EXPECT_LT(adapted.validation_loss.back().second, adapted.initial_loss);
+  EXPECT_TRUE(fs::exists(fs::path(adapted.model_dir) / "model.safetensors"));
+}
+
+TEST(Pretraining, stopping_and_resuming_matches_an_uninterrupted_run) {
+  TempDir dir;
+  const std::string& data = shared_corpus();
+  PretrainOptions whole = tiny_options(data, (dir.path / "whole").string());
+  whole.objective = PretrainObjective::prefix_lm;  // packs several examples per row
+  whole.steps = 8;
+  whole.eval_every = 4;
+  whole.dropout = 0.1;  // the dropout generator is restored too
+  const PretrainResult a = run_pretraining(whole);
+
+  PretrainOptions parts = whole;
+  parts.out_dir = (dir.path / "parts").string();
+  parts.steps = 5;
+  run_pretraining(parts);
+  parts.steps = 8;
+  const PretrainResult b = run_pretraining(parts);
+  EXPECT_EQ(b.train.resumed_from, 5);
+  // The split run also evaluated where its first part ended (step 5); the evaluations at
+  // the uninterrupted run's steps must agree exactly.
+  ASSERT_EQ(a.validation_loss.size(), 2u);
+  ASSERT_EQ(b.validation_loss.size(), 3u);
+  EXPECT_EQ(b.validation_loss[0], a.validation_loss[0]);
+  EXPECT_EQ(b.validation_loss[2], a.validation_loss[1]);
+  EXPECT_EQ(a.train.final_loss, b.train.final_loss);
+  EXPECT_EQ(a.initial_loss, b.initial_loss);
+}
+
+TEST(Pretraining, clear_errors) {
+  TempDir dir;
+  PretrainOptions o = tiny_options((dir.path / "nothing").string(), (dir.path / "out").string());
+  EXPECT_THROW_MSG(run_pretraining(o), "is not a built corpus");
+  o.data_dir = shared_corpus();
+  o.optimizer = "sgd";
+  EXPECT_THROW_MSG(run_pretraining(o), "unknown optimizer \"sgd\"");
+  o.optimizer = "adafactor";
+  o.preset = "t5-enormous";
+  EXPECT_THROW_MSG(run_pretraining(o), "unknown preset \"t5-enormous\"");
+  EXPECT_THROW_MSG(objective_from_name("mlm"), "expected span_corruption or prefix_lm");
+}
+
+}  // namespace
+}  // namespace sp
