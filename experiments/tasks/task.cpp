@@ -1,0 +1,60 @@
+#include "experiments/tasks/task.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "tensor/error.h"
+#include "tensor/suggest.h"
+
+namespace sp {
+namespace {
+
+std::map<std::string, TaskFactory>& registry() {
+  static std::map<std::string, TaskFactory> tasks;
+  return tasks;
+}
+
+std::string lowercase(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+TaskRegistrar::TaskRegistrar(std::string name, TaskFactory factory) {
+  auto [it, inserted] = registry().emplace(lowercase(name), std::move(factory));
+  SP_CHECK(inserted, "[tasks] task '", name, "' is registered twice");
+}
+
+std::vector<std::string> task_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, factory] : registry()) names.push_back(name);
+  return names;
+}
+
+std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options) {
+  auto it = registry().find(lowercase(name));
+  if (it == registry().end()) {
+    std::string known;
+    for (const std::string& n : task_names()) known += (known.empty() ? "" : ", ") + n;
+    fail(str_cat("[tasks] unknown task '", name, "'", did_you_mean(name, task_names()),
+                 " (known: ", known, ")"));
+  }
+  return it->second(options);
+}
+
+double task_score(const Metrics& metrics) {
+  SP_CHECK(!metrics.empty(), "[tasks] no metrics to average");
+  double sum = 0;
+  for (const auto& [name, value] : metrics) sum += value;
+  return sum / metrics.size();
+}
+
+double benchmark_average(const std::map<std::string, Metrics>& per_task) {
+  SP_CHECK(!per_task.empty(), "[tasks] no tasks to average");
+  double sum = 0;
+  for (const auto& [task, metrics] : per_task) sum += task_score(metrics);
+  return sum / per_task.size();
+}
+
+}  // namespace sp

@@ -1,0 +1,44 @@
+#pragma once
+// What the file-backed tasks share: finding a split's file, reading its records, reading
+// typed fields with errors that name FILE:LINE, and T5's "key: value" joining.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "experiments/inference/jsonl.h"
+
+namespace sp {
+
+// The file of split under dir: split_files[split] when listed (e.g. "validation" ->
+// "val.jsonl"), else "<split><extension>" when that file exists (e.g. "train32.jsonl").
+// Throws naming the task, the path tried and the known splits when the file is missing.
+std::string split_path(const std::string& task, const std::string& dir, const std::string& split,
+                       const std::map<std::string, std::string>& split_files,
+                       const std::string& extension);
+
+// Every record of the jsonl file at path (errors name the path and line).
+std::vector<JsonlRecord> read_jsonl_file(const std::string& path);
+
+// T5's glue preprocessor: "k1: v1 k2: v2 ...", with "<task> " in front when prefix is set.
+std::string join_fields(bool prefix, const std::string& task,
+                        const std::vector<std::pair<std::string, std::string>>& fields);
+
+// Typed fields of a record; each fails with "<file>:<line>: ..." naming the key.
+int64_t int_field(const JsonlRecord& r, const char* key);
+// A boolean label; JSON true/false or the integers 1/0.
+bool bool_field(const JsonlRecord& r, const char* key);
+// parent[key] of the expected kind, for nested records (MultiRC, ReCoRD, WSC); path is
+// where parent sits, for the message: "passage.questions[2].".
+enum class JsonKind { kString, kInteger, kBool, kArray, kObject };
+const nlohmann::json& child(const JsonlRecord& r, const nlohmann::json& parent,
+                            const std::string& path, const char* key, JsonKind kind);
+
+// "<task>-<split>-<idx>": the stable example id.
+std::string example_id(const std::string& task, const std::string& split, const std::string& idx);
+
+// Whether path names an existing regular file.
+bool file_exists(const std::string& path);
+
+}  // namespace sp

@@ -1,0 +1,289 @@
+#include "experiments/tasks/wordnet_wic.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "experiments/tasks/classification_task.h"
+#include "experiments/tasks/task_io.h"
+#include "models/io/atomic_file.h"
+#include "tensor/error.h"
+
+namespace sp {
+namespace {
+
+// splitmix64: a tiny generator whose output is the same on every platform, unlike the
+// standard distributions.
+struct SplitMix {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  uint64_t below(uint64_t n) { return next() % n; }
+};
+
+template <typename T>
+void shuffle(std::vector<T>& v, SplitMix& rng) {
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.below(i)]);
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_vowel(char c) { return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u'; }
+
+std::vector<std::string> inflections(const std::string& w) {
+  std::vector<std::string> forms = {w, w + "s", w + "es", w + "ed", w + "d", w + "ing"};
+  // A phrase also inflects its first word: "take off" -> "taking off".
+  const size_t space = w.find(' ');
+  if (space != std::string::npos) {
+    for (const std::string& head : inflections(w.substr(0, space)))
+      if (head.size() != space) forms.push_back(head + w.substr(space));
+  }
+  const char last = w.back();
+  if (last == 'e' && w.size() > 2) forms.push_back(w.substr(0, w.size() - 1) + "ing");
+  if (last == 'y' && w.size() > 2) {
+    forms.push_back(w.substr(0, w.size() - 1) + "ies");
+    forms.push_back(w.substr(0, w.size() - 1) + "ied");
+  }
+  if (w.size() > 2 && is_alpha(last) && !is_vowel(last) && is_vowel(w[w.size() - 2])) {
+    forms.push_back(w + last + "ed");
+    forms.push_back(w + last + "ing");
+  }
+  // Longest first, so "banks" is preferred over "bank" at the same position.
+  std::sort(forms.begin(), forms.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return forms;
+}
+
+struct Usage {
+  std::string sentence;
+  int64_t start, end;
+};
+
+// The lemma's usable senses: for each sense, the example sentences that contain it.
+std::vector<std::vector<Usage>> sense_usages(const WordNet& wn, const WordNetLemma& lemma) {
+  std::vector<std::vector<Usage>> senses;
+  std::set<std::string> seen;  // a sentence quoted under two senses would make a bad pair
+  for (int64_t offset : lemma.synsets) {
+    std::vector<Usage> usages;
+    auto it = wn.examples.find({lemma.pos, offset});
+    if (it != wn.examples.end()) {
+      for (const std::string& s : it->second) {
+        const auto [start, end] = find_lemma(s, lemma.lemma);
+        if (start >= 0 && seen.insert(s).second) usages.push_back({s, start, end});
+      }
+    }
+    senses.push_back(std::move(usages));
+  }
+  return senses;
+}
+
+WicPair make_pair(const std::string& word, char pos, const Usage& a, const Usage& b, bool label,
+                  SplitMix& rng) {
+  const bool swap = rng.below(2) == 1;
+  const Usage& first = swap ? b : a;
+  const Usage& second = swap ? a : b;
+  return {word,         pos,        first.sentence, second.sentence, first.start, first.end,
+          second.start, second.end, label};
+}
+
+// The balanced pairs of one lemma (positives first, then as many negatives).
+std::vector<WicPair> lemma_pairs(const WordNet& wn, const WordNetLemma& lemma, int64_t cap,
+                                 SplitMix& rng) {
+  if (lemma.synsets.size() < 2) return {};
+  const std::vector<std::vector<Usage>> senses = sense_usages(wn, lemma);
+  using Index = std::pair<size_t, size_t>;  // (sense, usage)
+  std::vector<std::pair<Index, Index>> positives, negatives;
+  std::vector<Index> all;
+  for (size_t s = 0; s < senses.size(); ++s)
+    for (size_t u = 0; u < senses[s].size(); ++u) all.push_back({s, u});
+  for (size_t i = 0; i < all.size(); ++i)
+    for (size_t j = i + 1; j < all.size(); ++j)
+      (all[i].first == all[j].first ? positives : negatives).push_back({all[i], all[j]});
+  const size_t n = std::min({positives.size(), negatives.size(), static_cast<size_t>(cap)});
+  if (n == 0) return {};
+  shuffle(positives, rng);
+  shuffle(negatives, rng);
+  std::string word = lemma.lemma;
+  std::replace(word.begin(), word.end(), '_', ' ');
+  std::vector<WicPair> out;
+  for (size_t k = 0; k < n; ++k)
+    for (const auto* list : {&positives, &negatives}) {
+      const auto& [a, b] = (*list)[k];
+      out.push_back(make_pair(word, lemma.pos, senses[a.first][a.second], senses[b.first][b.second],
+                              list == &positives, rng));
+    }
+  return out;
+}
+
+void fill_split(std::vector<std::vector<WicPair>> lemmas, int64_t cap, SplitMix& rng,
+                std::vector<WicPair>& out) {
+  shuffle(lemmas, rng);
+  for (auto& pairs : lemmas) {
+    if (static_cast<int64_t>(out.size() + pairs.size()) > cap) continue;
+    for (WicPair& p : pairs) out.push_back(std::move(p));
+  }
+  shuffle(out, rng);
+}
+
+}  // namespace
+
+std::pair<int64_t, int64_t> find_lemma(const std::string& sentence, const std::string& lemma) {
+  if (lemma.empty()) return {-1, -1};
+  std::string word = lemma;
+  std::replace(word.begin(), word.end(), '_', ' ');
+  for (char& c : word) c = lower(c);
+  const std::vector<std::string> forms = inflections(word);
+  std::string low = sentence;
+  for (char& c : low) c = lower(c);
+  for (size_t i = 0; i < low.size(); ++i) {
+    if (i > 0 && is_alpha(low[i - 1])) continue;
+    for (const std::string& f : forms) {
+      if (low.compare(i, f.size(), f) != 0) continue;
+      const size_t end = i + f.size();
+      if (end < low.size() && is_alpha(low[end])) continue;
+      return {static_cast<int64_t>(i), static_cast<int64_t>(end)};
+    }
+  }
+  return {-1, -1};
+}
+
+WordNetWicData make_wordnet_wic(const WordNet& wordnet, const WordNetWicOptions& options) {
+  SP_CHECK(options.max_pairs_per_lemma > 0, "[wordnet_wic] max_pairs_per_lemma must be > 0");
+  SplitMix rng{options.seed * 0x9E3779B97F4A7C15ull + 0x5EED};
+  std::vector<std::vector<WicPair>> by_split[3];  // train, validation, test
+  for (const WordNetLemma& lemma : wordnet.lemmas) {
+    std::vector<WicPair> pairs = lemma_pairs(wordnet, lemma, options.max_pairs_per_lemma, rng);
+    if (pairs.empty()) continue;
+    SplitMix h{fnv1a(lemma.lemma) ^ (options.seed * 0xD1B54A32D192ED03ull)};
+    const uint64_t bucket = h.next() % 10;
+    by_split[bucket == 0 ? 2 : bucket == 1 ? 1 : 0].push_back(std::move(pairs));
+  }
+  WordNetWicData data;
+  fill_split(std::move(by_split[0]), options.max_train, rng, data.train);
+  fill_split(std::move(by_split[1]), options.max_validation, rng, data.validation);
+  fill_split(std::move(by_split[2]), options.max_test, rng, data.test);
+  return data;
+}
+
+namespace {
+
+nlohmann::json pair_json(const WicPair& p, size_t idx) {
+  return {{"word", p.word},           {"sentence1", p.sentence1},
+          {"sentence2", p.sentence2}, {"idx", idx},
+          {"label", p.label},         {"start1", p.start1},
+          {"end1", p.end1},           {"start2", p.start2},
+          {"end2", p.end2},           {"pos", std::string(1, p.pos)}};
+}
+
+}  // namespace
+
+void write_wordnet_wic(const WordNetWicData& data, const std::string& out_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  SP_CHECK(!ec, "[wordnet_wic] cannot create ", out_dir, ": ", ec.message());
+  const std::pair<const char*, const std::vector<WicPair>*> files[] = {
+      {"train.jsonl", &data.train}, {"val.jsonl", &data.validation}, {"test.jsonl", &data.test}};
+  for (const auto& [name, pairs] : files) {
+    std::string text;
+    for (size_t i = 0; i < pairs->size(); ++i) text += pair_json((*pairs)[i], i).dump() + "\n";
+    write_file_atomic((std::filesystem::path(out_dir) / name).string(), text, "[wordnet_wic]");
+  }
+}
+
+namespace {
+
+const std::map<std::string, std::string> kSplitFiles = {
+    {"train", "train.jsonl"}, {"validation", "val.jsonl"}, {"test", "test.jsonl"}};
+
+// Made once per (WordNet folder, seed) and shared: the runner makes the task many times.
+const WordNetWicData& cached_data(const std::string& dir, uint64_t seed) {
+  static std::mutex mutex;
+  static std::map<std::pair<std::string, uint64_t>, std::unique_ptr<WordNetWicData>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = cache[{dir, seed}];
+  if (!slot) {
+    WordNetWicOptions options;
+    options.seed = seed;
+    slot = std::make_unique<WordNetWicData>(make_wordnet_wic(read_wordnet(dir), options));
+  }
+  return *slot;
+}
+
+// data_dir: a WordNet folder (made on the fly; default /usr/share/wordnet) or a folder that
+// `softprompt tasks build wordnet_wic --out DIR` wrote (read back as it is).
+class WordNetWicTask : public ClassificationTask {
+ public:
+  explicit WordNetWicTask(TaskOptions options)
+      : ClassificationTask("wordnet_wic", {"False", "True"}, ClassMetrics::kAccuracy,
+                           std::move(options)) {
+    if (options_.data_dir.empty()) options_.data_dir = kDefaultWordNetDir;
+  }
+
+  std::vector<std::string> splits() const override { return {"train", "validation", "test"}; }
+
+  std::vector<TaskExample> load(const std::string& split) const override {
+    const bool built =
+        file_exists((std::filesystem::path(options_.data_dir) / "train.jsonl").string());
+    if (built) return load_built(split);
+    const WordNetWicData& data = cached_data(options_.data_dir, options_.seed);
+    const std::vector<WicPair>* pairs = split == "train"        ? &data.train
+                                        : split == "validation" ? &data.validation
+                                        : split == "test"       ? &data.test
+                                                                : nullptr;
+    SP_CHECK(pairs != nullptr, "[wordnet_wic] unknown split '", split,
+             "' (splits: train, validation, test)");
+    std::vector<TaskExample> out;
+    for (size_t i = 0; i < pairs->size(); ++i) {
+      const WicPair& p = (*pairs)[i];
+      out.push_back(
+          example(split, std::to_string(i), p.sentence1, p.sentence2, p.word, p.label ? 1 : 0));
+    }
+    return out;
+  }
+
+ private:
+  TaskExample example(const std::string& split, const std::string& idx, const std::string& s1,
+                      const std::string& s2, const std::string& word, int label) const {
+    return make_example(example_id(name_, split, idx),
+                        join_fields(options_.task_prefix, name_,
+                                    {{"sentence1", s1}, {"sentence2", s2}, {"word", word}}),
+                        label);
+  }
+
+  std::vector<TaskExample> load_built(const std::string& split) const {
+    const std::string path = split_path(name_, options_.data_dir, split, kSplitFiles, ".jsonl");
+    std::vector<TaskExample> out;
+    const std::vector<JsonlRecord> records = read_jsonl_file(path);
+    for (size_t i = 0; i < records.size(); ++i) {
+      const JsonlRecord& r = records[i];
+      const std::string idx =
+          r.has("idx") ? std::to_string(int_field(r, "idx")) : std::to_string(i);
+      out.push_back(example(split, idx, r.string_field("sentence1"), r.string_field("sentence2"),
+                            r.string_field("word"),
+                            r.has("label") ? (bool_field(r, "label") ? 1 : 0) : -1));
+    }
+    return out;
+  }
+};
+
+SP_REGISTER_TASK(wordnet_wic, "wordnet_wic",
+                 [](const TaskOptions& options) -> std::unique_ptr<Task> {
+                   return std::make_unique<WordNetWicTask>(options);
+                 });
+
+}  // namespace
+}  // namespace sp

@@ -1,0 +1,144 @@
+// T5's metrics (experiments/tasks/metrics.h) against values worked out by hand with the
+// formulas of sklearn and t5.evaluation.metrics.
+#include "experiments/tasks/metrics.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "experiments/tasks/predictions.h"
+#include "experiments/tasks/task.h"
+#include "test_util.h"
+
+namespace sp {
+namespace {
+
+TEST(TaskMetrics, LabelIndexIsExact) {
+  const std::vector<std::string> labels = {"False", "True"};
+  EXPECT_EQ(label_index(labels, "True"), 1);
+  EXPECT_EQ(label_index(labels, "False"), 0);
+  EXPECT_EQ(label_index(labels, "true"), -1);
+  EXPECT_EQ(label_index(labels, " True"), -1);
+  EXPECT_EQ(label_index(labels, ""), -1);
+}
+
+TEST(TaskMetrics, AccuracyCountsInvalidAsWrong) {
+  EXPECT_DOUBLE_EQ(accuracy_score({0, 1, 1, 0}, {0, 1, 0, -1}), 50.0);
+  EXPECT_DOUBLE_EQ(accuracy_score({2}, {2}), 100.0);
+  EXPECT_THROW_MSG(accuracy_score({0, 1}, {0}), "2 targets but 1 predictions");
+  EXPECT_THROW_MSG(accuracy_score({}, {}), "no examples");
+}
+
+TEST(TaskMetrics, BinaryF1TurnsInvalidIntoTheWrongClass) {
+  // tp = 1 (0); fp = 2 (2, and 3: invalid on a negative); fn = 2 (1, and 4: invalid on a
+  // positive). F1 = 2tp / (2tp + fp + fn) = 2 / 6.
+  EXPECT_NEAR(binary_f1({1, 1, 0, 0, 1}, {1, 0, 1, -1, -1}), 100.0 / 3, 1e-9);
+  EXPECT_DOUBLE_EQ(binary_f1({1, 0}, {1, 0}), 100.0);
+  EXPECT_DOUBLE_EQ(binary_f1({0, 0}, {0, 0}), 0.0);  // no positives at all: sklearn's 0
+}
+
+TEST(TaskMetrics, MacroF1AveragesOverEveryClassIncludingAbsentOnes) {
+  // Class 0: tp 1, fn 1 -> 2/3. Class 1: tp 1, fp 1, fn 1 (the invalid one) -> 1/2.
+  // Class 2 never occurs: 0. Macro: (2/3 + 1/2 + 0) / 3.
+  EXPECT_NEAR(macro_f1({0, 0, 1, 1}, {0, 1, 1, -1}, 3), 100.0 * (2.0 / 3 + 0.5) / 3, 1e-9);
+  EXPECT_NEAR(macro_f1({0, 1, 2}, {0, 1, 2}, 3), 100.0, 1e-9);
+  // CB-like: class 2 present in targets, never predicted.
+  EXPECT_NEAR(macro_f1({0, 2, 1, 0}, {0, 0, 1, 0}, 3), 100.0 * (0.8 + 1.0 + 0.0) / 3, 1e-9);
+  EXPECT_THROW_MSG(macro_f1({3}, {0}, 3), "target 0 is class 3");
+}
+
+TEST(TaskMetrics, GroupExactMatchNeedsEveryAnswerOfAQuestion) {
+  EXPECT_NEAR(group_exact_match({1, 0, 1, 1, 0}, {1, 0, 1, 0, 0}, {"a", "a", "b", "b", "c"}),
+              200.0 / 3, 1e-9);
+  EXPECT_DOUBLE_EQ(group_exact_match({1, 0}, {1, -1}, {"q", "q"}), 0.0);
+}
+
+TEST(TaskMetrics, SquadNormalisation) {
+  EXPECT_EQ(normalize_squad("The  Cat's hat!"), "cats hat");
+  EXPECT_EQ(normalize_squad("An apple, a day"), "apple day");
+  EXPECT_EQ(normalize_squad("theater and anthem"), "theater and anthem");  // not whole words
+  EXPECT_EQ(normalize_squad("A"), "");
+  EXPECT_EQ(normalize_squad("  ...  "), "");
+  EXPECT_EQ(normalize_squad("the-end"), "theend");  // punctuation goes first, as in T5
+  EXPECT_EQ(normalize_squad("a\tb\nc  "), "b c");
+  EXPECT_EQ(normalize_squad("Zoë's (café)"), "zoës café");  // non-ASCII kept, ASCII lowered
+}
+
+TEST(TaskMetrics, SquadTakesTheBestAnswer) {
+  // "president obama" vs "barack obama": 1 common token, P = R = 1/2 -> 0.5; vs "obama":
+  // P = 1/2, R = 1 -> 2/3.
+  SquadScore s = squad_max_over_answers({"Barack Obama", "Obama"}, "president obama");
+  EXPECT_DOUBLE_EQ(s.em, 0.0);
+  EXPECT_NEAR(s.f1, 2.0 / 3, 1e-12);
+  s = squad_max_over_answers({"Barack Obama", "Obama"}, "the Obama.");
+  EXPECT_DOUBLE_EQ(s.em, 1.0);
+  EXPECT_DOUBLE_EQ(s.f1, 1.0);
+  // Token F1 counts repeated tokens at most as often as the gold has them: "a a b" style.
+  s = squad_max_over_answers({"dog dog cat"}, "dog dog dog");
+  EXPECT_NEAR(s.f1, 2 * (2.0 / 3) * (2.0 / 3) / (4.0 / 3), 1e-12);
+  // Both empty after normalising: an exact match, but no common token for F1 (T5's rule).
+  s = squad_max_over_answers({"the"}, "a");
+  EXPECT_DOUBLE_EQ(s.em, 1.0);
+  EXPECT_DOUBLE_EQ(s.f1, 0.0);
+  EXPECT_THROW_MSG(squad_max_over_answers({}, "x"), "no gold answers");
+}
+
+TEST(TaskMetrics, WscMatching) {
+  EXPECT_TRUE(wsc_names_referent("the fuzzy bunny", "bunny"));
+  EXPECT_TRUE(wsc_names_referent("bunny", "The fuzzy bunny"));
+  EXPECT_TRUE(wsc_names_referent(" Tom ", "tom"));
+  EXPECT_TRUE(wsc_names_referent("his hat", "hat"));
+  EXPECT_FALSE(wsc_names_referent("Bob", "Bob's hat"));
+  EXPECT_FALSE(wsc_names_referent("the dog", "The cat"));
+  EXPECT_FALSE(wsc_names_referent("", "Tom"));
+  EXPECT_FALSE(wsc_names_referent("the", "Tom"));
+}
+
+TEST(TaskMetrics, SuperGlueAverageAveragesInsideTasksFirst) {
+  const Metrics cb = {{"accuracy", 80}, {"mean_3class_f1", 60}};
+  const Metrics rte = {{"accuracy", 90}};
+  EXPECT_DOUBLE_EQ(task_score(cb), 70.0);
+  EXPECT_DOUBLE_EQ(benchmark_average({{"cb", cb}, {"rte", rte}}), 80.0);
+  EXPECT_THROW_MSG(benchmark_average({}), "no tasks");
+}
+
+std::vector<TaskExample> two_examples() {
+  TaskExample a, b;
+  a.id = "t-validation-0";
+  b.id = "t-validation-1";
+  return {a, b};
+}
+
+TEST(TaskMetrics, PredictionsAreMatchedById) {
+  std::istringstream in(
+      "{\"id\": \"t-validation-1\", \"prediction\": \"B\"}\n\n"
+      "{\"id\": \"t-validation-0\", \"prediction\": \"A\"}\n");
+  const std::vector<std::string> p = read_predictions(in, "p.jsonl", two_examples());
+  EXPECT_EQ(p, (std::vector<std::string>{"A", "B"}));
+}
+
+TEST(TaskMetrics, PredictionErrorsNameTheLine) {
+  std::istringstream unknown(
+      "{\"id\": \"t-validation-0\", \"prediction\": \"A\"}\n"
+      "{\"id\": \"t-validation-7\", \"prediction\": \"B\"}\n");
+  EXPECT_THROW_MSG(read_predictions(unknown, "p.jsonl", two_examples()),
+                   "p.jsonl:2: unknown id \"t-validation-7\"");
+  std::istringstream twice(
+      "{\"id\": \"t-validation-0\", \"prediction\": \"A\"}\n"
+      "{\"id\": \"t-validation-0\", \"prediction\": \"B\"}\n");
+  EXPECT_THROW_MSG(read_predictions(twice, "p.jsonl", two_examples()),
+                   "p.jsonl:2: id \"t-validation-0\" was already given on line 1");
+  std::istringstream missing("{\"id\": \"t-validation-0\", \"prediction\": \"A\"}\n");
+  EXPECT_THROW_MSG(read_predictions(missing, "p.jsonl", two_examples()),
+                   "no prediction for 1 of 2 examples (\"t-validation-1\")");
+  std::istringstream no_text("{\"id\": \"t-validation-0\"}\n");
+  EXPECT_THROW_MSG(read_predictions(no_text, "p.jsonl", two_examples()),
+                   "p.jsonl:1: expected \"prediction\"");
+}
+
+TEST(TaskMetrics, MetricsJsonIsOneObject) {
+  EXPECT_EQ(metrics_json({{"f1", 50.0}, {"accuracy", 75.0}}), "{\"accuracy\":75.0,\"f1\":50.0}");
+}
+
+}  // namespace
+}  // namespace sp
