@@ -74,16 +74,30 @@ class PeftMethod {
   // Loads the tensors save() wrote into the attached method's parameters; every name and
   // shape must match (the error lists the differences).
   virtual void load(const std::string& dir);
+  // The same from tensors in memory (HF PEFT import, ensembles): values are copied into the
+  // existing parameters (converting dtype), so optimizers holding them stay valid.
+  virtual void load_state(const NamedTensors& tensors);
 
   // Counted after attach.
   ParameterCount parameter_count(PeftHost& host) const;
+  // The count attached() recorded (zero before attach).
+  const ParameterCount& attached_count() const { return attached_count_; }
 
  protected:
   explicit PeftMethod(nlohmann::json settings) : settings_(std::move(settings)) {}
+  // Every attach() ends with this: records the parameter count and logs
+  // "[peft:<name>] 10,240 trainable parameters of 60,516,864 (0.0169%)".
+  void attached(PeftHost& host);
 
  private:
   nlohmann::json settings_;
+  ParameterCount attached_count_;
 };
+
+// Where PEFT methods report (parameter counts, init warnings); stderr by default. A null
+// sink restores the default.
+void set_peft_log_sink(std::function<void(const std::string&)> sink);
+void peft_log(const std::string& message);
 
 struct PeftMethodInfo {
   std::string name;

@@ -1,0 +1,94 @@
+#include "nn/peft/hf_peft_format.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include "models/io/atomic_file.h"
+#include "models/io/safetensors.h"
+#include "tensor/error.h"
+#include "tensor/suggest.h"
+
+namespace sp {
+namespace {
+
+std::vector<HfPeftConverter>& converters() {
+  static std::vector<HfPeftConverter> c;
+  return c;
+}
+
+const HfPeftConverter& find_converter(const std::string& what, const std::string& value,
+                                      bool by_type) {
+  std::vector<std::string> known;
+  for (const auto& c : converters()) {
+    const std::string& key = by_type ? c.peft_type : c.method;
+    if (key == value) return c;
+    known.push_back(key);
+  }
+  std::string list;
+  for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+  SP_CHECK(false, "[hf_peft] no Hugging Face PEFT export for ", what, " '", value, "'",
+           did_you_mean(value, known), " (known: ", list, ")");
+  std::abort();
+}
+
+}  // namespace
+
+HfPeftRegistrar::HfPeftRegistrar(HfPeftConverter converter) {
+  converters().push_back(std::move(converter));
+}
+
+const HfPeftConverter& hf_peft_converter_for_method(const std::string& method) {
+  return find_converter("method", method, false);
+}
+
+const HfPeftConverter& hf_peft_converter_for_type(const std::string& peft_type) {
+  return find_converter("peft_type", peft_type, true);
+}
+
+HfPeftModelInfo hf_peft_model_info(PeftHost& host) {
+  HfPeftModelInfo info;
+  info.token_dim = host.model_dim();
+  for (const AttentionSite& s : host.attention_sites()) {
+    if (!s.is_decoder) ++info.num_layers;
+    info.num_attention_heads = s.num_heads;
+  }
+  return info;
+}
+
+void export_hf_peft(const PeftMethod& method, PeftHost& host, const std::string& dir,
+                    const std::string& base_model_name_or_path) {
+  const HfPeftConverter& c = hf_peft_converter_for_method(method.name());
+  HfPeftModelInfo info = hf_peft_model_info(host);
+  info.base_model_name_or_path = base_model_name_or_path;
+  HfPeftAdapter a = c.to_hf(method, info);
+  std::filesystem::create_directories(dir);
+  write_file_atomic(dir + "/adapter_config.json", a.config.dump(2), "[hf_peft]");
+  save_safetensors(dir + "/adapter_model.safetensors", a.tensors);
+}
+
+std::unique_ptr<PeftMethod> import_hf_peft(const std::string& dir, PeftHost& host) {
+  const std::string path = dir + "/adapter_config.json";
+  std::ifstream in(path);
+  SP_CHECK(in.is_open(), "[hf_peft] cannot open ", path);
+  HfPeftAdapter a;
+  try {
+    a.config = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    SP_CHECK(false, "[hf_peft] ", path, " is not valid JSON: ", e.what());
+  }
+  SP_CHECK(a.config.is_object() && a.config.contains("peft_type") &&
+               a.config["peft_type"].is_string(),
+           "[hf_peft] ", path, " has no \"peft_type\"");
+  const HfPeftConverter& c = hf_peft_converter_for_type(a.config["peft_type"].get<std::string>());
+  SafetensorsFile f = SafetensorsFile::open(dir + "/adapter_model.safetensors");
+  for (const auto& n : f.names()) a.tensors.emplace_back(n, f.tensor(n));
+  auto [settings, tensors] = c.from_hf(a, hf_peft_model_info(host));
+  std::unique_ptr<PeftMethod> method = make_peft(c.method, settings);
+  method->attach(host);
+  method->load_state(tensors);
+  return method;
+}
+
+}  // namespace sp

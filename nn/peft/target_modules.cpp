@@ -1,0 +1,70 @@
+#include "nn/peft/target_modules.h"
+
+#include <regex>
+
+#include "nn/peft/peft_host.h"
+#include "tensor/error.h"
+
+namespace sp {
+
+TargetModules TargetModules::from_settings(const nlohmann::json& names, const nlohmann::json& regex,
+                                           const std::string& tag) {
+  TargetModules t;
+  SP_CHECK(regex.is_string(), tag, " target_regex must be a string, got ", regex.dump());
+  t.regex = regex.get<std::string>();
+  if (!t.regex.empty()) {
+    try {
+      std::regex check(t.regex);
+    } catch (const std::regex_error& e) {
+      fail(str_cat(tag, " target_regex \"", t.regex, "\" is not a valid regex: ", e.what()));
+    }
+    return t;
+  }
+  SP_CHECK(names.is_array() && !names.empty(), tag,
+           " target_modules must be a non-empty list of module names (or set target_regex), got ",
+           names.dump());
+  for (size_t i = 0; i < names.size(); ++i) {
+    SP_CHECK(names[i].is_string() && !names[i].get<std::string>().empty(), tag, " target_modules[",
+             i, "] must be a non-empty string, got ", names[i].dump());
+    t.names.push_back(names[i].get<std::string>());
+  }
+  return t;
+}
+
+bool TargetModules::matches(const std::string& module_name) const {
+  if (!regex.empty()) return std::regex_match(module_name, std::regex(regex));
+  for (const std::string& n : names) {
+    if (module_name == n) return true;
+    if (module_name.size() > n.size() &&
+        module_name.compare(module_name.size() - n.size(), n.size(), n) == 0 &&
+        module_name[module_name.size() - n.size() - 1] == '.')
+      return true;
+  }
+  return false;
+}
+
+nlohmann::json TargetModules::to_peft_json() const {
+  if (!regex.empty()) return regex;
+  return names;
+}
+
+std::vector<std::pair<std::string, Linear*>> select_linears(Module& root,
+                                                            const TargetModules& targets,
+                                                            const std::string& tag) {
+  std::vector<std::pair<std::string, Linear*>> all = named_linears(root), chosen;
+  std::regex re;
+  if (!targets.regex.empty()) re = std::regex(targets.regex);
+  for (auto& [name, linear] : all) {
+    const bool hit = targets.regex.empty() ? targets.matches(name) : std::regex_match(name, re);
+    if (hit) chosen.emplace_back(name, linear);
+  }
+  if (chosen.empty()) {
+    std::string some;
+    for (size_t i = 0; i < all.size() && i < 4; ++i) some += (i ? ", " : "") + all[i].first;
+    fail(str_cat(tag, " no linear layer matches target ", targets.to_peft_json().dump(),
+                 "; the model's linears are named like ", some));
+  }
+  return chosen;
+}
+
+}  // namespace sp
