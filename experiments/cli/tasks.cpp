@@ -25,7 +25,7 @@ struct TasksOptions {
   std::string build_task;
   std::string out;
   WordNetWicOptions wic;
-  std::string wordnet = kDefaultWordNetDir;
+  std::string wordnet = kDefaultWordnetDir;
 };
 
 int run_list() {
@@ -47,7 +47,7 @@ int run_build(const TasksOptions& o) {
            "[tasks build] only wordnet_wic is built from local "
            "data, got '",
            o.build_task, "'");
-  const WordNetWicData data = make_wordnet_wic(read_wordnet(o.wordnet), o.wic);
+  const WordNetWicData data = make_wordnet_wic(read_wordnet_senses(o.wordnet), o.wic);
   write_wordnet_wic(data, o.out);
   std::cout << "wrote " << o.out << "/{train,val,test}.jsonl: " << data.train.size() << " / "
             << data.validation.size() << " / " << data.test.size() << " pairs\n";

@@ -112,7 +112,7 @@ CorpusSummary build_corpus(const CorpusBuildOptions& o) {
 
   if (o.use_wordnet) {
     std::vector<WordnetFile> files;
-    for (const std::string& doc : read_wordnet(o.wordnet_dir, &files)) add(doc);
+    for (const std::string& doc : read_wordnet_documents(o.wordnet_dir, &files)) add(doc);
     for (const WordnetFile& f : files)
       summary.sources.push_back({"wordnet:" + f.path, f.sha256, f.documents});
   }

@@ -74,13 +74,13 @@ struct Usage {
 };
 
 // The lemma's usable senses: for each sense, the example sentences that contain it.
-std::vector<std::vector<Usage>> sense_usages(const WordNet& wn, const WordNetLemma& lemma) {
+std::vector<std::vector<Usage>> sense_usages(const WordnetSenses& wn, const WordnetLemma& lemma) {
   std::vector<std::vector<Usage>> senses;
   std::set<std::string> seen;  // a sentence quoted under two senses would make a bad pair
   for (int64_t offset : lemma.synsets) {
     std::vector<Usage> usages;
-    auto it = wn.examples.find({lemma.pos, offset});
-    if (it != wn.examples.end()) {
+    auto it = wn.sentences.find({lemma.pos, offset});
+    if (it != wn.sentences.end()) {
       for (const std::string& s : it->second) {
         const auto [start, end] = find_lemma(s, lemma.lemma);
         if (start >= 0 && seen.insert(s).second) usages.push_back({s, start, end});
@@ -101,7 +101,7 @@ WicPair make_pair(const std::string& word, char pos, const Usage& a, const Usage
 }
 
 // The balanced pairs of one lemma (positives first, then as many negatives).
-std::vector<WicPair> lemma_pairs(const WordNet& wn, const WordNetLemma& lemma, int64_t cap,
+std::vector<WicPair> lemma_pairs(const WordnetSenses& wn, const WordnetLemma& lemma, int64_t cap,
                                  SplitMix& rng) {
   if (lemma.synsets.size() < 2) return {};
   const std::vector<std::vector<Usage>> senses = sense_usages(wn, lemma);
@@ -161,11 +161,11 @@ std::pair<int64_t, int64_t> find_lemma(const std::string& sentence, const std::s
   return {-1, -1};
 }
 
-WordNetWicData make_wordnet_wic(const WordNet& wordnet, const WordNetWicOptions& options) {
+WordNetWicData make_wordnet_wic(const WordnetSenses& wordnet, const WordNetWicOptions& options) {
   SP_CHECK(options.max_pairs_per_lemma > 0, "[wordnet_wic] max_pairs_per_lemma must be > 0");
   SplitMix rng{options.seed * 0x9E3779B97F4A7C15ull + 0x5EED};
   std::vector<std::vector<WicPair>> by_split[3];  // train, validation, test
-  for (const WordNetLemma& lemma : wordnet.lemmas) {
+  for (const WordnetLemma& lemma : wordnet.lemmas) {
     std::vector<WicPair> pairs = lemma_pairs(wordnet, lemma, options.max_pairs_per_lemma, rng);
     if (pairs.empty()) continue;
     SplitMix h{fnv1a(lemma.lemma) ^ (options.seed * 0xD1B54A32D192ED03ull)};
@@ -218,7 +218,7 @@ const WordNetWicData& cached_data(const std::string& dir, uint64_t seed) {
   if (!slot) {
     WordNetWicOptions options;
     options.seed = seed;
-    slot = std::make_unique<WordNetWicData>(make_wordnet_wic(read_wordnet(dir), options));
+    slot = std::make_unique<WordNetWicData>(make_wordnet_wic(read_wordnet_senses(dir), options));
   }
   return *slot;
 }
@@ -230,7 +230,7 @@ class WordNetWicTask : public ClassificationTask {
   explicit WordNetWicTask(TaskOptions options)
       : ClassificationTask("wordnet_wic", {"False", "True"}, ClassMetrics::kAccuracy,
                            std::move(options)) {
-    if (options_.data_dir.empty()) options_.data_dir = kDefaultWordNetDir;
+    if (options_.data_dir.empty()) options_.data_dir = kDefaultWordnetDir;
   }
 
   std::vector<std::string> splits() const override { return {"train", "validation", "test"}; }

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "experiments/tasks/wordnet.h"
+#include "experiments/data/wordnet.h"
 
 namespace sp {
 
@@ -45,7 +45,7 @@ struct WordNetWicData {
   std::vector<WicPair> train, validation, test;
 };
 
-WordNetWicData make_wordnet_wic(const WordNet& wordnet, const WordNetWicOptions& options);
+WordNetWicData make_wordnet_wic(const WordnetSenses& wordnet, const WordNetWicOptions& options);
 
 // The byte span [start, end) of the first whole-word, case-insensitive occurrence of lemma
 // ('_' between words) or one of its regular inflections in sentence; {-1, -1} when absent.
@@ -54,8 +54,5 @@ std::pair<int64_t, int64_t> find_lemma(const std::string& sentence, const std::s
 // Writes out_dir/train.jsonl, val.jsonl and test.jsonl in WiC's jsonl layout (word,
 // sentence1, sentence2, start1, end1, start2, end2, label, idx, pos), each file atomically.
 void write_wordnet_wic(const WordNetWicData& data, const std::string& out_dir);
-
-// The default WordNet folder (Debian's wordnet-base).
-inline constexpr const char* kDefaultWordNetDir = "/usr/share/wordnet";
 
 }  // namespace sp

@@ -129,20 +129,43 @@ TEST(Wordnet, synset_line_to_document) {
       "00002684 03 n 02 physical_object 0 object 0 002 @ 00001930 n 0000 ~ 00003553 n 0000 | "
       "a tangible and visible entity; an entity that can cast a shadow; \"it was full of "
       "rackets; balls and other objects\"  ";
-  EXPECT_EQ(wordnet_synset_document(line, "t:1"),
+  const std::optional<WordnetSynset> synset = parse_synset_line(line, 'n', "t:1");
+  ASSERT_TRUE(synset.has_value());
+  EXPECT_EQ(synset->offset, 2684);
+  EXPECT_EQ(synset->lemmas, (std::vector<std::string>{"physical object", "object"}));
+  EXPECT_EQ(synset->sentences,
+            (std::vector<std::string>{"it was full of rackets; balls and other objects"}));
+  EXPECT_EQ(wordnet_document(*synset),
             "physical object, object: a tangible and visible entity; an entity that can cast a "
             "shadow. \"it was full of rackets; balls and other objects\"");
   // Adjective markers go; a gloss with examples only.
-  EXPECT_EQ(wordnet_synset_document("00001 00 s 01 long(a) 0 000 | \"a long way\"", "t:2"),
+  EXPECT_EQ(wordnet_document(*parse_synset_line("00001 00 s 01 long(a) 0 000 | \"a long way\"",
+                                                'a', "t:2")),
             "long. \"a long way\"");
-  EXPECT_EQ(wordnet_synset_document("  1 This software and database is provided", "t:3"),
+  EXPECT_EQ(parse_synset_line("  1 This software and database is provided", 'n', "t:3"),
             std::nullopt);
-  EXPECT_THROW_MSG(wordnet_synset_document("00001 00 n 01 cat 0 000", "data.noun:7"),
+  EXPECT_THROW_MSG(parse_synset_line("00001 00 n 01 cat 0 000", 'n', "data.noun:7"),
                    "data.noun:7: a synset line has no '|'");
-  EXPECT_THROW_MSG(wordnet_synset_document("00001 00 n zz cat 0 000 | x", "data.noun:8"),
+  EXPECT_THROW_MSG(parse_synset_line("00001 00 n zz cat 0 000 | x", 'n', "data.noun:8"),
                    "data.noun:8: word count \"zz\" is not hexadecimal");
-  EXPECT_THROW_MSG(wordnet_synset_document("00001 00 n 03 cat 0 | x", "data.noun:9"),
+  EXPECT_THROW_MSG(parse_synset_line("00001 00 n 03 cat 0 | x", 'n', "data.noun:9"),
                    "data.noun:9: expected 3 words");
+  EXPECT_THROW_MSG(parse_synset_line("x0001 00 n 01 cat 0 000 | x", 'n', "data.noun:10"),
+                   "data.noun:10: expected a synset offset");
+}
+
+// Examples are the parts that start with a quote, kept as written (attribution included);
+// sentences are every quoted passage in gloss order, also one a definition gives after ':'.
+TEST(Wordnet, GlossSplitsIntoDefinitionsExamplesAndSentences) {
+  const WordnetSynset g = split_gloss(
+      " more than needed:\"long on brains\";  \"the pleasures; of the table\"- J. Galsworthy; "
+      "too much; \"an unclosed  example ");
+  EXPECT_EQ(g.definitions,
+            (std::vector<std::string>{"more than needed:\"long on brains\"", "too much"}));
+  EXPECT_EQ(g.examples, (std::vector<std::string>{"\"the pleasures; of the table\"- J. Galsworthy",
+                                                  "\"an unclosed example"}));
+  EXPECT_EQ(g.sentences,
+            (std::vector<std::string>{"long on brains", "the pleasures; of the table"}));
 }
 
 // A fake WordNet database: a licence header and n synsets per file, with some glosses

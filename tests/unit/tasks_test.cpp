@@ -366,7 +366,7 @@ TEST_F(TaskFiles, FindLemmaMatchesWholeWordsAndInflections) {
 
 TEST_F(TaskFiles, WordNetWicIsBalancedDisjointAndDeterministic) {
   const std::string wn_dir = write_fake_wordnet(dir_ / "wn", 40);
-  const WordNet wn = read_wordnet(wn_dir);
+  const WordnetSenses wn = read_wordnet_senses(wn_dir);
   EXPECT_EQ(wn.lemmas.size(), 41u);
   WordNetWicOptions options;
   options.seed = 3;
@@ -417,7 +417,8 @@ TEST_F(TaskFiles, WordNetWicTaskReadsWordNetOrItsBuiltFiles) {
   EXPECT_NE(train[0].inputs.find(" word: word"), std::string::npos);
   // Written out and read back: the same examples.
   WordNetWicOptions options;
-  write_wordnet_wic(make_wordnet_wic(read_wordnet(wn_dir), options), (dir_ / "built").string());
+  write_wordnet_wic(make_wordnet_wic(read_wordnet_senses(wn_dir), options),
+                    (dir_ / "built").string());
   o.data_dir = (dir_ / "built").string();
   const auto built = make_task("wordnet_wic", o)->load("train");
   ASSERT_EQ(built.size(), train.size());
