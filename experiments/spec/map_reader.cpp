@@ -1,0 +1,143 @@
+#include "experiments/spec/map_reader.h"
+
+#include <algorithm>
+
+#include "experiments/spec/scalar.h"
+#include "tensor/error.h"
+
+namespace sp {
+
+MapReader::MapReader(const SpecNode* node, std::string path, SourceLocation fallback)
+    : node_(node && !node->is_null() ? node : nullptr),
+      path_(std::move(path)),
+      fallback_(std::move(fallback)) {
+  if (node_ && !node_->is_map())
+    fail_at(node_->loc, str_cat(path_, " must be a map, got a ", node_->kind_name(), " ('",
+                                node_->text(), "')"));
+  if (node_ && fallback_.file.empty()) fallback_ = node_->loc;
+}
+
+bool MapReader::has(const std::string& key) const {
+  const SpecNode* v = node_ ? node_->find(key) : nullptr;
+  return v && !v->is_null();
+}
+
+const SpecNode* MapReader::get(const std::string& key) {
+  if (std::find(known_.begin(), known_.end(), key) == known_.end()) known_.push_back(key);
+  const SpecNode* v = node_ ? node_->find(key) : nullptr;
+  return v && !v->is_null() ? v : nullptr;
+}
+
+SourceLocation MapReader::loc(const std::string& key) const {
+  if (const SpecNode* v = node_ ? node_->find(key) : nullptr) return v->loc;
+  return fallback_;
+}
+
+SourceLocation MapReader::key_loc(const std::string& key) const {
+  if (const SpecNode::Entry* e = node_ ? node_->find_entry(key) : nullptr) return e->key_loc;
+  return loc(key);
+}
+
+std::string MapReader::full(const std::string& key) const {
+  return path_.empty() ? key : path_ + "." + key;
+}
+
+void MapReader::check(bool cond, const std::string& key, const std::string& message) const {
+  if (!cond) fail(key, message);
+}
+
+void MapReader::fail(const std::string& key, const std::string& message) const {
+  fail_at(loc(key), full(key) + " " + message);
+}
+
+const SpecNode* MapReader::scalar_node(const std::string& key, const char* expected) {
+  const SpecNode* v = get(key);
+  if (v && !v->is_scalar())
+    fail(key, str_cat("must be ", expected, ", got a ", v->kind_name()));
+  return v;
+}
+
+int64_t MapReader::integer(const std::string& key, int64_t default_value) {
+  const SpecNode* v = scalar_node(key, "an integer");
+  if (!v) return default_value;
+  return node_integer(*v, full(key));
+}
+
+double MapReader::number(const std::string& key, double default_value) {
+  const SpecNode* v = scalar_node(key, "a number");
+  if (!v) return default_value;
+  const auto d = v->quoted ? std::nullopt : parse_double_text(v->scalar);
+  if (!d) fail(key, str_cat("must be a number, got ", v->kind_name(), " '", v->scalar, "'"));
+  return *d;
+}
+
+std::optional<double> MapReader::optional_number(const std::string& key) {
+  if (!has(key)) {
+    get(key);
+    return std::nullopt;
+  }
+  return number(key, 0.0);
+}
+
+bool MapReader::boolean(const std::string& key, bool default_value) {
+  const SpecNode* v = scalar_node(key, "true or false");
+  if (!v) return default_value;
+  const auto b = v->quoted ? std::nullopt : parse_bool_text(v->scalar);
+  if (!b) fail(key, str_cat("must be true or false, got ", v->kind_name(), " '", v->scalar, "'"));
+  return *b;
+}
+
+std::string MapReader::string(const std::string& key, const std::string& default_value) {
+  const SpecNode* v = scalar_node(key, "a string");
+  return v ? v->scalar : default_value;
+}
+
+std::string MapReader::choice(const std::string& key, const std::string& default_value,
+                              const std::vector<std::string>& options) {
+  const std::string value = string(key, default_value);
+  if (std::find(options.begin(), options.end(), value) == options.end())
+    fail(key, str_cat("has no value '", value, "'", suggestion_suffix(value, options)));
+  return value;
+}
+
+std::vector<std::string> MapReader::strings(const std::string& key,
+                                            std::vector<std::string> default_value) {
+  const SpecNode* v = get(key);
+  if (!v) return default_value;
+  if (v->is_scalar()) return {v->scalar};
+  if (!v->is_list()) fail(key, str_cat("must be a string or a list of strings, got a ", v->kind_name()));
+  std::vector<std::string> out;
+  for (size_t i = 0; i < v->items.size(); ++i)
+    out.push_back(node_string(v->items[i], str_cat(full(key), "[", i, "]")));
+  return out;
+}
+
+MapReader MapReader::map(const std::string& key) {
+  const SpecNode* v = get(key);
+  return MapReader(v, full(key), v ? v->loc : loc(key));
+}
+
+void MapReader::finish() const {
+  if (!node_) return;
+  for (const SpecNode::Entry& e : node_->entries) {
+    if (std::find(known_.begin(), known_.end(), e.key) != known_.end()) continue;
+    fail_at(e.key_loc, str_cat("unknown key '", e.key, "' in ", path_.empty() ? "the spec" : path_,
+                               suggestion_suffix(e.key, known_)));
+  }
+}
+
+int64_t node_integer(const SpecNode& node, const std::string& what) {
+  const auto i = node.is_scalar() && !node.quoted ? parse_int_text(node.scalar) : std::nullopt;
+  if (!i)
+    fail_at(node.loc, str_cat(what, " must be an integer, got ", node.kind_name(), " '",
+                              node.text(), "'"));
+  return *i;
+}
+
+std::string node_string(const SpecNode& node, const std::string& what) {
+  if (!node.is_scalar())
+    fail_at(node.loc, str_cat(what, " must be a string, got a ", node.kind_name()));
+  return node.scalar;
+}
+
+}  // namespace sp

@@ -1,0 +1,71 @@
+#pragma once
+// MapReader: typed, located reads of one YAML map of a spec. Every getter names the key
+// it accepts; finish() then rejects any key nobody asked for, with a did-you-mean over
+// the keys that were asked for, so the schema is the code that reads it:
+//
+//   MapReader r(node_or_null, "stages.tune");
+//   stage.steps = r.integer("steps", 1000);
+//   r.check(stage.steps > 0, "steps", "must be positive");
+//   r.finish();   // FILE:LINE:COL: unknown key 'stesp' in stages.tune; did you mean 'steps'?
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "experiments/spec/yaml_tree.h"
+
+namespace sp {
+
+class MapReader {
+ public:
+  // node may be nullptr or null (an absent section: every getter returns its default);
+  // anything else must be a map. fallback locates errors about keys that are absent.
+  MapReader(const SpecNode* node, std::string path, SourceLocation fallback = {});
+
+  bool has(const std::string& key) const;
+  // The value node, marking key as known; nullptr when absent or null.
+  const SpecNode* get(const std::string& key);
+  // Where key's value is (or the map, or the fallback, when it is absent).
+  SourceLocation loc(const std::string& key) const;
+  // Where key itself is written (or loc(key) when it is absent).
+  SourceLocation key_loc(const std::string& key) const;
+  // "stages.tune.steps"
+  std::string full(const std::string& key) const;
+
+  int64_t integer(const std::string& key, int64_t default_value);
+  double number(const std::string& key, double default_value);
+  bool boolean(const std::string& key, bool default_value);
+  std::string string(const std::string& key, const std::string& default_value);
+  // One of options (did-you-mean otherwise).
+  std::string choice(const std::string& key, const std::string& default_value,
+                     const std::vector<std::string>& options);
+  std::optional<double> optional_number(const std::string& key);
+  // A string or a list of strings (a single string becomes a one-item list).
+  std::vector<std::string> strings(const std::string& key, std::vector<std::string> default_value);
+  // A nested map's reader (absent: an empty one).
+  MapReader map(const std::string& key);
+
+  // Throws "<loc(key)>: <full(key)> <message>" when cond is false.
+  void check(bool cond, const std::string& key, const std::string& message) const;
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+
+  // Rejects keys that no getter asked for.
+  void finish() const;
+
+  const SpecNode* node() const { return node_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  const SpecNode* scalar_node(const std::string& key, const char* expected);
+
+  const SpecNode* node_;
+  std::string path_;
+  SourceLocation fallback_;
+  std::vector<std::string> known_;
+};
+
+// Typed conversions of a single node, for list items and sweep values; `what` names it.
+int64_t node_integer(const SpecNode& node, const std::string& what);
+std::string node_string(const SpecNode& node, const std::string& what);
+
+}  // namespace sp

@@ -1,0 +1,504 @@
+#include "experiments/spec/trial_parse.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include "experiments/objectives/span_corruption.h"
+#include "experiments/spec/map_reader.h"
+#include "experiments/spec/scalar.h"
+#include "experiments/tasks/task.h"
+#include "models/t5/config.h"
+#include "nn/peft/peft.h"
+#include "tensor/error.h"
+
+namespace sp {
+
+int64_t model_vocab_size(int64_t pieces, int64_t extra_ids) {
+  return (pieces + extra_ids + 127) / 128 * 128;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+void check_path(const TrialParseContext& ctx, const SourceLocation& loc, const std::string& what,
+                const std::string& path, bool want_dir) {
+  std::error_code ec;
+  const bool exists = fs::exists(path, ec);
+  const bool ok = want_dir ? fs::is_directory(path, ec) : exists;
+  if (ok) return;
+  const std::string message =
+      str_cat(what, " '", path, "' ", exists ? "is not a directory" : "does not exist");
+  if (ctx.check_paths) fail_at(loc, message);
+  ctx.warnings->push_back(loc.str() + ": " + message);
+}
+
+ScheduleSpec parse_schedule(MapReader& parent, const ScheduleSpec& d) {
+  static const std::vector<std::string> kinds = {"constant", "rsqrt", "linear", "cosine", "step"};
+  ScheduleSpec s = d;
+  const SpecNode* node = parent.get("schedule");
+  if (node && node->is_scalar()) {  // "schedule: constant" is short for {kind: constant}
+    s.kind = parent.choice("schedule", d.kind, kinds);
+    return s;
+  }
+  MapReader r(node, parent.full("schedule"), parent.loc("schedule"));
+  s.kind = r.choice("kind", d.kind, kinds);
+  s.warmup_steps = r.integer("warmup_steps", d.warmup_steps);
+  r.check(s.warmup_steps >= 0, "warmup_steps", "must be >= 0");
+  s.warmup_init = r.number("warmup_init", d.warmup_init);
+  r.check(s.warmup_init >= 0 && s.warmup_init <= 1, "warmup_init", "must be in [0, 1]");
+  if (s.kind == "linear" || s.kind == "cosine") {
+    s.final_fraction = r.number("final_fraction", d.final_fraction);
+    r.check(s.final_fraction >= 0 && s.final_fraction <= 1, "final_fraction", "must be in [0, 1]");
+  }
+  if (s.kind == "rsqrt") {
+    s.rsqrt_offset = r.integer("rsqrt_offset", d.rsqrt_offset);
+    r.check(s.rsqrt_offset >= 1, "rsqrt_offset", "must be >= 1");
+  }
+  if (s.kind == "step") {
+    s.decay_every = r.integer("decay_every", d.decay_every);
+    r.check(s.decay_every >= 1, "decay_every", "must be >= 1");
+    s.decay_factor = r.number("decay_factor", d.decay_factor);
+    r.check(s.decay_factor > 0, "decay_factor", "must be positive");
+  }
+  r.finish();
+  return s;
+}
+
+OptimizerSpec parse_optimizer(MapReader& parent, const OptimizerSpec& d) {
+  MapReader r = parent.map("optimizer");
+  OptimizerSpec o = d;
+  o.name = r.choice("name", d.name, {"adafactor", "adamw", "sgd"});
+  o.lr = r.number("lr", d.lr);
+  r.check(o.lr > 0, "lr", "must be positive");
+  o.schedule = parse_schedule(r, d.schedule);
+  o.weight_decay = r.number("weight_decay", d.weight_decay);
+  r.check(o.weight_decay >= 0 && o.weight_decay < 1, "weight_decay", "must be in [0, 1)");
+  o.clip_global_norm = r.number("clip_global_norm", d.clip_global_norm);
+  r.check(o.clip_global_norm >= 0, "clip_global_norm", "must be >= 0 (0: off)");
+  // Only the chosen optimizer's own keys are read, so another's is an unknown key.
+  if (o.name == "adafactor") {
+    o.decay_rate = r.number("decay_rate", d.decay_rate);
+    r.check(o.decay_rate > 0 && o.decay_rate <= 1, "decay_rate", "must be in (0, 1]");
+    o.clipping_threshold = r.number("clipping_threshold", d.clipping_threshold);
+    r.check(o.clipping_threshold >= 0, "clipping_threshold", "must be >= 0 (0: off)");
+    o.multiply_by_parameter_scale =
+        r.boolean("multiply_by_parameter_scale", d.multiply_by_parameter_scale);
+    o.factored = r.boolean("factored", d.factored);
+    const std::optional<double> beta1 = r.optional_number("beta1");
+    o.beta1 = beta1 ? beta1 : d.beta1;
+  } else if (o.name == "adamw") {
+    o.beta1 = r.number("beta1", d.beta1.value_or(0.9));
+    o.beta2 = r.number("beta2", d.beta2);
+    r.check(o.beta2 >= 0 && o.beta2 < 1, "beta2", "must be in [0, 1)");
+    o.epsilon = r.number("epsilon", d.epsilon);
+    r.check(o.epsilon > 0, "epsilon", "must be positive");
+  } else {
+    o.beta1.reset();
+    o.momentum = r.number("momentum", d.momentum);
+    r.check(o.momentum >= 0 && o.momentum < 1, "momentum", "must be in [0, 1)");
+  }
+  if (o.beta1) r.check(*o.beta1 >= 0 && *o.beta1 < 1, "beta1", "must be in [0, 1)");
+  r.finish();
+  return o;
+}
+
+// The LoopSpec keys; steps may be 0 (skip the stage) when allow_zero_steps.
+void parse_loop(MapReader& r, LoopSpec& s, const LoopSpec& d, bool allow_zero_steps) {
+  s.steps = r.integer("steps", d.steps);
+  if (allow_zero_steps)
+    r.check(s.steps >= 0, "steps", str_cat("must be >= 0 (0 skips the stage), got ", s.steps));
+  else
+    r.check(s.steps > 0, "steps", str_cat("must be positive, got ", s.steps));
+  s.batch_size = r.integer("batch_size", d.batch_size);
+  r.check(s.batch_size > 0, "batch_size", str_cat("must be positive, got ", s.batch_size));
+  s.grad_accumulation = r.integer("grad_accumulation", d.grad_accumulation);
+  r.check(s.grad_accumulation > 0, "grad_accumulation", "must be positive");
+  r.check(s.batch_size % s.grad_accumulation == 0, "grad_accumulation",
+          str_cat("(", s.grad_accumulation, ") must divide batch_size (", s.batch_size, ")"));
+  s.inputs_length = r.integer("inputs_length", d.inputs_length);
+  r.check(s.inputs_length >= 2, "inputs_length", "must be >= 2 (a token and EOS)");
+  s.targets_length = r.integer("targets_length", d.targets_length);
+  r.check(s.targets_length >= 1, "targets_length", "must be >= 1");
+  s.optimizer = parse_optimizer(r, d.optimizer);
+  const int64_t seed = r.integer("seed", static_cast<int64_t>(d.seed));
+  r.check(seed >= 0, "seed", "must be >= 0");
+  s.seed = static_cast<uint64_t>(seed);
+  s.dropout = r.number("dropout", d.dropout);
+  r.check(s.dropout >= 0 && s.dropout < 1, "dropout", "must be in [0, 1)");
+  s.z_loss = r.number("z_loss", d.z_loss);
+  r.check(s.z_loss >= 0, "z_loss", "must be >= 0");
+  s.checkpoint_every = r.integer("checkpoint_every", d.checkpoint_every);
+  r.check(s.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0: only at the end)");
+  s.log_every = r.integer("log_every", d.log_every);
+  r.check(s.log_every > 0, "log_every", "must be positive");
+}
+
+// T5 1.1 pretraining: Adafactor, 1/sqrt(max(step, 10^4)), parameter scaling, no dropout.
+OptimizerSpec pretraining_optimizer() {
+  OptimizerSpec o;
+  o.lr = 1.0;
+  o.schedule.kind = "rsqrt";
+  o.multiply_by_parameter_scale = true;
+  return o;
+}
+
+std::optional<PretrainStage> parse_pretrain(MapReader& stages) {
+  if (!stages.has("pretrain")) {
+    stages.get("pretrain");
+    return std::nullopt;
+  }
+  MapReader r = stages.map("pretrain");
+  PretrainStage d;
+  d.batch_size = 128;
+  d.optimizer = pretraining_optimizer();
+  PretrainStage s;
+  s.objective = r.choice("objective", d.objective, {"span_corruption", "prefix_lm"});
+  if (s.objective == "span_corruption") {
+    s.noise_density = r.number("noise_density", d.noise_density);
+    r.check(s.noise_density > 0 && s.noise_density < 1, "noise_density", "must be in (0, 1)");
+    s.mean_noise_span_length = r.number("mean_noise_span_length", d.mean_noise_span_length);
+    r.check(s.mean_noise_span_length >= 1, "mean_noise_span_length", "must be >= 1");
+  }
+  s.pack = r.boolean("pack", d.pack);
+  parse_loop(r, s, d, true);
+  if (!r.has("targets_length"))  // what the inputs length yields, as T5's random_spans_helper
+    s.targets_length = s.objective == "span_corruption"
+                           ? raw_length_for_inputs_length(s.inputs_length, s.noise_density,
+                                                          s.mean_noise_span_length)
+                                 .targets_length
+                           : s.inputs_length;
+  r.finish();
+  if (s.steps == 0) return std::nullopt;
+  return s;
+}
+
+std::optional<LmAdaptStage> parse_lm_adapt(MapReader& stages) {
+  if (!stages.has("lm_adapt")) {
+    stages.get("lm_adapt");
+    return std::nullopt;
+  }
+  MapReader r = stages.map("lm_adapt");
+  LmAdaptStage d;
+  d.batch_size = 128;
+  d.optimizer = pretraining_optimizer();
+  LmAdaptStage s;
+  s.pack = r.boolean("pack", d.pack);
+  parse_loop(r, s, d, true);
+  // prefix_lm splits one piece of inputs_length - 1 tokens: the targets can be as long.
+  if (!r.has("targets_length")) s.targets_length = s.inputs_length;
+  r.finish();
+  if (s.steps == 0) return std::nullopt;
+  return s;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+TaskSpec parse_task(MapReader& r, const TrialParseContext& ctx) {
+  TaskSpec t;
+  r.check(r.has("task"), "task", "is required (a task name such as rte or wordnet_wic)");
+  t.name = lower(r.string("task", ""));
+  const std::vector<std::string> known = task_names();
+  if (!known.empty() && std::find(known.begin(), known.end(), t.name) == known.end())
+    r.fail("task", str_cat("has no task '", t.name, "'", suggestion_suffix(t.name, known)));
+  t.data_dir = r.string("data_dir", "");
+  if (!t.data_dir.empty()) check_path(ctx, r.loc("data_dir"), "data_dir", t.data_dir, true);
+  t.task_prefix = r.boolean("task_prefix", false);
+  t.config = r.string("task_config", "");
+  if (!t.config.empty()) check_path(ctx, r.loc("task_config"), "task_config", t.config, false);
+  const int64_t seed = r.integer("task_seed", 0);
+  r.check(seed >= 0, "task_seed", "must be >= 0");
+  t.seed = static_cast<uint64_t>(seed);
+  return t;
+}
+
+bool same_json_kind(const nlohmann::json& a, const nlohmann::json& b) {
+  if (a.is_number_integer()) return b.is_number_integer();
+  if (a.is_number()) return b.is_number();
+  if (a.is_null()) return true;  // an optional setting: any value, the method checks it
+  return a.type() == b.type();
+}
+
+// The method's keys come from nn/peft's registry: unknown keys and wrong kinds are
+// reported here at their line; values the method rejects (its constructor) at the map.
+PeftSpec parse_peft(MapReader& tune) {
+  MapReader r = tune.map("peft");
+  PeftSpec p;
+  std::vector<std::string> methods;
+  for (const PeftMethodInfo& info : peft_methods()) methods.push_back(info.name);
+  p.method = r.choice("method", "prompt_tuning", methods);
+  const PeftMethodInfo& info = peft_method(p.method);
+  nlohmann::json given = nlohmann::json::object();
+  for (const PeftSetting& s : info.settings()) {
+    const SpecNode* v = r.get(s.key);
+    if (!v) continue;
+    nlohmann::json value = v->to_json();
+    if (!same_json_kind(s.default_value, value))
+      r.fail(s.key, str_cat("must be ", s.default_value.is_number_integer() ? "an integer"
+                                        : s.default_value.is_number()       ? "a number"
+                                        : s.default_value.is_boolean()      ? "true or false"
+                                        : s.default_value.is_string()       ? "a string"
+                                                                            : "a list",
+                            " (like its default ", s.default_value.dump(), "), got ",
+                            v->kind_name(), " '", v->text(), "'"));
+    given[s.key] = std::move(value);
+  }
+  r.finish();
+  const SourceLocation where = tune.key_loc("peft");
+  try {
+    p.settings = resolve_peft_settings(p.method, given);
+    info.make(p.settings);  // the method's own checks of the values
+  } catch (const Error& e) {
+    fail_at(where, str_cat(r.path(), ": ", e.what()));
+  }
+  return p;
+}
+
+TuneStage parse_tune(MapReader& r, const TrialParseContext& ctx) {
+  TuneStage d;
+  d.steps = 30000;
+  d.batch_size = 32;
+  d.targets_length = 16;
+  d.dropout = 0.1;
+  d.checkpoint_every = 1000;
+  d.optimizer.weight_decay = 1e-5;  // the paper's prompt tuning: Adafactor, lr 0.3, constant
+  TuneStage s;
+  s.task = parse_task(r, ctx);
+  s.sentinel_targets = r.boolean("sentinel_targets", false);
+  s.peft = parse_peft(r);
+  parse_loop(r, s, d, false);
+  s.train_split = r.string("train_split", "train");
+  s.eval_split = r.string("eval_split", "validation");
+  s.eval_method = r.choice("eval_method", "greedy", {"greedy", "rank_classification"});
+  s.eval_every = r.integer("eval_every", 1000);
+  r.check(s.eval_every >= 0, "eval_every", "must be >= 0 (0: only at the end)");
+  s.early_stopping_patience = r.integer("early_stopping_patience", 0);
+  r.check(s.early_stopping_patience >= 0, "early_stopping_patience", "must be >= 0 (0: off)");
+  if (s.early_stopping_patience > 0) {
+    r.check(s.eval_every > 0, "eval_every", "must be positive when early_stopping_patience is set");
+    r.check(s.eval_every <= s.steps, "eval_every",
+            str_cat("(", s.eval_every, ") is more than steps (", s.steps,
+                    "): early stopping would never evaluate"));
+  }
+  s.metric = r.string("metric", "");
+  s.max_train_examples = r.integer("max_train_examples", 0);
+  r.check(s.max_train_examples >= 0, "max_train_examples", "must be >= 0 (0: all)");
+  s.max_eval_examples = r.integer("max_eval_examples", 0);
+  r.check(s.max_eval_examples >= 0, "max_eval_examples", "must be >= 0 (0: all)");
+  r.finish();
+  return s;
+}
+
+TransferSpec parse_transfer(const SpecNode& node, const std::string& path,
+                            const TrialParseContext& ctx) {
+  MapReader r(&node, path);
+  TransferSpec t;
+  t.task = parse_task(r, ctx);
+  t.splits = r.strings("splits", t.splits);
+  r.check(!t.splits.empty(), "splits", "must name at least one split");
+  MapReader labels = r.map("label_map");
+  if (labels.node())
+    for (const SpecNode::Entry& e : labels.node()->entries)
+      t.label_map[e.key] = node_string(e.value, labels.full(e.key));
+  r.finish();
+  return t;
+}
+
+EvalStage parse_eval(MapReader& r, const TuneStage& tune, const TrialParseContext& ctx) {
+  EvalStage s;
+  s.splits = r.strings("splits", s.splits);
+  r.check(!s.splits.empty(), "splits", "must name at least one split");
+  s.method = r.choice("method", s.method, {"greedy", "rank_classification"});
+  s.batch_size = r.integer("batch_size", s.batch_size);
+  r.check(s.batch_size > 0, "batch_size", "must be positive");
+  s.max_decode_length = r.integer("max_decode_length", 0);
+  r.check(s.max_decode_length >= 0, "max_decode_length", "must be >= 0 (0: tune's targets_length)");
+  if (s.max_decode_length == 0) s.max_decode_length = tune.targets_length;
+  s.max_examples = r.integer("max_examples", 0);
+  r.check(s.max_examples >= 0, "max_examples", "must be >= 0 (0: all)");
+  s.ensemble = r.integer("ensemble", 1);
+  r.check(s.ensemble >= 1, "ensemble", "must be >= 1 (the number of prompts voted)");
+  s.prompt_neighbors = r.integer("prompt_neighbors", 0);
+  r.check(s.prompt_neighbors >= 0, "prompt_neighbors", "must be >= 0 (0: off)");
+  if (s.prompt_neighbors > 0)
+    r.check(tune.peft.method == "prompt_tuning", "prompt_neighbors",
+            str_cat("needs peft method prompt_tuning, not ", tune.peft.method));
+  if (const SpecNode* list = r.get("transfer")) {
+    if (!list->is_list()) r.fail("transfer", "must be a list of tasks");
+    for (size_t i = 0; i < list->items.size(); ++i)
+      s.transfer.push_back(parse_transfer(list->items[i], str_cat(r.full("transfer"), ".", i), ctx));
+  }
+  r.finish();
+  return s;
+}
+
+Device parse_device(MapReader& r) {
+  const std::string text = r.string("device", "cpu");
+  if (text == "cpu") return Device::cpu();
+  if (text == "cuda") return Device::cuda(0);
+  if (text.rfind("cuda:", 0) == 0)
+    if (auto index = parse_int_text(text.substr(5)); index && *index >= 0)
+      return Device::cuda(static_cast<int>(*index));
+  r.fail("device", str_cat("has no value '", text, "'", suggestion_suffix(text, {"cpu", "cuda"}),
+                           " (or cuda:N)"));
+}
+
+ModelSpec parse_model(MapReader& root, const TrialParseContext& ctx) {
+  MapReader r = root.map("model");
+  ModelSpec m;
+  m.preset = r.string("preset", "");
+  m.checkpoint = r.string("checkpoint", "");
+  r.check(m.preset.empty() != m.checkpoint.empty(), m.preset.empty() ? "preset" : "checkpoint",
+          "and model.checkpoint: give exactly one (a preset to train from scratch, or a "
+          "Hugging Face checkpoint directory)");
+  const int64_t seed = r.integer("init_seed", 0);
+  r.check(seed >= 0, "init_seed", "must be >= 0");
+  m.init_seed = static_cast<uint64_t>(seed);
+  m.dtype = dtype_from_name(r.choice("dtype", "f32", {"f32", "bf16"}));
+  m.device = parse_device(r);
+  if (!m.preset.empty()) {
+    const std::vector<std::string> presets = T5Config::preset_names();
+    if (std::find(presets.begin(), presets.end(), m.preset) == presets.end())
+      r.fail("preset", str_cat("has no value '", m.preset, "'", suggestion_suffix(m.preset, presets)));
+    r.get("config");  // resolved once the tokenizer is known (resolve_model_config)
+  } else {
+    check_path(ctx, r.loc("checkpoint"), "model.checkpoint", m.checkpoint, true);
+    r.check(!r.has("config"), "config",
+            "applies to presets only: a checkpoint brings its own config.json");
+    r.get("config");
+  }
+  r.finish();
+  return m;
+}
+
+// A preset's full T5Config as JSON with model.config's keys over it (each must be a
+// T5Config key), validated by T5Config itself.
+nlohmann::json resolve_model_config(MapReader& model, int64_t default_vocab) {
+  MapReader r = model.map("config");
+  const std::string preset = model.string("preset", "");
+  nlohmann::json config = nlohmann::json::parse(T5Config::preset(preset).to_json());
+  if (default_vocab > 0) config["vocab_size"] = default_vocab;
+  std::vector<std::string> keys;
+  for (const auto& item : config.items()) keys.push_back(item.key());
+  if (r.node()) {
+    for (const SpecNode::Entry& e : r.node()->entries) {
+      if (std::find(keys.begin(), keys.end(), e.key) == keys.end())
+        fail_at(e.key_loc, str_cat("unknown key '", e.key, "' in ", r.path(), " (T5Config)",
+                                   suggestion_suffix(e.key, keys)));
+      config[e.key] = e.value.to_json();
+    }
+  }
+  try {
+    T5Config::from_json(config.dump(), r.path()).validate(r.path());
+  } catch (const Error& e) {
+    fail_at(r.node() ? r.node()->loc : model.loc("preset"), e.what());
+  }
+  return config;
+}
+
+TokenizerSpec parse_tokenizer(MapReader& root, const ModelSpec& model,
+                              const TrialParseContext& ctx) {
+  MapReader r = root.map("tokenizer");
+  TokenizerSpec t;
+  const std::string default_source = !model.checkpoint.empty() ? "checkpoint"
+                                     : r.has("path")           ? "file"
+                                                               : "train";
+  t.source = r.choice("source", default_source, {"checkpoint", "file", "train"});
+  if (t.source == "checkpoint")
+    r.check(!model.checkpoint.empty(), "source",
+            "is checkpoint but the model is a preset: give tokenizer.path or source: train");
+  if (t.source == "file") {
+    r.check(r.has("path"), "path", "is required with source: file (a spiece.model)");
+    t.path = r.string("path", "");
+    check_path(ctx, r.loc("path"), "tokenizer.path", t.path, false);
+  }
+  if (t.source == "train") {
+    t.vocab_size = r.integer("vocab_size", t.vocab_size);
+    r.check(t.vocab_size >= 16, "vocab_size", "must be >= 16");
+    t.input_sentence_size = r.integer("input_sentence_size", t.input_sentence_size);
+    r.check(t.input_sentence_size >= 0, "input_sentence_size", "must be >= 0 (0: all)");
+  }
+  t.extra_ids = r.integer("extra_ids", t.extra_ids);
+  r.check(t.extra_ids >= 0, "extra_ids", "must be >= 0");
+  r.finish();
+  return t;
+}
+
+CorpusSpec parse_corpus(MapReader& root, bool needed, const TrialParseContext& ctx) {
+  MapReader r = root.map("corpus");
+  CorpusSpec c;
+  if (!needed && !r.node()) return c;
+  c.builtin = r.string("builtin", "");
+  c.files = r.strings("files", {});
+  if (needed)
+    r.check(c.builtin.empty() != c.files.empty(), c.builtin.empty() ? "files" : "builtin",
+            "and corpus.files: give exactly one (pretraining, LM adaptation and tokenizer "
+            "training read the corpus)");
+  if (!c.builtin.empty())
+    r.check(c.builtin == "wordnet", "builtin",
+            str_cat("has no corpus '", c.builtin, "'", suggestion_suffix(c.builtin, {"wordnet"})));
+  if (const SpecNode* files = r.get("files")) {
+    for (size_t i = 0; i < c.files.size(); ++i) {
+      const SourceLocation loc = files->is_list() ? files->items[i].loc : files->loc;
+      check_path(ctx, loc, "corpus file", c.files[i], false);
+    }
+  }
+  c.format = r.choice("format", c.format, {"lines", "paragraphs", "jsonl"});
+  c.jsonl_field = r.string("jsonl_field", c.jsonl_field);
+  c.max_documents = r.integer("max_documents", 0);
+  r.check(c.max_documents >= 0, "max_documents", "must be >= 0 (0: all)");
+  r.finish();
+  return c;
+}
+
+}  // namespace
+
+Trial parse_trial(const SpecNode& root_node, const TrialParseContext& ctx) {
+  MapReader root(&root_node, "");
+  for (const char* key : {"name", "description", "extends", "vars", "sweep"}) root.get(key);
+  Trial t;
+  if (MapReader tags = root.map("tags"); tags.node())
+    for (const SpecNode::Entry& e : tags.node()->entries)
+      t.tags[e.key] = node_string(e.value, tags.full(e.key));
+  MapReader stages = root.map("stages");
+  t.pretrain = parse_pretrain(stages);
+  t.lm_adapt = parse_lm_adapt(stages);
+  if (stages.has("tune")) {
+    MapReader r = stages.map("tune");
+    t.tune = parse_tune(r, ctx);
+  } else {
+    stages.get("tune");
+  }
+  if (stages.has("eval")) {
+    stages.check(t.tune.has_value(), "eval",
+                 "needs stages.tune: the task and the tuned parameters come from it");
+    MapReader r = stages.map("eval");
+    t.eval = parse_eval(r, *t.tune, ctx);
+  } else {
+    stages.get("eval");
+  }
+  stages.finish();
+  stages.check(t.pretrain || t.lm_adapt || t.tune, "tune",
+               "is missing: a spec needs at least one stage with steps (pretrain, lm_adapt, tune)");
+  if (t.tune) t.seed = t.tune->seed;
+
+  t.model = parse_model(root, ctx);
+  t.tokenizer = parse_tokenizer(root, t.model, ctx);
+  const bool corpus_needed = t.pretrain || t.lm_adapt || t.tokenizer.source == "train";
+  t.corpus = parse_corpus(root, corpus_needed, ctx);
+  if (!t.model.preset.empty()) {
+    MapReader model = root.map("model");
+    const int64_t vocab = t.tokenizer.source == "train"
+                              ? model_vocab_size(t.tokenizer.vocab_size, t.tokenizer.extra_ids)
+                              : 0;
+    t.model.config = resolve_model_config(model, vocab);
+  }
+  root.finish();
+  return t;
+}
+
+}  // namespace sp

@@ -1,0 +1,241 @@
+#include "experiments/spec/yaml_tree.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "experiments/spec/scalar.h"
+#include "tensor/error.h"
+
+namespace sp {
+
+std::string SourceLocation::str() const {
+  if (line <= 0) return file;
+  return str_cat(file, ":", line, ":", col);
+}
+
+void fail_at(const SourceLocation& loc, const std::string& message) {
+  fail(str_cat(loc.str(), ": ", message));
+}
+
+const SpecNode::Entry* SpecNode::find_entry(std::string_view key) const {
+  if (kind != Kind::map) return nullptr;
+  for (const Entry& e : entries)
+    if (e.key == key) return &e;
+  return nullptr;
+}
+
+const SpecNode* SpecNode::find(std::string_view key) const {
+  const Entry* e = find_entry(key);
+  return e ? &e->value : nullptr;
+}
+
+SpecNode* SpecNode::find(std::string_view key) {
+  return const_cast<SpecNode*>(static_cast<const SpecNode*>(this)->find(key));
+}
+
+bool SpecNode::erase(std::string_view key) {
+  if (kind != Kind::map) return false;
+  auto it = std::find_if(entries.begin(), entries.end(),
+                         [&](const Entry& e) { return e.key == key; });
+  if (it == entries.end()) return false;
+  entries.erase(it);
+  return true;
+}
+
+std::string SpecNode::kind_name() const {
+  switch (kind) {
+    case Kind::null: return "null";
+    case Kind::list: return "list";
+    case Kind::map: return "map";
+    case Kind::scalar: break;
+  }
+  if (quoted) return "string";
+  if (parse_bool_text(scalar)) return "boolean";
+  if (parse_int_text(scalar) || parse_double_text(scalar)) return "number";
+  return "string";
+}
+
+nlohmann::json SpecNode::to_json() const {
+  switch (kind) {
+    case Kind::null: return nullptr;
+    case Kind::list: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const SpecNode& item : items) out.push_back(item.to_json());
+      return out;
+    }
+    case Kind::map: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const Entry& e : entries) out[e.key] = e.value.to_json();
+      return out;
+    }
+    case Kind::scalar: break;
+  }
+  if (quoted) return scalar;
+  if (auto b = parse_bool_text(scalar)) return *b;
+  if (auto i = parse_int_text(scalar)) return *i;
+  if (auto d = parse_double_text(scalar)) return *d;
+  return scalar;
+}
+
+std::string SpecNode::text() const {
+  if (kind == Kind::scalar) return scalar;
+  if (kind == Kind::null) return "null";
+  return to_json().dump();
+}
+
+SpecNode SpecNode::make_scalar(std::string text, SourceLocation loc, bool quoted) {
+  SpecNode n;
+  n.kind = Kind::scalar;
+  n.scalar = std::move(text);
+  n.quoted = quoted;
+  n.loc = std::move(loc);
+  return n;
+}
+
+SpecNode SpecNode::make_map(SourceLocation loc) {
+  SpecNode n;
+  n.kind = Kind::map;
+  n.loc = std::move(loc);
+  return n;
+}
+
+namespace {
+
+SourceLocation location_of(const YAML::Mark& mark, const std::string& source) {
+  if (mark.is_null()) return {source, 0, 0};
+  return {source, mark.line + 1, mark.column + 1};
+}
+
+SpecNode convert(const YAML::Node& node, const std::string& source) {
+  SpecNode out;
+  out.loc = location_of(node.Mark(), source);
+  switch (node.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null:
+      out.kind = SpecNode::Kind::null;
+      break;
+    case YAML::NodeType::Scalar:
+      out.kind = SpecNode::Kind::scalar;
+      out.scalar = node.Scalar();
+      // yaml-cpp tags plain scalars "?" and quoted ones "!".
+      out.quoted = node.Tag() == "!";
+      break;
+    case YAML::NodeType::Sequence:
+      out.kind = SpecNode::Kind::list;
+      for (const YAML::Node& item : node) out.items.push_back(convert(item, source));
+      break;
+    case YAML::NodeType::Map:
+      out.kind = SpecNode::Kind::map;
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        const SourceLocation key_loc = location_of(it->first.Mark(), source);
+        if (!it->first.IsScalar()) fail_at(key_loc, "a map key must be a plain name");
+        const std::string key = it->first.Scalar();
+        if (const SpecNode::Entry* seen = out.find_entry(key))
+          fail_at(key_loc, str_cat("duplicate key '", key, "' (first at line ",
+                                   seen->key_loc.line, ")"));
+        out.entries.push_back({key, key_loc, convert(it->second, source)});
+      }
+      break;
+  }
+  return out;
+}
+
+}  // namespace
+
+SpecNode parse_yaml_tree(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail_at(location_of(e.mark, source), e.msg);
+  }
+  if (!root.IsDefined() || root.IsNull()) return SpecNode::make_map({source, 1, 1});
+  return convert(root, source);
+}
+
+SpecNode load_yaml_tree(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  SP_CHECK(in, "[spec] cannot read ", path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_yaml_tree(text.str(), path);
+}
+
+void merge_into(SpecNode& base, const SpecNode& overlay) {
+  if (!base.is_map() || !overlay.is_map()) {
+    base = overlay;
+    return;
+  }
+  for (const SpecNode::Entry& e : overlay.entries) {
+    if (e.value.is_null()) {
+      base.erase(e.key);
+      continue;
+    }
+    if (SpecNode* existing = base.find(e.key)) {
+      merge_into(*existing, e.value);
+    } else {
+      base.entries.push_back(e);
+    }
+  }
+}
+
+std::vector<std::string> split_dotted(const std::string& key, const SourceLocation& loc) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = key.find('.', start);
+    const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos
+                                                                        : dot - start);
+    if (part.empty()) fail_at(loc, str_cat("bad key '", key, "': empty component"));
+    parts.push_back(part);
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
+void set_dotted(SpecNode& root, const std::vector<std::string>& path, SpecNode value,
+                const SourceLocation& key_loc) {
+  SpecNode* node = &root;
+  std::string walked;
+  for (size_t i = 0; i < path.size(); ++i) {
+    const std::string& part = path[i];
+    const bool last = i + 1 == path.size();
+    if (node->is_list()) {
+      const auto index = parse_int_text(part);
+      if (!index || *index < 0 || *index >= static_cast<int64_t>(node->items.size()))
+        fail_at(key_loc, str_cat("'", part, "' is not an index of the list ", walked, " (",
+                                 node->items.size(), " items)"));
+      SpecNode& item = node->items[static_cast<size_t>(*index)];
+      if (last) {
+        item = std::move(value);
+        return;
+      }
+      node = &item;
+    } else {
+      if (node->is_null()) *node = SpecNode::make_map(key_loc);
+      if (!node->is_map())
+        fail_at(key_loc, str_cat("cannot set '", part, "' inside ", walked.empty() ? "the root" : walked,
+                                 ": it is a ", node->kind_name(), ", not a map"));
+      SpecNode* child = node->find(part);
+      if (!child) {
+        node->entries.push_back({part, key_loc, SpecNode{}});
+        child = &node->entries.back().value;
+        child->loc = key_loc;
+      }
+      if (last) {
+        *child = std::move(value);
+        return;
+      }
+      node = child;
+    }
+    walked += (walked.empty() ? "" : ".") + part;
+  }
+}
+
+}  // namespace sp

@@ -1,0 +1,91 @@
+#pragma once
+// SpecNode: a YAML document as a plain tree whose every node remembers the file, line and
+// column it came from. yaml-cpp's marks carry no file name and are lost when documents
+// are merged (extends:), overridden (--set) or swept, so the loader copies the document
+// into this tree first and does all of that here; errors then point at the line that
+// holds the bad value, whichever file or flag it came from.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sp {
+
+struct SourceLocation {
+  std::string file;  // a path, or a description such as "--set stages.tune.steps=5"
+  int line = 0;      // 1-based; 0: the whole source
+  int col = 0;       // 1-based
+  // "file:line:col", or just "file" when line is 0.
+  std::string str() const;
+};
+
+struct SpecNode {
+  enum class Kind { null, scalar, list, map };
+  struct Entry;
+
+  Kind kind = Kind::null;
+  std::string scalar;  // Kind::scalar: the text as written
+  bool quoted = false;  // a quoted scalar is always a string
+  std::vector<SpecNode> items;    // Kind::list
+  std::vector<Entry> entries;     // Kind::map, in document order, keys unique
+  SourceLocation loc;
+
+  bool is_null() const { return kind == Kind::null; }
+  bool is_scalar() const { return kind == Kind::scalar; }
+  bool is_list() const { return kind == Kind::list; }
+  bool is_map() const { return kind == Kind::map; }
+
+  // Map look-up; nullptr when absent (or this is not a map).
+  const SpecNode* find(std::string_view key) const;
+  SpecNode* find(std::string_view key);
+  const Entry* find_entry(std::string_view key) const;
+  // Removes a map entry; false when absent.
+  bool erase(std::string_view key);
+
+  // "map", "list", "string", "number", "boolean", "null": for "expected X, got Y".
+  std::string kind_name() const;
+  // Scalars as JSON: unquoted integers, floats, true/false and null become numbers,
+  // booleans and null; everything else a string.
+  nlohmann::json to_json() const;
+  // Compact one-line text: the scalar itself, or flow YAML/JSON for lists and maps.
+  std::string text() const;
+
+  static SpecNode make_scalar(std::string text, SourceLocation loc, bool quoted = false);
+  static SpecNode make_map(SourceLocation loc);
+};
+
+struct SpecNode::Entry {
+  std::string key;
+  SourceLocation key_loc;
+  SpecNode value;
+};
+
+// Throws sp::Error "<loc>: <message>".
+[[noreturn]] void fail_at(const SourceLocation& loc, const std::string& message);
+
+// Parses YAML text (one document) into a tree; source names the file in locations.
+// Throws "FILE:LINE:COL: <yaml-cpp's message>" on a syntax error and on a duplicate key;
+// anchors and aliases are expanded; an empty document is an empty map.
+SpecNode parse_yaml_tree(const std::string& text, const std::string& source);
+// The same for a file; throws "[spec] cannot read <path>".
+SpecNode load_yaml_tree(const std::string& path);
+
+// Deep merge: maps merge key by key (overlay's entries win, new keys keep overlay's order
+// after the base's), a null overlay value deletes the key, anything else replaces.
+void merge_into(SpecNode& base, const SpecNode& overlay);
+
+// Splits "a.b.0.c" on dots; empty components are an error (at loc).
+std::vector<std::string> split_dotted(const std::string& key, const SourceLocation& loc);
+
+// Sets the node at a dotted path, creating maps for missing components; a numeric
+// component indexes an existing list. key_loc is where the key was written (for later
+// unknown-key errors). Throws at key_loc when a component crosses a scalar or a list index
+// is out of range.
+void set_dotted(SpecNode& root, const std::vector<std::string>& path, SpecNode value,
+                const SourceLocation& key_loc);
+
+}  // namespace sp

@@ -1,0 +1,480 @@
+// Experiment specs: parsing and defaults, sweeps, --set, variables, extends, every error
+// message (FILE:LINE:COL and did-you-mean), stage hashes, and a dry run of every shipped
+// spec in experiments/specs/.
+#include "experiments/spec/spec.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "experiments/spec/scalar.h"
+#include "experiments/spec/trial_parse.h"
+#include "test_util.h"
+
+namespace sp {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A scratch directory per test, removed afterwards.
+class SpecTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("sp_spec_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "ckpt");
+    fs::create_directories(dir_ / "RTE");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir_ / name) << text;
+  }
+  ExperimentSpec parse(const std::string& text, std::vector<std::string> sets = {},
+                       bool check_paths = true, std::map<std::string, std::string> env = {}) {
+    SpecLoadOptions options;
+    options.sets = std::move(sets);
+    options.check_paths = check_paths;
+    options.read_environment = false;
+    options.env = std::move(env);
+    return parse_spec(text, path("t.yaml"), options);
+  }
+  // A minimal valid spec: tune + eval on RTE from a checkpoint directory.
+  std::string base_spec(const std::string& tune_extra = "", const std::string& top_extra = "") {
+    return "name: t\n"
+           "model:\n"
+           "  checkpoint: " + path("ckpt") + "\n" +
+           top_extra +
+           "stages:\n"
+           "  tune:\n"
+           "    task: rte\n"
+           "    data_dir: " + path("RTE") + "\n"
+           "    peft:\n"
+           "      method: prompt_tuning\n" +
+           tune_extra +
+           "  eval: {}\n";
+  }
+
+  fs::path dir_;
+};
+
+std::vector<std::string> ids(const ExperimentSpec& spec) {
+  std::vector<std::string> out;
+  for (const Trial& t : spec.trials) out.push_back(t.id);
+  return out;
+}
+
+TEST_F(SpecTest, ParsesWithThePapersDefaults) {
+  const ExperimentSpec spec = parse(base_spec());
+  EXPECT_EQ(spec.name, "t");
+  ASSERT_EQ(spec.trials.size(), 1u);
+  const Trial& t = spec.trials[0];
+  EXPECT_EQ(t.id, "default");
+  EXPECT_EQ(t.stage_order(), (std::vector<StageKind>{StageKind::tune, StageKind::eval}));
+  EXPECT_EQ(t.model.checkpoint, path("ckpt"));
+  EXPECT_EQ(t.model.dtype, DType::f32);
+  EXPECT_TRUE(t.model.device.is_cpu());
+  EXPECT_EQ(t.tokenizer.source, "checkpoint");
+  const TuneStage& tune = *t.tune;
+  EXPECT_EQ(tune.task.name, "rte");
+  EXPECT_EQ(tune.steps, 30000);
+  EXPECT_EQ(tune.batch_size, 32);
+  EXPECT_EQ(tune.inputs_length, 512);
+  EXPECT_EQ(tune.optimizer.name, "adafactor");
+  EXPECT_DOUBLE_EQ(tune.optimizer.lr, 0.3);
+  EXPECT_EQ(tune.optimizer.schedule.kind, "constant");
+  EXPECT_DOUBLE_EQ(tune.optimizer.weight_decay, 1e-5);
+  EXPECT_DOUBLE_EQ(tune.optimizer.decay_rate, 0.8);
+  EXPECT_FALSE(tune.optimizer.multiply_by_parameter_scale);
+  EXPECT_DOUBLE_EQ(tune.optimizer.clipping_threshold, 1.0);
+  EXPECT_DOUBLE_EQ(tune.dropout, 0.1);
+  EXPECT_DOUBLE_EQ(tune.z_loss, 1e-4);
+  EXPECT_EQ(tune.eval_every, 1000);
+  EXPECT_EQ(tune.peft.method, "prompt_tuning");
+  EXPECT_TRUE(tune.peft.settings.contains("length"));  // resolved by the registry
+  EXPECT_EQ(t.eval->splits, std::vector<std::string>{"validation"});
+  EXPECT_EQ(t.eval->method, "greedy");
+  EXPECT_EQ(t.eval->max_decode_length, tune.targets_length);
+  EXPECT_EQ(t.seed, tune.seed);
+  EXPECT_EQ(t.tune->depends_on, t.origin_hash());
+  EXPECT_EQ(t.eval->depends_on, t.tune->hash);
+  EXPECT_EQ(t.stage_hash(StageKind::tune).size(), 16u);
+  EXPECT_THROW(t.stage_hash(StageKind::pretrain), Error);
+}
+
+TEST_F(SpecTest, PretrainingDefaultsFollowT5) {
+  const ExperimentSpec spec = parse(
+      "model: {preset: t5-tiny}\n"
+      "tokenizer: {vocab_size: 2000}\n"
+      "corpus: {builtin: wordnet}\n"
+      "stages:\n"
+      "  pretrain: {steps: 100}\n"
+      "  lm_adapt: {steps: 50, inputs_length: 128}\n");
+  const Trial& t = spec.trials[0];
+  EXPECT_EQ(spec.name, "t");  // the file's stem
+  EXPECT_EQ(t.stage_order(), (std::vector<StageKind>{StageKind::pretrain, StageKind::lm_adapt}));
+  EXPECT_EQ(t.pretrain->targets_length, 114);  // random_spans_helper(512)
+  EXPECT_EQ(t.pretrain->optimizer.schedule.kind, "rsqrt");
+  EXPECT_DOUBLE_EQ(t.pretrain->optimizer.lr, 1.0);
+  EXPECT_TRUE(t.pretrain->optimizer.multiply_by_parameter_scale);
+  EXPECT_DOUBLE_EQ(t.pretrain->dropout, 0.0);
+  EXPECT_EQ(t.lm_adapt->targets_length, 128);
+  EXPECT_EQ(t.lm_adapt->depends_on, t.pretrain->hash);
+  EXPECT_EQ(t.tokenizer.source, "train");
+  EXPECT_EQ(t.model.config.at("vocab_size"), 2176);  // 2000 + 100 sentinels, to 128
+  EXPECT_EQ(t.model.config.at("d_model"), 64);
+  EXPECT_EQ(model_vocab_size(32000, 100), 32128);
+}
+
+TEST_F(SpecTest, ZeroStepsSkipAStage) {
+  const ExperimentSpec spec = parse(base_spec(), {"stages.lm_adapt.steps=0"});
+  EXPECT_FALSE(spec.trials[0].lm_adapt.has_value());
+}
+
+TEST_F(SpecTest, GridZipAndSeedsExpand) {
+  const ExperimentSpec spec = parse(base_spec("",
+                                              "sweep:\n"
+                                              "  grid:\n"
+                                              "    stages.tune.peft.length: [1, 5, 20]\n"
+                                              "    stages.tune.batch_size: [8, 16]\n"
+                                              "  seeds: [0, 1]\n"));
+  ASSERT_EQ(spec.trials.size(), 12u);
+  EXPECT_EQ(spec.sweep_keys, (std::vector<std::string>{"stages.tune.peft.length",
+                                                       "stages.tune.batch_size", "seed"}));
+  EXPECT_EQ(spec.trials[0].id, "length=1,batch_size=8,seed=0");
+  EXPECT_EQ(spec.trials[1].id, "length=1,batch_size=8,seed=1");
+  EXPECT_EQ(spec.trials[2].id, "length=1,batch_size=16,seed=0");
+  EXPECT_EQ(spec.trials[11].id, "length=20,batch_size=16,seed=1");
+  EXPECT_EQ(spec.trials[11].tune->peft.settings.at("length"), 20);
+  EXPECT_EQ(spec.trials[11].tune->batch_size, 16);
+  EXPECT_EQ(spec.trials[11].tune->seed, 1u);
+  EXPECT_EQ(spec.trials[11].seed, 1u);
+  EXPECT_EQ(spec.trials[3].sweep_point,
+            (std::vector<std::pair<std::string, std::string>>{
+                {"stages.tune.peft.length", "1"}, {"stages.tune.batch_size", "16"}, {"seed", "1"}}));
+}
+
+TEST_F(SpecTest, ZipGroupsAdvanceTogetherAndCrossEachOther) {
+  fs::create_directories(dir_ / "CB");
+  const ExperimentSpec spec = parse(base_spec("",
+                                              "sweep:\n"
+                                              "  zip:\n"
+                                              "    tasks:\n"
+                                              "      stages.tune.task: [rte, cb]\n"
+                                              "      stages.tune.data_dir: [" + path("RTE") +
+                                                  ", " + path("CB") + "]\n"
+                                              "    sizes:\n"
+                                              "      stages.tune.batch_size: [8, 16, 32]\n"
+                                              "      stages.tune.steps: [10, 20, 30]\n"
+                                              "  hide: [stages.tune.data_dir]\n"));
+  ASSERT_EQ(spec.trials.size(), 6u);
+  EXPECT_EQ(spec.trials[0].id, "task=rte,batch_size=8,steps=10");
+  EXPECT_EQ(spec.trials[5].id, "task=cb,batch_size=32,steps=30");
+  EXPECT_EQ(spec.trials[5].tune->task.data_dir, path("CB"));
+  EXPECT_EQ(spec.trials[5].sweep_point.size(), 4u);  // hidden keys stay in the point
+}
+
+TEST_F(SpecTest, TagsNameTrialsAndXPicksThePlotAxis) {
+  fs::create_directories(dir_ / "big");
+  const ExperimentSpec spec = parse(base_spec("", "tags: {note: paper}\n"
+                                                  "sweep:\n"
+                                                  "  zip:\n"
+                                                  "    tags.size: [small, big]\n"
+                                                  "    model.checkpoint: [" + path("ckpt") + ", " +
+                                                  path("big") + "]\n"
+                                                  "  grid: {stages.tune.peft.length: [1, 5]}\n"
+                                                  "  hide: [model.checkpoint]\n"
+                                                  "  x: stages.tune.peft.length\n"));
+  ASSERT_EQ(spec.trials.size(), 4u);
+  EXPECT_EQ(spec.trials[2].id, "size=big,length=1");
+  EXPECT_EQ(spec.trials[2].tags.at("size"), "big");
+  EXPECT_EQ(spec.trials[2].tags.at("note"), "paper");
+  EXPECT_EQ(spec.trials[2].model.checkpoint, path("big"));
+  EXPECT_EQ(spec.sweep_keys, (std::vector<std::string>{"tags.size", "stages.tune.peft.length"}));
+  EXPECT_EQ(spec.plot_x, "stages.tune.peft.length");
+  // Tags are labels: they do not change what a stage computes.
+  EXPECT_EQ(parse(base_spec()).trials[0].tune->hash, parse(base_spec("", "tags: {a: b}\n")).trials[0].tune->hash);
+  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grid: {stages.tune.steps: [1, 2]}, x: stages.tune.step}\n")),
+                   "sweep.x names 'stages.tune.step', which is not swept; did you mean 'stages.tune.steps'?");
+}
+
+TEST_F(SpecTest, PathValuesShortenInIds) {
+  fs::create_directories(dir_ / "a" / "t5-small-lm-adapt");
+  fs::create_directories(dir_ / "b" / "t5-small-lm-adapt");
+  const ExperimentSpec one = parse(base_spec("", "sweep:\n  grid:\n    model.checkpoint: [" +
+                                                     path("ckpt") + ", " +
+                                                     path("a/t5-small-lm-adapt") + "]\n"));
+  EXPECT_EQ(ids(one), (std::vector<std::string>{"checkpoint=ckpt", "checkpoint=t5-small-lm-adapt"}));
+  // Two paths with one basename: the ids fall back to the whole (sanitised) paths.
+  const ExperimentSpec two = parse(base_spec("", "sweep:\n  grid:\n    model.checkpoint: [" +
+                                                     path("a/t5-small-lm-adapt") + ", " +
+                                                     path("b/t5-small-lm-adapt") + "]\n"));
+  EXPECT_NE(two.trials[0].id, two.trials[1].id);
+  EXPECT_EQ(two.trials[0].id.find('/'), std::string::npos);
+}
+
+TEST_F(SpecTest, SetOverridesAnyKey) {
+  const ExperimentSpec spec =
+      parse(base_spec(), {"stages.tune.steps=100", "stages.tune.peft.length=7",
+                          "stages.eval.splits=[validation, test]", "model.dtype=bf16"});
+  const Trial& t = spec.trials[0];
+  EXPECT_EQ(t.tune->steps, 100);
+  EXPECT_EQ(t.tune->peft.settings.at("length"), 7);
+  EXPECT_EQ(t.eval->splits, (std::vector<std::string>{"validation", "test"}));
+  EXPECT_EQ(t.model.dtype, DType::bf16);
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.tune.stesp=5"}),
+                   "--set stages.tune.stesp=5: unknown key 'stesp' in stages.tune; did you mean "
+                   "'steps'?");
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.tune.steps"}), "expected key=value");
+  // A swept key is one component of sweep.grid / sweep.zip, dots and all.
+  const ExperimentSpec swept = parse(base_spec("", "sweep: {zip: {g: {stages.tune.steps: [1, 2]}}}\n"),
+                                     {"sweep.grid.stages.tune.peft.length=[1, 5, 20]",
+                                      "sweep.zip.g.stages.tune.batch_size=[8, 16]"});
+  ASSERT_EQ(swept.trials.size(), 6u);
+  EXPECT_EQ(swept.trials[5].id, "steps=2,batch_size=16,length=20");
+  EXPECT_THROW_MSG(parse(base_spec(), {"model.checkpoint.x=1"}), "it is a string, not a map");
+}
+
+TEST_F(SpecTest, VariablesResolveDefaultThenEnvironmentThenSet) {
+  std::string text = base_spec("    steps: ${STEPS}\n", "vars:\n  ROOT: " + dir_.string() +
+                                                          "\n  CKPT: ${ROOT}/ckpt\n"
+                                                          "  STEPS: '40'\n");
+  text.replace(text.find("checkpoint: " + path("ckpt")), ("checkpoint: " + path("ckpt")).size(),
+               "checkpoint: ${CKPT}");
+  ExperimentSpec spec = parse(text);
+  EXPECT_EQ(spec.vars.at("CKPT"), path("ckpt"));
+  EXPECT_EQ(spec.vars.at("SPEC_DIR"), dir_.string());
+  EXPECT_EQ(spec.trials[0].model.checkpoint, path("ckpt"));
+  EXPECT_EQ(spec.trials[0].tune->steps, 40);  // an unquoted ${..} takes the value's type
+  fs::create_directories(dir_ / "other");
+  spec = parse(text, {}, true, {{"CKPT", path("other")}});
+  EXPECT_EQ(spec.trials[0].model.checkpoint, path("other"));
+  spec = parse(text, {"vars.CKPT=" + path("ckpt")}, true, {{"CKPT", path("other")}});
+  EXPECT_EQ(spec.trials[0].model.checkpoint, path("ckpt"));
+  spec = parse(text, {"vars.STEPS=7"});
+  EXPECT_EQ(spec.trials[0].tune->steps, 7);
+  EXPECT_THROW_MSG(parse(text, {"vars.NOPE=1"}), "no variable 'NOPE' is declared");
+  std::string quoted = text;
+  quoted.replace(quoted.find("steps: ${STEPS}"), 15, "steps: '${STEPS}'");
+  EXPECT_THROW_MSG(parse(quoted), "stages.tune.steps must be an integer, got string '40'");
+}
+
+TEST_F(SpecTest, UndefinedVariableIsLocated) {
+  const std::string text = "vars: {T5_DIR: /x}\n"
+                           "model:\n"
+                           "  checkpoint: ${T5DIR}/base\n";
+  EXPECT_THROW_MSG(parse(text, {}, false),
+                   "t.yaml:3:15: undefined variable ${T5DIR}: declare it under vars: (did you "
+                   "mean 'T5_DIR'?)");
+}
+
+TEST_F(SpecTest, ExtendsMergesAndNullDeletes) {
+  write("base.yaml", base_spec("      length: 100\n") +
+                         "  lm_adapt: {steps: 10}\n"
+                         "corpus: {builtin: wordnet}\n");
+  write("derived.yaml",
+        "extends: base.yaml\n"
+        "stages:\n"
+        "  tune: {steps: 5, peft: {length: 20}}\n"
+        "  lm_adapt: null\n");
+  SpecLoadOptions options;
+  options.read_environment = false;
+  const ExperimentSpec spec = load_spec(path("derived.yaml"), options);
+  EXPECT_EQ(spec.name, "derived");  // a name is not inherited: the file's stem
+  const Trial& t = spec.trials[0];
+  EXPECT_EQ(t.tune->steps, 5);
+  EXPECT_EQ(t.tune->task.name, "rte");
+  EXPECT_EQ(t.tune->peft.settings.at("length"), 20);
+  EXPECT_FALSE(t.lm_adapt.has_value());
+
+  write("loop_a.yaml", "extends: loop_b.yaml\n");
+  write("loop_b.yaml", "extends: loop_a.yaml\n");
+  EXPECT_THROW_MSG(load_spec(path("loop_b.yaml"), options), "makes a cycle");
+  write("missing.yaml", "extends: nowhere.yaml\n");
+  EXPECT_THROW_MSG(load_spec(path("missing.yaml"), options), "missing.yaml:1:10: extends 'nowhere.yaml': no such file");
+}
+
+TEST_F(SpecTest, UnknownPeftKeySuggestsTheRightOne) {
+  EXPECT_THROW_MSG(parse(base_spec("      lenght: 20\n")),
+                   "t.yaml:10:7: unknown key 'lenght' in stages.tune.peft; did you mean 'length'?");
+}
+
+TEST_F(SpecTest, UnknownKeysEverywhereAreLocated) {
+  EXPECT_THROW_MSG(parse(base_spec("    stpes: 3\n")),
+                   "t.yaml:10:5: unknown key 'stpes' in stages.tune; did you mean 'steps'?");
+  EXPECT_THROW_MSG(parse(base_spec() + "modle: {}\n"),
+                   "t.yaml:11:1: unknown key 'modle' in the spec; did you mean 'model'?");
+  EXPECT_THROW_MSG(parse(base_spec("    optimizer: {name: adafactor, momentum: 0.9}\n")),
+                   "unknown key 'momentum' in stages.tune.optimizer");
+  EXPECT_THROW_MSG(parse(base_spec("", "  config: {d_model: 8}\n")),
+                   "model.config applies to presets only");
+  EXPECT_THROW_MSG(parse("model: {preset: t5-tiny, config: {dmodel: 8}}\n"
+                         "tokenizer: {vocab_size: 100}\ncorpus: {builtin: wordnet}\n"
+                         "stages: {pretrain: {steps: 1}}\n"),
+                   "t.yaml:1:35: unknown key 'dmodel' in model.config (T5Config); did you mean "
+                   "'d_model'?");
+  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grids: {}}\n")),
+                   "unknown key 'grids' in sweep; did you mean 'grid'?");
+}
+
+TEST_F(SpecTest, WrongTypesAndImpossibleValuesAreLocated) {
+  EXPECT_THROW_MSG(parse(base_spec("    steps: abc\n")),
+                   "t.yaml:10:12: stages.tune.steps must be an integer, got string 'abc'");
+  EXPECT_THROW_MSG(parse(base_spec("    steps: '10'\n")),
+                   "stages.tune.steps must be an integer, got string '10'");
+  EXPECT_THROW_MSG(parse(base_spec("    steps: -5\n")),
+                   "t.yaml:10:12: stages.tune.steps must be positive, got -5");
+  EXPECT_THROW_MSG(parse(base_spec("    dropout: yes please\n")),
+                   "stages.tune.dropout must be a number");
+  EXPECT_THROW_MSG(parse(base_spec("    batch_size: 10\n    grad_accumulation: 4\n")),
+                   "stages.tune.grad_accumulation (4) must divide batch_size (10)");
+  EXPECT_THROW_MSG(parse(base_spec("    steps: 100\n    eval_every: 500\n"
+                                   "    early_stopping_patience: 3\n")),
+                   "stages.tune.eval_every (500) is more than steps (100)");
+  EXPECT_THROW_MSG(parse(base_spec("      length: abc\n")),
+                   "t.yaml:10:15: stages.tune.peft.length must be an integer");
+  EXPECT_THROW_MSG(parse(base_spec("      length: 0\n")), "t.yaml:8:5: stages.tune.peft: ");
+  EXPECT_THROW_MSG(parse(base_spec("    optimizer: {lr: 0}\n")), "stages.tune.optimizer.lr must be positive");
+  EXPECT_THROW_MSG(parse(base_spec("    optimizer: {name: adam}\n")),
+                   "stages.tune.optimizer.name has no value 'adam'; did you mean 'adamw'?");
+  EXPECT_THROW_MSG(parse(base_spec("    eval_method: greedy_decode\n")),
+                   "has no value 'greedy_decode'");
+  EXPECT_THROW_MSG(parse(base_spec("", "  device: gpu\n")), "model.device has no value 'gpu'");
+  EXPECT_THROW_MSG(parse("model: {preset: t5-tinny}\ntokenizer: {vocab_size: 100}\n"
+                         "corpus: {builtin: wordnet}\nstages: {pretrain: {steps: 1}}\n"),
+                   "model.preset has no value 't5-tinny'; did you mean 't5-tiny'?");
+  std::string bad_task = base_spec();
+  bad_task.replace(bad_task.find("task: rte"), 9, "task: rtee");
+  EXPECT_THROW_MSG(parse(bad_task), "t.yaml:6:11: stages.tune.task has no task 'rtee'; did you mean 'rte'?");
+  EXPECT_THROW_MSG(parse("model: {checkpoint: " + path("ckpt") + "}\nstages: {eval: {}}\n"),
+                   "stages.eval needs stages.tune");
+  EXPECT_THROW_MSG(parse("model: {preset: t5-tiny}\nstages: {pretrain: {steps: 1}}\n"),
+                   "corpus.files: give exactly one");
+  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {zip: {stages.tune.steps: [1, 2], "
+                                       "stages.tune.batch_size: [8]}}\n")),
+                   "sweep.zip lists must have equal lengths");
+  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grid: {stages.tune.steps: [1, 1]}}\n")),
+                   "lists '1' twice");
+  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {zip: {stages.tune.steps: [1, 1], "
+                                       "stages.tune.batch_size: [8, 8]}}\n")),
+                   "sweep.zip: entry 2 repeats entry 1 in every list");
+  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grid: {stages.tune.steps: [1, 2]}, "
+                                       "hide: [stages.tune.step]}\n")),
+                   "sweep.hide names 'stages.tune.step', which is not swept; did you mean "
+                   "'stages.tune.steps'?");
+  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grid: {vars.X: [1, 2]}}\n")),
+                   "sweep.grid cannot sweep 'vars.X': sweep the key that uses the variable");
+  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {seeds: [1, -2]}\n")), "sweep.seeds must be >= 0");
+  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grid: {stages.tune.stepz: [1, 2]}}\n")),
+                   "unknown key 'stepz' in stages.tune; did you mean 'steps'?");
+  EXPECT_THROW_MSG(parse("name: t\nstages: [1, 2\n"), "t.yaml:");  // a YAML syntax error
+  EXPECT_THROW_MSG(parse("name: t\nname: u\n"), "t.yaml:2:1: duplicate key 'name'");
+}
+
+TEST_F(SpecTest, MissingPathsFailUnlessDryRun) {
+  std::string text = base_spec();
+  text.replace(text.find(path("RTE")), path("RTE").size(), path("NOPE"));
+  EXPECT_THROW_MSG(parse(text), "t.yaml:7:15: data_dir '" + path("NOPE") + "' does not exist");
+  const ExperimentSpec dry = parse(text, {}, false);
+  ASSERT_EQ(dry.warnings.size(), 1u);
+  EXPECT_NE(dry.warnings[0].find("does not exist"), std::string::npos);
+  EXPECT_NE(describe_trials(dry).find("warning: "), std::string::npos);
+}
+
+TEST_F(SpecTest, EqualConfigsHashEqualAndDependenciesPropagate) {
+  const std::string pre = "model: {preset: t5-tiny}\n"
+                          "tokenizer: {vocab_size: 500}\n"
+                          "corpus: {builtin: wordnet}\n"
+                          "stages:\n"
+                          "  pretrain: {steps: 100}\n"
+                          "  tune: {task: rte, data_dir: " + path("RTE") + ", steps: 10}\n";
+  const Trial a = parse(pre).trials[0];
+  // The same configuration written out with its defaults, on another device.
+  const Trial b = parse(pre, {"stages.pretrain.batch_size=128", "stages.tune.peft.method=prompt_tuning",
+                              "stages.pretrain.optimizer.schedule=rsqrt", "model.device=cuda",
+                              "stages.tune.log_every=3"})
+                      .trials[0];
+  EXPECT_EQ(a.pretrain->hash, b.pretrain->hash);
+  EXPECT_EQ(a.tune->hash, b.tune->hash);
+  // A change upstream changes every stage after it, not the ones before.
+  const Trial c = parse(pre, {"stages.pretrain.steps=200"}).trials[0];
+  EXPECT_NE(a.pretrain->hash, c.pretrain->hash);
+  EXPECT_EQ(a.tune->canonical_json(), c.tune->canonical_json());
+  EXPECT_NE(a.tune->hash, c.tune->hash);
+  const Trial d = parse(pre, {"stages.tune.steps=20"}).trials[0];
+  EXPECT_EQ(a.pretrain->hash, d.pretrain->hash);
+  EXPECT_NE(a.tune->hash, d.tune->hash);
+  const Trial e = parse(pre, {"corpus.max_documents=10"}).trials[0];
+  EXPECT_NE(a.pretrain->hash, e.pretrain->hash);
+  const Trial f = parse(pre, {"model.dtype=bf16"}).trials[0];
+  EXPECT_EQ(a.pretrain->hash, f.pretrain->hash);  // the frozen dtype matters from tune on
+  EXPECT_NE(a.tune->hash, f.tune->hash);
+}
+
+TEST_F(SpecTest, EnsembleMembersGetConsecutiveSeedsAndHashes) {
+  const ExperimentSpec spec = parse(base_spec("", "sweep: {seeds: [3]}\n"), {"stages.eval.ensemble=3"});
+  const Trial& t = spec.trials[0];
+  ASSERT_EQ(t.ensemble.size(), 3u);
+  EXPECT_EQ(t.ensemble[0].hash, t.tune->hash);
+  EXPECT_EQ(t.ensemble[2].seed, 5u);
+  EXPECT_NE(t.ensemble[1].hash, t.ensemble[2].hash);
+  // Member 1 is the tune stage a trial with seed 4 would train.
+  const ExperimentSpec other = parse(base_spec("", "sweep: {seeds: [4]}\n"));
+  EXPECT_EQ(t.ensemble[1].hash, other.trials[0].tune->hash);
+  EXPECT_NE(describe_trials(spec).find("ensemble member 2, seed 5"), std::string::npos);
+}
+
+TEST(SpecScalar, ConversionsAreStrict) {
+  EXPECT_EQ(parse_int_text("42"), 42);
+  EXPECT_EQ(parse_int_text("-7"), -7);
+  EXPECT_FALSE(parse_int_text("1e3"));
+  EXPECT_FALSE(parse_int_text("12abc"));
+  EXPECT_DOUBLE_EQ(*parse_double_text("1e-5"), 1e-5);
+  EXPECT_DOUBLE_EQ(*parse_double_text("-.5"), -0.5);
+  EXPECT_FALSE(parse_double_text("inf"));
+  EXPECT_FALSE(parse_double_text("0.3x"));
+  EXPECT_EQ(parse_bool_text("True"), true);
+  EXPECT_FALSE(parse_bool_text("yes"));
+  EXPECT_EQ(suggestion_suffix("grd", {"grid", "zip"}), "; did you mean 'grid'?");
+  EXPECT_EQ(suggestion_suffix("qqq", {"grid", "zip"}), "; expected one of: grid, zip");
+}
+
+// What `softprompt run SPEC --dry-run` does, on every shipped spec: no data, no checkpoint
+// needed, every trial validated and hashed.
+TEST(ShippedSpecs, EveryOneDryRuns) {
+  const fs::path specs = fs::path(SP_FIXTURES_DIR).parent_path().parent_path() / "experiments" / "specs";
+  ASSERT_TRUE(fs::is_directory(specs)) << specs;
+  int count = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(specs)) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    SpecLoadOptions options;
+    options.check_paths = false;
+    options.read_environment = false;
+    ExperimentSpec spec;
+    try {
+      spec = load_spec(entry.path().string(), options);
+    } catch (const Error& e) {
+      ADD_FAILURE() << e.what();
+      continue;
+    }
+    EXPECT_FALSE(spec.trials.empty());
+    EXPECT_FALSE(describe_trials(spec).empty());
+    std::vector<std::string> all = ids(spec);
+    std::sort(all.begin(), all.end());
+    EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "duplicate trial ids";
+    ++count;
+  }
+  EXPECT_GE(count, 9);
+}
+
+}  // namespace
+}  // namespace sp
