@@ -69,13 +69,13 @@ void Lora::attach(PeftHost& host) {
   SP_CHECK(adapters_.empty(), "[peft:lora] already attached");
   Module& model = host.module();
   model.requires_grad_(false);
-  auto gen = std::make_shared<Generator>(seed_);
+  dropout_gen_ = std::make_shared<Generator>(seed_);
   const double scale = alpha_ / static_cast<double>(rank_);
   for (auto& [name, linear] : select_linears(model, targets_, "[peft:lora]")) {
     SP_CHECK(!linear->adapter, "[peft:lora] ", name,
              " already has an adapter (another method is attached)");
     auto a = std::make_shared<LoraAdapter>(linear->in_features(), linear->out_features(), rank_,
-                                           scale, dropout_, gen);
+                                           scale, dropout_, dropout_gen_);
     if (!linear->weight.device().is_cpu()) {
       a->A = a->A.detach().to(linear->weight.device()).requires_grad_(true);
       a->B = a->B.detach().to(linear->weight.device()).requires_grad_(true);
@@ -85,6 +85,11 @@ void Lora::attach(PeftHost& host) {
     linears_.push_back(linear);
   }
   attached(host);
+}
+
+std::vector<std::pair<std::string, Generator*>> Lora::generators() const {
+  if (!dropout_gen_ || dropout_ == 0) return {};
+  return {{"lora_dropout", dropout_gen_.get()}};
 }
 
 NamedTensors Lora::trainable() const {

@@ -54,6 +54,7 @@ class Lora : public PeftMethod {
   std::string name() const override { return "lora"; }
   void attach(PeftHost& host) override;
   NamedTensors trainable() const override;
+  std::vector<std::pair<std::string, Generator*>> generators() const override;
 
   // W += scale * B A in every wrapped layer; the adapters then pass through. Idempotent.
   void merge();
@@ -78,6 +79,7 @@ class Lora : public PeftMethod {
   TargetModules targets_;
   bool merged_ = false;
   std::vector<std::pair<std::string, std::shared_ptr<LoraAdapter>>> adapters_;
+  std::shared_ptr<Generator> dropout_gen_;  // shared by every adapter; made at attach
   std::vector<Linear*> linears_;
 };
 

@@ -33,6 +33,7 @@
 
 #include "nn/module.h"
 #include "nn/peft/peft_host.h"
+#include "tensor/random.h"
 
 namespace sp {
 
@@ -65,6 +66,9 @@ class PeftMethod {
   // The method's trainable parameters, leaf tensors requiring grad, with stable names
   // (the keys save() writes).
   virtual NamedTensors trainable() const = 0;
+  // The generators the method draws from in training (LoRA's dropout), by name: a
+  // trainer's checkpoint keeps their state so a resumed run draws the same masks.
+  virtual std::vector<std::pair<std::string, Generator*>> generators() const { return {}; }
   // The resolved settings (defaults included), as saved in peft_config.json.
   const nlohmann::json& settings() const { return settings_; }
 

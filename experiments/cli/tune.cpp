@@ -1,0 +1,153 @@
+// `softprompt tune --model DIR --task NAME [--data DIR] --method prompt_tuning --set k=v ...
+// --out DIR`: one tuning run from flags, the runner's tune stage without a spec. --set
+// takes the training keys below and, for any other key, a setting of the PEFT method
+// (checked by the method: an unknown key fails with a did-you-mean).
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "experiments/cli/command.h"
+#include "experiments/runner/stage_executor.h"
+#include "experiments/spec/spec.h"
+#include "tensor/error.h"
+
+namespace sp::cli {
+namespace {
+
+struct TuneArgs {
+  std::string model;
+  std::string task;
+  std::string data;
+  std::string method = "prompt_tuning";
+  std::vector<std::string> sets;
+  std::string out;
+  std::string dtype = "f32";
+};
+
+nlohmann::json typed(const std::string& text) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    return text;
+  }
+}
+
+template <typename T>
+T as(const std::string& key, const nlohmann::json& v) {
+  try {
+    return v.get<T>();
+  } catch (const nlohmann::json::exception&) {
+    fail(str_cat("[tune] --set ", key, "=", v.dump(), ": wrong type for this key"));
+  }
+}
+
+// The training keys --set understands; the rest go to the PEFT method.
+void apply_set(TuneStage& ts, const std::string& key, const nlohmann::json& v) {
+  if (key == "steps") ts.steps = as<int64_t>(key, v);
+  else if (key == "batch_size") ts.batch_size = as<int64_t>(key, v);
+  else if (key == "grad_accumulation") ts.grad_accumulation = as<int64_t>(key, v);
+  else if (key == "inputs_length") ts.inputs_length = as<int64_t>(key, v);
+  else if (key == "targets_length") ts.targets_length = as<int64_t>(key, v);
+  else if (key == "seed") ts.seed = as<uint64_t>(key, v);
+  else if (key == "dropout") ts.dropout = as<double>(key, v);
+  else if (key == "z_loss") ts.z_loss = as<double>(key, v);
+  else if (key == "checkpoint_every") ts.checkpoint_every = as<int64_t>(key, v);
+  else if (key == "log_every") ts.log_every = as<int64_t>(key, v);
+  else if (key == "eval_every") ts.eval_every = as<int64_t>(key, v);
+  else if (key == "eval_split") ts.eval_split = as<std::string>(key, v);
+  else if (key == "eval_method") ts.eval_method = as<std::string>(key, v);
+  else if (key == "early_stopping_patience") ts.early_stopping_patience = as<int64_t>(key, v);
+  else if (key == "metric") ts.metric = as<std::string>(key, v);
+  else if (key == "max_train_examples") ts.max_train_examples = as<int64_t>(key, v);
+  else if (key == "max_eval_examples") ts.max_eval_examples = as<int64_t>(key, v);
+  else if (key == "optimizer") ts.optimizer.name = as<std::string>(key, v);
+  else if (key == "lr") ts.optimizer.lr = as<double>(key, v);
+  else if (key == "weight_decay") ts.optimizer.weight_decay = as<double>(key, v);
+  else if (key == "clip_global_norm") ts.optimizer.clip_global_norm = as<double>(key, v);
+  else if (key == "schedule") ts.optimizer.schedule.kind = as<std::string>(key, v);
+  else if (key == "warmup_steps") ts.optimizer.schedule.warmup_steps = as<int64_t>(key, v);
+  else if (key == "task_prefix") ts.task.task_prefix = as<bool>(key, v);
+  else ts.peft.settings[key] = v;
+}
+
+int run_tune(const TuneArgs& a) {
+  ExperimentSpec spec;
+  spec.name = "tune";
+  Trial trial;
+  trial.id = "tune";
+  trial.model.checkpoint = a.model;
+  trial.model.dtype = a.dtype == "bf16" ? DType::bf16 : DType::f32;
+  TuneStage ts;
+  ts.task.name = a.task;
+  ts.task.data_dir = a.data;
+  ts.peft.method = a.method;
+  ts.steps = 1000;
+  ts.batch_size = 8;
+  ts.inputs_length = 256;
+  ts.targets_length = 8;
+  ts.eval_every = 100;
+  ts.checkpoint_every = 100;
+  for (const std::string& s : a.sets) {
+    const size_t eq = s.find('=');
+    SP_CHECK(eq != std::string::npos && eq > 0, "[tune] --set expects key=value, got '", s, "'");
+    apply_set(ts, s.substr(0, eq), typed(s.substr(eq + 1)));
+  }
+  trial.seed = ts.seed;
+  trial.tune = ts;
+  spec.trials.push_back(trial);
+
+  std::filesystem::create_directories(a.out);
+  StageRequest req;
+  req.spec = &spec;
+  req.trial = &spec.trials[0];
+  req.kind = StageKind::tune;
+  req.tune = &*spec.trials[0].tune;
+  req.dir = a.out;
+  req.model_dir = a.model;
+  req.log = &std::cerr;
+  const StageOutput out = make_default_executor()->run(req);
+  nlohmann::json summary = {{"peft_dir", out.model_dir}, {"info", out.info}};
+  if (!out.records.empty()) {
+    summary["metrics"] = out.records[0].metrics;
+    summary["step"] = out.records[0].step;
+    summary["trainable_params"] = out.records[0].trainable_params;
+    summary["trainable_share"] = out.records[0].trainable_share;
+  }
+  std::cout << summary.dump() << "\n";
+  return 0;
+}
+
+std::function<int()> setup_tune(CLI::App& sub) {
+  auto a = std::make_shared<TuneArgs>();
+  sub.add_option("--model", a->model, "The frozen model's checkpoint directory (with spiece.model)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  sub.add_option("--task", a->task, "Task name (softprompt tasks list)")->required();
+  sub.add_option("--data", a->data, "The task's data directory (empty for built-in tasks)");
+  sub.add_option("--method", a->method, "PEFT method (prompt_tuning, model_tuning, lora, ...)")
+      ->capture_default_str();
+  sub.add_option("--set", a->sets,
+                 "key=value, repeatable. Training keys: steps batch_size grad_accumulation "
+                 "inputs_length targets_length seed dropout z_loss checkpoint_every log_every "
+                 "eval_every eval_split eval_method early_stopping_patience metric "
+                 "max_train_examples max_eval_examples optimizer lr weight_decay "
+                 "clip_global_norm schedule warmup_steps task_prefix task_seed train_split; any other key is a "
+                 "setting of the method (length=20, init=class_labels, ...)");
+  sub.add_option("--out", a->out, "Output directory (checkpoints, metrics.jsonl, model/); an "
+                                  "interrupted run there resumes")
+      ->required();
+  sub.add_option("--dtype", a->dtype, "Frozen backbone dtype")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
+  return [a] { return run_tune(*a); };
+}
+
+}  // namespace
+
+SP_REGISTER_COMMAND(tune, "Tune a PEFT method on a task from flags (one run, no spec)", setup_tune);
+
+}  // namespace sp::cli

@@ -1,0 +1,73 @@
+#pragma once
+// The reports of a run directory, regenerated from results.jsonl after every trial:
+// summary.csv (summary.h), one SVG plot per (stage, task, split, metric) with the metric
+// against the swept key (one line per combination of the other swept keys, error bars =
+// standard deviation over seeds), and report.md tying them together with the
+// configuration, trainable parameter counts and timings. Every file is written atomically.
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "experiments/report/results.h"
+#include "experiments/report/summary.h"
+#include "experiments/report/svg_plot.h"
+
+namespace sp {
+
+// A stage shared by trials (pretrain, lm_adapt), for the timings table.
+struct SharedStageInfo {
+  std::string name;    // the stage's name in the spec
+  std::string kind;    // pretrain, lm_adapt
+  std::string dir;     // relative to the run directory
+  double seconds = 0;  // wall time of the run that produced it
+  bool done = false;
+};
+
+struct ReportContext {
+  std::string name;           // the spec's name: the report's title
+  std::string description;    // optional prose under the title
+  std::string config_text;    // the resolved spec, shown verbatim (JSON)
+  std::string preferred_x;    // the swept key to put on the x axis; "" = choose
+  // The order in which the spec lists each swept key's values: categorical axes and series
+  // follow it (model sizes small, base, large rather than alphabetically).
+  std::map<std::string, std::vector<nlohmann::json>> sweep_values;
+  std::vector<SharedStageInfo> shared_stages;
+  int64_t trials_total = 0;
+  std::vector<std::string> failures;  // "t0003: message"
+};
+
+struct SummaryPlot {
+  std::string file;  // file name inside the run directory
+  std::string caption;
+  std::vector<PlotSeries> series;
+  PlotOptions options;
+};
+
+// The x key the plots use: preferred when swept, else the first swept key with numbers,
+// else the first swept key; "" when nothing varies.
+std::string choose_x_key(const std::vector<SummaryRow>& rows, const std::vector<std::string>& keys,
+                         const std::string& preferred);
+
+// One plot per (stage, task, split, metric); none when nothing is swept.
+std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
+                                       const std::vector<std::string>& keys,
+                                       const ReportContext& context);
+
+// report.md's text.
+std::string report_markdown(const std::vector<ResultRecord>& results,
+                            const std::vector<SummaryRow>& rows,
+                            const std::vector<std::string>& keys,
+                            const std::vector<SummaryPlot>& plots, const ReportContext& context);
+
+struct ReportFiles {
+  std::string summary_csv;
+  std::string report_md;
+  std::vector<std::string> plots;
+};
+
+// Reads dir/results.jsonl and writes dir/summary.csv, dir/*.svg and dir/report.md.
+ReportFiles write_reports(const std::string& dir, const ReportContext& context);
+
+}  // namespace sp

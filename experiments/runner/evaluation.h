@@ -1,0 +1,64 @@
+#pragma once
+// Predictions of a (PEFT-hooked) T5 on a task's examples, the way the runner evaluates:
+//   greedy               decode up to max_decode_length tokens, as T5 evaluates; a text
+//                        that is not a legal label is scored wrong by the task
+//   rank_classification  score every label string as the target and pick the most likely
+//                        (classification tasks only; free-form tasks fall back to greedy)
+// and the ensemble's majority vote over several prompts' predictions (Table 3).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "experiments/objectives/example.h"
+#include "experiments/tasks/task.h"
+#include "models/t5/t5_model.h"
+
+namespace sp {
+
+class T5Tokenizer;
+
+struct EvalSettings {
+  std::string method = "greedy";  // greedy | rank_classification
+  int64_t batch_size = 32;
+  int64_t inputs_length = 512;    // encoder tokens (EOS included) kept per example
+  int64_t max_decode_length = 8;  // greedy: generated tokens at most
+  // Text the model was trained to emit before the answer ("<extra_id_0> " for span-corruption
+  // checkpoints): rank classification scores prefix + label. Greedy decoding drops
+  // sentinels from the decoded text anyway.
+  std::string target_prefix;
+};
+
+// One predicted text per example, in order. labels: the task's legal targets (empty for
+// free-form tasks). Runs without recording the graph; the caller sets eval mode.
+std::vector<std::string> predict_texts(const T5ForConditionalGeneration& model,
+                                       const T5Tokenizer& tokenizer,
+                                       const std::vector<TaskExample>& examples,
+                                       const std::vector<std::string>& labels,
+                                       const EvalSettings& settings);
+
+// The same for a prompt ensemble of num_members prompts loaded into model as one
+// multi-prompt method (load_prompt_ensemble): every batch runs once for all members (the
+// batch replicated per prompt). Returns member_predictions[m][i].
+std::vector<std::vector<std::string>> predict_ensemble_texts(
+    const T5ForConditionalGeneration& model, int64_t num_members, const T5Tokenizer& tokenizer,
+    const std::vector<TaskExample>& examples, const std::vector<std::string>& labels,
+    const EvalSettings& settings);
+
+// The most frequent text among votes; a tie goes to the tied text voted first (so the
+// member order, not string order, breaks ties). Throws on an empty list.
+std::string majority_vote(const std::vector<std::string>& votes);
+// Per example, the majority over members: member_predictions[m][i] is member m's text for
+// example i. Throws when the members' lengths differ.
+std::vector<std::string> majority_votes(const std::vector<std::vector<std::string>>& member_predictions);
+
+// Encodes examples for training: inputs and targets with EOS, cut to the lengths keeping
+// EOS last (T5 truncates the same way).
+std::vector<Seq2SeqExample> tokenize_examples(const T5Tokenizer& tokenizer,
+                                              const std::vector<TaskExample>& examples,
+                                              int64_t inputs_length, int64_t targets_length);
+
+// path: one line per example {"id", "prediction", "target"}, written atomically.
+void write_predictions(const std::string& path, const std::vector<TaskExample>& examples,
+                       const std::vector<std::string>& predictions);
+
+}  // namespace sp

@@ -1,0 +1,422 @@
+// The real stage executor: pretraining and LM adaptation through run_pretraining, tuning
+// through the trainer with a TuneJob, evaluation (greedy or rank classification, prompt
+// ensembles, zero-shot transfer).
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include "experiments/data/corpus_builder.h"
+#include "experiments/data/document_reader.h"
+#include "experiments/data/pretraining.h"
+#include "experiments/data/sha256.h"
+#include "experiments/runner/evaluation.h"
+#include "experiments/runner/model_loading.h"
+#include "experiments/runner/optimizer_factory.h"
+#include "experiments/runner/stage_executor.h"
+#include "experiments/runner/tune_job.h"
+#include "experiments/tasks/task.h"
+#include "experiments/training/dtype_policy.h"
+#include "experiments/training/trainer.h"
+#include "models/io/atomic_file.h"
+#include "models/tokenizer/t5_tokenizer.h"
+#include "nn/peft/peft.h"
+#include "nn/peft/prompt_ensemble.h"
+#include "tensor/error.h"
+
+namespace sp {
+namespace {
+
+namespace fs = std::filesystem;
+
+// "Span corruption + sentinel" (Figure 3c): targets start with the first sentinel, as the
+// span-corruption checkpoint expects; decoding drops sentinels from the text again.
+constexpr const char* kSentinelPrefix = "<extra_id_0> ";
+
+TaskOptions task_options(const TaskSpec& spec) {
+  TaskOptions o;
+  o.data_dir = spec.data_dir;
+  o.seed = spec.seed;
+  o.task_prefix = spec.task_prefix;
+  o.config = spec.config;
+  return o;
+}
+
+std::vector<TaskExample> load_split(const Task& task, const std::string& split, int64_t max) {
+  std::vector<TaskExample> examples = task.load(split);
+  if (max > 0 && static_cast<int64_t>(examples.size()) > max) examples.resize(static_cast<size_t>(max));
+  SP_CHECK(!examples.empty(), "[run] task ", task.name(), ": split '", split, "' has no examples");
+  return examples;
+}
+
+// The settings a PEFT method gets: the spec's, plus what the run knows and the method
+// asks for by name (the task's labels for class-label initialisation).
+nlohmann::json peft_settings(const PeftSpec& spec, const Task& task, const T5Tokenizer& tokenizer,
+                             uint64_t seed) {
+  nlohmann::json settings = spec.settings;
+  for (const PeftSetting& s : peft_method(spec.method).settings()) {
+    // The spec may have merged the defaults in: a default value counts as unset.
+    if (settings.contains(s.key) && settings[s.key] != s.default_value) continue;
+    if (s.key == "class_labels") settings[s.key] = task.labels();
+    // Seeds differ in their initialisation too, not only in data order.
+    if (s.key == "seed") settings[s.key] = seed;
+    if (s.key == "class_label_ids") {
+      nlohmann::json ids = nlohmann::json::array();
+      for (const std::string& l : task.labels()) ids.push_back(tokenizer.encode(l, false));
+      settings[s.key] = ids;
+    }
+  }
+  return settings;
+}
+
+Metrics score(const Task& task, const std::vector<TaskExample>& examples,
+              const std::vector<std::string>& predictions) {
+  return task.compute_metrics(examples, predictions);
+}
+
+// One tuned model, ready to predict.
+struct Tuned {
+  std::unique_ptr<T5ForConditionalGeneration> model;
+  std::unique_ptr<PeftMethod> peft;
+};
+
+Tuned load_tuned(const StageRequest& r, const std::string& peft_dir) {
+  Tuned t;
+  t.model = load_stage_model(r.model_dir, r.trial->model, 0.0, nullptr);
+  t.peft = load_peft(peft_dir, *t.model);
+  if (r.trial->model.dtype == DType::bf16) cast_frozen_parameters(*t.model, DType::bf16, DType::f32);
+  t.model->eval();
+  return t;
+}
+
+class DefaultExecutor : public StageExecutor {
+ public:
+  StageOutput run(const StageRequest& r) override {
+    switch (r.kind) {
+      case StageKind::pretrain:
+      case StageKind::lm_adapt: return pretrain(r);
+      case StageKind::tune: return tune(r);
+      case StageKind::eval: return eval(r);
+    }
+    fail("[run] unknown stage kind");
+  }
+
+ private:
+  StageOutput pretrain(const StageRequest& r);
+
+  StageOutput tune(const StageRequest& r) {
+    SP_CHECK(r.tune, "[run] a tune stage without its settings");
+    const TuneStage& ts = *r.tune;
+    const Trial& trial = *r.trial;
+    std::ostream& log = r.log ? *r.log : std::cout;
+    Generator dropout_gen(ts.seed * 0x9E3779B97F4A7C15ull + 1);
+    auto model = load_stage_model(r.model_dir, trial.model, ts.dropout, &dropout_gen);
+    const T5Tokenizer tokenizer = load_stage_tokenizer(r.model_dir, trial.model, trial.tokenizer);
+    const auto task = make_task(ts.task.name, task_options(ts.task));
+    const std::vector<TaskExample> train = load_split(*task, ts.train_split, ts.max_train_examples);
+    const std::vector<TaskExample> val = load_split(*task, ts.eval_split, ts.max_eval_examples);
+    const std::vector<std::string> labels = task->labels();
+
+    auto peft = make_peft(ts.peft.method, peft_settings(ts.peft, *task, tokenizer, ts.seed));
+    peft->attach(*model);
+    if (trial.model.dtype == DType::bf16)
+      cast_frozen_parameters(*model, DType::bf16, ts.trainable_dtype);
+    const ParameterCount count = peft->parameter_count(*model);
+    log << "[run]     " << ts.peft.method << ": " << count.describe() << "; " << train.size()
+        << " training examples, " << val.size() << " " << ts.eval_split << " examples\n";
+
+    EvalSettings es;
+    es.method = ts.eval_method;
+    es.inputs_length = ts.inputs_length;
+    es.max_decode_length = ts.targets_length;
+    es.batch_size = ts.batch_size;
+    if (ts.sentinel_targets) es.target_prefix = kSentinelPrefix;
+    const std::string metric = ts.metric.empty() ? task->primary_metric() : ts.metric;
+    auto evaluator = [&, metric](int64_t) -> std::optional<EvalResult> {
+      const std::vector<std::string> predictions = predict_texts(*model, tokenizer, val, labels, es);
+      EvalResult e;
+      e.metrics = score(*task, val, predictions);
+      return e;
+    };
+    TuneJobOptions jo;
+    SP_CHECK(ts.grad_accumulation > 0 && ts.batch_size % ts.grad_accumulation == 0,
+             "[run] tune: batch_size ", ts.batch_size, " is not a multiple of grad_accumulation ",
+             ts.grad_accumulation);
+    jo.micro_batch_size = ts.batch_size / ts.grad_accumulation;
+    jo.seed = ts.seed;
+    jo.z_loss = ts.z_loss;
+    std::vector<TaskExample> train_targets = train;
+    if (ts.sentinel_targets)
+      for (TaskExample& e : train_targets) e.targets = kSentinelPrefix + e.targets;
+    TuneJob job(*model, *peft,
+                tokenize_examples(tokenizer, train_targets, ts.inputs_length, ts.targets_length),
+                jo, evaluator, &dropout_gen);
+    auto optimizer = make_optimizer(ts.optimizer, job.trainable(), ts.steps);
+
+    TrainerOptions to;
+    to.steps = ts.steps;
+    to.grad_accumulation = ts.grad_accumulation;
+    to.log_every = ts.log_every;
+    to.eval_every = ts.eval_every;
+    to.checkpoint_every = ts.checkpoint_every;
+    to.early_stopping_patience = ts.early_stopping_patience;
+    to.metric = metric;
+    to.clip_global_norm = ts.optimizer.clip_global_norm;
+    to.out_dir = r.dir;
+    to.seed = ts.seed;
+    to.progress = ProgressMode::automatic;
+    Trainer trainer(to, job, *optimizer);
+    const TrainResult result = trainer.run();
+
+    // The exported parameters are the best evaluation's: report its metrics.
+    std::map<std::string, double> metrics;
+    int64_t step = result.steps_done;
+    for (const EvalRecord& e : trainer.eval_history())
+      if (e.step == result.best_step) {
+        metrics = e.result.metrics;
+        step = e.step;
+      }
+    if (metrics.empty() && result.final_eval) metrics = result.final_eval->metrics;
+
+    ResultRecord rec;
+    rec.stage = "tune";
+    rec.task = task->name();
+    rec.split = ts.eval_split;
+    rec.step = step;
+    rec.metrics = metrics;
+    rec.method = ts.peft.method;
+    rec.trainable_params = count.trainable;
+    rec.total_params = count.total;
+    rec.trainable_share = count.share();
+    StageOutput out;
+    out.model_dir = result.model_dir;
+    out.records.push_back(rec);
+    out.info = {{"steps_done", result.steps_done},   {"stop_reason", result.stop_reason},
+                {"best_step", result.best_step},     {"resumed_from", result.resumed_from},
+                {"final_loss", result.final_loss},   {"metric", metric}};
+    return out;
+  }
+
+  StageOutput eval(const StageRequest& r) {
+    const Trial& trial = *r.trial;
+    SP_CHECK(trial.eval && trial.tune, "[run] an eval stage needs a tune stage before it");
+    SP_CHECK(!r.tuned_dirs.empty(), "[run] eval: no tuned parameters to evaluate");
+    const EvalStage& ev = *trial.eval;
+    const TuneStage& ts = *trial.tune;
+    std::ostream& log = r.log ? *r.log : std::cout;
+    const T5Tokenizer tokenizer = load_stage_tokenizer(r.model_dir, trial.model, trial.tokenizer);
+    EvalSettings es;
+    es.method = ev.method;
+    es.batch_size = ev.batch_size;
+    es.inputs_length = ts.inputs_length;
+    es.max_decode_length = ev.max_decode_length > 0 ? ev.max_decode_length : ts.targets_length;
+    if (ts.sentinel_targets) es.target_prefix = kSentinelPrefix;
+
+    // Every (task, split) to score: the tuned task, then the transfer tasks.
+    struct Target {
+      std::unique_ptr<Task> task;
+      std::vector<std::string> splits;
+      std::map<std::string, std::string> label_map;
+    };
+    std::vector<Target> targets;
+    targets.push_back({make_task(ts.task.name, task_options(ts.task)), ev.splits, {}});
+    for (const TransferSpec& t : ev.transfer)
+      targets.push_back(
+          {make_task(t.task.name, task_options(t.task)), t.splits, t.label_map});
+
+    // predictions[target][split][member]
+    std::vector<std::vector<std::vector<std::vector<std::string>>>> predictions(targets.size());
+    std::vector<std::vector<std::vector<TaskExample>>> examples(targets.size());
+    for (size_t t = 0; t < targets.size(); ++t) {
+      predictions[t].resize(targets[t].splits.size());
+      for (const std::string& split : targets[t].splits)
+        examples[t].push_back(load_split(*targets[t].task, split, ev.max_examples));
+    }
+    int64_t trainable = 0, total = 0;
+    auto translate = [&](size_t t, std::vector<std::string>& p) {
+      for (std::string& text : p)
+        if (auto it = targets[t].label_map.find(text); it != targets[t].label_map.end())
+          text = it->second;
+    };
+    // Rank classification uses the tuned task's labels for transfer too: the model answers
+    // in its own label space and label_map translates.
+    const std::vector<std::string> labels = targets[0].task->labels();
+    if (r.tuned_dirs.size() > 1 && ts.peft.method == "prompt_tuning") {
+      // Prompt ensembles run as one pass per batch, the batch replicated per prompt.
+      auto model = load_stage_model(r.model_dir, trial.model, 0.0, nullptr);
+      auto prompts = load_prompt_ensemble(r.tuned_dirs, *model);
+      if (trial.model.dtype == DType::bf16) cast_frozen_parameters(*model, DType::bf16, DType::f32);
+      model->eval();
+      const ParameterCount c = prompts->parameter_count(*model);
+      const int64_t n = static_cast<int64_t>(r.tuned_dirs.size());
+      trainable = c.trainable / n;  // one member's prompt
+      total = c.total - c.trainable + trainable;
+      for (size_t t = 0; t < targets.size(); ++t)
+        for (size_t s = 0; s < targets[t].splits.size(); ++s) {
+          predictions[t][s] =
+              predict_ensemble_texts(*model, n, tokenizer, examples[t][s], labels, es);
+          for (auto& p : predictions[t][s]) translate(t, p);
+        }
+    } else {
+      // One member loaded at a time: every method, LoRA included, attaches to a fresh model.
+      for (size_t m = 0; m < r.tuned_dirs.size(); ++m) {
+        Tuned tuned = load_tuned(r, r.tuned_dirs[m]);
+        if (m == 0) {
+          const ParameterCount c = tuned.peft->parameter_count(*tuned.model);
+          trainable = c.trainable;
+          total = c.total;
+        }
+        for (size_t t = 0; t < targets.size(); ++t)
+          for (size_t s = 0; s < targets[t].splits.size(); ++s) {
+            std::vector<std::string> p =
+                predict_texts(*tuned.model, tokenizer, examples[t][s], labels, es);
+            translate(t, p);
+            predictions[t][s].push_back(std::move(p));
+          }
+      }
+    }
+
+    StageOutput out;
+    const bool ensemble = r.tuned_dirs.size() > 1;
+    for (size_t t = 0; t < targets.size(); ++t) {
+      for (size_t s = 0; s < targets[t].splits.size(); ++s) {
+        const std::string& split = targets[t].splits[s];
+        const auto& members = predictions[t][s];
+        const std::vector<std::string> final_predictions =
+            ensemble ? majority_votes(members) : members[0];
+        const std::string stem = targets[t].task->name() + "-" + split;
+        write_predictions((fs::path(r.dir) / (stem + ".jsonl")).string(), examples[t][s],
+                          final_predictions);
+        if (split == "test") continue;  // unlabelled: predictions only
+        ResultRecord rec;
+        rec.stage = "eval";
+        rec.task = targets[t].task->name();
+        rec.split = split;
+        rec.step = -1;
+        rec.method = ts.peft.method;
+        rec.trainable_params = trainable;
+        rec.total_params = total;
+        rec.trainable_share = total > 0 ? static_cast<double>(trainable) / total : 0.0;
+        rec.metrics = score(*targets[t].task, examples[t][s], final_predictions);
+        if (ensemble) {
+          // Table 3's columns: the members' average and best beside the ensemble.
+          std::map<std::string, double> sum, best;
+          for (size_t m = 0; m < members.size(); ++m) {
+            write_predictions((fs::path(r.dir) / (stem + "-member" + std::to_string(m) + ".jsonl")).string(),
+                              examples[t][s], members[m]);
+            for (const auto& [k, v] : score(*targets[t].task, examples[t][s], members[m])) {
+              sum[k] += v;
+              best[k] = m == 0 ? v : std::max(best[k], v);
+            }
+          }
+          for (const auto& [k, v] : sum) {
+            rec.metrics["members_mean_" + k] = v / static_cast<double>(members.size());
+            rec.metrics["members_best_" + k] = best[k];
+          }
+        }
+        log << "[run]     " << rec.task << "/" << split << (ensemble ? " (ensemble of " + std::to_string(members.size()) + ")" : "")
+            << ": " << nlohmann::json(rec.metrics).dump() << "\n";
+        out.records.push_back(std::move(rec));
+      }
+    }
+    return out;
+  }
+};
+
+// The corpus (and, for tokenizer.source train, its vocabulary) of a trial, built once per
+// run directory under stages/corpus-<hash of the corpus and tokenizer settings>; reused
+// when its corpus.json (written last) exists.
+std::string ensure_corpus(const StageRequest& r) {
+  const Trial& t = *r.trial;
+  const nlohmann::json key = {{"corpus", t.corpus.canonical_json()},
+                              {"tokenizer", t.tokenizer.canonical_json()}};
+  const std::string hash = sha256_hex(key.dump()).substr(0, 12);
+  const fs::path dir = fs::path(r.run_dir.empty() ? fs::path(r.dir).parent_path().parent_path().string()
+                                                  : r.run_dir) /
+                       "stages" / ("corpus-" + hash);
+  std::ostream& log = r.log ? *r.log : std::cout;
+  if (fs::exists(dir / "corpus.json")) return dir.string();
+  log << "[run]     building the corpus -> " << dir.string() << "\n";
+  log.flush();
+  CorpusBuildOptions o;
+  o.out_dir = dir.string();
+  SP_CHECK(t.corpus.builtin.empty() || t.corpus.builtin == "wordnet", "[run] unknown built-in corpus '",
+           t.corpus.builtin, "' (expected wordnet)");
+  o.use_wordnet = t.corpus.builtin == "wordnet";
+  o.text_files = t.corpus.files;
+  o.text_format.format = parse_document_format(t.corpus.format);
+  o.text_format.jsonl_field = t.corpus.jsonl_field;
+  o.vocab_size = t.tokenizer.vocab_size;
+  o.train_vocabulary = t.tokenizer.source == "train";
+  const CorpusSummary summary = build_corpus(o);
+  if (t.tokenizer.source == "file") fs::copy_file(t.tokenizer.path, dir / "spiece.model",
+                                                  fs::copy_options::overwrite_existing);
+  log << "[run]     corpus: " << summary.train_documents << " training documents, "
+      << summary.vocab_pieces << " vocabulary pieces\n";
+  return dir.string();
+}
+
+StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
+  const Trial& t = *r.trial;
+  const bool lm = r.kind == StageKind::lm_adapt;
+  const LoopSpec& loop = lm ? static_cast<const LoopSpec&>(*t.lm_adapt)
+                            : static_cast<const LoopSpec&>(*t.pretrain);
+  PretrainOptions o;
+  o.objective = lm ? PretrainObjective::prefix_lm : objective_from_name(t.pretrain->objective);
+  o.data_dir = ensure_corpus(r);
+  o.out_dir = r.dir;
+  o.init_checkpoint = base_checkpoint_dir(r.model_dir, t.model);
+  if (o.init_checkpoint.empty()) {
+    o.preset = t.model.preset;
+    if (!t.model.config.empty()) {
+      // The spec's config keys over the preset, for run_pretraining to build from.
+      const std::string path = (fs::path(r.dir) / "base_config.json").string();
+      write_file_atomic(path, preset_config(t.model).to_json(), "[run]");
+      o.config_path = path;
+    }
+  }
+  o.dropout = loop.dropout;
+  o.steps = loop.steps;
+  o.batch_size = loop.batch_size / loop.grad_accumulation;
+  o.grad_accumulation = loop.grad_accumulation;
+  o.inputs_length = loop.inputs_length;
+  o.targets_length = lm ? loop.targets_length : 0;
+  o.optimizer = loop.optimizer.name;
+  o.schedule = loop.optimizer.schedule.kind;
+  o.lr = loop.optimizer.lr;
+  o.rsqrt_offset = loop.optimizer.schedule.rsqrt_offset;
+  o.warmup_steps = loop.optimizer.schedule.warmup_steps;
+  o.clip_global_norm = loop.optimizer.clip_global_norm;
+  o.seed = loop.seed;
+  o.log_every = loop.log_every;
+  // Validation loss and a checkpoint (the resume point of an interrupted run) at the
+  // spec's cadence, else four times over the run.
+  o.eval_every = loop.checkpoint_every > 0 ? loop.checkpoint_every
+                                           : std::max<int64_t>(1, loop.steps / 4);
+  o.checkpoint_every = o.eval_every;
+  o.progress = ProgressMode::automatic;
+  const PretrainResult result = run_pretraining(o);
+
+  ResultRecord rec;
+  rec.stage = stage_kind_name(r.kind);
+  rec.split = "validation";
+  rec.step = result.train.steps_done;
+  if (!result.validation_loss.empty()) rec.metrics["loss"] = result.validation_loss.back().second;
+  rec.metrics["unigram_baseline"] = result.unigram_baseline;
+  rec.method = "model_tuning";
+  rec.trainable_params = result.parameters;
+  rec.total_params = result.parameters;
+  rec.trainable_share = 1.0;
+  StageOutput out;
+  out.model_dir = result.model_dir;
+  out.records.push_back(rec);
+  out.info = result.to_json();
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<StageExecutor> make_default_executor() { return std::make_unique<DefaultExecutor>(); }
+
+}  // namespace sp

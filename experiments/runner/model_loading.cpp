@@ -1,0 +1,64 @@
+#include "experiments/runner/model_loading.h"
+
+#include <filesystem>
+
+#include "models/t5/checkpoint.h"
+#include "models/tokenizer/t5_tokenizer.h"
+#include "tensor/error.h"
+#include "tensor/random.h"
+
+namespace sp {
+
+namespace fs = std::filesystem;
+
+std::string base_checkpoint_dir(const std::string& model_dir, const ModelSpec& model) {
+  return model_dir.empty() ? model.checkpoint : model_dir;
+}
+
+T5Config preset_config(const ModelSpec& model) {
+  SP_CHECK(!model.preset.empty(), "[run] the model has neither a preset nor a checkpoint");
+  T5Config config = T5Config::preset(model.preset);
+  if (!model.config.empty()) {
+    nlohmann::json merged = nlohmann::json::parse(config.to_json());
+    merged.merge_patch(model.config);
+    config = T5Config::from_json(merged.dump(), "model.config");
+  }
+  return config;
+}
+
+std::unique_ptr<T5ForConditionalGeneration> load_stage_model(const std::string& model_dir,
+                                                             const ModelSpec& model,
+                                                             double dropout,
+                                                             Generator* dropout_gen) {
+  const std::string dir = base_checkpoint_dir(model_dir, model);
+  if (dir.empty()) {
+    T5Config config = preset_config(model);
+    config.dropout_rate = dropout;
+    auto m = std::make_unique<T5ForConditionalGeneration>(config, DType::f32, dropout_gen);
+    Generator init(model.init_seed);
+    m->init_weights(&init);
+    return m;
+  }
+  T5Config config = T5Config::from_file((fs::path(dir) / "config.json").string());
+  config.dropout_rate = dropout;
+  auto m = std::make_unique<T5ForConditionalGeneration>(config, DType::f32, dropout_gen);
+  load_t5_weights(*m, dir);
+  return m;
+}
+
+T5Tokenizer load_stage_tokenizer(const std::string& model_dir, const ModelSpec& model,
+                                 const TokenizerSpec& tokenizer) {
+  T5TokenizerOptions options;
+  options.extra_ids = tokenizer.extra_ids;
+  if (tokenizer.source == "file") return T5Tokenizer::load(tokenizer.path, options);
+  // A trained vocabulary travels with the checkpoints of the stages that trained on it.
+  const std::string dir = base_checkpoint_dir(model_dir, model);
+  SP_CHECK(!dir.empty(), "[run] no tokenizer: the model is a preset with no stage before this "
+                         "one; set tokenizer.source: file and tokenizer.path");
+  const fs::path path = fs::path(dir) / "spiece.model";
+  SP_CHECK(fs::exists(path), "[run] no tokenizer: ", path.string(),
+           " does not exist (set tokenizer.source: file and tokenizer.path)");
+  return T5Tokenizer::load(path.string(), options);
+}
+
+}  // namespace sp

@@ -1,0 +1,21 @@
+#pragma once
+// OptimizerSpec (experiments/spec/spec.h) -> an optimizer over named tensors, with its
+// learning-rate schedule set, as every training stage of the runner needs it.
+#include <cstdint>
+#include <memory>
+
+#include "experiments/spec/spec.h"
+#include "experiments/training/trainer.h"
+#include "nn/optim/optimizer.h"
+
+namespace sp {
+
+// The schedule of spec over total_steps (linear and cosine decay to the last step).
+optim::Schedule make_schedule(const OptimizerSpec& spec, int64_t total_steps);
+
+// adafactor | adamw | sgd over params; throws "[run] unknown optimizer '...'" otherwise.
+std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerSpec& spec,
+                                                 const NamedTensorList& params,
+                                                 int64_t total_steps);
+
+}  // namespace sp

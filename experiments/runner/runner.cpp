@@ -1,0 +1,386 @@
+#include "experiments/runner/runner.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "experiments/report/report.h"
+#include "experiments/report/results.h"
+#include "experiments/runner/stage_executor.h"
+#include "experiments/spec/spec.h"
+#include "models/io/atomic_file.h"
+#include "tensor/error.h"
+
+namespace sp {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kDone = "DONE";
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool is_seed_key(const std::string& key) {
+  return key == "seed" || (key.size() > 5 && key.ends_with(".seed"));
+}
+
+// A swept value as JSON: numbers and booleans typed (plots need numbers), the rest text.
+nlohmann::json typed_value(const std::string& text) {
+  try {
+    nlohmann::json j = nlohmann::json::parse(text);
+    if (j.is_number() || j.is_boolean()) return j;
+  } catch (const nlohmann::json::exception&) {
+  }
+  return text;
+}
+
+nlohmann::json point_of(const Trial& t) {
+  nlohmann::json point = nlohmann::json::object();
+  for (const auto& [key, value] : t.sweep_point)
+    if (!is_seed_key(key)) point[key] = typed_value(value);
+  return point;
+}
+
+// Holds an exclusive lock on DIR/.lock for the life of the run: two runs writing the
+// same directory would interleave checkpoints.
+class RunLock {
+ public:
+  explicit RunLock(const fs::path& dir) {
+    const std::string path = (dir / ".lock").string();
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    SP_CHECK(fd_ >= 0, "[run] cannot create ", path);
+    SP_CHECK(::flock(fd_, LOCK_EX | LOCK_NB) == 0, "[run] ", dir.string(),
+             " is in use by another `softprompt run` (", path, " is locked)");
+  }
+  ~RunLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+class Runner {
+ public:
+  Runner(const ExperimentSpec& spec, const RunOptions& options, StageExecutor& executor)
+      : spec_(spec),
+        options_(options),
+        executor_(executor),
+        dir_(run_directory(spec, options)),
+        log_(options.log ? *options.log : std::cout) {}
+
+  int run() {
+    fs::create_directories(dir_ / "stages");
+    fs::create_directories(dir_ / "trials");
+    RunLock lock(dir_);
+    if (options_.reports_only) {
+      write_reports_now();
+      return 0;
+    }
+    write_file_atomic((dir_ / "spec.json").string(), spec_.resolved.dump(2) + "\n", "[run]");
+    log_ << "[run] " << spec_.name << ": " << spec_.trials.size() << " trial"
+         << (spec_.trials.size() == 1 ? "" : "s") << " -> " << dir_.string() << "\n";
+    const auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < spec_.trials.size(); ++i) run_trial(i);
+    write_reports_now();
+    write_failures();
+    log_ << "[run] " << (spec_.trials.size() - failures_.size()) << " of " << spec_.trials.size()
+         << " trials finished (" << skipped_ << " already done), " << failures_.size()
+         << " failed, in " << static_cast<int64_t>(seconds_since(t0)) << " s\n";
+    log_ << "[run] report: " << (dir_ / "report.md").string() << "\n";
+    log_.flush();
+    return failures_.empty() ? 0 : 1;
+  }
+
+ private:
+  struct CachedStage {
+    StageOutput output;
+    double seconds = 0;
+  };
+
+  void run_trial(size_t index) {
+    const Trial& trial = spec_.trials[index];
+    const fs::path tdir = dir_ / "trials" / trial_dir_name(trial.id);
+    const std::string label = "trial " + std::to_string(index + 1) + "/" +
+                              std::to_string(spec_.trials.size()) + " " + trial.id;
+    if (fs::exists(tdir / kDone)) {
+      log_ << "[run] " << label << ": done, skipped\n";
+      ++skipped_;
+      return;
+    }
+    log_ << "[run] " << label << "\n";
+    log_.flush();
+    try {
+      fs::create_directories(tdir);
+      std::vector<ResultRecord> records;
+      std::map<std::string, double> seconds;
+      std::string model_dir;  // where the next stage starts
+      std::string base_model; // what the tune stage started from (eval loads it again)
+      std::vector<std::string> tuned_dirs;
+      const bool has_downstream = trial.has(StageKind::tune) || trial.has(StageKind::eval);
+      for (StageKind kind : trial.stage_order()) {
+        StageRequest req;
+        req.spec = &spec_;
+        req.trial = &trial;
+        req.kind = kind;
+        req.log = &log_;
+        req.run_dir = dir_.string();
+        if (kind == StageKind::pretrain || kind == StageKind::lm_adapt) {
+          req.model_dir = model_dir;
+          const CachedStage& s = shared_stage(kind, trial.stage_hash(kind), req);
+          model_dir = s.output.model_dir;
+          // Shared stages are timed once, in the report's shared-stages table; a trial's
+          // own timings count only when it has nothing after them.
+          if (!has_downstream) {
+            for (const ResultRecord& r : s.output.records) records.push_back(r);
+            seconds[stage_kind_name(kind)] = s.seconds;
+          }
+        } else if (kind == StageKind::tune) {
+          base_model = model_dir;
+          const std::vector<TuneStage> members =
+              trial.ensemble.empty() ? std::vector<TuneStage>{*trial.tune} : trial.ensemble;
+          for (size_t m = 0; m < members.size(); ++m) {
+            req.tune = &members[m];
+            req.model_dir = base_model;
+            const CachedStage& s = shared_stage(kind, members[m].hash, req);
+            tuned_dirs.push_back(s.output.model_dir);
+            if (m == 0) {
+              for (const ResultRecord& r : s.output.records) records.push_back(r);
+              seconds["tune"] = s.seconds;
+            }
+          }
+        } else {
+          req.dir = (tdir / "eval").string();
+          fs::create_directories(req.dir);
+          req.model_dir = trial.has(StageKind::tune) ? base_model : model_dir;
+          req.tuned_dirs = tuned_dirs;
+          log_ << "[run]   eval -> " << fs::relative(req.dir, dir_).string() << "\n";
+          log_.flush();
+          const auto t0 = std::chrono::steady_clock::now();
+          StageOutput out = executor_.run(req);
+          seconds["eval"] = seconds_since(t0);
+          for (ResultRecord& r : out.records) records.push_back(std::move(r));
+          log_ << "[run]   eval done in " << seconds["eval"] << " s\n";
+        }
+      }
+      const nlohmann::json point = point_of(trial);
+      const std::string now = utc_timestamp();
+      for (ResultRecord& r : records) {
+        r.trial = trial.id;
+        r.point = point;
+        r.seed = static_cast<int64_t>(trial.seed);
+        r.seconds = seconds;
+        r.finished = now;
+        append_result((dir_ / "results.jsonl").string(), r);
+        log_ << "[run]   " << r.stage << " " << r.task << (r.split.empty() ? "" : "/") << r.split
+             << ":";
+        for (const auto& [k, v] : r.metrics) log_ << " " << k << "=" << v;
+        log_ << "\n";
+      }
+      nlohmann::json done = {{"trial", trial.id}, {"seconds", seconds}, {"finished", now},
+                             {"records", records.size()}};
+      write_file_atomic((tdir / kDone).string(), done.dump(2) + "\n", "[run]");
+    } catch (const std::exception& e) {
+      log_ << "[run] " << label << " FAILED: " << e.what() << "\n";
+      failures_.push_back(trial.id + ": " + e.what());
+      write_failures();
+    }
+    try {
+      write_reports_now();
+    } catch (const std::exception& e) {
+      log_ << "[run] could not write the reports: " << e.what() << "\n";
+    }
+    log_.flush();
+  }
+
+  // Runs (or finds finished) the stage kind with configuration hash hash; the same
+  // StageOutput for every trial that needs it.
+  const CachedStage& shared_stage(StageKind kind, const std::string& hash, StageRequest req) {
+    const std::string name = std::string(stage_kind_name(kind)) + "-" + hash;
+    if (auto it = cache_.find(name); it != cache_.end()) {
+      log_ << "[run]   " << stage_kind_name(kind) << " stages/" << name << ": cached\n";
+      return it->second;
+    }
+    if (auto it = failed_.find(name); it != failed_.end())
+      fail(str_cat("[run] stage stages/", name, " failed earlier in this run: ", it->second));
+    const fs::path sdir = dir_ / "stages" / name;
+    CachedStage stage;
+    if (fs::exists(sdir / kDone)) {
+      const std::string source = (sdir / kDone).string();
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(read_text(sdir / kDone));
+      } catch (const nlohmann::json::exception& e) {
+        fail(str_cat("[run] ", source, " is not JSON (", e.what(),
+                     "): delete the directory to rerun the stage"));
+      }
+      stage.output = stage_output_from_json(j.value("output", nlohmann::json::object()), source);
+      stage.seconds = j.value("seconds", 0.0);
+      log_ << "[run]   " << stage_kind_name(kind) << " stages/" << name << ": done earlier\n";
+    } else {
+      fs::create_directories(sdir);
+      req.dir = sdir.string();
+      log_ << "[run]   " << stage_kind_name(kind) << " -> stages/" << name
+           << (fs::is_empty(sdir) ? "" : " (resuming)") << "\n";
+      log_.flush();
+      const auto t0 = std::chrono::steady_clock::now();
+      try {
+        stage.output = executor_.run(req);
+      } catch (const std::exception& e) {
+        failed_[name] = e.what();
+        throw;
+      }
+      stage.seconds = seconds_since(t0);
+      // Stored relative to the stage directory, so a run directory can be moved.
+      if (!stage.output.model_dir.empty()) {
+        const fs::path m = fs::absolute(stage.output.model_dir);
+        const fs::path rel = m.lexically_relative(fs::absolute(sdir));
+        if (!rel.empty() && !rel.string().starts_with("..")) stage.output.model_dir = rel.string();
+      }
+      const nlohmann::json done = {{"kind", stage_kind_name(kind)},
+                                   {"hash", hash},
+                                   {"seconds", stage.seconds},
+                                   {"finished", utc_timestamp()},
+                                   {"output", stage_output_json(stage.output)}};
+      write_file_atomic((sdir / kDone).string(), done.dump(2) + "\n", "[run]");
+      log_ << "[run]   " << stage_kind_name(kind) << " stages/" << name << " done in "
+           << stage.seconds << " s\n";
+    }
+    if (!stage.output.model_dir.empty() && fs::path(stage.output.model_dir).is_relative())
+      stage.output.model_dir = (sdir / stage.output.model_dir).string();
+    return cache_[name] = std::move(stage);
+  }
+
+  ReportContext report_context() const {
+    ReportContext c;
+    c.name = spec_.name;
+    c.description = spec_.description;
+    c.config_text = spec_.resolved.is_null() ? "" : spec_.resolved.dump(2);
+    c.preferred_x = spec_.plot_x;  // sweep.x; else the first swept key
+    for (const std::string& k : spec_.sweep_keys)
+      if (c.preferred_x.empty() && !is_seed_key(k)) {
+        c.preferred_x = k;
+        break;
+      }
+    std::set<std::string> listed;
+    for (const Trial& t : spec_.trials) {
+      for (const auto& [key, value] : t.sweep_point) {
+        auto& values = c.sweep_values[key];
+        const nlohmann::json v = typed_value(value);
+        if (std::find(values.begin(), values.end(), v) == values.end()) values.push_back(v);
+      }
+      for (StageKind kind : {StageKind::pretrain, StageKind::lm_adapt}) {
+        if (!t.has(kind)) continue;
+        const std::string name = std::string(stage_kind_name(kind)) + "-" + t.stage_hash(kind);
+        if (!listed.insert(name).second) continue;
+        SharedStageInfo info;
+        info.name = stage_kind_name(kind);
+        info.kind = stage_kind_name(kind);
+        info.dir = "stages/" + name;
+        const fs::path done = dir_ / "stages" / name / kDone;
+        if (fs::exists(done)) {
+          info.done = true;
+          try {
+            info.seconds = nlohmann::json::parse(read_text(done)).value("seconds", 0.0);
+          } catch (const nlohmann::json::exception&) {
+          }
+        }
+        c.shared_stages.push_back(info);
+      }
+    }
+    c.trials_total = static_cast<int64_t>(spec_.trials.size());
+    c.failures = failures_;
+    return c;
+  }
+
+  void write_reports_now() { write_reports(dir_.string(), report_context()); }
+
+  void write_failures() {
+    const fs::path path = dir_ / "failures.txt";
+    if (failures_.empty()) {
+      std::error_code ec;
+      fs::remove(path, ec);
+      return;
+    }
+    std::string text;
+    for (const std::string& f : failures_) text += f + "\n";
+    write_file_atomic(path.string(), text, "[run]");
+  }
+
+  const ExperimentSpec& spec_;
+  const RunOptions& options_;
+  StageExecutor& executor_;
+  fs::path dir_;
+  std::ostream& log_;
+  std::map<std::string, CachedStage> cache_;
+  std::map<std::string, std::string> failed_;
+  std::vector<std::string> failures_;
+  size_t skipped_ = 0;
+};
+
+}  // namespace
+
+std::string run_directory(const ExperimentSpec& spec, const RunOptions& options) {
+  if (!options.out_dir.empty()) return options.out_dir;
+  SP_CHECK(!spec.name.empty(), "[run] the spec has no name: give --out DIR");
+  return (fs::path("runs") / spec.name).string();
+}
+
+std::string trial_dir_name(const std::string& trial_id) {
+  std::string out;
+  for (char c : trial_id) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) ||
+                    std::string_view("._=,+-").find(c) != std::string_view::npos;
+    out += ok ? c : '_';
+  }
+  if (out.empty() || out == "." || out == "..") out = "trial" + out;
+  return out;
+}
+
+int run_experiment(const ExperimentSpec& spec, const RunOptions& options,
+                   StageExecutor& executor) {
+  return Runner(spec, options, executor).run();
+}
+
+int run_experiment(const ExperimentSpec& spec, const RunOptions& options) {
+  std::unique_ptr<StageExecutor> executor = make_default_executor();
+  return run_experiment(spec, options, *executor);
+}
+
+nlohmann::json stage_output_json(const StageOutput& out) {
+  nlohmann::json records = nlohmann::json::array();
+  for (const ResultRecord& r : out.records) records.push_back(to_json(r));
+  return {{"model_dir", out.model_dir}, {"records", records}, {"info", out.info}};
+}
+
+StageOutput stage_output_from_json(const nlohmann::json& j, const std::string& source) {
+  SP_CHECK(j.is_object(), "[run] ", source, ": \"output\" must be an object");
+  StageOutput out;
+  out.model_dir = j.value("model_dir", std::string());
+  if (auto it = j.find("records"); it != j.end() && it->is_array())
+    for (size_t i = 0; i < it->size(); ++i)
+      out.records.push_back(result_from_json((*it)[i], source, static_cast<int64_t>(i + 1)));
+  out.info = j.value("info", nlohmann::json::object());
+  return out;
+}
+
+}  // namespace sp

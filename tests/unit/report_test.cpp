@@ -1,0 +1,387 @@
+// Reports of a run directory: results.jsonl reading, summary.csv numbers, SVG plots read
+// back, report.md sections, and `softprompt plot`'s series from metric logs.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "experiments/report/metrics_plot.h"
+#include "experiments/report/report.h"
+#include "experiments/report/results.h"
+#include "experiments/report/summary.h"
+#include "experiments/report/svg_plot.h"
+#include "tensor/error.h"
+
+namespace sp {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "sp_report_XXXXXX").string();
+    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+    path = tmpl;
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A minimal XML reader: checks that tags nest and attributes are quoted, and returns the
+// elements (name + attributes) in document order. Enough to prove the SVG is well formed.
+struct XmlElement {
+  std::string name;
+  std::map<std::string, std::string> attrs;
+};
+
+std::string unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '&') {
+      out += s[i];
+      continue;
+    }
+    const size_t semi = s.find(';', i);
+    const std::string ent = s.substr(i + 1, semi - i - 1);
+    out += ent == "amp" ? '&' : ent == "lt" ? '<' : ent == "gt" ? '>' : ent == "quot" ? '"' : '\'';
+    i = semi;
+  }
+  return out;
+}
+
+std::vector<XmlElement> parse_xml(const std::string& xml) {
+  std::vector<XmlElement> elements;
+  std::vector<std::string> open;
+  size_t i = 0;
+  while ((i = xml.find('<', i)) != std::string::npos) {
+    const size_t end = xml.find('>', i);
+    EXPECT_NE(end, std::string::npos) << "unterminated tag at " << i;
+    if (end == std::string::npos) break;
+    std::string tag = xml.substr(i + 1, end - i - 1);
+    i = end + 1;
+    if (tag.starts_with("?") || tag.starts_with("!")) continue;
+    if (tag.starts_with("/")) {
+      EXPECT_FALSE(open.empty()) << "closing </" << tag.substr(1) << "> without an opening tag";
+      if (open.empty()) continue;
+      EXPECT_EQ(open.back(), tag.substr(1)) << "mismatched closing tag";
+      open.pop_back();
+      continue;
+    }
+    const bool self_closing = tag.ends_with("/");
+    if (self_closing) tag.pop_back();
+    XmlElement e;
+    size_t p = tag.find_first_of(" \n");
+    e.name = tag.substr(0, p);
+    while (p != std::string::npos && p < tag.size()) {
+      p = tag.find_first_not_of(" \n", p);
+      if (p == std::string::npos) break;
+      const size_t eq = tag.find('=', p);
+      EXPECT_NE(eq, std::string::npos) << "attribute without a value in <" << tag << ">";
+      if (eq == std::string::npos) break;
+      EXPECT_EQ(tag[eq + 1], '"') << "unquoted attribute in <" << tag << ">";
+      const size_t close = tag.find('"', eq + 2);
+      EXPECT_NE(close, std::string::npos);
+      e.attrs[tag.substr(p, eq - p)] = unescape(tag.substr(eq + 2, close - eq - 2));
+      p = close + 1;
+    }
+    EXPECT_EQ(tag.find('<'), std::string::npos) << "'<' inside a tag";
+    elements.push_back(e);
+    if (!self_closing) open.push_back(e.name);
+  }
+  EXPECT_TRUE(open.empty()) << "unclosed <" << (open.empty() ? "" : open.back()) << ">";
+  return elements;
+}
+
+ResultRecord record(const std::string& trial, int length, const std::string& init, int seed,
+                    double accuracy) {
+  ResultRecord r;
+  r.trial = trial;
+  r.point = {{"peft.length", length}, {"peft.init", init}};
+  r.seed = seed;
+  r.stage = "tune";
+  r.task = "wordnet_wic";
+  r.split = "validation";
+  r.step = 100;
+  r.metrics = {{"accuracy", accuracy}};
+  r.method = "prompt_tuning";
+  r.trainable_params = length * 64;
+  r.total_params = 1000000;
+  r.trainable_share = length * 64 / 1e6;
+  r.seconds = {{"tune", 10.0 + seed}};
+  r.finished = "2026-11-26T10:00:00Z";
+  return r;
+}
+
+std::vector<ResultRecord> handmade() {
+  return {record("a", 1, "random", 1, 50), record("b", 1, "random", 2, 60),
+          record("c", 1, "random", 3, 70), record("d", 20, "random", 1, 65),
+          record("e", 20, "random", 2, 75), record("f", 1, "class_label", 1, 80),
+          record("g", 20, "class_label", 1, 90), record("h", 20, "class_label", 2, 91)};
+}
+
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::string cell;
+    std::istringstream ls(line);
+    while (std::getline(ls, cell, ',')) cells.push_back(cell);
+    if (!line.empty() && line.back() == ',') cells.push_back("");
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+TEST(ReportResults, RoundTripsAndKeepsTheLastLinePerTrialStage) {
+  TempDir dir;
+  const std::string path = (dir.path / "results.jsonl").string();
+  EXPECT_TRUE(read_results(path).empty());
+  append_result(path, record("a", 1, "random", 1, 50));
+  append_result(path, record("b", 5, "random", 1, 60));
+  append_result(path, record("a", 1, "random", 1, 55));  // a rerun's duplicate
+  // An interrupted append: a partial last line without its newline is skipped.
+  { std::ofstream(path, std::ios::app) << "{\"trial\": \"c\", \"sta"; }
+  const std::vector<ResultRecord> got = read_results(path);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].trial, "b");
+  EXPECT_EQ(got[1].trial, "a");
+  EXPECT_DOUBLE_EQ(got[1].metrics.at("accuracy"), 55);
+  EXPECT_EQ(got[1].point, (nlohmann::json{{"peft.length", 1}, {"peft.init", "random"}}));
+  EXPECT_EQ(got[1].trainable_params, 64);
+  EXPECT_DOUBLE_EQ(got[1].seconds.at("tune"), 11.0);
+  // The file itself only grew: three complete lines and the partial one.
+  const std::string text = read_text(path);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3);
+}
+
+TEST(ReportResults, MalformedLineNamesTheFileAndLine) {
+  TempDir dir;
+  const std::string path = (dir.path / "results.jsonl").string();
+  append_result(path, record("a", 1, "random", 1, 50));
+  { std::ofstream(path, std::ios::app) << "{\"stage\": \"tune\"}\n"; }
+  try {
+    read_results(path);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("results.jsonl:2: [results] expected \"trial\""),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(ReportSummary, MeanStdAndCountOverSeeds) {
+  const std::vector<SummaryRow> rows = summarize(handmade());
+  ASSERT_EQ(rows.size(), 4u);
+  // Ordered by point: peft.init (strings) then peft.length (numbers).
+  EXPECT_EQ(rows[0].point["peft.init"], "class_label");
+  EXPECT_EQ(rows[0].point["peft.length"], 1);
+  EXPECT_EQ(rows[0].n, 1);
+  EXPECT_DOUBLE_EQ(rows[0].mean, 80);
+  EXPECT_DOUBLE_EQ(rows[0].std, 0);
+  EXPECT_EQ(rows[1].point["peft.length"], 20);
+  EXPECT_DOUBLE_EQ(rows[1].mean, 90.5);
+  EXPECT_DOUBLE_EQ(rows[1].std, std::sqrt(0.5));  // sample std of {90, 91}
+  EXPECT_EQ(rows[2].point["peft.init"], "random");
+  EXPECT_EQ(rows[2].n, 3);
+  EXPECT_DOUBLE_EQ(rows[2].mean, 60);
+  EXPECT_DOUBLE_EQ(rows[2].std, 10);  // {50, 60, 70}
+  EXPECT_EQ(rows[2].seeds, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_DOUBLE_EQ(rows[3].mean, 70);
+  EXPECT_DOUBLE_EQ(rows[3].std, std::sqrt(50.0));
+
+  const auto csv = parse_csv(summary_csv(rows, swept_keys(handmade())));
+  ASSERT_EQ(csv.size(), 5u);
+  EXPECT_EQ(csv[0], (std::vector<std::string>{"stage", "task", "split", "peft.init", "peft.length",
+                                              "metric", "mean", "std", "n"}));
+  EXPECT_EQ(csv[3], (std::vector<std::string>{"tune", "wordnet_wic", "validation", "random", "1",
+                                              "accuracy", "60", "10", "3"}));
+  EXPECT_NEAR(std::stod(csv[2][7]), std::sqrt(0.5), 1e-9);
+  EXPECT_NEAR(std::stod(csv[4][7]), std::sqrt(50.0), 1e-9);
+}
+
+TEST(ReportSummary, NanMetricsAreLeftOutOfMeanAndCount) {
+  std::vector<ResultRecord> r = {record("a", 1, "random", 1, 50), record("b", 1, "random", 2, 70),
+                                 record("c", 1, "random", 3, std::nan(""))};
+  const std::vector<SummaryRow> rows = summarize(r);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].n, 2);
+  EXPECT_DOUBLE_EQ(rows[0].mean, 60);
+}
+
+TEST(ReportSvg, WellFormedWithEveryPointReadBack) {
+  PlotSeries a{"random & <friends>", {1, 5, 20, 100, 150}, {50, 60, 65, 66, 67}, {1, 2, 0, 1, 1}};
+  PlotSeries b{"class_label", {1, 20, 150}, {70, 80, 81}, {}};
+  PlotOptions o;
+  o.title = "accuracy";
+  o.x_label = "prompt length";
+  o.y_label = "accuracy";
+  o.log_x = true;
+  const std::vector<XmlElement> el = parse_xml(render_line_plot({a, b}, o));
+  ASSERT_FALSE(el.empty());
+  EXPECT_EQ(el[0].name, "svg");
+  std::vector<std::tuple<std::string, double, double>> points;
+  int errorbars = 0, polylines = 0;
+  std::vector<std::string> ticks, legend;
+  for (const XmlElement& e : el) {
+    if (e.name == "circle" && e.attrs.count("data-x"))
+      points.emplace_back(e.attrs.at("data-series"), std::stod(e.attrs.at("data-x")),
+                          std::stod(e.attrs.at("data-y")));
+    if (e.name == "path" && e.attrs.count("class") && e.attrs.at("class") == "errorbar") ++errorbars;
+    if (e.name == "polyline") ++polylines;
+  }
+  ASSERT_EQ(points.size(), 8u);
+  EXPECT_EQ(points[0], std::make_tuple(std::string("random & <friends>"), 1.0, 50.0));
+  EXPECT_EQ(points[4], std::make_tuple(std::string("random & <friends>"), 150.0, 67.0));
+  EXPECT_EQ(points[6], std::make_tuple(std::string("class_label"), 20.0, 80.0));
+  EXPECT_EQ(errorbars, 4);  // the zero-width one is not drawn
+  EXPECT_EQ(polylines, 2);
+  const std::string svg = render_line_plot({a, b}, o);
+  EXPECT_NE(svg.find(">prompt length (log scale)</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">150</text>"), std::string::npos);  // log-x ticks at the data values
+  EXPECT_NE(svg.find("class=\"legend-entry\""), std::string::npos);
+}
+
+TEST(ReportSvg, PointsMapMonotonicallyAndNanBreaksTheLine) {
+  PlotSeries s{"s", {0, 1, 2, 3}, {0, 10, std::nan(""), 30}, {}};
+  const std::vector<XmlElement> el = parse_xml(render_line_plot({s}, PlotOptions{}));
+  std::vector<double> cx, cy;
+  int polylines = 0;
+  for (const XmlElement& e : el) {
+    if (e.name == "circle" && e.attrs.count("data-x")) {
+      cx.push_back(std::stod(e.attrs.at("cx")));
+      cy.push_back(std::stod(e.attrs.at("cy")));
+    }
+    if (e.name == "polyline") ++polylines;
+  }
+  ASSERT_EQ(cx.size(), 3u);
+  EXPECT_LT(cx[0], cx[1]);
+  EXPECT_LT(cx[1], cx[2]);
+  EXPECT_GT(cy[0], cy[1]);  // larger y is higher up: smaller pixel y
+  EXPECT_GT(cy[1], cy[2]);
+  EXPECT_EQ(polylines, 2);
+}
+
+TEST(ReportSvg, BadInputsThrowNamingTheSeries) {
+  PlotOptions log;
+  log.log_x = true;
+  EXPECT_THROW(render_line_plot({PlotSeries{"zero", {0, 1}, {1, 2}, {}}}, log), Error);
+  EXPECT_THROW(render_line_plot({PlotSeries{"short", {0, 1}, {1}, {}}}, PlotOptions{}), Error);
+  try {
+    PlotOptions cat;
+    cat.x_categories = {"a", "b"};
+    render_line_plot({PlotSeries{"c", {0, 2}, {1, 2}, {}}}, cat);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("series 'c' has x = 2 outside the 2 categories"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(ReportSvg, NiceAndLogTicks) {
+  const std::vector<double> unit = nice_ticks(0, 1, 5);
+  ASSERT_EQ(unit.size(), 6u);
+  for (size_t i = 0; i < unit.size(); ++i) EXPECT_NEAR(unit[i], 0.2 * i, 1e-12);
+  const std::vector<double> t = nice_ticks(47.5, 92.5, 6);
+  EXPECT_EQ(t.front(), 50);
+  EXPECT_EQ(t.back(), 90);
+  EXPECT_EQ(log_ticks(0.8, 1200), (std::vector<double>{1, 10, 100, 1000}));
+  EXPECT_EQ(log_ticks(3, 40), (std::vector<double>{5, 10, 20}));
+  EXPECT_EQ(tick_text(150), "150");
+  EXPECT_EQ(tick_text(100000), "1e+05");
+}
+
+TEST(ReportPlots, OneLinePerSeriesKeyAgainstTheChosenX) {
+  const std::vector<ResultRecord> results = handmade();
+  const std::vector<SummaryRow> rows = summarize(results);
+  const std::vector<std::string> keys = swept_keys(results);
+  EXPECT_EQ(choose_x_key(rows, keys, ""), "peft.length");  // the numeric key
+  EXPECT_EQ(choose_x_key(rows, keys, "peft.init"), "peft.init");
+  ReportContext c;
+  c.sweep_values["peft.init"] = {"random", "class_label"};
+  const std::vector<SummaryPlot> plots = summary_plots(rows, keys, c);
+  ASSERT_EQ(plots.size(), 1u);
+  EXPECT_EQ(plots[0].file, "tune-wordnet_wic-validation-accuracy.svg");
+  EXPECT_TRUE(plots[0].options.log_x);  // 1 .. 20
+  ASSERT_EQ(plots[0].series.size(), 2u);
+  EXPECT_EQ(plots[0].series[0].name, "peft.init=random");  // the spec's order
+  EXPECT_EQ(plots[0].series[0].x, (std::vector<double>{1, 20}));
+  EXPECT_EQ(plots[0].series[0].y, (std::vector<double>{60, 70}));
+  EXPECT_EQ(plots[0].series[0].err, (std::vector<double>{10, std::sqrt(50.0)}));
+  EXPECT_EQ(plots[0].series[1].y, (std::vector<double>{80, 90.5}));
+
+  // Categorical x: init on the axis, one line per length.
+  c.preferred_x = "peft.init";
+  const std::vector<SummaryPlot> cat = summary_plots(rows, keys, c);
+  EXPECT_EQ(cat[0].options.x_categories, (std::vector<std::string>{"random", "class_label"}));
+  EXPECT_EQ(cat[0].series[1].name, "peft.length=20");
+  EXPECT_EQ(cat[0].series[1].x, (std::vector<double>{0, 1}));
+  EXPECT_EQ(cat[0].series[1].y, (std::vector<double>{70, 90.5}));
+}
+
+TEST(ReportFilesTest, WritesCsvPlotsAndReportSections) {
+  TempDir dir;
+  for (const ResultRecord& r : handmade()) append_result((dir.path / "results.jsonl").string(), r);
+  ReportContext c;
+  c.name = "quickstart";
+  c.config_text = "{\"name\": \"quickstart\"}";
+  c.trials_total = 10;
+  c.shared_stages = {{"pretrain", "pretrain", "stages/pretrain-abc", 42.0, true}};
+  c.failures = {"z: [trainer] step 3: loss is NaN"};
+  const ReportFiles files = write_reports(dir.path.string(), c);
+  ASSERT_EQ(files.plots.size(), 1u);
+  EXPECT_TRUE(fs::exists(files.plots[0]));
+  parse_xml(read_text(files.plots[0]));
+  EXPECT_EQ(parse_csv(read_text(files.summary_csv)).size(), 5u);
+  const std::string md = read_text(files.report_md);
+  for (const char* section : {"# quickstart\n", "## Results\n", "## Plots\n",
+                              "## Trainable parameters\n", "## Timings\n", "## Failures\n",
+                              "## Configuration\n"})
+    EXPECT_NE(md.find(section), std::string::npos) << section;
+  EXPECT_NE(md.find("8 of 10 trials"), std::string::npos);
+  EXPECT_NE(md.find("| 60.00 \u00b1 10.00 | 3 |"), std::string::npos);
+  EXPECT_NE(md.find("![accuracy on wordnet_wic (validation), tune"), std::string::npos);
+  EXPECT_NE(md.find("(tune-wordnet_wic-validation-accuracy.svg)"), std::string::npos);
+  EXPECT_NE(md.find("| prompt_tuning | peft.init=random, peft.length=20 | 1280 | 1000000 | 0.128% |"),
+            std::string::npos);
+  EXPECT_NE(md.find("`stages/pretrain-abc` | 42.0 | done"), std::string::npos);
+  EXPECT_NE(md.find("{\"name\": \"quickstart\"}"), std::string::npos);
+  EXPECT_NE(md.find("Total trial time 93.0 s."), std::string::npos);  // 8 trials, 10 + seed each
+}
+
+TEST(ReportMetricsPlot, SeriesFromJsonlLogsSkipLinesWithoutTheKeys) {
+  TempDir dir;
+  const fs::path a = dir.path / "pretrain.jsonl", b = dir.path / "tune.jsonl";
+  {
+    std::ofstream(a) << "{\"step\": 10, \"loss\": 5.5}\n{\"step\": 20, \"eval\": {\"acc\": 3}}\n"
+                        "{\"step\": 20, \"loss\": 4.25}\n";
+    std::ofstream(b) << "{\"step\": 1, \"loss\": 2, \"eval\": {\"acc\": 50}}\n";
+  }
+  const auto one = series_from_jsonl({a.string()}, "step", {"loss", "eval.acc"});
+  ASSERT_EQ(one.size(), 2u);
+  EXPECT_EQ(one[0].name, "loss");
+  EXPECT_EQ(one[0].x, (std::vector<double>{10, 20}));
+  EXPECT_EQ(one[0].y, (std::vector<double>{5.5, 4.25}));
+  EXPECT_EQ(one[1].y, (std::vector<double>{3}));
+  const auto two = series_from_jsonl({a.string(), b.string()}, "step", {"loss"});
+  EXPECT_EQ(two[1].name, "tune");
+  EXPECT_THROW(series_from_jsonl({a.string()}, "step", {"nope"}), Error);
+}
+
+}  // namespace
+}  // namespace sp

@@ -1,0 +1,259 @@
+// The runner's orchestration with a fake executor: shared stages run once (keyed by their
+// hash), finished trials are skipped on rerun, an interrupted trial resumes in its stage
+// directory, results.jsonl is only appended to, and the reports are written.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "experiments/report/results.h"
+#include "experiments/runner/runner.h"
+#include "experiments/runner/stage_executor.h"
+#include "experiments/spec/spec.h"
+#include "tensor/error.h"
+
+namespace sp {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "sp_runner_XXXXXX").string();
+    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+    path = tmpl;
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// lengths x seeds trials sharing one pretrain and one lm_adapt stage; ensemble > 1 gives
+// each trial members with seeds seed .. seed + ensemble - 1 (shared between trials).
+ExperimentSpec make_spec(std::vector<int> lengths, std::vector<int> seeds, int ensemble = 1) {
+  ExperimentSpec spec;
+  spec.name = "fake";
+  spec.sweep_keys = {"peft.length", "seed"};
+  spec.resolved = {{"name", "fake"}};
+  for (int length : lengths)
+    for (int seed : seeds) {
+      Trial t;
+      t.id = "length=" + std::to_string(length) + ",seed=" + std::to_string(seed);
+      t.sweep_point = {{"peft.length", std::to_string(length)}, {"seed", std::to_string(seed)}};
+      t.seed = seed;
+      t.model.preset = "tiny";
+      t.pretrain.emplace();
+      t.pretrain->hash = "p0";
+      t.lm_adapt.emplace();
+      t.lm_adapt->hash = "l0";
+      auto tune_for = [&](int s) {
+        TuneStage ts;
+        ts.seed = s;
+        ts.task.name = "fake_task";
+        ts.peft.settings = {{"length", length}};
+        ts.hash = "t" + std::to_string(length) + "s" + std::to_string(s);
+        return ts;
+      };
+      t.tune = tune_for(seed);
+      t.eval.emplace();
+      t.eval->hash = "e" + t.tune->hash;
+      if (ensemble > 1) {
+        t.eval->ensemble = ensemble;
+        for (int m = 0; m < ensemble; ++m) t.ensemble.push_back(tune_for(seed + m));
+      }
+      spec.trials.push_back(t);
+    }
+  return spec;
+}
+
+// Counts stage runs; can fail a chosen tune stage once, after leaving a "checkpoint".
+class FakeExecutor : public StageExecutor {
+ public:
+  std::map<std::string, int> calls;  // "<kind>:<hash or trial>" -> runs
+  std::string fail_tune_hash;
+  std::vector<std::string> resumed;  // tune hashes that found an earlier attempt's checkpoint
+  std::vector<std::vector<std::string>> eval_inputs;
+
+  StageOutput run(const StageRequest& r) override {
+    StageOutput out;
+    const std::string kind = stage_kind_name(r.kind);
+    if (r.kind == StageKind::pretrain || r.kind == StageKind::lm_adapt) {
+      ++calls[kind + ":" + r.trial->stage_hash(r.kind)];
+      // Each stage starts where the one before ended.
+      EXPECT_EQ(r.model_dir.empty(), r.kind == StageKind::pretrain) << r.model_dir;
+      fs::create_directories(fs::path(r.dir) / "model");
+      out.model_dir = (fs::path(r.dir) / "model").string();
+    } else if (r.kind == StageKind::tune) {
+      ++calls["tune:" + r.tune->hash];
+      EXPECT_TRUE(r.model_dir.ends_with("stages/lm_adapt-l0/model")) << r.model_dir;
+      const fs::path ckpt = fs::path(r.dir) / "checkpoint";
+      if (fs::exists(ckpt)) resumed.push_back(r.tune->hash);
+      std::ofstream(ckpt) << "step 5\n";
+      if (r.tune->hash == fail_tune_hash) {
+        fail_tune_hash.clear();
+        throw Error("[trainer] killed at step 5");
+      }
+      fs::create_directories(fs::path(r.dir) / "prompt");
+      out.model_dir = (fs::path(r.dir) / "prompt").string();
+      ResultRecord rec;
+      rec.stage = "tune";
+      rec.task = "fake_task";
+      rec.split = "validation";
+      rec.metrics = {{"accuracy", r.tune->peft.settings["length"].get<int>() * 10.0 +
+                                      static_cast<double>(r.tune->seed)}};
+      rec.trainable_params = r.tune->peft.settings["length"].get<int>() * 8;
+      rec.total_params = 1000;
+      out.records.push_back(rec);
+    } else {
+      ++calls["eval:" + r.trial->id];
+      eval_inputs.push_back(r.tuned_dirs);
+      ResultRecord rec;
+      rec.stage = "eval";
+      rec.task = "fake_task";
+      rec.split = "validation";
+      rec.metrics = {{"accuracy", 1.0 * r.tuned_dirs.size()}};
+      out.records.push_back(rec);
+    }
+    return out;
+  }
+};
+
+int total_calls(const FakeExecutor& e, const std::string& prefix) {
+  int n = 0;
+  for (const auto& [k, v] : e.calls)
+    if (k.starts_with(prefix)) n += v;
+  return n;
+}
+
+TEST(Runner, SharedStagesRunOnceAndReportsAreWritten) {
+  TempDir dir;
+  const ExperimentSpec spec = make_spec({1, 5}, {1, 2});
+  FakeExecutor exec;
+  std::ostringstream log;
+  RunOptions o;
+  o.out_dir = dir.path.string();
+  o.log = &log;
+  EXPECT_EQ(run_experiment(spec, o, exec), 0) << log.str();
+  EXPECT_EQ(exec.calls["pretrain:p0"], 1);
+  EXPECT_EQ(exec.calls["lm_adapt:l0"], 1);
+  EXPECT_EQ(total_calls(exec, "tune:"), 4);
+  EXPECT_EQ(total_calls(exec, "eval:"), 4);
+  EXPECT_TRUE(fs::exists(dir.path / "stages/pretrain-p0/DONE"));
+  EXPECT_TRUE(fs::exists(dir.path / "stages/tune-t5s2/DONE"));
+  EXPECT_TRUE(fs::exists(dir.path / "trials/length=5,seed=2/DONE"));
+  const std::vector<ResultRecord> results = read_results((dir.path / "results.jsonl").string());
+  ASSERT_EQ(results.size(), 8u);  // a tune and an eval line per trial
+  EXPECT_EQ(results[0].trial, "length=1,seed=1");
+  EXPECT_EQ(results[0].point, (nlohmann::json{{"peft.length", 1}}));  // the seed apart, typed
+  EXPECT_EQ(results[0].seed, 1);
+  EXPECT_DOUBLE_EQ(results[2].metrics.at("accuracy"), 12);
+  EXPECT_TRUE(results[0].seconds.count("tune"));
+  EXPECT_TRUE(results[1].seconds.count("eval"));
+  EXPECT_NE(read_text(dir.path / "summary.csv").find("tune,fake_task,validation,5,accuracy,51.5,"),
+            std::string::npos)
+      << read_text(dir.path / "summary.csv");
+  EXPECT_TRUE(fs::exists(dir.path / "tune-fake_task-validation-accuracy.svg"));
+  EXPECT_NE(read_text(dir.path / "report.md").find("4 of 4 trials"), std::string::npos);
+  EXPECT_NE(log.str().find("report: " + (dir.path / "report.md").string()), std::string::npos);
+  EXPECT_NE(log.str().find("pretrain stages/pretrain-p0: cached"), std::string::npos);
+}
+
+TEST(Runner, RerunSkipsFinishedTrialsAndStagesWithoutTouchingResults) {
+  TempDir dir;
+  const ExperimentSpec spec = make_spec({1, 5}, {1});
+  RunOptions o;
+  o.out_dir = dir.path.string();
+  std::ostringstream log;
+  o.log = &log;
+  FakeExecutor first;
+  ASSERT_EQ(run_experiment(spec, o, first), 0);
+  const std::string before = read_text(dir.path / "results.jsonl");
+  FakeExecutor second;
+  EXPECT_EQ(run_experiment(spec, o, second), 0);
+  EXPECT_TRUE(second.calls.empty());
+  EXPECT_EQ(read_text(dir.path / "results.jsonl"), before);
+  EXPECT_NE(log.str().find("trial 2/2 length=5,seed=1: done, skipped"), std::string::npos);
+
+  // A new trial in the same directory reuses the finished shared stages from disk.
+  const ExperimentSpec bigger = make_spec({1, 5, 20}, {1});
+  FakeExecutor third;
+  EXPECT_EQ(run_experiment(bigger, o, third), 0);
+  EXPECT_EQ(third.calls.size(), 2u);
+  EXPECT_EQ(third.calls["tune:t20s1"], 1);
+  EXPECT_EQ(third.calls["eval:length=20,seed=1"], 1);
+  EXPECT_TRUE(read_text(dir.path / "results.jsonl").starts_with(before));
+  EXPECT_EQ(read_results((dir.path / "results.jsonl").string()).size(), 6u);
+}
+
+TEST(Runner, InterruptedTrialFailsAloneAndResumesOnRerun) {
+  TempDir dir;
+  const ExperimentSpec spec = make_spec({1, 5}, {1, 2});
+  RunOptions o;
+  o.out_dir = dir.path.string();
+  std::ostringstream log;
+  o.log = &log;
+  FakeExecutor first;
+  first.fail_tune_hash = "t1s2";
+  EXPECT_EQ(run_experiment(spec, o, first), 1);
+  EXPECT_EQ(total_calls(first, "tune:"), 4);  // the other trials still ran
+  EXPECT_NE(read_text(dir.path / "failures.txt").find("length=1,seed=2: [trainer] killed at step 5"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(dir.path / "stages/tune-t1s2/DONE"));
+  EXPECT_FALSE(fs::exists(dir.path / "trials/length=1,seed=2/DONE"));
+  EXPECT_NE(read_text(dir.path / "report.md").find("## Failures"), std::string::npos);
+  const std::string before = read_text(dir.path / "results.jsonl");
+  EXPECT_EQ(read_results((dir.path / "results.jsonl").string()).size(), 6u);
+
+  FakeExecutor second;
+  EXPECT_EQ(run_experiment(spec, o, second), 0);
+  EXPECT_EQ(second.calls.size(), 2u);  // only the interrupted trial's tune and eval
+  EXPECT_EQ(second.calls["tune:t1s2"], 1);
+  EXPECT_EQ(second.resumed, (std::vector<std::string>{"t1s2"}));
+  EXPECT_FALSE(fs::exists(dir.path / "failures.txt"));
+  const std::string after = read_text(dir.path / "results.jsonl");
+  EXPECT_TRUE(after.starts_with(before));  // append-only
+  EXPECT_EQ(std::count(after.begin(), after.end(), '\n'), 8);
+}
+
+TEST(Runner, EnsembleMembersAreTunedOnceAcrossTrials) {
+  TempDir dir;
+  // Seeds 1 and 2 with 3 members each: members seeds {1,2,3} and {2,3,4} share two.
+  const ExperimentSpec spec = make_spec({5}, {1, 2}, 3);
+  RunOptions o;
+  o.out_dir = dir.path.string();
+  std::ostringstream log;
+  o.log = &log;
+  FakeExecutor exec;
+  ASSERT_EQ(run_experiment(spec, o, exec), 0) << log.str();
+  EXPECT_EQ(total_calls(exec, "tune:"), 4);
+  for (const auto& [k, v] : exec.calls) EXPECT_EQ(v, 1) << k;
+  ASSERT_EQ(exec.eval_inputs.size(), 2u);
+  ASSERT_EQ(exec.eval_inputs[1].size(), 3u);
+  EXPECT_TRUE(exec.eval_inputs[1][0].ends_with("stages/tune-t5s2/prompt"));
+  EXPECT_TRUE(exec.eval_inputs[1][2].ends_with("stages/tune-t5s4/prompt"));
+  const auto results = read_results((dir.path / "results.jsonl").string());
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_DOUBLE_EQ(results[1].metrics.at("accuracy"), 3);  // three members reached eval
+  // A tune line carries the trial's own member (seed 2), not another member's.
+  EXPECT_DOUBLE_EQ(results[2].metrics.at("accuracy"), 52);
+}
+
+TEST(Runner, TrialDirNamesAreSafe) {
+  EXPECT_EQ(trial_dir_name("length=20,init=class_labels,seed=1"), "length=20,init=class_labels,seed=1");
+  EXPECT_EQ(trial_dir_name("data=/x/y z"), "data=_x_y_z");
+  EXPECT_EQ(trial_dir_name(".."), "trial..");
+}
+
+}  // namespace
+}  // namespace sp
