@@ -71,6 +71,9 @@ void apply_set(TuneStage& ts, const std::string& key, const nlohmann::json& v) {
   else if (key == "schedule") ts.optimizer.schedule.kind = as<std::string>(key, v);
   else if (key == "warmup_steps") ts.optimizer.schedule.warmup_steps = as<int64_t>(key, v);
   else if (key == "task_prefix") ts.task.task_prefix = as<bool>(key, v);
+  else if (key == "task_config") ts.task.config = as<std::string>(key, v);
+  else if (key == "task_seed") ts.task.seed = as<uint64_t>(key, v);
+  else if (key == "train_split") ts.train_split = as<std::string>(key, v);
   else ts.peft.settings[key] = v;
 }
 
@@ -135,7 +138,8 @@ std::function<int()> setup_tune(CLI::App& sub) {
                  "inputs_length targets_length seed dropout z_loss checkpoint_every log_every "
                  "eval_every eval_split eval_method early_stopping_patience metric "
                  "max_train_examples max_eval_examples optimizer lr weight_decay "
-                 "clip_global_norm schedule warmup_steps task_prefix task_seed train_split; any other key is a "
+                 "clip_global_norm schedule warmup_steps task_prefix task_config task_seed train_split; any "
+                 "other key is a "
                  "setting of the method (length=20, init=class_labels, ...)");
   sub.add_option("--out", a->out, "Output directory (checkpoints, metrics.jsonl, model/); an "
                                   "interrupted run there resumes")
