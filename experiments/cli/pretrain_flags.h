@@ -52,6 +52,9 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
   sub.add_option("--warmup-steps", o.warmup_steps, "Linear warm-up steps")->capture_default_str();
   sub.add_option("--clip", o.clip_global_norm, "Global gradient-norm clipping; 0: off")
       ->capture_default_str();
+  sub.add_option("--z-loss", o.z_loss, "T5X's z-loss coefficient (1e-4 in T5X); 0: off")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   sub.add_option("--dropout", o.dropout, "Dropout rate (a new model)")->capture_default_str();
   sub.add_option("--seed", o.seed, "Seed for data order, noise, initialisation, dropout")
       ->capture_default_str();

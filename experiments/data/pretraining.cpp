@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "autograd/grad_mode.h"
+#include "autograd/ops/nn.h"
 #include "experiments/data/corpus_builder.h"
 #include "experiments/data/example_stream.h"
 #include "experiments/data/packing.h"
@@ -58,18 +59,25 @@ class PretrainJob : public TrainingJob {
  public:
   PretrainJob(T5ForConditionalGeneration& model, ExampleStream& stream, PackingOptions packing,
               std::vector<EvalBatch> eval_batches, Generator& dropout_gen,
-              std::string spiece_model)
+              std::string spiece_model, double z_loss)
       : model_(model),
         stream_(stream),
         packing_(packing),
         eval_(std::move(eval_batches)),
         dropout_gen_(dropout_gen),
-        spiece_model_(std::move(spiece_model)) {}
+        spiece_model_(std::move(spiece_model)),
+        z_loss_(z_loss) {}
 
   StepResult micro_batch_loss(int64_t, int64_t) override {
     const Batch b = next_batch();
     const T5Output out = model_.forward(b.inputs);
-    return {out.loss, b.stats.examples, b.stats.input_tokens + b.stats.target_tokens};
+    Tensor loss = out.loss;
+    if (z_loss_ > 0) {
+      CrossEntropyOptions ce;
+      ce.z_loss = z_loss_;
+      loss = cross_entropy(out.logits, b.inputs.labels, ce);
+    }
+    return {loss, b.stats.examples, b.stats.input_tokens + b.stats.target_tokens};
   }
 
   std::optional<EvalResult> evaluate(int64_t) override {
@@ -146,6 +154,7 @@ class PretrainJob : public TrainingJob {
   std::vector<EvalBatch> eval_;
   Generator& dropout_gen_;
   std::string spiece_model_;
+  double z_loss_;
   std::vector<Seq2SeqExample> pending_;
 };
 
@@ -321,7 +330,7 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
 
   // Optimizer and trainer.
   auto stream = make_stream(o, train_docs, vocab, o.seed, true, 0);
-  PretrainJob job(*model, *stream, packing, std::move(eval), dropout_gen, spiece);
+  PretrainJob job(*model, *stream, packing, std::move(eval), dropout_gen, spiece, o.z_loss);
   const NamedTensorList params = job.trainable();
   std::unique_ptr<optim::Optimizer> opt;
   if (o.optimizer == "adafactor")

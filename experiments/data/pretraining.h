@@ -65,6 +65,9 @@ struct PretrainOptions {
   int64_t rsqrt_offset = 10000;
   int64_t warmup_steps = 0;
   double clip_global_norm = 0;
+  // T5X's auxiliary z-loss, z_loss * log(Z)^2 per target token, added to the training loss
+  // (the validation loss stays plain cross-entropy); 0: off.
+  double z_loss = 0;
 
   uint64_t seed = 0;           // data order, noise, initialisation, dropout
   int64_t eval_every = 100;    // 0: only at the end

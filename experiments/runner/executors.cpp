@@ -388,6 +388,7 @@ StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
   o.rsqrt_offset = loop.optimizer.schedule.rsqrt_offset;
   o.warmup_steps = loop.optimizer.schedule.warmup_steps;
   o.clip_global_norm = loop.optimizer.clip_global_norm;
+  o.z_loss = loop.z_loss;
   o.seed = loop.seed;
   o.log_every = loop.log_every;
   // Validation loss and a checkpoint (the resume point of an interrupted run) at the

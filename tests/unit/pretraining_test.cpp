@@ -134,6 +134,23 @@ TEST(Pretraining, stopping_and_resuming_matches_an_uninterrupted_run) {
   EXPECT_EQ(a.initial_loss, b.initial_loss);
 }
 
+TEST(Pretraining, z_loss_adds_to_the_training_loss_only) {
+  TempDir dir;
+  const std::string& data = shared_corpus();
+  PretrainOptions plain = tiny_options(data, (dir.path / "plain").string());
+  plain.steps = 1;
+  plain.eval_every = 1;
+  PretrainOptions z = plain;
+  z.out_dir = (dir.path / "z").string();
+  z.z_loss = 0.5;  // large, so log(Z)^2 of the untrained model shows in the first step
+  const PretrainResult a = run_pretraining(plain);
+  const PretrainResult b = run_pretraining(z);
+  // Step 1 sees the same batch from the same initial model: the training loss differs by
+  // the z term, the validation loss before training does not.
+  EXPECT_EQ(a.initial_loss, b.initial_loss);
+  EXPECT_GT(b.train.final_loss, a.train.final_loss + 1e-3);
+}
+
 TEST(Pretraining, clear_errors) {
   TempDir dir;
   PretrainOptions o = tiny_options((dir.path / "nothing").string(), (dir.path / "out").string());
