@@ -13,26 +13,12 @@
 #include "experiments/data/sha256.h"
 #include "experiments/data/wordnet.h"
 #include "models/tokenizer/t5_tokenizer.h"
+#include "temp_dir.h"
 #include "test_util.h"
 
 namespace sp {
 namespace {
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sp_corpus_XXXXXX").string();
-    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name, const std::string& contents) const {
-    const std::string p = (path / name).string();
-    std::ofstream(p, std::ios::binary) << contents;
-    return p;
-  }
-};
 
 std::vector<std::string> lines_of(const std::string& path) {
   std::vector<std::string> out;
@@ -70,7 +56,7 @@ TEST(Sha256, known_vectors) {
 
 TEST(DocumentReader, lines_paragraphs_and_whitespace) {
   TempDir dir;
-  const std::string path = dir.file("a.txt", "first doc\r\n\n  \nsecond\nthird line\n\nlast");
+  const std::string path = dir.write("a.txt", "first doc\r\n\n  \nsecond\nthird line\n\nlast");
   EXPECT_EQ(read_documents(path),
             (std::vector<std::string>{"first doc", "second", "third line", "last"}));
   EXPECT_EQ(read_documents(path, {.format = DocumentFormat::paragraphs}),
@@ -85,19 +71,19 @@ TEST(DocumentReader, lines_paragraphs_and_whitespace) {
 TEST(DocumentReader, jsonl_field_and_errors) {
   TempDir dir;
   const std::string path =
-      dir.file("a.jsonl", "{\"text\": \"one\", \"id\": 1}\n\n{\"text\": \"two\"}\n");
+      dir.write("a.jsonl", "{\"text\": \"one\", \"id\": 1}\n\n{\"text\": \"two\"}\n");
   EXPECT_EQ(read_documents(path, {.format = DocumentFormat::jsonl}),
             (std::vector<std::string>{"one", "two"}));
-  const std::string bad = dir.file("b.jsonl", "{\"text\": \"one\"}\n{\"body\": \"two\"}\n");
+  const std::string bad = dir.write("b.jsonl", "{\"text\": \"one\"}\n{\"body\": \"two\"}\n");
   EXPECT_THROW_MSG(read_documents(bad, {.format = DocumentFormat::jsonl}),
                    "b.jsonl:2: field \"text\" is missing");
-  const std::string num = dir.file("c.jsonl", "{\"text\": 3}\n");
+  const std::string num = dir.write("c.jsonl", "{\"text\": 3}\n");
   EXPECT_THROW_MSG(read_documents(num, {.format = DocumentFormat::jsonl}),
                    "c.jsonl:1: field \"text\" must be a string");
-  const std::string broken = dir.file("d.jsonl", "\n{\"text\": \n");
+  const std::string broken = dir.write("d.jsonl", "\n{\"text\": \n");
   EXPECT_THROW_MSG(read_documents(broken, {.format = DocumentFormat::jsonl}),
                    "d.jsonl:2: not valid JSON");
-  EXPECT_EQ(read_documents(dir.file("e.jsonl", "{\"body\": \"x\"}"),
+  EXPECT_EQ(read_documents(dir.write("e.jsonl", "{\"body\": \"x\"}"),
                            {.format = DocumentFormat::jsonl, .jsonl_field = "body"}),
             (std::vector<std::string>{"x"}));
 }
@@ -105,7 +91,7 @@ TEST(DocumentReader, jsonl_field_and_errors) {
 TEST(DocumentReader, seek_resumes_exactly) {
   TempDir dir;
   for (DocumentFormat format : {DocumentFormat::lines, DocumentFormat::paragraphs}) {
-    const std::string path = dir.file("r.txt", "a\nb b\n\nc\n\n\nd\ne\n");
+    const std::string path = dir.write("r.txt", "a\nb b\n\nc\n\n\nd\ne\n");
     const std::vector<std::string> all = read_documents(path, {.format = format});
     for (size_t cut = 0; cut <= all.size(); ++cut) {
       DocumentReader first(path, {.format = format});
@@ -249,7 +235,7 @@ TEST(Corpus, adding_a_file_keeps_the_split) {
   o.train_vocabulary = false;
   o.out_dir = (dir.path / "a").string();
   build_corpus(o);
-  const std::string extra = dir.file("extra.txt",
+  const std::string extra = dir.write("extra.txt",
                                      "a brand new sentence\n\nanother  new\tsentence\n"
                                      "the cat that sleeps near the river\n");
   o.out_dir = (dir.path / "b").string();

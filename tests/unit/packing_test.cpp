@@ -13,6 +13,7 @@
 #include "models/t5/segments.h"
 #include "models/t5/t5_model.h"
 #include "test_util.h"
+#include "tiny_t5.h"
 
 namespace sp {
 namespace {
@@ -20,25 +21,6 @@ namespace {
 using I32 = std::vector<int32_t>;
 using I64 = std::vector<int64_t>;
 
-T5Config tiny(bool gated) {
-  T5Config c;
-  c.vocab_size = 40;
-  c.d_model = 16;
-  c.d_kv = 6;
-  c.num_heads = 2;
-  c.d_ff = 24;
-  c.num_layers = 2;
-  c.num_decoder_layers = 2;
-  // 4 buckets per direction: distances >= 2 take the logarithmic branch.
-  c.relative_attention_num_buckets = 8;
-  c.relative_attention_max_distance = 16;
-  c.dropout_rate = 0.0;
-  if (gated) {
-    c.feed_forward_proj = "gated-gelu";
-    c.tie_word_embeddings = c.scale_decoder_outputs = false;
-  }
-  return c;
-}
 
 Seq2SeqExample ex(int32_t first, int64_t n_in, int64_t n_tg) {
   Seq2SeqExample e;
@@ -220,7 +202,7 @@ using PerExample = std::map<size_t, std::vector<double>>;
 class PackedT5 : public ::testing::TestWithParam<bool> {};
 
 TEST_P(PackedT5, packed_rows_equal_examples_alone) {
-  const T5Config c = tiny(GetParam());
+  const T5Config c = tiny_t5_config(GetParam());
   T5ForConditionalGeneration m(c);
   Generator gen(11);
   m.init_weights(&gen);
@@ -287,7 +269,7 @@ TEST_P(PackedT5, packed_rows_equal_examples_alone) {
 }
 
 TEST_P(PackedT5, padding_tokens_do_not_change_results) {
-  const T5Config c = tiny(GetParam());
+  const T5Config c = tiny_t5_config(GetParam());
   T5ForConditionalGeneration m(c);
   Generator gen(12);
   m.init_weights(&gen);
@@ -323,7 +305,7 @@ TEST_P(PackedT5, padding_tokens_do_not_change_results) {
 TEST_P(PackedT5, per_row_positions_when_they_do_not_follow_indices) {
   // A padding token inside the first example's encoder tokens: its positions skip it, so
   // position differences are not index differences and each row gets its own bias.
-  const T5Config c = tiny(GetParam());
+  const T5Config c = tiny_t5_config(GetParam());
   T5ForConditionalGeneration m(c);
   Generator gen(13);
   m.init_weights(&gen);
@@ -352,7 +334,7 @@ TEST_P(PackedT5, per_row_positions_when_they_do_not_follow_indices) {
 TEST(PackedT5Bf16, packed_rows_run_in_bf16) {
   // The segment masks in bf16 (its lowest finite value) keep every row finite and the
   // loss close to the f32 one.
-  T5ForConditionalGeneration m(tiny(true));
+  T5ForConditionalGeneration m(tiny_t5_config(true));
   Generator gen(14);
   m.init_weights(&gen);
   m.eval();
@@ -369,7 +351,7 @@ TEST(PackedT5Bf16, packed_rows_run_in_bf16) {
 }
 
 TEST(PackedT5Errors, both_sides_or_neither) {
-  T5ForConditionalGeneration m(tiny(false));
+  T5ForConditionalGeneration m(tiny_t5_config(false));
   PackingOptions o;
   o.inputs_length = 6;
   o.targets_length = 4;

@@ -26,35 +26,18 @@
 #include "nn/peft/prefix_tuning.h"
 #include "tensor/kernels.h"
 #include "test_util.h"
+#include "tiny_t5.h"
 
 namespace sp {
 namespace {
 
 using nlohmann::json;
 
-T5Config tiny_config(bool gated) {
-  T5Config c;
-  c.vocab_size = 40;
-  c.d_model = 16;
-  c.d_kv = 6;
-  c.num_heads = 2;
-  c.d_ff = 24;
-  c.num_layers = 2;
-  c.num_decoder_layers = 2;
-  c.relative_attention_num_buckets = 8;
-  c.relative_attention_max_distance = 16;
-  c.dropout_rate = 0.0;
-  if (gated) {
-    c.feed_forward_proj = "gated-gelu";
-    c.tie_word_embeddings = c.scale_decoder_outputs = false;
-  }
-  return c;
-}
 
 // The same weights every time for a given dtype: initialised in f32, then converted.
 std::unique_ptr<T5ForConditionalGeneration> tiny_model(DType dtype = DType::f32,
                                                        bool gated = true) {
-  auto m = std::make_unique<T5ForConditionalGeneration>(tiny_config(gated));
+  auto m = std::make_unique<T5ForConditionalGeneration>(tiny_t5_config(gated));
   Generator gen(7);
   m->init_weights(&gen);
   if (dtype != DType::f32) m->to(dtype);

@@ -10,22 +10,15 @@
 #include "nn/peft/model_tuning.h"
 #include "nn/peft/peft.h"
 #include "test_util.h"
+#include "tiny_t5.h"
 
 namespace sp {
 namespace {
 
 T5Config tiny() {
-  T5Config c;
-  c.vocab_size = 40;
-  c.d_model = 16;
+  T5Config c = tiny_t5_config();
   c.d_kv = 4;
-  c.num_heads = 2;
-  c.d_ff = 24;
   c.num_layers = 1;
-  c.num_decoder_layers = 2;
-  c.relative_attention_num_buckets = 8;
-  c.relative_attention_max_distance = 16;
-  c.dropout_rate = 0.0;
   return c;
 }
 

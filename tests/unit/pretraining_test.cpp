@@ -9,21 +9,12 @@
 
 #include "experiments/data/corpus_builder.h"
 #include "models/t5/checkpoint.h"
+#include "temp_dir.h"
 #include "test_util.h"
 
 namespace sp {
 namespace {
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sp_pretrain_XXXXXX").string();
-    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 // A corpus of short, highly regular sentences (a model can learn them in a few steps).
 std::string make_corpus(const TempDir& dir) {

@@ -12,24 +12,15 @@
 #include "nn/peft/prompt_ensemble.h"
 #include "nn/peft/prompt_tuning.h"
 #include "test_util.h"
+#include "tiny_t5.h"
 
 namespace sp {
 namespace {
 
 T5Config tiny() {
-  T5Config c;
+  T5Config c = tiny_t5_config(/*gated=*/true);
   c.vocab_size = 48;
-  c.d_model = 16;
   c.d_kv = 4;
-  c.num_heads = 2;
-  c.d_ff = 24;
-  c.num_layers = 2;
-  c.num_decoder_layers = 2;
-  c.relative_attention_num_buckets = 8;
-  c.relative_attention_max_distance = 16;
-  c.dropout_rate = 0.0;
-  c.feed_forward_proj = "gated-gelu";
-  c.tie_word_embeddings = c.scale_decoder_outputs = false;
   return c;
 }
 

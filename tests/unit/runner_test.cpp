@@ -16,21 +16,12 @@
 #include "experiments/runner/stage_executor.h"
 #include "experiments/spec/spec.h"
 #include "tensor/error.h"
+#include "temp_dir.h"
 
 namespace sp {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sp_runner_XXXXXX").string();
-    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::string read_text(const fs::path& p) {
   std::ifstream in(p);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "models/io/sharded.h"
+#include "temp_dir.h"
 #include "test_util.h"
 
 namespace sp {
@@ -20,24 +21,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sp_sharded_XXXXXX").string();
-    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-  std::set<std::string> files() const {
-    std::set<std::string> out;
-    for (const auto& e : fs::directory_iterator(path)) out.insert(e.path().filename().string());
-    return out;
-  }
-};
+std::set<std::string> files_in(const TempDir& dir) {
+  std::set<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir.path)) out.insert(e.path().filename().string());
+  return out;
+}
 
 void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
@@ -109,7 +97,7 @@ TEST(ShardedCheckpoint, single_file_when_everything_fits_and_stale_files_are_rem
 
   const auto written = save_checkpoint(dir.path.string(), four_tensors());  // 5 GB shards: one file
   EXPECT_EQ(written, (std::vector<std::string>{kSafetensorsSingleName}));
-  EXPECT_EQ(dir.files(),
+  EXPECT_EQ(files_in(dir),
             (std::set<std::string>{"config.json", "model-00009-of-00009.safetensors.bak",
                                    kSafetensorsSingleName}));
   const CheckpointReader r = CheckpointReader::open(dir.path.string());
@@ -121,7 +109,7 @@ TEST(ShardedCheckpoint, single_file_when_everything_fits_and_stale_files_are_rem
 
   // And back to shards: the single file goes, or readers would prefer it.
   save_checkpoint(dir.path.string(), four_tensors(), small);
-  EXPECT_EQ(dir.files().count(kSafetensorsSingleName), 0u);
+  EXPECT_EQ(files_in(dir).count(kSafetensorsSingleName), 0u);
   EXPECT_TRUE(CheckpointReader::open(dir.path.string()).sharded());
 }
 

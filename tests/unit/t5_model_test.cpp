@@ -10,26 +10,15 @@
 #include "models/t5/checkpoint.h"
 #include "models/t5/generation.h"
 #include "test_util.h"
+#include "tiny_t5.h"
 
 namespace sp {
 namespace {
 
-T5Config tiny(bool gated = false) {
-  T5Config c;
-  c.vocab_size = 40;
-  c.d_model = 16;
-  c.d_kv = 6;
-  c.num_heads = 2;
-  c.d_ff = 24;
-  c.num_layers = 2;
+// Three decoder layers, so decoder-only code paths differ from the encoder's.
+T5Config tiny_decoder3(bool gated = false) {
+  T5Config c = tiny_t5_config(gated);
   c.num_decoder_layers = 3;
-  c.relative_attention_num_buckets = 8;
-  c.relative_attention_max_distance = 16;
-  c.dropout_rate = 0.0;
-  if (gated) {
-    c.feed_forward_proj = "gated-gelu";
-    c.tie_word_embeddings = c.scale_decoder_outputs = false;
-  }
   return c;
 }
 
@@ -41,7 +30,7 @@ std::string temp_dir(const std::string& name) {
 }
 
 TEST(T5Model, hugging_face_names) {
-  T5ForConditionalGeneration m(tiny(true));
+  T5ForConditionalGeneration m(tiny_decoder3(true));
   NamedTensors p = m.named_parameters();
   std::vector<std::string> names;
   for (auto& [n, t] : p) names.push_back(n);
@@ -62,7 +51,7 @@ TEST(T5Model, hugging_face_names) {
   EXPECT_EQ(m.find_parameter("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight")
                 ->shape(),
             (Shape{8, 2}));
-  T5ForConditionalGeneration tied(tiny(false));
+  T5ForConditionalGeneration tied(tiny_decoder3(false));
   EXPECT_EQ(tied.find_parameter("lm_head.weight"), nullptr);
   EXPECT_NE(tied.find_parameter("encoder.block.1.layer.1.DenseReluDense.wi.weight"), nullptr);
 }
@@ -75,14 +64,14 @@ TEST(T5Model, parameter_counts_of_the_presets) {
             76961152);
   EXPECT_EQ(T5ForConditionalGeneration::count_parameters(T5Config::preset("t5-base")), 222903552);
   for (bool gated : {false, true}) {
-    T5Config c = tiny(gated);
+    T5Config c = tiny_decoder3(gated);
     EXPECT_EQ(T5ForConditionalGeneration(c).num_parameters(),
               T5ForConditionalGeneration::count_parameters(c));
   }
 }
 
 TEST(T5Model, init_follows_transformers_scales) {
-  T5Config c = tiny();
+  T5Config c = tiny_decoder3();
   c.d_model = 64;
   c.d_kv = 32;
   c.d_ff = 256;
@@ -105,7 +94,7 @@ TEST(T5Model, init_follows_transformers_scales) {
 }
 
 TEST(T5Model, forward_shapes_and_loss_ignores_minus_100) {
-  T5ForConditionalGeneration m(tiny(true));
+  T5ForConditionalGeneration m(tiny_decoder3(true));
   Generator gen(1);
   m.init_weights(&gen);
   m.eval();
@@ -140,7 +129,7 @@ TEST(T5Model, forward_shapes_and_loss_ignores_minus_100) {
 }
 
 TEST(T5Model, cached_decoding_matches_full_decoding) {
-  T5ForConditionalGeneration m(tiny(true));
+  T5ForConditionalGeneration m(tiny_decoder3(true));
   Generator gen(2);
   m.init_weights(&gen);
   m.eval();
@@ -162,7 +151,7 @@ TEST(T5Model, cached_decoding_matches_full_decoding) {
 }
 
 TEST(T5Model, greedy_generation_and_rank_classification) {
-  T5ForConditionalGeneration m(tiny(false));
+  T5ForConditionalGeneration m(tiny_decoder3(false));
   Generator gen(3);
   m.init_weights(&gen);
   m.eval();
@@ -202,7 +191,7 @@ TEST(T5Model, greedy_generation_and_rank_classification) {
 }
 
 TEST(T5Checkpoint, save_load_round_trip_and_strict_errors) {
-  T5ForConditionalGeneration m(tiny(true));
+  T5ForConditionalGeneration m(tiny_decoder3(true));
   Generator gen(4);
   m.init_weights(&gen);
   const std::string dir = temp_dir("roundtrip");
@@ -275,7 +264,7 @@ TEST(T5Checkpoint, save_load_round_trip_and_strict_errors) {
 }
 
 TEST(T5Model, bf16_forward_runs_in_bf16_with_f32_loss) {
-  T5ForConditionalGeneration m(tiny(true));
+  T5ForConditionalGeneration m(tiny_decoder3(true));
   Generator gen(6);
   m.init_weights(&gen);
   m.eval();
@@ -290,7 +279,7 @@ TEST(T5Model, bf16_forward_runs_in_bf16_with_f32_loss) {
 }
 
 TEST(T5Model, frozen_backbone_sends_gradients_only_to_inputs_embeds) {
-  T5ForConditionalGeneration m(tiny(true));
+  T5ForConditionalGeneration m(tiny_decoder3(true));
   Generator gen(8);
   m.init_weights(&gen);
   m.eval();
@@ -312,7 +301,7 @@ TEST(T5Model, frozen_backbone_sends_gradients_only_to_inputs_embeds) {
 }
 
 TEST(T5Model, dropout_is_active_only_in_training) {
-  T5Config c = tiny(true);
+  T5Config c = tiny_decoder3(true);
   c.dropout_rate = 0.3;
   Generator drop(9);
   T5ForConditionalGeneration m(c, DType::f32, &drop);
