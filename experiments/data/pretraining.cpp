@@ -166,6 +166,8 @@ std::unique_ptr<ExampleStream> make_stream(const PretrainOptions& o,
     SpanCorruptionStreamOptions s;
     s.seed = seed, s.shuffle = shuffle, s.max_epochs = max_epochs, s.vocab = vocab;
     s.inputs_length = o.inputs_length;
+    s.noise_density = o.noise_density;
+    s.mean_noise_span_length = o.mean_noise_span_length;
     return std::make_unique<SpanCorruptionStream>(std::move(docs), s);
   }
   PrefixLmStreamOptions p;
@@ -280,7 +282,9 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   const int64_t targets_length =
       o.targets_length > 0 ? o.targets_length
       : o.objective == PretrainObjective::span_corruption
-          ? raw_length_for_inputs_length(o.inputs_length).targets_length
+          ? raw_length_for_inputs_length(o.inputs_length, o.noise_density,
+                                         o.mean_noise_span_length)
+                .targets_length
           : o.inputs_length;
   PackingOptions packing;
   packing.inputs_length = o.inputs_length;

@@ -56,6 +56,10 @@ struct PretrainOptions {
   // 0: span corruption's targets for inputs_length (random_spans_helper), or
   // inputs_length for prefix LM.
   int64_t targets_length = 0;
+  // Span corruption's noise: share of tokens masked and mean length of a masked span (T5:
+  // 0.15 and 3).
+  double noise_density = 0.15;
+  double mean_noise_span_length = 3.0;
 
   std::string optimizer = "adafactor";  // adafactor (T5X defaults) | adamw
   std::string schedule = "rsqrt";       // rsqrt | constant

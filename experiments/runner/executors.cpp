@@ -364,6 +364,10 @@ StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
                             : static_cast<const LoopSpec&>(*t.pretrain);
   PretrainOptions o;
   o.objective = lm ? PretrainObjective::prefix_lm : objective_from_name(t.pretrain->objective);
+  if (!lm) {
+    o.noise_density = t.pretrain->noise_density;
+    o.mean_noise_span_length = t.pretrain->mean_noise_span_length;
+  }
   o.data_dir = ensure_corpus(r);
   o.out_dir = r.dir;
   o.init_checkpoint = base_checkpoint_dir(r.model_dir, t.model);

@@ -142,6 +142,20 @@ TEST(Pretraining, z_loss_adds_to_the_training_loss_only) {
   EXPECT_GT(b.train.final_loss, a.train.final_loss + 1e-3);
 }
 
+TEST(Pretraining, noise_settings_reach_the_span_corruption_stream) {
+  TempDir dir;
+  const std::string& data = shared_corpus();
+  PretrainOptions a = tiny_options(data, (dir.path / "a").string());
+  a.steps = 1;
+  a.eval_every = 1;
+  PretrainOptions b = a;
+  b.out_dir = (dir.path / "b").string();
+  b.noise_density = 0.5;
+  b.mean_noise_span_length = 2.0;
+  // Other noise makes other validation examples, so the loss before training differs.
+  EXPECT_NE(run_pretraining(a).initial_loss, run_pretraining(b).initial_loss);
+}
+
 TEST(Pretraining, clear_errors) {
   TempDir dir;
   PretrainOptions o = tiny_options((dir.path / "nothing").string(), (dir.path / "out").string());
