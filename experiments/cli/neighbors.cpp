@@ -13,6 +13,7 @@
 #include "experiments/cli/command.h"
 #include "experiments/inference/inference.h"
 #include "nn/peft/neighbors.h"
+#include "experiments/inference/prompt_neighbors.h"
 #include "nn/peft/prompt_tuning.h"
 #include "tensor/error.h"
 
@@ -45,47 +46,25 @@ int run_neighbors(const NeighborsOptions& o) {
   const auto* pt = dynamic_cast<const PromptTuning*>(method.get());
   SP_CHECK(pt != nullptr, "[neighbors] ", o.prompt, " holds a ", method->name(),
            " method, not a prompt_tuning prompt");
-  const std::vector<std::string> labels = split_labels(o.labels);
-  std::vector<std::vector<int64_t>> label_pieces;
-  for (const auto& l : labels) {
-    std::vector<int64_t> ids;
-    for (int64_t id : tok.encode(l, /*add_eos=*/false))
-      if (tok.id_to_piece(id) != "\xE2\x96\x81") ids.push_back(id);
-    label_pieces.push_back(ids);
-  }
   const Tensor& prompts = pt->prompt();  // [P, p, D]
-  const int64_t P = prompts.size(0), p = prompts.size(1);
-  nlohmann::json all = nlohmann::json::array();
-  for (int64_t k = 0; k < P; ++k) {
-    auto nn = nearest_neighbors(prompts.select(0, k), m.model->input_embedding(), o.k,
-                                tok.vocab_size());
-    for (int64_t i = 0; i < p; ++i) {
-      std::vector<std::string> present;
-      for (size_t l = 0; l < labels.size(); ++l) {
-        bool hit = false;
-        for (const Neighbor& n : nn[i])
-          for (int64_t id : label_pieces[l]) hit |= n.id == id;
-        if (hit) present.push_back(labels[l]);
-      }
-      if (o.json) {
-        nlohmann::json row = {{"prompt", k}, {"position", i}, {"labels", present}};
-        for (const Neighbor& n : nn[i])
-          row["neighbors"].push_back(
-              {{"id", n.id}, {"piece", tok.id_to_piece(n.id)}, {"cosine", n.cosine}});
-        std::cout << row.dump() << "\n";
-        continue;
-      }
-      std::cout << (P > 1 ? "prompt " + std::to_string(k) + " " : "") << "position " << i << ":";
-      for (const Neighbor& n : nn[i])
-        std::cout << "  " << tok.id_to_piece(n.id) << " (" << std::fixed << std::setprecision(3)
-                  << n.cosine << ")";
-      if (!labels.empty()) {
-        std::cout << "  | labels:";
-        if (present.empty()) std::cout << " -";
-        for (const auto& l : present) std::cout << " " << l;
-      }
-      std::cout << "\n";
+  const bool several = prompts.size(0) > 1;
+  for (const PromptPositionNeighbors& row :
+       prompt_neighbors(prompts, m.model->input_embedding(), tok, o.k, split_labels(o.labels))) {
+    if (o.json) {
+      std::cout << row.to_json(tok).dump() << "\n";
+      continue;
     }
+    std::cout << (several ? "prompt " + std::to_string(row.prompt) + " " : "") << "position "
+              << row.position << ":";
+    for (const Neighbor& n : row.neighbors)
+      std::cout << "  " << tok.id_to_piece(n.id) << " (" << std::fixed << std::setprecision(3)
+                << n.cosine << ")";
+    if (!o.labels.empty()) {
+      std::cout << "  | labels:";
+      if (row.labels.empty()) std::cout << " -";
+      for (const auto& l : row.labels) std::cout << " " << l;
+    }
+    std::cout << "\n";
   }
   return 0;
 }

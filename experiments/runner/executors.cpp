@@ -11,6 +11,7 @@
 #include "experiments/data/document_reader.h"
 #include "experiments/data/pretraining.h"
 #include "experiments/data/sha256.h"
+#include "experiments/inference/prompt_neighbors.h"
 #include "experiments/runner/evaluation.h"
 #include "experiments/runner/model_loading.h"
 #include "experiments/runner/optimizer_factory.h"
@@ -23,6 +24,7 @@
 #include "models/tokenizer/t5_tokenizer.h"
 #include "nn/peft/peft.h"
 #include "nn/peft/prompt_ensemble.h"
+#include "nn/peft/prompt_tuning.h"
 #include "tensor/error.h"
 
 namespace sp {
@@ -320,7 +322,38 @@ class DefaultExecutor : public StageExecutor {
         out.records.push_back(std::move(rec));
       }
     }
+    if (ev.prompt_neighbors > 0)
+      write_prompt_neighbors(r, tokenizer, labels, ev.prompt_neighbors, out, log);
     return out;
+  }
+
+  // The interpretability analysis: DIR/prompt_neighbors.jsonl (one line per member and
+  // position) and, in the stage's info, how many positions have a class label among their
+  // k nearest pieces.
+  static void write_prompt_neighbors(const StageRequest& r, const T5Tokenizer& tokenizer,
+                                     const std::vector<std::string>& labels, int64_t k,
+                                     StageOutput& out, std::ostream& log) {
+    std::string lines;
+    int64_t positions = 0, with_label = 0;
+    for (size_t m = 0; m < r.tuned_dirs.size(); ++m) {
+      Tuned tuned = load_tuned(r, r.tuned_dirs[m]);
+      const auto* pt = dynamic_cast<const PromptTuning*>(tuned.peft.get());
+      SP_CHECK(pt != nullptr, "[run] prompt_neighbors needs prompt_tuning, ", r.tuned_dirs[m],
+               " holds ", tuned.peft->name());
+      for (const PromptPositionNeighbors& row :
+           prompt_neighbors(pt->prompt(), tuned.model->input_embedding(), tokenizer, k, labels)) {
+        nlohmann::json j = row.to_json(tokenizer);
+        j["member"] = m;
+        lines += j.dump() + "\n";
+        ++positions;
+        with_label += row.labels.empty() ? 0 : 1;
+      }
+    }
+    write_file_atomic((fs::path(r.dir) / "prompt_neighbors.jsonl").string(), lines, "[run]");
+    out.info["prompt_neighbors"] = {{"k", k}, {"positions", positions},
+                                    {"positions_with_label", with_label}};
+    log << "[run]     prompt neighbours (k " << k << "): " << with_label << " of " << positions
+        << " positions have a class label among them -> prompt_neighbors.jsonl\n";
   }
 };
 

@@ -1,0 +1,48 @@
+#include "experiments/inference/prompt_neighbors.h"
+
+#include <gtest/gtest.h>
+
+#include "autograd/ops.h"
+#include "test_util.h"
+
+namespace sp {
+namespace {
+
+TEST(PromptNeighbors, FindsTheEmbeddingRowAndTheLabelsAmongTheNeighbours) {
+  const T5Tokenizer tok =
+      T5Tokenizer::load(std::string(SP_FIXTURES_DIR) + "/tokenizer/spiece.model");
+  const int64_t V = tok.vocab_size(), D = 8;
+  const Tensor embedding = testing::test_tensor({V, D}, 11, DType::f32);
+  // The first piece of "True" (skipping a bare "▁") and a piece of neither label.
+  int64_t true_piece = -1;
+  for (int64_t id : tok.encode("True", /*add_eos=*/false))
+    if (tok.id_to_piece(id) != "\xE2\x96\x81" && true_piece < 0) true_piece = id;
+  ASSERT_GE(true_piece, 0);
+  const std::vector<std::string> labels = {"True", "False"};
+  int64_t other = 100;
+  auto is_label_piece = [&](int64_t id) {
+    for (const auto& l : labels)
+      for (int64_t p : tok.encode(l, false))
+        if (p == id) return true;
+    return false;
+  };
+  while (is_label_piece(other)) ++other;
+  const Tensor prompts =
+      stack({embedding.select(0, true_piece), embedding.select(0, other)}, 0).unsqueeze(0);
+
+  const auto rows = prompt_neighbors(prompts, embedding, tok, /*k=*/1, labels);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].position, 0);
+  EXPECT_EQ(rows[0].neighbors[0].id, true_piece);
+  EXPECT_NEAR(rows[0].neighbors[0].cosine, 1.0, 1e-5);
+  EXPECT_EQ(rows[0].labels, std::vector<std::string>{"True"});
+  EXPECT_EQ(rows[1].neighbors[0].id, other);
+  EXPECT_TRUE(rows[1].labels.empty());
+  const nlohmann::json j = rows[0].to_json(tok);
+  EXPECT_EQ(j["neighbors"][0]["piece"], tok.id_to_piece(true_piece));
+  EXPECT_THROW_MSG(prompt_neighbors(prompts.squeeze(0), embedding, tok, 1, labels),
+                   "prompts must be [P, p, D]");
+}
+
+}  // namespace
+}  // namespace sp
