@@ -117,15 +117,38 @@ class Runner {
     double seconds = 0;
   };
 
+  // What a finished trial was run with: every stage's configuration hash (which covers the
+  // stages it depends on), ensemble members included.
+  static nlohmann::json trial_signature(const Trial& trial) {
+    nlohmann::json s = nlohmann::json::object();
+    for (StageKind kind : trial.stage_order()) s[stage_kind_name(kind)] = trial.stage_hash(kind);
+    for (const TuneStage& member : trial.ensemble) s["ensemble"].push_back(member.hash);
+    return s;
+  }
+
+  // The signature a DONE marker records; null when unreadable (the trial then runs again).
+  static nlohmann::json done_signature(const fs::path& done) {
+    std::ifstream in(done);
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    return j.is_object() && j.contains("stages") ? j["stages"] : nlohmann::json();
+  }
+
   void run_trial(size_t index) {
     const Trial& trial = spec_.trials[index];
     const fs::path tdir = dir_ / "trials" / trial_dir_name(trial.id);
     const std::string label = "trial " + std::to_string(index + 1) + "/" +
                               std::to_string(spec_.trials.size()) + " " + trial.id;
+    const nlohmann::json signature = trial_signature(trial);
     if (fs::exists(tdir / kDone)) {
-      log_ << "[run] " << label << ": done, skipped\n";
-      ++skipped_;
-      return;
+      if (done_signature(tdir / kDone) == signature) {
+        log_ << "[run] " << label << ": done, skipped\n";
+        ++skipped_;
+        return;
+      }
+      // Same id, other settings (an edited spec or --set): run it again; its new results
+      // supersede the old lines in results.jsonl.
+      log_ << "[run] " << label << ": finished with other settings, running again\n";
+      fs::remove(tdir / kDone);
     }
     log_ << "[run] " << label << "\n";
     log_.flush();
@@ -197,7 +220,7 @@ class Runner {
         log_ << "\n";
       }
       nlohmann::json done = {{"trial", trial.id}, {"seconds", seconds}, {"finished", now},
-                             {"records", records.size()}};
+                             {"records", records.size()}, {"stages", signature}};
       write_file_atomic((tdir / kDone).string(), done.dump(2) + "\n", "[run]");
     } catch (const std::exception& e) {
       log_ << "[run] " << label << " FAILED: " << e.what() << "\n";

@@ -187,6 +187,28 @@ TEST(Runner, RerunSkipsFinishedTrialsAndStagesWithoutTouchingResults) {
   EXPECT_EQ(read_results((dir.path / "results.jsonl").string()).size(), 6u);
 }
 
+TEST(Runner, ATrialFinishedWithOtherSettingsRunsAgain) {
+  TempDir dir;
+  ExperimentSpec spec = make_spec({1, 5}, {1});
+  RunOptions o;
+  o.out_dir = dir.path.string();
+  std::ostringstream log;
+  o.log = &log;
+  FakeExecutor first;
+  ASSERT_EQ(run_experiment(spec, o, first), 0);
+  // The same trial ids with another eval configuration (e.g. --set on an eval key).
+  for (Trial& t : spec.trials) t.eval->hash += "-changed";
+  FakeExecutor second;
+  EXPECT_EQ(run_experiment(spec, o, second), 0);
+  EXPECT_EQ(total_calls(second, "tune:"), 0);  // the tune stages are cached by hash
+  EXPECT_EQ(total_calls(second, "eval:"), 2);
+  EXPECT_NE(log.str().find("length=5,seed=1: finished with other settings, running again"),
+            std::string::npos);
+  FakeExecutor third;  // and now they are done with these settings
+  EXPECT_EQ(run_experiment(spec, o, third), 0);
+  EXPECT_TRUE(third.calls.empty());
+}
+
 TEST(Runner, InterruptedTrialFailsAloneAndResumesOnRerun) {
   TempDir dir;
   const ExperimentSpec spec = make_spec({1, 5}, {1, 2});
