@@ -1,6 +1,6 @@
 #pragma once
 // TempDir: a fresh directory under the system's temporary folder, removed with everything
-// in it when the test ends.
+// in it when the test ends; read_text reads back a file a test wrote or produced.
 //
 //   TempDir dir;
 //   const std::string cfg = dir.write("config.json", "{}");   // the file's path
@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <system_error>
 
@@ -40,5 +41,11 @@ struct TempDir {
     return p;
   }
 };
+
+// The whole file as bytes; empty when it cannot be read.
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 }  // namespace sp

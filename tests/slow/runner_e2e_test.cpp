@@ -2,7 +2,6 @@
 // LM-adapted for a few steps, prompt tuning on wordnet_wic for two prompt lengths, eval,
 // reports; then a rerun that does nothing. Needs Debian's wordnet-base (skipped without).
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -11,18 +10,12 @@
 #include "experiments/report/results.h"
 #include "experiments/runner/runner.h"
 #include "experiments/spec/spec.h"
+#include "temp_dir.h"
 
 namespace sp {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 constexpr const char* kMicroSpec = R"(name: micro
 model:
@@ -65,9 +58,8 @@ sweep:
 
 TEST(RunnerEndToEnd, MicroSpecRunsThenRerunSkipsEverything) {
   if (!fs::exists("/usr/share/wordnet")) GTEST_SKIP() << "wordnet-base is not installed";
-  std::string tmpl = (fs::temp_directory_path() / "sp_e2e_XXXXXX").string();
-  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-  const fs::path dir = tmpl;
+  TempDir tmp;  // removed even when an assertion ends the test early
+  const fs::path dir = tmp.path;
   const ExperimentSpec spec = parse_spec(kMicroSpec, (dir / "micro.yaml").string());
   ASSERT_EQ(spec.trials.size(), 2u);
   RunOptions o;
@@ -100,7 +92,6 @@ TEST(RunnerEndToEnd, MicroSpecRunsThenRerunSkipsEverything) {
   EXPECT_EQ(read_text(dir / "run/results.jsonl"), before);
   EXPECT_NE(log2.str().find("trial 2/2"), std::string::npos);
   EXPECT_EQ(log2.str().find(" -> stages/"), std::string::npos) << log2.str();  // nothing ran
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -24,13 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // A minimal XML reader: checks that tags nest and attributes are quoted, and returns the
 // elements (name + attributes) in document order. Enough to prove the SVG is well formed.
 struct XmlElement {

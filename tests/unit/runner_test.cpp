@@ -23,13 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // lengths x seeds trials sharing one pretrain and one lm_adapt stage; ensemble > 1 gives
 // each trial members with seeds seed .. seed + ensemble - 1 (shared between trials).
 ExperimentSpec make_spec(std::vector<int> lengths, std::vector<int> seeds, int ensemble = 1) {

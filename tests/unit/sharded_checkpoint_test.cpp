@@ -29,11 +29,6 @@ std::set<std::string> files_in(const TempDir& dir) {
 
 void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // n f32 values start, start + 1, ...
 Tensor counting(int64_t n, float start) {
   Tensor t = Tensor::empty({n}, DType::f32);
