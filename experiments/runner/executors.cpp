@@ -244,6 +244,9 @@ class DefaultExecutor : public StageExecutor {
     // Rank classification uses the tuned task's labels for transfer too: the model answers
     // in its own label space and label_map translates.
     const std::vector<std::string> labels = targets[0].task->labels();
+    // Each member's prompts [P, p, D] and the vocabulary, kept for prompt_neighbors.
+    std::vector<Tensor> member_prompts;
+    Tensor vocabulary;
     if (r.tuned_dirs.size() > 1 && ts.peft.method == "prompt_tuning") {
       // Prompt ensembles run as one pass per batch, the batch replicated per prompt.
       auto model = load_stage_model(r.model_dir, trial.model, 0.0, nullptr);
@@ -254,6 +257,8 @@ class DefaultExecutor : public StageExecutor {
       const int64_t n = static_cast<int64_t>(r.tuned_dirs.size());
       trainable = c.trainable / n;  // one member's prompt
       total = c.total - c.trainable + trainable;
+      for (int64_t m = 0; m < n; ++m) member_prompts.push_back(prompts->prompt().narrow(0, m, 1));
+      vocabulary = model->input_embedding();
       for (size_t t = 0; t < targets.size(); ++t)
         for (size_t s = 0; s < targets[t].splits.size(); ++s) {
           predictions[t][s] =
@@ -269,6 +274,9 @@ class DefaultExecutor : public StageExecutor {
           trainable = c.trainable;
           total = c.total;
         }
+        if (const auto* pt = dynamic_cast<const PromptTuning*>(tuned.peft.get()))
+          member_prompts.push_back(pt->prompt());
+        vocabulary = tuned.model->input_embedding();
         for (size_t t = 0; t < targets.size(); ++t)
           for (size_t s = 0; s < targets[t].splits.size(); ++s) {
             std::vector<std::string> p =
@@ -322,26 +330,29 @@ class DefaultExecutor : public StageExecutor {
         out.records.push_back(std::move(rec));
       }
     }
-    if (ev.prompt_neighbors > 0)
-      write_prompt_neighbors(r, tokenizer, labels, ev.prompt_neighbors, out, log);
+    if (ev.prompt_neighbors > 0) {
+      SP_CHECK(member_prompts.size() == r.tuned_dirs.size(),
+               "[run] prompt_neighbors needs prompt_tuning, the tuned method is ",
+               ts.peft.method);
+      write_prompt_neighbors(r.dir, member_prompts, vocabulary, tokenizer, labels,
+                             ev.prompt_neighbors, out, log);
+    }
     return out;
   }
 
   // The interpretability analysis: DIR/prompt_neighbors.jsonl (one line per member and
   // position) and, in the stage's info, how many positions have a class label among their
-  // k nearest pieces.
-  static void write_prompt_neighbors(const StageRequest& r, const T5Tokenizer& tokenizer,
+  // k nearest pieces. member_prompts: the prompts the evaluation loaded, one per member.
+  static void write_prompt_neighbors(const std::string& dir,
+                                     const std::vector<Tensor>& member_prompts,
+                                     const Tensor& vocabulary, const T5Tokenizer& tokenizer,
                                      const std::vector<std::string>& labels, int64_t k,
                                      StageOutput& out, std::ostream& log) {
     std::string lines;
     int64_t positions = 0, with_label = 0;
-    for (size_t m = 0; m < r.tuned_dirs.size(); ++m) {
-      Tuned tuned = load_tuned(r, r.tuned_dirs[m]);
-      const auto* pt = dynamic_cast<const PromptTuning*>(tuned.peft.get());
-      SP_CHECK(pt != nullptr, "[run] prompt_neighbors needs prompt_tuning, ", r.tuned_dirs[m],
-               " holds ", tuned.peft->name());
+    for (size_t m = 0; m < member_prompts.size(); ++m) {
       for (const PromptPositionNeighbors& row :
-           prompt_neighbors(pt->prompt(), tuned.model->input_embedding(), tokenizer, k, labels)) {
+           prompt_neighbors(member_prompts[m], vocabulary, tokenizer, k, labels)) {
         nlohmann::json j = row.to_json(tokenizer);
         j["member"] = m;
         lines += j.dump() + "\n";
@@ -349,7 +360,7 @@ class DefaultExecutor : public StageExecutor {
         with_label += row.labels.empty() ? 0 : 1;
       }
     }
-    write_file_atomic((fs::path(r.dir) / "prompt_neighbors.jsonl").string(), lines, "[run]");
+    write_file_atomic((fs::path(dir) / "prompt_neighbors.jsonl").string(), lines, "[run]");
     out.info["prompt_neighbors"] = {{"k", k}, {"positions", positions},
                                     {"positions_with_label", with_label}};
     log << "[run]     prompt neighbours (k " << k << "): " << with_label << " of " << positions
