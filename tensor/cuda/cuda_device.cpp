@@ -2,7 +2,10 @@
 // so CPU-only machines (CI has nvcc but no GPU) run everything else normally.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "tensor/backend.h"
 #include "tensor/cuda/cuda_util.h"
@@ -58,6 +61,44 @@ DeviceGuard::DeviceGuard(int device) {
 
 DeviceGuard::~DeviceGuard() {
   if (switched_) cudaSetDevice(previous_);
+}
+
+cudaStream_t stream(int device) {
+  static std::mutex mu;
+  static std::vector<cudaStream_t> streams;  // never destroyed: outlives static tensors
+  std::lock_guard<std::mutex> lock(mu);
+  if (streams.empty()) streams.assign(static_cast<size_t>(std::max(cuda_device_count(), 0)), nullptr);
+  SP_CHECK(device >= 0 && device < static_cast<int>(streams.size()), "[stream] cuda:", device,
+           " does not exist: ", streams.size(), " CUDA device(s) visible");
+  if (streams[device] == nullptr) {
+    DeviceGuard guard(device);
+    SP_CUDA_CHECK("stream", cudaStreamCreateWithFlags(&streams[device], cudaStreamDefault));
+  }
+  return streams[device];
+}
+
+cudaStream_t current_stream() {
+  int device = 0;
+  SP_CUDA_CHECK("stream", cudaGetDevice(&device));
+  return stream(device);
+}
+
+void synchronize(int device, const char* op) {
+  SP_CUDA_CHECK(op, cudaStreamSynchronize(stream(device)));
+}
+
+unsigned grid_for(int64_t n, int threads) {
+  static const int max_blocks = [] {
+    int device = 0, sms = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+      cudaGetLastError();
+      sms = 132;
+    }
+    return sms * 32;
+  }();
+  const int64_t blocks = (n + threads - 1) / threads;
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(blocks, max_blocks)));
 }
 
 }  // namespace cuda

@@ -1,5 +1,5 @@
 #pragma once
-// Error checking and device selection for CUDA runtime calls (host code only).
+// Error checking, device selection and the per-device stream for CUDA runtime calls.
 #include <cuda_runtime.h>
 
 #include "tensor/error.h"
@@ -22,6 +22,21 @@ class DeviceGuard {
   bool switched_ = false;
 };
 
+// The one stream of device `device` (created on first use, never destroyed). Every kernel,
+// cuBLASLt call and asynchronous copy of the backend goes on it, so work on one device runs
+// in issue order and a freed block can be reused by the next launch without a sync.
+// It is a blocking stream: legacy-default-stream calls (cudaMemcpy) still order with it.
+cudaStream_t stream(int device);
+// The stream of the current device.
+cudaStream_t current_stream();
+
+// Waits for everything queued on device's stream; errors name op.
+void synchronize(int device, const char* op);
+
+// The launch configuration for a grid-stride loop over n elements: enough blocks to fill
+// every SM several times over, no more.
+unsigned grid_for(int64_t n, int threads);
+
 }  // namespace sp::cuda
 
 // SP_CUDA_CHECK("op", cudaMemcpy(...)) throws naming the op when the call fails.
@@ -31,3 +46,6 @@ class DeviceGuard {
     if (sp_cuda_err_ != cudaSuccess) [[unlikely]]     \
       ::sp::cuda::fail_cuda(op, #expr, sp_cuda_err_); \
   } while (0)
+
+// After a <<<...>>> launch: throws naming the op when the launch failed.
+#define SP_CUDA_CHECK_LAUNCH(op) SP_CUDA_CHECK(op, cudaGetLastError())

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "tensor/cuda/cuda_kernels.h"
+#include "tensor/cuda/cuda_util.h"
 
 namespace sp::cuda {
 namespace {
@@ -21,7 +22,7 @@ cudaError_t launch(void* dst, int64_t n, uint64_t pattern) {
   constexpr int kThreads = 256;
   // A grid-stride loop: enough blocks to fill every SM several times over, no more.
   const int64_t blocks = std::min<int64_t>((n + kThreads - 1) / kThreads, 8192);
-  fill_kernel<W><<<static_cast<unsigned>(blocks), kThreads>>>(static_cast<W*>(dst), n,
+  fill_kernel<W><<<static_cast<unsigned>(blocks), kThreads, 0, current_stream()>>>(static_cast<W*>(dst), n,
                                                               static_cast<W>(pattern));
   return cudaGetLastError();
 }
@@ -31,7 +32,7 @@ cudaError_t launch(void* dst, int64_t n, uint64_t pattern) {
 cudaError_t launch_fill(void* dst, int64_t n, int elem_size, uint64_t pattern) {
   if (n <= 0) return cudaSuccess;
   switch (elem_size) {
-    case 1: return cudaMemset(dst, static_cast<int>(pattern & 0xff), static_cast<size_t>(n));
+    case 1: return cudaMemsetAsync(dst, static_cast<int>(pattern & 0xff), static_cast<size_t>(n), current_stream());
     case 2: return launch<uint16_t>(dst, n, pattern);
     case 4: return launch<uint32_t>(dst, n, pattern);
     case 8: return launch<uint64_t>(dst, n, pattern);
