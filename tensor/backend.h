@@ -44,11 +44,28 @@ struct DistributionParams {
   double b = 1;  // uniform: high; normal: std; randint: high (exclusive)
 };
 
+// What runs on the matmul's result before it is stored. With pre = alpha * a @ b (+ bias)
+// (+ out if accumulate), computed in the accumulation type:
+//   none:       out = pre
+//   gelu_tanh:  aux = pre, out = gelu_tanh(pre) (T5's gelu_new; aux is saved for backward)
+//   dgelu_tanh: out = pre * gelu_tanh'(aux) (aux is read: the forward's pre-activation)
+// aux has out's shape and dtype and is contiguous.
+enum class Epilogue { none, gelu_tanh, dgelu_tanh };
+
 struct MatmulParams {
   const Tensor* bias = nullptr;  // [N], added to every row
   bool accumulate = false;       // out += a @ b (beta = 1) instead of out = a @ b
   float alpha = 1.0f;
+  Epilogue epilogue = Epilogue::none;
+  Tensor* aux = nullptr;  // gelu_tanh: written; dgelu_tanh: read; unused (null) for none
 };
+
+// How f32 matmuls run on the GPU: strict FP32 (the default, matching the CPU) or TF32
+// tensor cores (10-bit mantissa products, fp32 accumulation). A process-wide setting,
+// read when a matmul is issued; the CPU ignores it.
+enum class Fp32Matmul { strict, tf32 };
+void set_fp32_matmul(Fp32Matmul mode);
+Fp32Matmul fp32_matmul();
 
 // Primitives, for supports() and for tests that loop over every op.
 enum class Prim {

@@ -403,11 +403,8 @@ void loop_matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulPara
   });
 }
 
-}  // namespace
-
-// out: [..., M, N] contiguous; a: [..., M, K], b: [..., K, N], batch dims broadcast to out's.
-void CpuBackend::matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulParams& p) {
-  if (out.numel() == 0) return;
+// out = alpha * a @ b (+ bias) (+ out if accumulate), without an epilogue.
+void plain_matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulParams& p) {
   const int64_t K = a.shape().back();
   const DType dt = out.dtype();
   if ((dt == DType::f32 || dt == DType::bf16) && K > 0) {
@@ -415,6 +412,33 @@ void CpuBackend::matmul(Tensor& out, const Tensor& a, const Tensor& b, const Mat
     return;
   }
   SP_DISPATCH_FLOAT(dt, "matmul", [&]<typename T>() { loop_matmul<T>(out, a, b, p); });
+}
+
+}  // namespace
+
+// out: [..., M, N] contiguous; a: [..., M, K], b: [..., K, N], batch dims broadcast to out's.
+// The gelu epilogues are a pass after the product, through the same elementwise code as
+// the gelu_tanh unary and its backward, so the fused op equals the unfused ops.
+void CpuBackend::matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulParams& p) {
+  if (out.numel() == 0) return;
+  if (p.epilogue == Epilogue::none) {
+    plain_matmul(out, a, b, p);
+    return;
+  }
+  MatmulParams q = p;
+  q.epilogue = Epilogue::none;
+  q.aux = nullptr;
+  Tensor& aux = *p.aux;
+  if (p.epilogue == Epilogue::gelu_tanh) {
+    // aux = pre-activation, out = gelu_tanh(aux)
+    if (p.accumulate) kernels::copy_(aux, out);
+    plain_matmul(aux, a, b, q);
+    unary(UnaryOp::gelu_tanh, out, aux, UnaryParams{});
+    return;
+  }
+  // out = pre * gelu_tanh'(aux)
+  plain_matmul(out, a, b, q);
+  activation_backward(ActivationGrad::gelu_tanh, out, out, aux);
 }
 
 }  // namespace sp::cpu

@@ -4,6 +4,18 @@
 #include "tensor/kernels.h"
 #include "tensor/kernels/matmul_stats.h"
 
+namespace sp {
+namespace {
+
+std::atomic<Fp32Matmul> g_fp32_matmul{Fp32Matmul::strict};
+
+}  // namespace
+
+void set_fp32_matmul(Fp32Matmul mode) { g_fp32_matmul.store(mode, std::memory_order_relaxed); }
+Fp32Matmul fp32_matmul() { return g_fp32_matmul.load(std::memory_order_relaxed); }
+
+}  // namespace sp
+
 namespace sp::kernels {
 namespace {
 
@@ -14,15 +26,26 @@ struct Prepared {
   Tensor a, b;          // at least 2-D, left-padded with size-1 dims to the output's rank
   Shape full;           // [..., M, N]
   Shape result;         // full without the dims that 1-D operands do not have
-  MatmulParams params;  // p, with bias pointing at the contiguous copy below
-  Tensor bias;
+  MatmulParams params;  // p, with bias and aux pointing at the tensors below
+  Tensor bias;          // a contiguous copy of *p.bias
+  Tensor aux;           // *p.aux viewed with the full shape
 
-  MatmulParams backend_params() const {
+  MatmulParams backend_params() {
     MatmulParams q = params;
     q.bias = bias.defined() ? &bias : nullptr;
+    q.aux = aux.defined() ? &aux : nullptr;
     return q;
   }
 };
+
+const char* epilogue_name(Epilogue e) {
+  switch (e) {
+    case Epilogue::none: return "none";
+    case Epilogue::gelu_tanh: return "gelu_tanh";
+    case Epilogue::dgelu_tanh: return "dgelu_tanh";
+  }
+  return "unknown";
+}
 
 // x: [d0, .., dn] -> [1, .., 1, d0, .., dn] with rank dims.
 Tensor pad_left(const Tensor& x, int rank) {
@@ -32,6 +55,37 @@ Tensor pad_left(const Tensor& x, int rank) {
   for (int i = 0; i < x.dim(); ++i)
     shape.push_back(x.shape()[i]), strides.push_back(x.strides()[i]);
   return x.as_strided(shape, strides, x.offset());
+}
+
+Tensor contiguous_view(const Tensor& x, const Shape& shape) {
+  return x.as_strided(shape, contiguous_strides(shape), x.offset());
+}
+
+// aux: the result's shape, a's dtype and device, contiguous. For gelu_tanh an undefined
+// *p.aux is allocated here (it is an output); dgelu_tanh reads it, so it must be given.
+void prepare_aux(Prepared& pr, const Tensor& a, const MatmulParams& p) {
+  if (p.epilogue == Epilogue::none) {
+    SP_CHECK(p.aux == nullptr, "[matmul] aux is given but the epilogue is none: only ",
+             "gelu_tanh and dgelu_tanh use it");
+    return;
+  }
+  SP_CHECK(p.epilogue == Epilogue::gelu_tanh || p.epilogue == Epilogue::dgelu_tanh,
+           "[matmul] unknown epilogue ", static_cast<int>(p.epilogue));
+  const char* name = epilogue_name(p.epilogue);
+  SP_CHECK(p.aux != nullptr, "[matmul] epilogue ", name, " needs aux (", pr.result, ")");
+  Tensor& aux = *p.aux;
+  if (!aux.defined() && p.epilogue == Epilogue::gelu_tanh) {
+    aux = Tensor::empty(pr.result, a.dtype(), a.device());
+  }
+  SP_CHECK(aux.defined(), "[matmul] epilogue ", name, " reads aux, which is undefined");
+  SP_CHECK(aux.shape() == pr.result, "[matmul] aux is ", aux.shape(), ", expected ", pr.result,
+           " (epilogue ", name, ")");
+  SP_CHECK(aux.dtype() == a.dtype(), "[matmul] dtype mismatch: aux is ", dtype_name(aux.dtype()),
+           ", a is ", dtype_name(a.dtype()));
+  SP_CHECK(aux.device() == a.device(), "[matmul] device mismatch: aux is on ", aux.device(),
+           ", a is on ", a.device());
+  SP_CHECK(aux.is_contiguous(), "[matmul] aux must be contiguous, got ", describe(aux));
+  pr.aux = contiguous_view(aux, pr.full);
 }
 
 // a: [..., M, K] or [K], b: [..., K, N] or [K] -> the operands as the backend takes them.
@@ -92,14 +146,11 @@ Prepared prepare(const Tensor& a, const Tensor& b, const MatmulParams& p) {
              dtype_name(bias.dtype()), ", a is ", dtype_name(a.dtype()));
     pr.bias = contiguous(bias);
   }
+  prepare_aux(pr, a, p);
 
   g_calls.fetch_add(1, std::memory_order_relaxed);
   g_flops.fetch_add(2 * batch * M * N * K, std::memory_order_relaxed);
   return pr;
-}
-
-Tensor contiguous_view(const Tensor& x, const Shape& shape) {
-  return x.as_strided(shape, contiguous_strides(shape), x.offset());
 }
 
 }  // namespace
@@ -133,10 +184,17 @@ void matmul_into(Tensor& out, const Tensor& a, const Tensor& b, const MatmulPara
   SP_CHECK(out.shape() == pr.result, "[matmul] out is ", out.shape(), ", expected ", pr.result);
   Backend& backend = backend_for(a);
   MatmulParams params = pr.backend_params();
+  params.accumulate = true;
   if (out.is_contiguous()) {
     Tensor full = contiguous_view(out, pr.full);
-    params.accumulate = true;
     backend.matmul(full, pr.a, pr.b, params);
+    return;
+  }
+  if (p.epilogue != Epilogue::none) {
+    // The epilogue reads out's values: run on a dense copy, then write it back.
+    Tensor dense = contiguous_view(clone(out), pr.full);
+    backend.matmul(dense, pr.a, pr.b, params);
+    copy_(out, contiguous_view(dense, pr.result));
     return;
   }
   // The backend writes dense outputs: compute aside, then add into the strided out.

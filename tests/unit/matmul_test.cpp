@@ -3,6 +3,8 @@
 // error messages, the primitive cache, and what backward computes for a frozen weight.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "autograd/ops/linalg.h"
 #include "tensor/allocator.h"
 #include "tensor/cpu/onednn.h"
@@ -390,6 +392,132 @@ TEST(MatmulAutograd, BroadcastWeightGradientSummedOverBatch) {
                    kernels::view(g, {6, 2})),
       1e-12);
   expect_values(a.grad(), naive_matmul(g, kernels::contiguous(kernels::transpose(b, 0, 1))), 1e-12);
+}
+
+// --- epilogues: gelu_tanh (aux = pre-activation) and dgelu_tanh ---------------------------
+
+// The fused epilogue against the unfused ops it stands for, which run the same code: equal.
+TEST_P(MatmulDtype, GeluEpilogueEqualsMatmulThenGelu) {
+  const DType dt = GetParam();
+  const Tensor a = operand({2, 7, 9}, 80, dt), b = operand({9, 6}, 81, dt);
+  const Tensor bias = operand({6}, 82, dt);
+  MatmulParams plain;
+  plain.bias = &bias;
+  plain.alpha = 0.5f;
+  const Tensor pre = kernels::matmul(a, b, plain);
+  Tensor aux;
+  MatmulParams p = plain;
+  p.epilogue = Epilogue::gelu_tanh;
+  p.aux = &aux;
+  const Tensor out = kernels::matmul(a, b, p);
+  ASSERT_TRUE(aux.defined()) << "kernels::matmul allocates aux for gelu_tanh";
+  EXPECT_EQ(aux.shape(), (Shape{2, 7, 6}));
+  expect_values(aux, pre.to_vector<double>(), 0.0);
+  expect_values(out, kernels::unary(UnaryOp::gelu_tanh, pre).to_vector<double>(), 0.0);
+}
+
+TEST_P(MatmulDtype, GeluEpilogueAccumulatesBeforeTheActivation) {
+  const DType dt = GetParam();
+  const Tensor a = kernels::transpose(operand({9, 5}, 83, dt), 0, 1), b = operand({9, 4}, 84, dt);
+  const Tensor init = operand({5, 4}, 85, dt);
+  Tensor pre = kernels::clone(init);
+  kernels::matmul_into(pre, a, b, {});
+  Tensor out = kernels::clone(init), aux = Tensor::empty({5, 4}, dt);
+  MatmulParams p;
+  p.epilogue = Epilogue::gelu_tanh;
+  p.aux = &aux;
+  kernels::matmul_into(out, a, b, p);
+  expect_values(aux, pre.to_vector<double>(), 0.0);
+  expect_values(out, kernels::unary(UnaryOp::gelu_tanh, pre).to_vector<double>(), 0.0);
+  // A strided out takes the dense-copy path and computes the same.
+  Tensor base = kernels::transpose(kernels::clone(kernels::transpose(init, 0, 1)), 0, 1);
+  ASSERT_FALSE(base.is_contiguous());
+  Tensor aux2 = Tensor::empty({5, 4}, dt);
+  p.aux = &aux2;
+  kernels::matmul_into(base, a, b, p);
+  expect_values(base, out.to_vector<double>(), 0.0);
+}
+
+TEST_P(MatmulDtype, DgeluEpilogueEqualsMatmulThenActivationBackward) {
+  const DType dt = GetParam();
+  const Tensor a = operand({6, 8}, 86, dt), b = kernels::transpose(operand({5, 8}, 87, dt), 0, 1);
+  Tensor aux = kernels::cast(test_tensor({6, 5}, 88, DType::f64, 3.0), dt);
+  const Tensor bias = operand({5}, 89, dt);
+  MatmulParams p;
+  p.epilogue = Epilogue::dgelu_tanh;
+  p.aux = &aux;
+  const Tensor out = kernels::matmul(a, b, p);
+  const Tensor ref =
+      kernels::activation_backward(ActivationGrad::gelu_tanh, kernels::matmul(a, b), aux);
+  expect_values(out, ref.to_vector<double>(), 0.0);
+  // With bias and accumulate: (a @ b + bias + out) * gelu'(aux).
+  const Tensor init = operand({6, 5}, 90, dt);
+  MatmulParams plain;
+  plain.bias = &bias;
+  Tensor pre = kernels::clone(init);
+  kernels::matmul_into(pre, a, b, plain);
+  Tensor acc = kernels::clone(init);
+  p.bias = &bias;
+  kernels::matmul_into(acc, a, b, p);
+  expect_values(
+      acc, kernels::activation_backward(ActivationGrad::gelu_tanh, pre, aux).to_vector<double>(),
+      0.0);
+}
+
+// In f64 against the formula itself: T5's gelu_new, 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))),
+// and its derivative.
+TEST(MatmulEpilogue, MatchesTheGeluNewFormulaInF64) {
+  const Tensor a = test_tensor({7, 11}, 91, DType::f64, 2.0), b = test_tensor({11, 3}, 92);
+  const std::vector<double> x = naive_matmul(a, b);
+  const double k = 0.7978845608028654, c = 0.044715;
+  std::vector<double> gelu(x.size()), dgelu(x.size());
+  Tensor aux = test_tensor({7, 3}, 93, DType::f64, 3.0);
+  const std::vector<double> h = aux.to_vector<double>();
+  for (size_t i = 0; i < x.size(); ++i) {
+    gelu[i] = 0.5 * x[i] * (1 + std::tanh(k * (x[i] + c * x[i] * x[i] * x[i])));
+    const double t = std::tanh(k * (h[i] + c * h[i] * h[i] * h[i]));
+    const double d = 0.5 * (1 + t) + 0.5 * h[i] * (1 - t * t) * k * (1 + 3 * c * h[i] * h[i]);
+    dgelu[i] = x[i] * d;
+  }
+  Tensor gelu_aux;
+  MatmulParams p;
+  p.epilogue = Epilogue::gelu_tanh;
+  p.aux = &gelu_aux;
+  expect_values(kernels::matmul(a, b, p), gelu, 1e-12);
+  expect_values(gelu_aux, x, 1e-12);
+  p.epilogue = Epilogue::dgelu_tanh;
+  p.aux = &aux;
+  expect_values(kernels::matmul(a, b, p), dgelu, 1e-12);
+}
+
+TEST(MatmulEpilogue, AuxIsValidated) {
+  const Tensor a = Tensor::zeros({4, 8}), b = Tensor::zeros({8, 3});
+  Tensor wrong_shape = Tensor::zeros({4, 4});
+  Tensor wrong_dtype = Tensor::zeros({4, 3}, DType::bf16);
+  Tensor strided = kernels::transpose(Tensor::zeros({3, 4}), 0, 1);
+  Tensor undefined;
+  MatmulParams p;
+  p.aux = &wrong_shape;
+  EXPECT_THROW_MSG(kernels::matmul(a, b, p), "[matmul] aux is given but the epilogue is none");
+  p.epilogue = Epilogue::gelu_tanh;
+  EXPECT_THROW_MSG(kernels::matmul(a, b, p), "[matmul] aux is [4, 4], expected [4, 3]");
+  p.aux = &wrong_dtype;
+  EXPECT_THROW_MSG(kernels::matmul(a, b, p), "[matmul] dtype mismatch: aux is bf16, a is f32");
+  p.aux = &strided;
+  EXPECT_THROW_MSG(kernels::matmul(a, b, p), "[matmul] aux must be contiguous");
+  p.aux = nullptr;
+  EXPECT_THROW_MSG(kernels::matmul(a, b, p), "[matmul] epilogue gelu_tanh needs aux");
+  p.epilogue = Epilogue::dgelu_tanh;
+  p.aux = &undefined;
+  EXPECT_THROW_MSG(kernels::matmul(a, b, p), "[matmul] epilogue dgelu_tanh reads aux");
+}
+
+TEST(MatmulEpilogue, Fp32MatmulSettingDefaultsToStrict) {
+  EXPECT_EQ(fp32_matmul(), Fp32Matmul::strict);
+  set_fp32_matmul(Fp32Matmul::tf32);
+  EXPECT_EQ(fp32_matmul(), Fp32Matmul::tf32);
+  set_fp32_matmul(Fp32Matmul::strict);
+  EXPECT_EQ(fp32_matmul(), Fp32Matmul::strict);
 }
 
 }  // namespace
