@@ -41,7 +41,7 @@ inline Tensor poisoned_gpu(const Shape& shape, DType dtype) {
 inline std::vector<unsigned char> bytes_of(const Tensor& t) {
   const Tensor c = kernels::contiguous(to_cpu(t));
   std::vector<unsigned char> b(static_cast<size_t>(c.nbytes()));
-  if (!b.empty()) std::memcpy(b.data(), c.storage()->data(), b.size());
+  if (!b.empty()) std::memcpy(b.data(), c.data_ptr(), b.size());
   return b;
 }
 
