@@ -1,9 +1,339 @@
-// PLACEHOLDER: replaced by the family's kernels.
+// Fused RMS norm forward and backward on CUDA (T5's layer norm), the same function as
+// tensor/cpu/rms_norm.cpp:
+//   r = 1 / sqrt(sum(x^2) / D + eps),  n = x * r,  n rounded to a 16-bit weight's dtype,
+//   y = n * w;  backward: dn = dy * w,  dx = r * dn - x * r^3 * sum(dn * x) / D,
+//   dw = sum over rows of dy * n.
+// Accumulation in A = f32 (f64 when x or weight is f64).
+//
+// Forward: a block per row; the row is read for the sum of squares and again (from L2)
+// to write. Backward: a fixed number of row chunks (a function of R only), a block per
+// chunk walking its rows; each block keeps its dw partial for the chunk in shared memory
+// (in global memory when D is too wide), and a second kernel sums the partials in chunk
+// order: no atomics, so dw is the same run to run. 16-byte vector accesses when every row
+// start is aligned, scalar ones otherwise.
+#include <algorithm>
+#include <type_traits>
+
 #include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_util.h"
+#include "tensor/cuda/row_reduce.cuh"
 
 namespace sp::cuda {
+namespace {
 
-void CudaBackend::rms_norm(Tensor&, Tensor&, const Tensor&, const Tensor&, double) { unsupported("rms_norm"); }
-void CudaBackend::rms_norm_backward(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) { unsupported("rms_norm_backward"); }
+struct NoWeight {};
+
+template <typename W>
+inline constexpr bool kHasWeight = !std::is_same_v<W, NoWeight>;
+
+// Accumulation type: f64 when x or the weight is f64.
+template <typename X, typename W>
+using rms_acc_t =
+    std::conditional_t<std::is_same_v<X, double> || std::is_same_v<W, double>, double, float>;
+
+// The output's (and dy's) type: the weight's, or x's without a weight.
+template <typename X, typename W>
+using rms_out_t = std::conditional_t<kHasWeight<W>, W, X>;
+
+// Elements per vector access: 16 bytes of the widest type involved.
+template <typename X, typename W>
+inline constexpr int kRmsVec = 16 /
+                               static_cast<int>(std::max(sizeof(X),
+                                                         kHasWeight<W> ? sizeof(W) : sizeof(X)));
+
+// Dynamic shared memory for a dw partial: under the 48 KB a block may use without opting
+// in, leaving room for block_sum's static buffer.
+constexpr size_t kSmemLimit = 40 * 1024;
+// dw partials: at most this many row chunks (a function of R only, for reproducibility).
+constexpr int64_t kMaxChunks = 1024;
+
+// The normalised value as the multiply sees it: rounded to a 16-bit weight's dtype.
+template <typename W, typename A>
+__device__ __forceinline__ A cast_like_weight(A n) {
+  if constexpr (std::is_same_v<W, __nv_bfloat16> || std::is_same_v<W, __half>) {
+    return load_as<A>(store_as<W>(static_cast<float>(n)));
+  } else {
+    return n;
+  }
+}
+
+// Loads V weights at j (1 when there is none).
+template <int V, typename W, typename A>
+__device__ __forceinline__ void load_weight(const W* w, int64_t j, A* out) {
+  if constexpr (kHasWeight<W>) {
+    rows::load_pack<V>(w + j, out);
+  } else {
+#pragma unroll
+    for (int i = 0; i < V; ++i) out[i] = A(1);
+  }
+}
+
+// x: [R, D], w: [D] or none -> y: [R, D] (rms_out_t), rstd: [R] (A); a block per row.
+template <typename X, typename W, int V>
+__global__ void __launch_bounds__(1024)
+    rms_norm_kernel(const X* __restrict__ x, const W* __restrict__ w,
+                    rms_out_t<X, W>* __restrict__ y, rms_acc_t<X, W>* __restrict__ rstd, int64_t d,
+                    rms_acc_t<X, W> inv_d, rms_acc_t<X, W> eps) {
+  using A = rms_acc_t<X, W>;
+  const int64_t row = blockIdx.x;
+  const X* xr = x + row * d;
+  auto* yr = y + row * d;
+  const int64_t step = static_cast<int64_t>(blockDim.x) * V;
+  A ss = 0;
+#pragma unroll 2
+  for (int64_t j = static_cast<int64_t>(threadIdx.x) * V; j < d; j += step) {
+    A v[V];
+    rows::load_pack<V>(xr + j, v);
+#pragma unroll
+    for (int i = 0; i < V; ++i) ss += v[i] * v[i];
+  }
+  ss = rows::block_sum(ss);
+  const A rs = A(1) / sqrt(ss * inv_d + eps);
+  if (threadIdx.x == 0) rstd[row] = rs;
+#pragma unroll 2
+  for (int64_t j = static_cast<int64_t>(threadIdx.x) * V; j < d; j += step) {
+    A v[V], wv[V];
+    rows::load_pack<V>(xr + j, v);
+    load_weight<V>(w, j, wv);
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      const A n = cast_like_weight<W>(v[i] * rs);
+      v[i] = kHasWeight<W> ? n * wv[i] : n;
+    }
+    rows::store_pack<V>(yr + j, v);
+  }
+}
+
+// dy: [R, D] (rms_out_t), x: [R, D], w: [D] or none, rstd: [R] -> dx: [R, D] (X) when not
+// null, and when part is not null part[c, D] (A) = the dw partial of row chunk c. A block
+// per chunk c = blockIdx.x of rows [R * c / chunks, R * (c + 1) / chunks). Each thread
+// owns the same columns in every loop, so its dw accumulators need no synchronisation.
+template <typename X, typename W, int V>
+__global__ void __launch_bounds__(1024)
+    rms_norm_backward_kernel(const rms_out_t<X, W>* __restrict__ dy, const X* __restrict__ x,
+                             const W* __restrict__ w, const rms_acc_t<X, W>* __restrict__ rstd,
+                             X* __restrict__ dx, rms_acc_t<X, W>* __restrict__ part, int64_t nrows,
+                             int64_t d, bool part_in_smem, rms_acc_t<X, W> inv_d) {
+  using A = rms_acc_t<X, W>;
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int64_t c = blockIdx.x, chunks = gridDim.x;
+  const int64_t step = static_cast<int64_t>(blockDim.x) * V;
+  const int64_t j0 = static_cast<int64_t>(threadIdx.x) * V;
+  A* acc = nullptr;
+  if (part != nullptr) {
+    acc = part_in_smem ? reinterpret_cast<A*>(smem) : part + c * d;
+    for (int64_t j = j0; j < d; j += step)
+#pragma unroll
+      for (int i = 0; i < V; ++i) acc[j + i] = A(0);
+  }
+  const int64_t r0 = nrows * c / chunks, r1 = nrows * (c + 1) / chunks;
+  for (int64_t r = r0; r < r1; ++r) {
+    const A rs = rstd[r];
+    const X* xr = x + r * d;
+    const auto* gr = dy + r * d;
+    A coef = 0;
+    if (dx != nullptr) {  // uniform over the block
+      A dot = 0;
+#pragma unroll 2
+      for (int64_t j = j0; j < d; j += step) {
+        A xv[V], g[V], wv[V];
+        rows::load_pack<V>(xr + j, xv);
+        rows::load_pack<V>(gr + j, g);
+        load_weight<V>(w, j, wv);
+#pragma unroll
+        for (int i = 0; i < V; ++i) dot += (kHasWeight<W> ? g[i] * wv[i] : g[i]) * xv[i];
+      }
+      dot = rows::block_sum(dot);
+      coef = rs * rs * rs * dot * inv_d;
+    }
+#pragma unroll 2
+    for (int64_t j = j0; j < d; j += step) {
+      A xv[V], g[V], wv[V];
+      rows::load_pack<V>(xr + j, xv);
+      rows::load_pack<V>(gr + j, g);
+      if (dx != nullptr) {
+        load_weight<V>(w, j, wv);
+        A o[V];
+#pragma unroll
+        for (int i = 0; i < V; ++i) {
+          const A dn = kHasWeight<W> ? g[i] * wv[i] : g[i];
+          o[i] = rs * dn - xv[i] * coef;
+        }
+        rows::store_pack<V>(dx + r * d + j, o);
+      }
+      if (acc != nullptr) {
+#pragma unroll
+        for (int i = 0; i < V; ++i) acc[j + i] += g[i] * cast_like_weight<W>(xv[i] * rs);
+      }
+    }
+  }
+  if (part != nullptr && part_in_smem) {
+    A* out = part + c * d;
+    for (int64_t j = j0; j < d; j += step)
+#pragma unroll
+      for (int i = 0; i < V; ++i) out[j + i] = acc[j + i];
+  }
+}
+
+// part: [chunks, D] (A) -> dw: [D] (W), summed in chunk order.
+template <typename W, typename A>
+__global__ void rms_norm_dweight_kernel(const A* __restrict__ part, W* __restrict__ dw,
+                                        int64_t chunks, int64_t d) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= d) return;
+  A s = 0;
+  for (int64_t c = 0; c < chunks; ++c) s += part[c * d + j];
+  dw[j] = store_as<W>(s);
+}
+
+// Threads for a block per row: about two vectors per thread, 64 to 1024 threads.
+unsigned row_threads(int64_t d, int v) {
+  const int64_t vectors = (d + v - 1) / v;
+  const int64_t t = ((vectors + 1) / 2 + 31) / 32 * 32;
+  return static_cast<unsigned>(std::clamp<int64_t>(t, 64, 1024));
+}
+
+// Calls fn.template operator()<X, W>() for x's dtype and weight's (NoWeight if undefined),
+// as device storage types.
+template <typename F>
+void dispatch_xw(DType xt, const Tensor& weight, const char* op, F&& fn) {
+  SP_CUDA_DISPATCH_FLOAT(xt, op, [&]<typename X>() {
+    if (!weight.defined()) {
+      fn.template operator()<X, NoWeight>();
+      return;
+    }
+    SP_CUDA_DISPATCH_FLOAT(weight.dtype(), op,
+                           [&]<typename W>() { fn.template operator()<X, W>(); });
+  });
+}
+
+template <typename W>
+const W* weight_ptr(const Tensor& weight) {
+  if constexpr (kHasWeight<W>) {
+    return static_cast<const W*>(address(weight));
+  } else {
+    return nullptr;
+  }
+}
+
+// The host-side dtype of device type A (f32 or f64).
+template <typename A>
+constexpr DType acc_dtype() {
+  return std::is_same_v<A, double> ? DType::f64 : DType::f32;
+}
+
+}  // namespace
+
+// x: [R, D], weight: [D] or undefined -> out: [R, D], rstd: [R]; all contiguous.
+void CudaBackend::rms_norm(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& weight,
+                           double eps) {
+  const char* op = "rms_norm";
+  SP_CHECK(x.is_contiguous() && out.is_contiguous() && rstd.is_contiguous() &&
+               (!weight.defined() || weight.is_contiguous()),
+           "[", op, "] cuda kernel needs contiguous tensors, x is ", describe(x));
+  const int64_t d = x.size(-1);
+  const int64_t nrows = d == 0 ? 0 : x.numel() / d;
+  if (nrows == 0) return;
+  SP_CHECK(nrows <= 0x7fffffff, "[", op, "] too many rows for one launch: ", nrows);
+  DeviceGuard guard(x.device().index);
+  dispatch_xw(x.dtype(), weight, op, [&]<typename X, typename W>() {
+    using A = rms_acc_t<X, W>;
+    using O = rms_out_t<X, W>;
+    SP_CHECK(rstd.dtype() == acc_dtype<A>(), "[", op, "] rstd must be ", dtype_name(acc_dtype<A>()),
+             ", got ", describe(rstd));
+    const X* xp = static_cast<const X*>(address(x));
+    const W* wp = weight_ptr<W>(weight);
+    O* yp = static_cast<O*>(address(out));
+    A* rp = static_cast<A*>(address(rstd));
+    constexpr int kV = kRmsVec<X, W>;
+    const bool vec =
+        rows::all_aligned16(xp, yp) && (wp == nullptr || rows::aligned16(wp)) && d % kV == 0;
+    const A inv_d = A(1) / static_cast<A>(d);
+    const auto blocks = static_cast<unsigned>(nrows);
+    cudaStream_t s = current_stream();
+    if (vec) {
+      rms_norm_kernel<X, W, kV>
+          <<<blocks, row_threads(d, kV), 0, s>>>(xp, wp, yp, rp, d, inv_d, static_cast<A>(eps));
+    } else {
+      rms_norm_kernel<X, W, 1>
+          <<<blocks, row_threads(d, 1), 0, s>>>(xp, wp, yp, rp, d, inv_d, static_cast<A>(eps));
+    }
+    SP_CUDA_CHECK_LAUNCH(op);
+  });
+}
+
+// dy: [R, D], x: [R, D], weight: [D] or undefined, rstd: [R] -> dx: [R, D] if defined,
+// dweight: [D] if defined (overwritten).
+void CudaBackend::rms_norm_backward(Tensor& dx, Tensor& dweight, const Tensor& dy, const Tensor& x,
+                                    const Tensor& weight, const Tensor& rstd) {
+  const char* op = "rms_norm_backward";
+  SP_CHECK(x.is_contiguous() && dy.is_contiguous() && rstd.is_contiguous() &&
+               (!dx.defined() || dx.is_contiguous()) &&
+               (!dweight.defined() || dweight.is_contiguous()) &&
+               (!weight.defined() || weight.is_contiguous()),
+           "[", op, "] cuda kernel needs contiguous tensors, x is ", describe(x));
+  SP_CHECK(!dweight.defined() || weight.defined(), "[", op, "] dweight without a weight");
+  const int64_t d = x.size(-1);
+  const int64_t nrows = d == 0 ? 0 : x.numel() / d;
+  const bool need_dx = dx.defined(), need_dw = dweight.defined();
+  DeviceGuard guard(x.device().index);
+  cudaStream_t s = current_stream();
+  if (nrows == 0 || (!need_dx && !need_dw)) {
+    if (need_dw && dweight.numel() > 0)  // all-zero bits are 0 in every float dtype
+      SP_CUDA_CHECK(op,
+                    cudaMemsetAsync(address(dweight), 0, static_cast<size_t>(dweight.nbytes()), s));
+    return;
+  }
+  dispatch_xw(x.dtype(), weight, op, [&]<typename X, typename W>() {
+    using A = rms_acc_t<X, W>;
+    using O = rms_out_t<X, W>;
+    SP_CHECK(rstd.dtype() == acc_dtype<A>(), "[", op, "] rstd must be ", dtype_name(acc_dtype<A>()),
+             ", got ", describe(rstd));
+    const DType out_dtype = weight.defined() ? weight.dtype() : x.dtype();
+    SP_CHECK(dy.dtype() == out_dtype, "[", op, "] dy must have the forward output's dtype ",
+             dtype_name(out_dtype), ", got ", describe(dy));
+    const X* xp = static_cast<const X*>(address(x));
+    const W* wp = weight_ptr<W>(weight);
+    const O* gp = static_cast<const O*>(address(dy));
+    const A* rp = static_cast<const A*>(address(rstd));
+    X* dxp = need_dx ? static_cast<X*>(address(dx)) : nullptr;
+    constexpr int kV = kRmsVec<X, W>;
+    const bool vec = rows::all_aligned16(xp, gp) && (wp == nullptr || rows::aligned16(wp)) &&
+                     (dxp == nullptr || rows::aligned16(dxp)) && d % kV == 0;
+
+    // dw needs few chunks (each writes a [D] partial); dx alone takes a block per row.
+    const int64_t chunks = need_dw ? std::min(nrows, kMaxChunks) : nrows;
+    SP_CHECK(chunks <= 0x7fffffff, "[", op, "] too many rows for one launch: ", nrows);
+    Tensor partial;
+    A* pp = nullptr;
+    bool in_smem = false;
+    size_t smem = 0;
+    if (need_dw) {
+      partial = Tensor::empty(Shape{chunks, d}, acc_dtype<A>(), x.device());
+      pp = static_cast<A*>(address(partial));
+      in_smem = static_cast<size_t>(d) * sizeof(A) <= kSmemLimit;
+      smem = in_smem ? static_cast<size_t>(d) * sizeof(A) : 0;
+    }
+    const A inv_d = A(1) / static_cast<A>(d);
+    const auto blocks = static_cast<unsigned>(chunks);
+    if (vec) {
+      rms_norm_backward_kernel<X, W, kV><<<blocks, row_threads(d, kV), smem, s>>>(
+          gp, xp, wp, rp, dxp, pp, nrows, d, in_smem, inv_d);
+    } else {
+      rms_norm_backward_kernel<X, W, 1><<<blocks, row_threads(d, 1), smem, s>>>(
+          gp, xp, wp, rp, dxp, pp, nrows, d, in_smem, inv_d);
+    }
+    SP_CUDA_CHECK_LAUNCH(op);
+    if constexpr (kHasWeight<W>) {
+      if (need_dw) {
+        constexpr int kThreads = 256;
+        const auto col_blocks = static_cast<unsigned>((d + kThreads - 1) / kThreads);
+        rms_norm_dweight_kernel<W, A>
+            <<<col_blocks, kThreads, 0, s>>>(pp, static_cast<W*>(address(dweight)), chunks, d);
+        SP_CUDA_CHECK_LAUNCH(op);
+      }
+    }
+  });
+}
 
 }  // namespace sp::cuda

@@ -1,0 +1,170 @@
+// CUDA softmax / log-softmax, forward and backward, against the CPU backend: every float
+// dtype, rows from 1 to 32128 columns (the warp-per-row and block-per-row kernels, with
+// and without 16-byte vectors), masked rows, misaligned views, rank 0 and errors.
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gpu/gpu_test_util.h"
+#include "tensor/kernels.h"
+
+namespace sp::testing {
+namespace {
+
+const std::vector<DType> kFloatDtypes = {DType::f32, DType::bf16, DType::f16, DType::f64};
+const std::vector<Shape> kShapes = {Shape{1, 1},     Shape{3, 7},     Shape{64, 1000},
+                                    Shape{37, 4097}, Shape{8, 32128}, Shape{4096, 768},
+                                    Shape{5, 3, 64}, Shape{2, 1025}};
+
+// The CUDA backend's forward on xg into a poisoned output.
+Tensor gpu_softmax(const Tensor& xg, bool log) {
+  Tensor out = poisoned_gpu(xg.shape(), xg.dtype());
+  cuda_backend().softmax(out, xg, log);
+  return out;
+}
+
+Tensor cpu_softmax(const Tensor& x, bool log) {
+  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  cpu_backend().softmax(out, kernels::contiguous(x), log);
+  return out;
+}
+
+Tensor gpu_softmax_backward(const Tensor& dyg, const Tensor& yg, bool log) {
+  Tensor dx = poisoned_gpu(yg.shape(), yg.dtype());
+  cuda_backend().softmax_backward(dx, dyg, yg, log);
+  return dx;
+}
+
+Tensor cpu_softmax_backward(const Tensor& dy, const Tensor& y, bool log) {
+  Tensor dx = Tensor::empty(y.shape(), y.dtype());
+  cpu_backend().softmax_backward(dx, kernels::contiguous(dy), kernels::contiguous(y), log);
+  return dx;
+}
+
+// A contiguous [rows, d] view on the GPU that starts one element into its storage (so no
+// row start is 16-byte aligned), holding x's values.
+Tensor misaligned_gpu(const Tensor& x) {
+  const int64_t n = x.numel();
+  Tensor flat = Tensor::empty(Shape{n + 1}, x.dtype());
+  kernels::fill_(flat, 0.0);
+  Tensor tail = kernels::slice(flat, 0, 1, n + 1);
+  kernels::copy_(tail, kernels::view(kernels::contiguous(x), Shape{n}));
+  const Tensor g = to_gpu(flat);
+  return kernels::view(kernels::slice(g, 0, 1, n + 1), x.shape());
+}
+
+TEST(GpuSoftmax, ForwardMatchesCpuForEveryDtypeAndShape) {
+  SP_REQUIRE_CUDA();
+  uint64_t seed = 100;
+  for (DType dt : kFloatDtypes) {
+    for (const Shape& shape : kShapes) {
+      for (bool log : {false, true}) {
+        SCOPED_TRACE(str_cat(dtype_name(dt), " ", shape, log ? " log" : ""));
+        const Tensor x = random_cpu(shape, dt, ++seed, 4.0);
+        expect_close(gpu_softmax(to_gpu(x), log), cpu_softmax(x, log), arithmetic_tolerance(dt));
+      }
+    }
+  }
+}
+
+TEST(GpuSoftmax, BackwardMatchesCpuForEveryDtypeAndShape) {
+  SP_REQUIRE_CUDA();
+  uint64_t seed = 200;
+  for (DType dt : kFloatDtypes) {
+    for (const Shape& shape : kShapes) {
+      for (bool log : {false, true}) {
+        SCOPED_TRACE(str_cat(dtype_name(dt), " ", shape, log ? " log" : ""));
+        const Tensor y = cpu_softmax(random_cpu(shape, dt, ++seed, 4.0), log);
+        const Tensor dy = random_cpu(shape, dt, ++seed);
+        expect_close(gpu_softmax_backward(to_gpu(dy), to_gpu(y), log),
+                     cpu_softmax_backward(dy, y, log), arithmetic_tolerance(dt));
+      }
+    }
+  }
+}
+
+// Rows of all -inf give zeros (softmax) and -inf (log-softmax) as on the CPU, and a
+// partly masked row ignores its -inf entries, in the warp and the block kernels.
+TEST(GpuSoftmax, MaskedRowsMatchCpu) {
+  SP_REQUIRE_CUDA();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (int64_t d : {5, 64, 768, 4097}) {
+    const int64_t rows = 4;
+    std::vector<double> v =
+        random_cpu(Shape{rows, d}, DType::f64, 300 + d, 3.0).to_vector<double>();
+    for (int64_t j = 0; j < d; ++j) v[1 * d + j] = -inf;     // fully masked
+    for (int64_t j = 0; j < d; j += 2) v[2 * d + j] = -inf;  // half masked
+    v[3 * d + d - 1] = -inf;                                 // last entry masked
+    for (DType dt : kFloatDtypes) {
+      for (bool log : {false, true}) {
+        SCOPED_TRACE(str_cat(dtype_name(dt), " d=", d, log ? " log" : ""));
+        const Tensor x = Tensor::from_vector(v, Shape{rows, d}, dt);
+        const Tensor g = gpu_softmax(to_gpu(x), log);
+        const Tensor c = cpu_softmax(x, log);
+        expect_close(g, c, arithmetic_tolerance(dt));
+        const std::vector<double> row1 = to_cpu(kernels::select(g, 0, 1)).to_vector<double>();
+        for (double e : row1) ASSERT_EQ(e, log ? -inf : 0.0);
+      }
+    }
+  }
+}
+
+// Views that start at an odd element take the scalar path and still compute the same.
+TEST(GpuSoftmax, MisalignedViewsMatchCpu) {
+  SP_REQUIRE_CUDA();
+  uint64_t seed = 400;
+  for (DType dt : {DType::f32, DType::bf16, DType::f64}) {
+    for (const Shape& shape : {Shape{6, 64}, Shape{9, 1000}, Shape{3, 4097}, Shape{2, 32128}}) {
+      for (bool log : {false, true}) {
+        SCOPED_TRACE(str_cat(dtype_name(dt), " ", shape, log ? " log" : ""));
+        const Tensor x = random_cpu(shape, dt, ++seed, 4.0);
+        const Tensor xg = misaligned_gpu(x);
+        ASSERT_TRUE(xg.is_contiguous());
+        ASSERT_EQ(xg.offset(), 1);
+        expect_close(gpu_softmax(xg, log), cpu_softmax(x, log), arithmetic_tolerance(dt));
+        const Tensor dy = random_cpu(shape, dt, ++seed);
+        const Tensor y = cpu_softmax(x, log);
+        expect_close(gpu_softmax_backward(misaligned_gpu(dy), misaligned_gpu(y), log),
+                     cpu_softmax_backward(dy, y, log), arithmetic_tolerance(dt));
+      }
+    }
+  }
+}
+
+// Through the dispatching layer: the last dim (others need a strided GPU copy, tested with
+// copy), a scalar, an empty tensor.
+TEST(GpuSoftmax, KernelsApiOnLastDimScalarsAndEmpty) {
+  SP_REQUIRE_CUDA();
+  const Tensor x = random_cpu(Shape{4, 33, 6}, DType::f32, 500, 3.0);
+  for (int64_t dim : {-1, 2}) {
+    expect_close(kernels::softmax(to_gpu(x), dim, false), kernels::softmax(x, dim, false), 1e-5);
+    expect_close(kernels::softmax(to_gpu(x), dim, true), kernels::softmax(x, dim, true), 1e-5);
+  }
+  const Tensor s = Tensor::scalar(2.5, DType::f32);
+  expect_close(kernels::softmax(to_gpu(s), -1, false), kernels::softmax(s, -1, false), 0);
+  expect_close(kernels::softmax(to_gpu(s), 0, true), kernels::softmax(s, 0, true), 0);
+  const Tensor e = Tensor::empty(Shape{0, 7}, DType::f32, Device::cuda(0));
+  EXPECT_EQ(kernels::softmax(e, -1, false).numel(), 0);
+  const Tensor dy = random_cpu(Shape{4, 33, 6}, DType::f32, 501);
+  const Tensor y = kernels::softmax(x, 2, true);
+  expect_close(kernels::softmax_backward(to_gpu(dy), to_gpu(y), 2, true),
+               kernels::softmax_backward(dy, y, 2, true), 1e-5);
+}
+
+TEST(GpuSoftmax, RejectsNonFloatDtypesNamingTheOp) {
+  SP_REQUIRE_CUDA();
+  const Tensor xi = to_gpu(Tensor::arange(6, DType::i32).reshape(Shape{2, 3}));
+  Tensor out = Tensor::empty(Shape{2, 3}, DType::i32, Device::cuda(0));
+  try {
+    cuda_backend().softmax(out, xi, true);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[log_softmax] unsupported dtype i32"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace sp::testing
