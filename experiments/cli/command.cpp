@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "tensor/backend.h"
+#include "tensor/cuda_hooks.h"
 #include "tensor/error.h"
 
 namespace sp::cli {
@@ -28,6 +30,28 @@ CommandRegistrar::CommandRegistrar(std::string name, std::string description, Co
     SP_CHECK(c.name != name, "[cli] command registered twice: ", name);
   }
   registry().push_back({std::move(name), std::move(description), std::move(setup)});
+}
+
+Device device_from_flag(const std::string& command, const std::string& text) {
+  Device d = Device::cpu();
+  if (text == "cuda") {
+    d = Device::cuda(0);
+  } else if (text.rfind("cuda:", 0) == 0 && text.size() > 5 &&
+             std::all_of(text.begin() + 5, text.end(),
+                         [](char c) { return c >= '0' && c <= '9'; }) &&
+             text.size() < 10) {
+    d = Device::cuda(std::stoi(text.substr(5)));
+  } else {
+    SP_CHECK(text == "cpu", "[", command, "] --device must be cpu, cuda or cuda:N, got '", text,
+             "'");
+  }
+  if (d.is_cuda()) {
+    SP_CHECK(cuda_available(), "[", command, "] --device ", d.str(),
+             " is not usable: ", cuda_unavailable_reason());
+    SP_CHECK(d.index < cuda_device_count(), "[", command, "] --device ", d.str(),
+             " is not usable: ", cuda_device_count(), " CUDA device(s) visible");
+  }
+  return d;
 }
 
 }  // namespace sp::cli

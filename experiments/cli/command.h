@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "tensor/device.h"
+
 namespace sp::cli {
 
 // Adds the command's options to sub, bound to storage the returned action keeps alive.
@@ -27,6 +29,10 @@ struct Command {
 
 // Every registered command, sorted by name.
 std::vector<Command> commands();
+
+// The device a --device flag names ("cpu", "cuda", "cuda:N"); throws "[<command>] --device
+// ..." for another value, or naming the reason when CUDA is not usable.
+Device device_from_flag(const std::string& command, const std::string& text);
 
 struct CommandRegistrar {
   CommandRegistrar(std::string name, std::string description, CommandSetup setup);

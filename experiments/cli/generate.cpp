@@ -20,6 +20,7 @@ struct GenerateCliOptions {
   std::string model;
   std::string data;
   std::string dtype = "f32";
+  std::string device = "cpu";
   int64_t batch_size = 8;
   int64_t max_new_tokens = 20;
 };
@@ -31,7 +32,8 @@ int run_generate(const GenerateCliOptions& o) {
     SP_CHECK(file.is_open(), "[generate] cannot open ", o.data, ": ", std::strerror(errno));
   }
   std::istream& in = o.data == "-" ? std::cin : file;
-  const InferenceModel m = load_inference_model(o.model, dtype_from_name(o.dtype));
+  const InferenceModel m = load_inference_model(o.model, dtype_from_name(o.dtype),
+                                                cli::device_from_flag("generate", o.device));
   JsonlRunOptions run;
   run.batch_size = o.batch_size;
   run.max_new_tokens = o.max_new_tokens;
@@ -49,6 +51,7 @@ std::function<int()> setup_generate(CLI::App& sub) {
   sub.add_option("--max-new-tokens", o->max_new_tokens, "Stop after this many tokens (or eos)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  sub.add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub.add_option("--dtype", o->dtype, "Compute dtype")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();

@@ -1,6 +1,6 @@
-// `softprompt score --model DIR --data FILE.jsonl [--dtype f32|bf16] [--batch-size N]`:
-// one JSON line per example, {"loss": <mean token NLL>, "logprob": <sum>, "num_tokens": n}
-// (experiments/inference/inference.h has the input format).
+// `softprompt score --model DIR --data FILE.jsonl [--dtype f32|bf16] [--device cpu|cuda[:N]]
+// [--batch-size N]`: one JSON line per example, {"loss": <mean token NLL>, "logprob": <sum>,
+// "num_tokens": n} (experiments/inference/inference.h has the input format).
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -20,6 +20,7 @@ struct ScoreOptions {
   std::string model;
   std::string data;
   std::string dtype = "f32";
+  std::string device = "cpu";
   int64_t batch_size = 8;
 };
 
@@ -30,7 +31,8 @@ int run_score(const ScoreOptions& o) {
     SP_CHECK(file.is_open(), "[score] cannot open ", o.data, ": ", std::strerror(errno));
   }
   std::istream& in = o.data == "-" ? std::cin : file;
-  const InferenceModel m = load_inference_model(o.model, dtype_from_name(o.dtype));
+  const InferenceModel m = load_inference_model(o.model, dtype_from_name(o.dtype),
+                                                cli::device_from_flag("score", o.device));
   JsonlRunOptions run;
   run.batch_size = o.batch_size;
   score_jsonl(m, in, o.data == "-" ? "<stdin>" : o.data, std::cout, run);
@@ -45,6 +47,7 @@ std::function<int()> setup_score(CLI::App& sub) {
                  "JSON lines (- for stdin): {\"input_ids\": [...], \"labels\": [...]} or "
                  "{\"inputs\": \"text\", \"targets\": \"text\"}")
       ->required();
+  sub.add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub.add_option("--dtype", o->dtype, "Compute dtype")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();

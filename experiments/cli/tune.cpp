@@ -26,6 +26,7 @@ struct TuneArgs {
   std::vector<std::string> sets;
   std::string out;
   std::string dtype = "f32";
+  std::string device = "cpu";
 };
 
 nlohmann::json typed(const std::string& text) {
@@ -84,6 +85,7 @@ int run_tune(const TuneArgs& a) {
   trial.id = "tune";
   trial.model.checkpoint = a.model;
   trial.model.dtype = a.dtype == "bf16" ? DType::bf16 : DType::f32;
+  trial.model.device = cli::device_from_flag("tune", a.device);
   TuneStage ts;
   ts.task.name = a.task;
   ts.task.data_dir = a.data;
@@ -144,6 +146,7 @@ std::function<int()> setup_tune(CLI::App& sub) {
   sub.add_option("--out", a->out, "Output directory (checkpoints, metrics.jsonl, model/); an "
                                   "interrupted run there resumes")
       ->required();
+  sub.add_option("--device", a->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub.add_option("--dtype", a->dtype, "Frozen backbone dtype")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();

@@ -75,7 +75,7 @@ class PretrainJob : public TrainingJob {
     if (z_loss_ > 0) {
       CrossEntropyOptions ce;
       ce.z_loss = z_loss_;
-      loss = cross_entropy(out.logits, b.inputs.labels, ce);
+      loss = cross_entropy(out.logits, b.inputs.labels.to(out.logits.device()), ce);
     }
     return {loss, b.stats.examples, b.stats.input_tokens + b.stats.target_tokens};
   }

@@ -48,7 +48,7 @@ std::vector<std::vector<size_t>> make_batches(const std::vector<int64_t>& length
 
 }  // namespace
 
-InferenceModel load_inference_model(const std::string& dir, DType dtype) {
+InferenceModel load_inference_model(const std::string& dir, DType dtype, Device device) {
   SP_CHECK(dtype == DType::f32 || dtype == DType::bf16,
            "[inference] dtype must be f32 or bf16, got ", dtype_name(dtype));
   SP_CHECK(fs::is_directory(dir), "[inference] model directory ", dir, " does not exist");
@@ -57,6 +57,7 @@ InferenceModel load_inference_model(const std::string& dir, DType dtype) {
   T5LoadOptions options;
   options.dtype = dtype;
   m.model = load_t5(dir, options);
+  if (!device.is_cpu()) m.model->to(device);
   m.model->eval();
   if (fs::exists(fs::path(dir) / "spiece.model"))
     m.tokenizer = T5Tokenizer::load((fs::path(dir) / "spiece.model").string());

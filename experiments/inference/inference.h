@@ -35,8 +35,10 @@ struct InferenceModel {
   std::optional<T5Tokenizer> tokenizer;
 };
 
-// Loads dir (config.json + weights) in dtype (f32 or bf16), in eval mode.
-InferenceModel load_inference_model(const std::string& dir, DType dtype = DType::f32);
+// Loads dir (config.json + weights) in dtype (f32 or bf16), in eval mode, on device
+// (loaded on the host, then moved once; inputs follow the model inside T5's forward).
+InferenceModel load_inference_model(const std::string& dir, DType dtype = DType::f32,
+                                    Device device = Device::cpu());
 // dir/spiece.model, or path itself when it is a file; throws naming dir when there is none.
 T5Tokenizer load_tokenizer_for(const std::string& path);
 

@@ -4,6 +4,8 @@
 
 #include "models/t5/checkpoint.h"
 #include "models/tokenizer/t5_tokenizer.h"
+#include "tensor/backend.h"
+#include "tensor/cuda_hooks.h"
 #include "tensor/error.h"
 #include "tensor/random.h"
 
@@ -26,10 +28,21 @@ T5Config preset_config(const ModelSpec& model) {
   return config;
 }
 
+void check_model_device(const ModelSpec& model) {
+  const Device d = model.device;
+  if (d.is_cpu()) return;
+  SP_CHECK(cuda_available(), "[run] model.device: ", d.str(),
+           " is not usable: ", cuda_unavailable_reason());
+  const int count = cuda_device_count();
+  SP_CHECK(d.index >= 0 && d.index < count, "[run] model.device: ", d.str(),
+           " is not usable: ", count, " CUDA device(s) visible");
+}
+
 std::unique_ptr<T5ForConditionalGeneration> load_stage_model(const std::string& model_dir,
                                                              const ModelSpec& model,
                                                              double dropout,
                                                              Generator* dropout_gen) {
+  check_model_device(model);
   const std::string dir = base_checkpoint_dir(model_dir, model);
   if (dir.empty()) {
     T5Config config = preset_config(model);
@@ -37,12 +50,14 @@ std::unique_ptr<T5ForConditionalGeneration> load_stage_model(const std::string& 
     auto m = std::make_unique<T5ForConditionalGeneration>(config, DType::f32, dropout_gen);
     Generator init(model.init_seed);
     m->init_weights(&init);
+    if (!model.device.is_cpu()) m->to(model.device);
     return m;
   }
   T5Config config = T5Config::from_file((fs::path(dir) / "config.json").string());
   config.dropout_rate = dropout;
   auto m = std::make_unique<T5ForConditionalGeneration>(config, DType::f32, dropout_gen);
   load_t5_weights(*m, dir);
+  if (!model.device.is_cpu()) m->to(model.device);
   return m;
 }
 

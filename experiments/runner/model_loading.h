@@ -19,8 +19,13 @@ std::string base_checkpoint_dir(const std::string& model_dir, const ModelSpec& m
 // The T5 config of a preset with the spec's config keys over it.
 T5Config preset_config(const ModelSpec& model);
 
-// The model in f32 with dropout_rate set to dropout; dropout_gen drives its dropout (may
-// be null; must outlive the model).
+// Throws "[run] model.device: <device> is not usable: <reason>" when the spec asks for a
+// CUDA device this process cannot use (no CUDA build, no GPU, index out of range).
+void check_model_device(const ModelSpec& model);
+
+// The model in f32 with dropout_rate set to dropout, on model.device (weights are loaded
+// on the host, then moved once; PEFT attached afterwards follows the model's device);
+// dropout_gen drives its dropout (may be null; must outlive the model).
 std::unique_ptr<T5ForConditionalGeneration> load_stage_model(const std::string& model_dir,
                                                              const ModelSpec& model,
                                                              double dropout,

@@ -14,6 +14,7 @@
 
 #include "experiments/report/report.h"
 #include "experiments/report/results.h"
+#include "experiments/runner/model_loading.h"
 #include "experiments/runner/stage_executor.h"
 #include "experiments/spec/spec.h"
 #include "models/io/atomic_file.h"
@@ -96,6 +97,8 @@ class Runner {
       write_reports_now();
       return 0;
     }
+    // A device the process cannot use fails here, before any stage runs.
+    for (const Trial& t : spec_.trials) check_model_device(t.model);
     write_file_atomic((dir_ / "spec.json").string(), spec_.resolved.dump(2) + "\n", "[run]");
     log_ << "[run] " << spec_.name << ": " << spec_.trials.size() << " trial"
          << (spec_.trials.size() == 1 ? "" : "s") << " -> " << dir_.string() << "\n";

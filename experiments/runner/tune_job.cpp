@@ -44,7 +44,10 @@ StepResult TuneJob::micro_batch_loss(int64_t, int64_t) {
   for (int64_t i = 0; i < options_.micro_batch_size; ++i) examples.push_back(train_[next_index()]);
   Batch batch = make_padded_batch(examples, {});
   T5Inputs in = batch.inputs;
-  const Tensor labels = in.labels;
+  // Batches are built on the host; the loss below is ours, so the labels follow the model
+  // here (forward moves its own inputs).
+  Tensor labels = in.labels;
+  if (labels.device() != model_.device()) labels = labels.to(model_.device());
   // The decoder inputs are the labels shifted right; the loss is ours (with z-loss), so
   // the model does not compute its own.
   in.decoder_input_ids = model_.shift_right(labels);

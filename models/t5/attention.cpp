@@ -37,10 +37,9 @@ Tensor T5Attention::split_heads(const Tensor& x) const {
 Tensor T5Attention::compute_bias(int64_t q_len, int64_t k_len, bool bidirectional,
                                  int64_t q_offset) const {
   SP_CHECK(has_bias_, "[T5Attention] compute_bias on a layer without relative_attention_bias");
-  Tensor buckets =
-      relative_position_buckets(q_len, k_len, bidirectional, num_buckets_, max_distance_, q_offset);
   const Tensor& w = relative_attention_bias->weight;
-  if (buckets.device() != w.device()) buckets = buckets.to(w.device());
+  const Tensor buckets = relative_position_buckets(q_len, k_len, bidirectional, num_buckets_,
+                                                   max_distance_, q_offset, w.device());
   // [q, k, H] -> [1, H, q, k]
   return embedding(w, buckets).permute(Shape{2, 0, 1}).unsqueeze(0);
 }

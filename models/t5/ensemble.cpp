@@ -51,6 +51,7 @@ int64_t ensemble_rank_classify(const T5ForConditionalGeneration& model, int64_t 
     for (int64_t i = 0; i < C; ++i)
       std::copy(candidates[i].begin(), candidates[i].end(), labels.begin() + (k * C + i) * T);
   Tensor label_t = Tensor::from_vector(labels, Shape{N * C, static_cast<int64_t>(T)});
+  if (!model.device().is_cpu()) label_t = label_t.to(model.device());
 
   NoGradGuard no_grad;
   // The input is encoded once per member and shared by that member's candidates.

@@ -62,7 +62,9 @@ std::vector<SequenceScore> score_sequences(const T5ForConditionalGeneration& mod
   T5Output out = model.forward(in);
   CrossEntropyOptions ce;
   ce.reduction = Reduction::none;
-  std::vector<double> nll = cross_entropy(out.logits, labels, ce).to_vector<double>();  // [B, T]
+  const Tensor labels_on =
+      labels.device() == out.logits.device() ? labels : labels.to(out.logits.device());
+  std::vector<double> nll = cross_entropy(out.logits, labels_on, ce).to_vector<double>();  // [B, T]
   std::vector<int64_t> l = labels.to_vector<int64_t>();
   const int64_t B = labels.size(0), T = labels.size(1);
   std::vector<SequenceScore> scores(B);
@@ -92,6 +94,7 @@ int64_t rank_classify(const T5ForConditionalGeneration& model,
   for (int64_t i = 0; i < C; ++i)
     std::copy(candidates[i].begin(), candidates[i].end(), labels.begin() + i * T);
   Tensor label_t = Tensor::from_vector(labels, Shape{C, static_cast<int64_t>(T)});
+  if (!model.device().is_cpu()) label_t = label_t.to(model.device());
 
   // The input is encoded once and shared by every candidate.
   NoGradGuard no_grad;

@@ -33,11 +33,21 @@ int64_t relative_position_bucket(int64_t rel, bool bidirectional, int64_t num_bu
 }
 
 Tensor relative_position_buckets(int64_t q_len, int64_t k_len, bool bidirectional,
-                                 int64_t num_buckets, int64_t max_distance, int64_t q_offset) {
-  using Key = std::tuple<int64_t, int64_t, bool, int64_t, int64_t, int64_t>;
+                                 int64_t num_buckets, int64_t max_distance, int64_t q_offset,
+                                 Device device) {
+  using Key = std::tuple<int64_t, int64_t, bool, int64_t, int64_t, int64_t, int, int>;
   static std::mutex mu;
-  static std::map<Key, Tensor> cache;
-  const Key key{q_len, k_len, bidirectional, num_buckets, max_distance, q_offset};
+  // Never destroyed: device tables must not be freed after the device allocator is gone
+  // at exit.
+  static auto& cache = *new std::map<Key, Tensor>();
+  const Key key{q_len,
+                k_len,
+                bidirectional,
+                num_buckets,
+                max_distance,
+                q_offset,
+                static_cast<int>(device.type),
+                device.index};
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(key);
@@ -49,6 +59,7 @@ Tensor relative_position_buckets(int64_t q_len, int64_t k_len, bool bidirectiona
       b[i * k_len + j] =
           relative_position_bucket(j - (i + q_offset), bidirectional, num_buckets, max_distance);
   Tensor t = Tensor::from_vector(b, Shape{q_len, k_len});
+  if (!device.is_cpu()) t = t.to(device);
   std::lock_guard<std::mutex> lock(mu);
   // Incremental decoding makes a new key per step; bound the table count.
   if (cache.size() >= 512) cache.clear();

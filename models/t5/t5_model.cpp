@@ -34,6 +34,31 @@ Tensor t5_additive_mask(const Tensor& mask, int64_t q_len, int64_t k_len, bool c
   return device.is_cpu() ? t : t.to(device);
 }
 
+namespace {
+
+Tensor on(const Tensor& t, Device device) {
+  return t.defined() && t.device() != device ? t.to(device) : t;
+}
+
+// Every tensor of in on device (batches are built on the host; the model may not be).
+T5Inputs inputs_on(const T5Inputs& in, Device device) {
+  T5Inputs out;
+  out.input_ids = on(in.input_ids, device);
+  out.inputs_embeds = on(in.inputs_embeds, device);
+  out.attention_mask = on(in.attention_mask, device);
+  out.decoder_input_ids = on(in.decoder_input_ids, device);
+  out.decoder_attention_mask = on(in.decoder_attention_mask, device);
+  out.labels = on(in.labels, device);
+  out.encoder_segment_ids = on(in.encoder_segment_ids, device);
+  out.decoder_segment_ids = on(in.decoder_segment_ids, device);
+  out.encoder_positions = on(in.encoder_positions, device);
+  out.decoder_positions = on(in.decoder_positions, device);
+  out.task_ids = on(in.task_ids, device);
+  return out;
+}
+
+}  // namespace
+
 // --- layers ----------------------------------------------------------------------------
 
 T5LayerSelfAttention::T5LayerSelfAttention(const T5Config& c, bool has_bias, DType dtype,
@@ -223,7 +248,7 @@ void T5ForConditionalGeneration::init_weights(Generator* gen) {
 
 Tensor T5ForConditionalGeneration::embed(const Tensor& ids) const {
   SP_CHECK(ids.dim() == 2, "[T5] expected input ids as [batch, length], got ", describe(ids));
-  return shared.forward(ids);
+  return shared.forward(on(ids, device()));
 }
 
 Tensor T5ForConditionalGeneration::encode(const Tensor& inputs_embeds,
@@ -258,7 +283,8 @@ Tensor T5ForConditionalGeneration::shift_right(const Tensor& labels,
                               config_.pad_token_id);
 }
 
-T5Output T5ForConditionalGeneration::forward(const T5Inputs& in) const {
+T5Output T5ForConditionalGeneration::forward(const T5Inputs& host_in) const {
+  const T5Inputs in = inputs_on(host_in, device());
   SP_CHECK(in.input_ids.defined() != in.inputs_embeds.defined(),
            "[T5] give exactly one of input_ids and inputs_embeds");
   SP_CHECK(in.decoder_input_ids.defined() || in.labels.defined(),
@@ -284,7 +310,8 @@ T5Output T5ForConditionalGeneration::forward(const T5Inputs& in) const {
   return out;
 }
 
-T5Encoded T5ForConditionalGeneration::encode_inputs(const T5Inputs& in) const {
+T5Encoded T5ForConditionalGeneration::encode_inputs(const T5Inputs& host_in) const {
+  const T5Inputs in = inputs_on(host_in, device());
   SP_CHECK(in.input_ids.defined() != in.inputs_embeds.defined(),
            "[T5] give exactly one of input_ids and inputs_embeds");
   const T5Segments segments{in.encoder_segment_ids, in.encoder_positions};

@@ -143,6 +143,9 @@ class T5ForConditionalGeneration : public Module, public PeftHost {
 
   const T5Config& config() const { return config_; }
   DType dtype() const { return shared.weight.dtype(); }
+  // Where the model's weights live; forward, encode_inputs and embed move host inputs
+  // (ids, masks, labels, segments, task ids) there.
+  Device device() const { return shared.weight.device(); }
 
   // transformers' _init_weights (REFERENCE.md section 1, Init), in named_parameters order.
   void init_weights(Generator* gen = nullptr);

@@ -392,13 +392,17 @@ void Adafactor::check_step(int64_t step) const {
            options_.step_offset, ": the second-moment decay needs step - step_offset >= 0");
 }
 
+double Adafactor::decay_at(int64_t step) const {
+  // In float32, as T5X and optax evaluate it whatever the parameter dtype.
+  const float t = static_cast<float>(step - options_.step_offset) + 1.0f;
+  return 1.0f - std::pow(t, -static_cast<float>(options_.decay_rate));
+}
+
 void Adafactor::update(const Tensor& param, const Tensor& grad, std::vector<Tensor>& state,
                        double lr, int64_t step) {
   const int64_t n = param.numel();
   if (n == 0) return;
-  // In float32, as T5X and optax evaluate it whatever the parameter dtype.
-  const float t = static_cast<float>(step - options_.step_offset) + 1.0f;
-  const double decay = 1.0f - std::pow(t, -static_cast<float>(options_.decay_rate));
+  const double decay = decay_at(step);
   const auto axes = factored_axes(param.shape(), options_);
   SP_DISPATCH_FLOAT(param.dtype(), "adafactor", [&]<typename P>() {
     using C = update_t<P>;

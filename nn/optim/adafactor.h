@@ -64,8 +64,13 @@ class Adafactor : public Optimizer {
   void check_step(int64_t step) const override;
   void update(const Tensor& param, const Tensor& grad, std::vector<Tensor>& state, double lr,
               int64_t step) override;
+  void update_generic(const Tensor& param, const Tensor& grad, std::vector<Tensor>& state,
+                      double lr, int64_t step) override;
 
  private:
+  // 1 - (t + 1)^-decay_rate at t = step - step_offset, evaluated in f32.
+  double decay_at(int64_t step) const;
+
   AdafactorOptions options_;
   std::vector<double> scratch_;  // partial sums, reused across updates
 };

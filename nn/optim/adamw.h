@@ -31,6 +31,8 @@ class AdamW : public Optimizer {
   std::vector<StateSlot> state_slots(const Shape& shape) const override;
   void update(const Tensor& param, const Tensor& grad, std::vector<Tensor>& state, double lr,
               int64_t step) override;
+  void update_generic(const Tensor& param, const Tensor& grad, std::vector<Tensor>& state,
+                      double lr, int64_t step) override;
 
  private:
   AdamWOptions options_;

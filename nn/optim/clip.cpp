@@ -3,6 +3,7 @@
 #include <cmath>
 #include <set>
 
+#include "nn/optim/generic.h"
 #include "nn/optim/optim_kernels.h"
 #include "tensor/kernels.h"
 
@@ -22,8 +23,6 @@ std::vector<Tensor> gradients(const std::vector<Tensor>& params, const char* op)
     SP_CHECK(p.defined(), "[", op, "] got an undefined parameter");
     Tensor g = p.grad();
     if (!g.defined() || g.numel() == 0) continue;
-    SP_CHECK(g.device().is_cpu(), "[", op, "] gradient is on ", g.device().str(),
-             ": only CPU is supported");
     if (!g.is_contiguous()) {
       g = kernels::contiguous(g);
       Tensor owner = p;
@@ -69,6 +68,7 @@ int64_t count_non_finite_kernel(const T* d, int64_t n, std::vector<double>& scra
 
 // g: [n] -> sum of g^2 in f64
 double sum_squares(const Tensor& g, std::vector<double>& scratch) {
+  if (use_generic_path(g)) return generic::sum_f64(generic::square(kernels::cast(g, DType::f64)));
   return SP_DISPATCH_FLOAT(g.dtype(), "grad_norm", [&]<typename T>() {
     return sum_squares_kernel(g.data<T>(), g.numel(), scratch);
   });
@@ -95,6 +95,13 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   if (!std::isfinite(norm) || norm <= max_norm) return norm;
   const double scale = max_norm / norm;
   for (const Tensor& g : grads) {
+    if (use_generic_path(g)) {
+      // d = store(load<C>(d) * C(scale)), C = f64 for f64 gradients, else f32.
+      Tensor out = g;
+      const DType cdt = g.dtype() == DType::f64 ? DType::f64 : DType::f32;
+      kernels::copy_(out, generic::mul_s(kernels::cast(g, cdt), scale));
+      continue;
+    }
     SP_DISPATCH_FLOAT(g.dtype(), "clip_grad_norm",
                       [&]<typename T>() { scale_kernel(g.data<T>(), g.numel(), scale); });
   }
@@ -118,9 +125,11 @@ FiniteCheck check_finite_grads(const std::vector<Tensor>& params,
     const Tensor g0 = params[i].grad();
     if (!g0.defined() || g0.numel() == 0) continue;
     const Tensor g = kernels::contiguous(g0);
-    const int64_t bad = SP_DISPATCH_FLOAT(g.dtype(), "check_finite_grads", [&]<typename T>() {
-      return count_non_finite_kernel(g.data<T>(), g.numel(), scratch);
-    });
+    const int64_t bad = use_generic_path(g)
+                            ? generic::count_non_finite(g)
+                            : SP_DISPATCH_FLOAT(g.dtype(), "check_finite_grads", [&]<typename T>() {
+                                return count_non_finite_kernel(g.data<T>(), g.numel(), scratch);
+                              });
     if (bad > 0) {
       out.finite = false;
       out.index = static_cast<int64_t>(i);

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "nn/optim/generic.h"
 #include "tensor/kernels.h"
 
 namespace sp::optim {
@@ -27,8 +28,6 @@ Optimizer::Optimizer(const char* op, std::vector<Tensor> params, std::vector<std
                  p.dtype() == DType::f64,
              "[", op_, "] parameter '", name, "' is ", describe(p),
              ": expected f32, bf16, f16 or f64");
-    SP_CHECK(p.device().is_cpu(), "[", op_, "] parameter '", name, "' is on ", p.device().str(),
-             ": only CPU parameters are supported");
     SP_CHECK(p.is_leaf() && p.requires_grad(), "[", op_, "] parameter '", name,
              "' must be a leaf that requires grad");
   }
@@ -49,14 +48,17 @@ void Optimizer::step(double lr) {
     Tensor& p = params_[i];
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    SP_CHECK(g.device().is_cpu(), "[", op_, "] gradient of '", names_[i], "' is on ",
-             g.device().str());
+    SP_CHECK(g.device() == p.device(), "[", op_, "] gradient of '", names_[i], "' is on ",
+             g.device().str(), " but the parameter is on ", p.device().str());
     if (state_[i].empty())
       for (const StateSlot& s : state_slots(p.shape()))
-        state_[i].push_back(Tensor::zeros(s.shape, state_dtype(p.dtype())));
+        state_[i].push_back(Tensor::zeros(s.shape, state_dtype(p.dtype()), p.device()));
     const Tensor work = kernels::contiguous(p);
     const Tensor grad = kernels::contiguous(kernels::cast(g, p.dtype()));
-    update(work, grad, state_[i], lr, step_);
+    if (use_generic_path(p))
+      update_generic(work, grad, state_[i], lr, step_);
+    else
+      update(work, grad, state_[i], lr, step_);
     if (!work.is_same(p)) kernels::copy_(p, work);
   }
   ++step_;
@@ -120,7 +122,7 @@ void Optimizer::load_state_dict(const StateDict& state) {
                ", expected ", s.shape, " for parameter of shape ", params_[i].shape());
       SP_CHECK(is_floating(t.dtype()), "[", op_, "] state entry '", key, "' is ", describe(t),
                ": expected a floating dtype");
-      Tensor own = Tensor::empty(s.shape, state_dtype(params_[i].dtype()));
+      Tensor own = Tensor::empty(s.shape, state_dtype(params_[i].dtype()), params_[i].device());
       kernels::copy_(own, t);
       found.push_back(own);
       ++used;

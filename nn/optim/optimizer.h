@@ -9,7 +9,9 @@
 //   opt.zero_grad();
 //
 // Parameters are leaf tensors that require grad (handles share storage with the model's),
-// on the CPU, in f32, bf16, f16 or f64. A parameter without a gradient at a step is left
+// on any device, in f32, bf16, f16 or f64. CPU parameters are updated by fused loops; the
+// others by the same math built from kernels:: primitives (nn/optim/generic.h), with
+// their state on the parameter's device. A parameter without a gradient at a step is left
 // untouched and gets no state; the step count still advances (as in T5X and optax, whose
 // counts are global). Updates are computed in f32 (f64 for f64 parameters) and written back
 // rounded to the parameter's dtype; state is f32 (f64 for f64 parameters).
@@ -60,9 +62,11 @@ class Optimizer {
   // The optimizer's name in messages: "adafactor", "adamw", "sgd".
   const char* name() const { return op_; }
 
-  // The state tensors themselves (not copies: clone them for a snapshot) plus "step".
+  // The state tensors themselves (not copies: clone them for a snapshot), on the
+  // parameters' devices, plus "step" (a CPU scalar).
   StateDict state_dict() const;
-  // Replaces all state. Throws "[<op>] state ..." naming the first unknown, missing
+  // Replaces all state (entries may be on any device: they are copied to the
+  // parameter's). Throws "[<op>] state ..." naming the first unknown, missing
   // (a parameter with some of its slots but not all, or no "step"), mis-shaped or
   // non-floating entry; nothing changes then.
   void load_state_dict(const StateDict& state);
@@ -86,6 +90,10 @@ class Optimizer {
   // update. step is step_count() before this update.
   virtual void update(const Tensor& param, const Tensor& grad, std::vector<Tensor>& state,
                       double lr, int64_t step) = 0;
+  // The same update from kernels:: primitives only (any device; see generic.h). param,
+  // grad and state are on one device; param is written in place.
+  virtual void update_generic(const Tensor& param, const Tensor& grad, std::vector<Tensor>& state,
+                              double lr, int64_t step) = 0;
 
   const char* op_;
 
