@@ -1,83 +1,74 @@
-// A cudaMalloc/cudaFree allocator per device with byte statistics. The caching allocator
-// of DESIGN.md (512-byte rounding, 2 MiB segments, best fit, retry on OOM) replaces it.
+// One caching allocator per CUDA device (tensor/caching_allocator.h) over cudaMalloc /
+// cudaFree segments. Blocks are reused without synchronisation because every kernel, memset
+// and async copy of the backend runs on the device's one stream (cuda_util.h: stream()).
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdio>
-#include <mutex>
+#include <string>
 #include <vector>
 
+#include "tensor/caching_allocator.h"
 #include "tensor/cuda/cuda_util.h"
 #include "tensor/cuda_hooks.h"
 
 namespace sp {
 namespace {
 
-class CudaAllocator final : public Allocator {
+class CudaSegmentSource final : public SegmentSource {
  public:
-  explicit CudaAllocator(int device) : device_(device) {}
+  explicit CudaSegmentSource(int device) : device_(device) {}
 
-  void* allocate(size_t nbytes) override {
+  void* allocate_segment(size_t nbytes) override {
+    cuda::DeviceGuard guard(device_);
     void* p = nullptr;
-    if (nbytes > 0) {
-      cuda::DeviceGuard guard(device_);
-      const cudaError_t err = cudaMalloc(&p, nbytes);
-      if (err != cudaSuccess) {
-        cudaGetLastError();
-        const AllocatorStats s = stats();
-        fail(str_cat("[allocate] cuda:", device_, ": cannot allocate ", nbytes, " bytes (",
-                     s.current_bytes, " held by tensors, peak ", s.peak_bytes,
-                     "): cudaMalloc: ", cudaGetErrorName(err), ": ", cudaGetErrorString(err)));
-      }
+    const cudaError_t err = cudaMalloc(&p, nbytes);
+    if (err == cudaSuccess) return p;
+    // An allocation failure is not sticky: clear it so the next CUDA call is not blamed.
+    cudaGetLastError();
+    size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) cudaGetLastError();
+    last_error_ = str_cat("cudaMalloc: ", cudaGetErrorName(err), ": ", cudaGetErrorString(err),
+                          "; the device reports ", free_bytes, " bytes free of ", total_bytes);
+    return nullptr;
+  }
+
+  // Never throws: empty_cache and the out-of-memory retry call this mid-allocation.
+  void free_segment(void* p, size_t) override {
+    cudaError_t err = cudaSuccess;
+    int previous = -1;
+    if (cudaGetDevice(&previous) == cudaSuccess && cudaSetDevice(device_) == cudaSuccess) {
+      // Blocks of this segment may still be in use by queued kernels of their last owners:
+      // wait for the device before the memory goes back to the driver.
+      err = cudaDeviceSynchronize();
+      if (err == cudaSuccess) err = cudaFree(p);
+      cudaSetDevice(previous);
+    } else {
+      err = cudaGetLastError();
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.current_bytes += static_cast<int64_t>(nbytes);
-    stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.current_bytes);
-    ++stats_.num_allocs;
-    if (nbytes > 0) ++stats_.num_system_allocs;
-    return p;
-  }
-
-  void deallocate(void* p, size_t nbytes) override {
-    if (p != nullptr) {
-      // Called from destructors: report, never throw. At process exit the runtime may
-      // already be unloaded, which is harmless.
-      const cudaError_t err = cudaFree(p);
-      if (err != cudaSuccess && err != cudaErrorCudartUnloading) {
-        cudaGetLastError();
-        std::fprintf(stderr, "[deallocate] cuda:%d: cudaFree failed: %s\n", device_,
-                     cudaGetErrorString(err));
-      }
+    if (err != cudaSuccess && err != cudaErrorCudartUnloading) {
+      cudaGetLastError();
+      std::fprintf(stderr, "[empty_cache] cuda:%d: cudaFree failed: %s\n", device_,
+                   cudaGetErrorString(err));
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.current_bytes -= static_cast<int64_t>(nbytes);
   }
 
-  AllocatorStats stats() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stats_;
-  }
-
-  void reset_peak() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.peak_bytes = stats_.current_bytes;
-  }
-
-  void empty_cache() override {}  // nothing is cached yet
+  std::string last_error() const override { return last_error_; }
 
  private:
   int device_;
-  mutable std::mutex mu_;
-  AllocatorStats stats_;
+  std::string last_error_;
 };
 
 }  // namespace
 
 Allocator& cuda_allocator(int device_index) {
-  // Never destroyed: tensors in static storage may outlive any destruction order.
-  static std::vector<CudaAllocator*>* allocators = [] {
-    auto* v = new std::vector<CudaAllocator*>();
-    for (int i = 0; i < cuda_device_count(); ++i) v->push_back(new CudaAllocator(i));
+  // Never destroyed: tensors in static storage may outlive any destruction order, and the
+  // CUDA runtime may be unloaded before static destructors run.
+  static std::vector<CachingAllocator*>* allocators = [] {
+    auto* v = new std::vector<CachingAllocator*>();
+    for (int i = 0; i < cuda_device_count(); ++i) {
+      v->push_back(new CachingAllocator(str_cat("cuda:", i), *new CudaSegmentSource(i)));
+    }
     return v;
   }();
   SP_CHECK(!allocators->empty(), "[allocate] cuda:", device_index, ": ", cuda_unavailable_reason());
