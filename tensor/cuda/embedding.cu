@@ -1,9 +1,207 @@
-// PLACEHOLDER: replaced by the family's kernels.
+// Embedding lookup and its scatter-add backward on CUDA.
+//
+// Forward: a gather of rows, moved as the widest words (up to 16 bytes) the row size and
+// pointers allow: bitwise the CPU's.
+// Backward: deterministic without atomics. The ids are sorted with their positions (CUB's
+// radix sort is stable, so each id's positions stay in increasing order); then one block
+// per distinct id adds that id's dy rows, in position order, to its dweight row in
+// registers and writes it once. That is the CPU's order for each element (the CPU walks
+// ids in position order), so f32 and f64 results are bitwise the CPU's; 16-bit dweight
+// accumulates in f32 and rounds once (the CPU rounds after every add).
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cub/device/device_radix_sort.cuh>
+#include <type_traits>
+
 #include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_util.h"
+#include "tensor/cuda/device_types.cuh"
 
 namespace sp::cuda {
+namespace {
 
-void CudaBackend::embedding(Tensor&, const Tensor&, const Tensor&) { unsupported("embedding"); }
-void CudaBackend::embedding_backward(Tensor&, const Tensor&, const Tensor&) { unsupported("embedding_backward"); }
+constexpr int kThreads = 256;
+// Backward: positions staged in shared memory per pass (one per thread of the block).
+constexpr int kStage = 128;
+// Backward: columns each thread accumulates in registers per pass over an id's rows.
+constexpr int kColsPerThread = 4;
+
+// out: [N, Dw] words <- weight: [V, Dw] words at rows ids: [N].
+template <typename W, typename I>
+__global__ void embedding_kernel(W* __restrict__ out, const W* __restrict__ weight,
+                                 const I* __restrict__ ids, int64_t n, int64_t dw) {
+  const int64_t total = n * dw;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t i = e / dw, k = e - i * dw;
+    out[e] = weight[static_cast<int64_t>(ids[i]) * dw + k];
+  }
+}
+
+// The widest word (16, 8, 4, 2 or 1 bytes) dividing the row size and both addresses.
+int word_size(int64_t row_bytes, const void* a, const void* b) {
+  const uintptr_t bits = static_cast<uintptr_t>(row_bytes) | reinterpret_cast<uintptr_t>(a) |
+                         reinterpret_cast<uintptr_t>(b);
+  for (int w = 16; w > 1; w /= 2)
+    if (bits % w == 0) return w;
+  return 1;
+}
+
+template <typename F>
+void dispatch_word(int size, F&& fn) {
+  switch (size) {
+    case 16: fn.template operator()<uint4>(); return;
+    case 8: fn.template operator()<uint64_t>(); return;
+    case 4: fn.template operator()<uint32_t>(); return;
+    case 2: fn.template operator()<uint16_t>(); return;
+    default: fn.template operator()<uint8_t>(); return;
+  }
+}
+
+template <typename F>
+void dispatch_ids(const Tensor& ids, const char* op, F&& fn) {
+  if (ids.dtype() == DType::i32) {
+    fn.template operator()<int32_t>();
+  } else {
+    SP_CHECK(ids.dtype() == DType::i64, "[", op, "] ids must be i32 or i64: ids are ",
+             describe(ids));
+    fn.template operator()<int64_t>();
+  }
+}
+
+// keys: [N] = ids as unsigned keys, pos: [N] = 0, 1, ..., N-1.
+template <typename I>
+__global__ void sort_input_kernel(const I* __restrict__ ids, uint32_t* __restrict__ keys,
+                                  int32_t* __restrict__ pos, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    keys[i] = static_cast<uint32_t>(ids[i]);
+    pos[i] = static_cast<int32_t>(i);
+  }
+}
+
+// dweight: [V, D] += dy: [N, D] rows pos[p] for the sorted keys[p] (keys: [N] sorted, pos
+// in increasing order within one key). Block i works only if keys[i] starts a run of equal
+// keys: it folds the run's rows in order into registers, kColsPerThread columns per thread
+// per pass, and writes its dweight row once.
+template <typename DW, typename DY>
+__global__ void __launch_bounds__(kStage)
+    scatter_sorted_kernel(DW* __restrict__ dweight, const DY* __restrict__ dy,
+                          const uint32_t* __restrict__ keys, const int32_t* __restrict__ pos,
+                          int64_t n, int64_t d) {
+  using A =
+      std::conditional_t<std::is_same_v<DW, double> || std::is_same_v<DY, double>, double, float>;
+  __shared__ int32_t rows[kStage];
+  const int64_t first = blockIdx.x;
+  const uint32_t id = keys[first];
+  if (first > 0 && keys[first - 1] == id) return;  // uniform over the block
+  DW* __restrict__ dst = dweight + static_cast<int64_t>(id) * d;
+  for (int64_t c0 = 0; c0 < d; c0 += static_cast<int64_t>(kStage) * kColsPerThread) {
+    A acc[kColsPerThread];
+#pragma unroll
+    for (int c = 0; c < kColsPerThread; ++c) {
+      const int64_t col = c0 + c * kStage + threadIdx.x;
+      acc[c] = col < d ? load_as<A>(dst[col]) : A(0);
+    }
+    for (int64_t p0 = first;; p0 += kStage) {
+      const int64_t p = p0 + threadIdx.x;
+      const bool mine = p < n && keys[p] == id;
+      __syncthreads();  // the previous stage's readers are done
+      if (mine) rows[threadIdx.x] = pos[p];
+      // The run is contiguous in the sorted keys, so the staged rows are a prefix.
+      const int count = __syncthreads_count(mine);
+#pragma unroll 4
+      for (int k = 0; k < count; ++k) {
+        const DY* __restrict__ src = dy + static_cast<int64_t>(rows[k]) * d;
+#pragma unroll
+        for (int c = 0; c < kColsPerThread; ++c) {
+          const int64_t col = c0 + c * kStage + threadIdx.x;
+          if (col < d) acc[c] += load_as<A>(src[col]);
+        }
+      }
+      if (count < kStage) break;
+    }
+#pragma unroll
+    for (int c = 0; c < kColsPerThread; ++c) {
+      const int64_t col = c0 + c * kStage + threadIdx.x;
+      if (col < d) dst[col] = store_as<DW>(acc[c]);
+    }
+  }
+}
+
+}  // namespace
+
+// weight: [V, D], ids: [N] (i32/i64, in range: checked upstream) -> out [N, D].
+void CudaBackend::embedding(Tensor& out, const Tensor& weight, const Tensor& ids) {
+  SP_CHECK(weight.is_contiguous() && ids.is_contiguous() && out.is_contiguous(),
+           "[embedding] cuda embedding needs contiguous tensors: weight ", describe(weight),
+           ", ids ", describe(ids));
+  const int64_t n = ids.numel();
+  const int64_t d = weight.size(1);
+  if (n == 0 || d == 0) return;
+  const int device = weight.device().index;
+  DeviceGuard guard(device);
+  const int64_t row_bytes = d * weight.element_size();
+  const int w = word_size(row_bytes, address(weight), address(out));
+  dispatch_ids(ids, "embedding", [&]<typename I>() {
+    dispatch_word(w, [&]<typename W>() {
+      const int64_t dw = row_bytes / w;
+      embedding_kernel<W, I><<<grid_for(n * dw, kThreads), kThreads, 0, stream(device)>>>(
+          static_cast<W*>(address(out)), static_cast<const W*>(address(weight)),
+          static_cast<const I*>(address(ids)), n, dw);
+      SP_CUDA_CHECK_LAUNCH("embedding");
+    });
+  });
+}
+
+// dweight: [V, D] += rows of dy: [N, D] scattered by ids: [N]; repeated ids accumulate in
+// position order (deterministic).
+void CudaBackend::embedding_backward(Tensor& dweight, const Tensor& dy, const Tensor& ids) {
+  const char* op = "embedding_backward";
+  SP_CHECK(dweight.is_contiguous() && dy.is_contiguous() && ids.is_contiguous(), "[", op,
+           "] cuda embedding_backward needs contiguous tensors: dweight ", describe(dweight),
+           ", dy ", describe(dy), ", ids ", describe(ids));
+  const int64_t n = ids.numel();
+  const int64_t v = dweight.size(0), d = dweight.size(1);
+  SP_CHECK(is_floating(dweight.dtype()) && is_floating(dy.dtype()), "[", op,
+           "] unsupported dtype: expected floating dweight and dy (f32, bf16, f16, f64), got ",
+           describe(dweight), " and ", describe(dy));
+  if (n == 0 || d == 0) return;
+  SP_CHECK(n <= 0x7fffffff && v <= 0xffffffffll, "[", op,
+           "] at most 2^31 - 1 ids and 2^32 rows: ", n, " ids, ", v, " rows");
+  const int device = dweight.device().index;
+  DeviceGuard guard(device);
+  cudaStream_t s = stream(device);
+  const Device dev = Device::cuda(device);
+  Tensor keys_in = Tensor::empty(Shape{n}, DType::i32, dev);
+  Tensor keys_out = Tensor::empty(Shape{n}, DType::i32, dev);
+  Tensor pos_in = Tensor::empty(Shape{n}, DType::i32, dev);
+  Tensor pos_out = Tensor::empty(Shape{n}, DType::i32, dev);
+  auto* ki = static_cast<uint32_t*>(address(keys_in));
+  auto* ko = static_cast<uint32_t*>(address(keys_out));
+  auto* pi = static_cast<int32_t*>(address(pos_in));
+  auto* po = static_cast<int32_t*>(address(pos_out));
+  dispatch_ids(ids, op, [&]<typename I>() {
+    sort_input_kernel<I>
+        <<<grid_for(n, kThreads), kThreads, 0, s>>>(static_cast<const I*>(address(ids)), ki, pi, n);
+    SP_CUDA_CHECK_LAUNCH(op);
+  });
+  // Only the bits an id < v can have take part in the sort.
+  const int end_bit = std::max(1, static_cast<int>(std::bit_width(static_cast<uint64_t>(v - 1))));
+  size_t temp_bytes = 0;
+  SP_CUDA_CHECK(op, cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, ki, ko, pi, po,
+                                                    static_cast<int>(n), 0, end_bit, s));
+  Tensor temp = Tensor::empty(Shape{static_cast<int64_t>(temp_bytes) + 1}, DType::boolean, dev);
+  SP_CUDA_CHECK(op, cub::DeviceRadixSort::SortPairs(address(temp), temp_bytes, ki, ko, pi, po,
+                                                    static_cast<int>(n), 0, end_bit, s));
+  SP_CUDA_DISPATCH_FLOAT(dweight.dtype(), op, [&]<typename DW>() {
+    SP_CUDA_DISPATCH_FLOAT(dy.dtype(), op, [&]<typename DY>() {
+      scatter_sorted_kernel<DW, DY><<<static_cast<unsigned>(n), kStage, 0, s>>>(
+          static_cast<DW*>(address(dweight)), static_cast<const DY*>(address(dy)), ko, po, n, d);
+      SP_CUDA_CHECK_LAUNCH(op);
+    });
+  });
+}
 
 }  // namespace sp::cuda

@@ -1,11 +1,385 @@
-// PLACEHOLDER: replaced by the family's kernels.
+// index_select, index_add, gather and scatter_add on CUDA.
+//
+// As on the CPU (tensor/cpu/indexing.cpp), tensors are seen as [A, n, B] around the
+// indexed dim. Selections move elements as unsigned words (up to 16 bytes for
+// index_select when rows allow), so they are bitwise the CPU's. The adds give each thread
+// one (a, b) column and walk n in order: two threads never touch the same output element
+// (outputs of different columns differ in a or b), so there are no atomics, and each
+// element sums its terms in the CPU's order with the CPU's rounding (16-bit floats add in
+// f32 and round after each add, integers wrap): the results are the CPU's. The cost is
+// parallelism A * B, so index_add with few columns and a long index instead sorts the
+// index and gives each distinct value a block (the same sums in the same order);
+// scatter_add keeps the per-column loops (its backward use, for max / min, has n = 1).
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cub/device/device_radix_sort.cuh>
+#include <type_traits>
+
 #include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_util.h"
+#include "tensor/cuda/device_types.cuh"
 
 namespace sp::cuda {
+namespace {
 
-void CudaBackend::index_select(Tensor&, const Tensor&, int, const Tensor&) { unsupported("index_select"); }
-void CudaBackend::index_add(Tensor&, int, const Tensor&, const Tensor&) { unsupported("index_add"); }
-void CudaBackend::gather(Tensor&, const Tensor&, int, const Tensor&) { unsupported("gather"); }
-void CudaBackend::scatter_add(Tensor&, int, const Tensor&, const Tensor&) { unsupported("scatter_add"); }
+constexpr int kThreads = 256;
+// index_add by sorted index: a block of kStage threads per run of equal indices, positions
+// staged kStage at a time, kColsPerThread columns per thread per pass.
+constexpr int kStage = 128;
+constexpr int kColsPerThread = 4;
+// index_add takes the sorted path when fewer (a, b) columns than this would leave most of
+// the GPU idle in the per-column kernel, and the index is long enough to be worth a sort.
+constexpr int64_t kFewColumns = 16384;
+constexpr int64_t kLongIndex = 64;
+
+// Sizes and strides of up to kMaxDims dims, passed to kernels by value.
+struct Dims {
+  int rank = 0;
+  int64_t size[kMaxDims] = {};
+  int64_t stride[kMaxDims] = {};   // of the tensor read or written through the index
+  int64_t stride2[kMaxDims] = {};  // scatter_add: of src
+};
+
+int64_t prod(const Shape& s, int from, int to) {
+  int64_t p = 1;
+  for (int i = from; i < to; ++i) p *= s[i];
+  return p;
+}
+
+template <typename F>
+void dispatch_index(const Tensor& index, const char* op, F&& fn) {
+  if (index.dtype() == DType::i32) {
+    fn.template operator()<int32_t>();
+  } else {
+    SP_CHECK(index.dtype() == DType::i64, "[", op, "] index must be i32 or i64: index is ",
+             describe(index));
+    fn.template operator()<int64_t>();
+  }
+}
+
+// Unsigned words of 1, 2, 4, 8 or 16 bytes.
+template <typename F>
+void dispatch_word(int size, F&& fn) {
+  switch (size) {
+    case 16: fn.template operator()<uint4>(); return;
+    case 8: fn.template operator()<uint64_t>(); return;
+    case 4: fn.template operator()<uint32_t>(); return;
+    case 2: fn.template operator()<uint16_t>(); return;
+    default: fn.template operator()<uint8_t>(); return;
+  }
+}
+
+// The add dtypes as device types; bool has no add (as on the CPU).
+template <typename F>
+void dispatch_add(DType dt, const char* op, F&& fn) {
+  SP_CUDA_DISPATCH_ALL(dt, op, [&]<typename T>() {
+    if constexpr (std::is_same_v<T, bool>) {
+      fail(str_cat("[", op, "] unsupported dtype bool"));
+    } else {
+      fn.template operator()<T>();
+    }
+  });
+}
+
+// dst += v as the CPU's add_to: integers wrap, 16-bit floats add in f32 and round.
+template <typename T>
+__device__ __forceinline__ void add_to(T& dst, T v) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    dst = static_cast<T>(static_cast<U>(static_cast<U>(dst) + static_cast<U>(v)));
+  } else if constexpr (std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>) {
+    dst = store_as<T>(load_as<float>(dst) + load_as<float>(v));
+  } else {
+    dst += v;
+  }
+}
+
+// in: [A, S, Bw] words, index: [n] -> out: [A, n, Bw]; out[a, j, k] = in[a, index[j], k].
+template <typename W, typename I>
+__global__ void index_select_kernel(W* __restrict__ out, const W* __restrict__ in,
+                                    const I* __restrict__ index, int64_t A, int64_t S, int64_t n,
+                                    int64_t bw) {
+  const int64_t total = A * n * bw;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = e / bw, k = e - r * bw;
+    const int64_t a = r / n, j = r - a * n;
+    out[e] = in[(a * S + static_cast<int64_t>(index[j])) * bw + k];
+  }
+}
+
+// out: [A, S, B], index: [n], src: [A, n, B] -> out[a, index[j], b] += src[a, j, b], a
+// thread per (a, b) walking j in order.
+template <typename T, typename I>
+__global__ void index_add_kernel(T* __restrict__ out, const T* __restrict__ src,
+                                 const I* __restrict__ index, int64_t A, int64_t S, int64_t n,
+                                 int64_t B) {
+  const int64_t total = A * B;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t a = e / B, b = e - a * B;
+    T* __restrict__ o = out + a * S * B + b;
+    const T* __restrict__ s = src + a * n * B + b;
+    for (int64_t j = 0; j < n; ++j) add_to(o[static_cast<int64_t>(index[j]) * B], s[j * B]);
+  }
+}
+
+// keys: [n] = index as unsigned keys, pos: [n] = 0, 1, ..., n-1 (the sort's input).
+template <typename I>
+__global__ void sort_input_kernel(const I* __restrict__ index, uint32_t* __restrict__ keys,
+                                  int32_t* __restrict__ pos, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    keys[i] = static_cast<uint32_t>(index[i]);
+    pos[i] = static_cast<int32_t>(i);
+  }
+}
+
+// out: [A, S, B], src: [A, n, B]; keys: [n] the sorted index, pos: [n] the positions of
+// each key in increasing order. Block (i, a) works only if keys[i] starts a run of equal
+// keys: it adds the run's src rows (a, pos), in position order and with add_to's rounding,
+// to out row (a, keys[i]) held in registers, and writes it once: the CPU's sums, computed
+// with a block per distinct index instead of a thread per column.
+template <typename T>
+__global__ void __launch_bounds__(kStage)
+    index_add_sorted_kernel(T* __restrict__ out, const T* __restrict__ src,
+                            const uint32_t* __restrict__ keys, const int32_t* __restrict__ pos,
+                            int64_t A, int64_t S, int64_t n, int64_t B) {
+  __shared__ int32_t rows[kStage];
+  const int64_t first = blockIdx.x;
+  const uint32_t id = keys[first];
+  if (first > 0 && keys[first - 1] == id) return;  // uniform over the block
+  for (int64_t a = blockIdx.y; a < A; a += gridDim.y) {
+    T* __restrict__ dst = out + (a * S + id) * B;
+    const T* __restrict__ sa = src + a * n * B;
+    for (int64_t c0 = 0; c0 < B; c0 += static_cast<int64_t>(kStage) * kColsPerThread) {
+      T acc[kColsPerThread];
+#pragma unroll
+      for (int c = 0; c < kColsPerThread; ++c) {
+        const int64_t col = c0 + c * kStage + threadIdx.x;
+        if (col < B) acc[c] = dst[col];
+      }
+      for (int64_t p0 = first;; p0 += kStage) {
+        const int64_t p = p0 + threadIdx.x;
+        const bool mine = p < n && keys[p] == id;
+        __syncthreads();  // the previous stage's readers are done
+        if (mine) rows[threadIdx.x] = pos[p];
+        // The run is contiguous in the sorted keys, so the staged rows are a prefix.
+        const int count = __syncthreads_count(mine);
+        for (int k = 0; k < count; ++k) {
+          const T* __restrict__ row = sa + static_cast<int64_t>(rows[k]) * B;
+#pragma unroll
+          for (int c = 0; c < kColsPerThread; ++c) {
+            const int64_t col = c0 + c * kStage + threadIdx.x;
+            if (col < B) add_to(acc[c], row[col]);
+          }
+        }
+        if (count < kStage) break;
+      }
+#pragma unroll
+      for (int c = 0; c < kColsPerThread; ++c) {
+        const int64_t col = c0 + c * kStage + threadIdx.x;
+        if (col < B) dst[col] = acc[c];
+      }
+    }
+  }
+}
+
+// index_add with few columns: sort the index with its positions (CUB's radix sort is
+// stable), then a block per distinct index value and per a.
+template <typename T, typename I>
+void index_add_sorted(T* out, const T* src, const I* index, int64_t A, int64_t S, int64_t n,
+                      int64_t B, int device) {
+  const char* op = "index_add";
+  cudaStream_t s = stream(device);
+  const Device dev = Device::cuda(device);
+  Tensor keys_in = Tensor::empty(Shape{n}, DType::i32, dev);
+  Tensor keys_out = Tensor::empty(Shape{n}, DType::i32, dev);
+  Tensor pos_in = Tensor::empty(Shape{n}, DType::i32, dev);
+  Tensor pos_out = Tensor::empty(Shape{n}, DType::i32, dev);
+  auto* ki = static_cast<uint32_t*>(address(keys_in));
+  auto* ko = static_cast<uint32_t*>(address(keys_out));
+  auto* pi = static_cast<int32_t*>(address(pos_in));
+  auto* po = static_cast<int32_t*>(address(pos_out));
+  sort_input_kernel<I><<<grid_for(n, kThreads), kThreads, 0, s>>>(index, ki, pi, n);
+  SP_CUDA_CHECK_LAUNCH(op);
+  // Only the bits an index < S can have take part in the sort.
+  const int end_bit = std::max(1, static_cast<int>(std::bit_width(static_cast<uint64_t>(S - 1))));
+  size_t temp_bytes = 0;
+  SP_CUDA_CHECK(op, cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, ki, ko, pi, po,
+                                                    static_cast<int>(n), 0, end_bit, s));
+  Tensor temp = Tensor::empty(Shape{static_cast<int64_t>(temp_bytes) + 1}, DType::boolean, dev);
+  SP_CUDA_CHECK(op, cub::DeviceRadixSort::SortPairs(address(temp), temp_bytes, ki, ko, pi, po,
+                                                    static_cast<int>(n), 0, end_bit, s));
+  const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(std::min<int64_t>(A, 65535)));
+  index_add_sorted_kernel<T><<<grid, kStage, 0, s>>>(out, src, ko, po, A, S, n, B);
+  SP_CUDA_CHECK_LAUNCH(op);
+}
+
+// index: [d0, ..., dk] contiguous (dims.size), in: strides dims.stride
+//   -> out (index's shape): out[p] = in[p with coordinate dim replaced by index[p]].
+template <typename U, typename I>
+__global__ void gather_kernel(U* __restrict__ out, const U* __restrict__ in,
+                              const I* __restrict__ index, int64_t total, int dim, Dims dims) {
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t rest = e, off = 0;
+    for (int d = dims.rank - 1; d >= 0; --d) {
+      const int64_t c = rest % dims.size[d];
+      rest /= dims.size[d];
+      off += (d == dim ? static_cast<int64_t>(index[e]) : c) * dims.stride[d];
+    }
+    out[e] = in[off];
+  }
+}
+
+// index: [d0, ..., dk] contiguous (dims.size, n = dims.size[dim]); out: strides dims.stride;
+// src: strides dims.stride2 -> out[p with coordinate dim = index[p]] += src[p]. A thread per
+// position off dim (a, b), walking the indexed dim in order.
+template <typename T, typename I>
+__global__ void scatter_add_kernel(T* __restrict__ out, const T* __restrict__ src,
+                                   const I* __restrict__ index, int64_t columns, int dim,
+                                   Dims dims) {
+  const int64_t n = dims.size[dim];
+  int64_t inner = 1;  // index elements per step along dim
+  for (int d = dim + 1; d < dims.rank; ++d) inner *= dims.size[d];
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < columns;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    // e = a * inner + b; the index element of (a, j, b) is (a * n + j) * inner + b.
+    const int64_t a = e / inner, b = e - a * inner;
+    int64_t rest = e, out_off = 0, src_off = 0;
+    for (int d = dims.rank - 1; d >= 0; --d) {
+      if (d == dim) continue;
+      const int64_t c = rest % dims.size[d];
+      rest /= dims.size[d];
+      out_off += c * dims.stride[d];
+      src_off += c * dims.stride2[d];
+    }
+    const I* __restrict__ ix = index + a * n * inner + b;
+    for (int64_t j = 0; j < n; ++j) {
+      add_to(out[out_off + static_cast<int64_t>(ix[j * inner]) * dims.stride[dim]],
+             src[src_off + j * dims.stride2[dim]]);
+    }
+  }
+}
+
+// The widest word (16, 8, 4, 2 or 1 bytes) dividing the row size and both addresses.
+int word_size(int64_t row_bytes, const void* a, const void* b) {
+  const uintptr_t bits = static_cast<uintptr_t>(row_bytes) | reinterpret_cast<uintptr_t>(a) |
+                         reinterpret_cast<uintptr_t>(b);
+  for (int w = 16; w > 1; w /= 2)
+    if (bits % w == 0) return w;
+  return 1;
+}
+
+Dims dims_of(const Shape& shape, const Shape& strides) {
+  Dims dims;
+  dims.rank = shape.size();
+  for (int d = 0; d < dims.rank; ++d) {
+    dims.size[d] = shape[d];
+    dims.stride[d] = strides[d];
+  }
+  return dims;
+}
+
+}  // namespace
+
+// in: [A, S, B] contiguous, index: [n] -> out [A, n, B]
+void CudaBackend::index_select(Tensor& out, const Tensor& in, int dim, const Tensor& index) {
+  SP_CHECK(in.is_contiguous() && out.is_contiguous() && index.is_contiguous(),
+           "[index_select] cuda index_select needs contiguous tensors: in ", describe(in),
+           ", index ", describe(index));
+  const int64_t A = prod(in.shape(), 0, dim), S = in.size(dim);
+  const int64_t B = prod(in.shape(), dim + 1, in.dim());
+  const int64_t n = index.numel();
+  if (out.numel() == 0) return;
+  const int device = in.device().index;
+  DeviceGuard guard(device);
+  const int64_t row_bytes = B * in.element_size();
+  const int w = word_size(row_bytes, address(in), address(out));
+  dispatch_index(index, "index_select", [&]<typename I>() {
+    dispatch_word(w, [&]<typename W>() {
+      const int64_t bw = row_bytes / w;
+      index_select_kernel<W, I><<<grid_for(A * n * bw, kThreads), kThreads, 0, stream(device)>>>(
+          static_cast<W*>(address(out)), static_cast<const W*>(address(in)),
+          static_cast<const I*>(address(index)), A, S, n, bw);
+      SP_CUDA_CHECK_LAUNCH("index_select");
+    });
+  });
+}
+
+// out: [A, S, B] contiguous, index: [n], src: [A, n, B] contiguous; out[a, index[j], b] +=
+// src[a, j, b] (duplicates accumulate in j order).
+void CudaBackend::index_add(Tensor& out, int dim, const Tensor& index, const Tensor& src) {
+  SP_CHECK(out.is_contiguous() && src.is_contiguous() && index.is_contiguous(),
+           "[index_add] cuda index_add needs contiguous tensors: out ", describe(out), ", src ",
+           describe(src));
+  const int64_t A = prod(out.shape(), 0, dim), S = out.size(dim);
+  const int64_t B = prod(out.shape(), dim + 1, out.dim());
+  const int64_t n = index.numel();
+  if (A * B * n == 0) return;
+  const int device = out.device().index;
+  DeviceGuard guard(device);
+  // Few columns and a long index: the per-column kernel would run a long serial loop on
+  // a few threads (index_add along dim 0 of a [rows, D] table, as the backward of an
+  // index_select of rows). Both paths compute the CPU's sums in the CPU's order.
+  const bool sorted =
+      A * B < kFewColumns && n >= kLongIndex && n <= 0x7fffffff && S <= 0xffffffffll;
+  dispatch_add(out.dtype(), "index_add", [&]<typename T>() {
+    dispatch_index(index, "index_add", [&]<typename I>() {
+      if (sorted) {
+        index_add_sorted<T, I>(static_cast<T*>(address(out)), static_cast<const T*>(address(src)),
+                               static_cast<const I*>(address(index)), A, S, n, B, device);
+        return;
+      }
+      index_add_kernel<T, I><<<grid_for(A * B, kThreads), kThreads, 0, stream(device)>>>(
+          static_cast<T*>(address(out)), static_cast<const T*>(address(src)),
+          static_cast<const I*>(address(index)), A, S, n, B);
+      SP_CUDA_CHECK_LAUNCH("index_add");
+    });
+  });
+}
+
+// in: any strides, index: contiguous, in's rank (sizes <= in's off dim) -> out (index's
+// shape): out[a, j, b] = in[a, index[a, j, b], b].
+void CudaBackend::gather(Tensor& out, const Tensor& in, int dim, const Tensor& index) {
+  SP_CHECK(out.is_contiguous() && index.is_contiguous(),
+           "[gather] cuda gather needs a contiguous index and out: index ", describe(index));
+  const int64_t total = out.numel();
+  if (total == 0) return;
+  const int device = in.device().index;
+  DeviceGuard guard(device);
+  const Dims dims = dims_of(index.shape(), in.strides());
+  dispatch_index(index, "gather", [&]<typename I>() {
+    dispatch_word(static_cast<int>(in.element_size()), [&]<typename U>() {
+      gather_kernel<U, I><<<grid_for(total, kThreads), kThreads, 0, stream(device)>>>(
+          static_cast<U*>(address(out)), static_cast<const U*>(address(in)),
+          static_cast<const I*>(address(index)), total, dim, dims);
+      SP_CUDA_CHECK_LAUNCH("gather");
+    });
+  });
+}
+
+// out: any strides, index: contiguous [A, n, B] (out's rank, sizes <= out's off dim), src:
+// any strides (sizes >= index's): out[a, index[a, j, b], b] += src[a, j, b].
+void CudaBackend::scatter_add(Tensor& out, int dim, const Tensor& index, const Tensor& src) {
+  SP_CHECK(index.is_contiguous(),
+           "[scatter_add] cuda scatter_add needs a contiguous index: ", describe(index));
+  if (index.numel() == 0) return;
+  const int device = out.device().index;
+  DeviceGuard guard(device);
+  Dims dims = dims_of(index.shape(), out.strides());
+  for (int d = 0; d < dims.rank; ++d) dims.stride2[d] = src.stride(d);
+  const int64_t columns = index.numel() / index.size(dim);
+  dispatch_add(out.dtype(), "scatter_add", [&]<typename T>() {
+    dispatch_index(index, "scatter_add", [&]<typename I>() {
+      scatter_add_kernel<T, I><<<grid_for(columns, kThreads), kThreads, 0, stream(device)>>>(
+          static_cast<T*>(address(out)), static_cast<const T*>(address(src)),
+          static_cast<const I*>(address(index)), columns, dim, dims);
+      SP_CUDA_CHECK_LAUNCH("scatter_add");
+    });
+  });
+}
 
 }  // namespace sp::cuda
