@@ -24,21 +24,6 @@ template <typename T> struct copy_storage { using type = T; };
 template <> struct copy_storage<bool> { using type = uint8_t; };
 template <typename T> using copy_t = typename copy_storage<device_t<T>>::type;
 
-__device__ __forceinline__ float f16_to_f32(__half h) {
-  const uint32_t b = __half_as_ushort(h);
-  if ((b & 0x7c00u) == 0x7c00u && (b & 0x3ffu) != 0)
-    return __uint_as_float(((b & 0x8000u) << 16) | 0x7fc00000u | ((b & 0x3ffu) << 13));
-  return __half2float(h);
-}
-
-__device__ __forceinline__ __half f32_to_f16(float f) {
-  const uint32_t u = __float_as_uint(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    return __ushort_as_half(
-        static_cast<uint16_t>(((u >> 16) & 0x8000u) | 0x7e00u | ((u >> 13) & 0x3ffu)));
-  return __float2half_rn(f);
-}
-
 __device__ __forceinline__ float f64_to_f32(double d) {
   const uint64_t u = static_cast<uint64_t>(__double_as_longlong(d));
   if ((u & 0x7fffffffffffffffull) > 0x7ff0000000000000ull)

@@ -36,13 +36,31 @@ __device__ inline uint16_t float_to_bf16_bits(float f) {
   return static_cast<uint16_t>(u >> 16);
 }
 
+// f16 <-> f32 as the CPU's F16C does: round to nearest even, and a NaN keeps its sign and
+// payload (shifted or truncated) with the quiet bit set. CUDA's own cvt gives the
+// canonical NaN instead, which would make NaN-carrying results differ from the CPU's bits.
+__device__ __forceinline__ float f16_to_f32(__half h) {
+  const uint32_t b = __half_as_ushort(h);
+  if ((b & 0x7c00u) == 0x7c00u && (b & 0x3ffu) != 0)
+    return __uint_as_float(((b & 0x8000u) << 16) | 0x7fc00000u | ((b & 0x3ffu) << 13));
+  return __half2float(h);
+}
+
+__device__ __forceinline__ __half f32_to_f16(float f) {
+  const uint32_t u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return __ushort_as_half(
+        static_cast<uint16_t>(((u >> 16) & 0x8000u) | 0x7e00u | ((u >> 13) & 0x3ffu)));
+  return __float2half_rn(f);
+}
+
 // load<C>(x): the value of a stored element in compute type C.
 template <typename C, typename T>
 __device__ __forceinline__ C load_as(T x) {
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
     return static_cast<C>(bf16_bits_to_float(__bfloat16_as_ushort(x)));
   } else if constexpr (std::is_same_v<T, __half>) {
-    return static_cast<C>(__half2float(x));
+    return static_cast<C>(f16_to_f32(x));
   } else {
     return static_cast<C>(x);
   }
@@ -54,7 +72,7 @@ __device__ __forceinline__ T store_as(C v) {
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
     return __ushort_as_bfloat16(float_to_bf16_bits(static_cast<float>(v)));
   } else if constexpr (std::is_same_v<T, __half>) {
-    return __float2half_rn(static_cast<float>(v));
+    return f32_to_f16(static_cast<float>(v));
   } else if constexpr (std::is_same_v<T, bool>) {
     return v != C(0);
   } else {
