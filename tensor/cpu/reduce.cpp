@@ -12,6 +12,7 @@
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/reduce_math.h"
+#include "tensor/reduce_groups.h"
 
 namespace sp::cpu {
 namespace {
@@ -190,41 +191,10 @@ void arg_arb(const In* in, int64_t* out, int64_t A, int64_t R, int64_t B) {
   });
 }
 
-// The dims of a contiguous tensor with size-1 dims dropped and neighbours of the same kind
-// (reduced or kept) merged.
-struct Groups {
-  int n = 0;
-  int64_t size[kMaxDims];
-  bool reduced[kMaxDims];
-
-  void push(int64_t s, bool red) {
-    if (s == 1) return;
-    if (n > 0 && reduced[n - 1] == red) {
-      size[n - 1] *= s;
-      return;
-    }
-    size[n] = s;
-    reduced[n] = red;
-    ++n;
-  }
-  int last_reduced() const {
-    for (int g = n - 1; g >= 0; --g)
-      if (reduced[g]) return g;
-    return -1;
-  }
-  // Removes group g (after reducing it), merging its neighbours when both are kept.
-  void remove(int g) {
-    Groups next;
-    for (int i = 0; i < n; ++i)
-      if (i != g) next.push(size[i], reduced[i]);
-    *this = next;
-  }
-};
-
 // Reduces the groups marked reduced, innermost first, each step an [A, R, B] reduction;
 // intermediate results stay in Acc.
 template <typename Fold, typename Acc, typename In>
-void reduce_steps(const In* in, Groups groups, Acc* out, int64_t out_numel) {
+void reduce_steps(const In* in, ReduceGroups groups, Acc* out, int64_t out_numel) {
   if (groups.last_reduced() < 0) {
     parallel_for(out_numel, 1, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) out[i] = load_as<Acc>(in[i]);
@@ -235,10 +205,8 @@ void reduce_steps(const In* in, Groups groups, Acc* out, int64_t out_numel) {
   const Acc* src = nullptr;
   for (int step = 0;; ++step) {
     const int g = groups.last_reduced();
-    int64_t A = 1, B = 1;
-    for (int i = 0; i < g; ++i) A *= groups.size[i];
-    for (int i = g + 1; i < groups.n; ++i) B *= groups.size[i];
-    const int64_t R = groups.size[g];
+    int64_t A, R, B;
+    groups.around(g, A, R, B);
     groups.remove(g);
     const bool last = groups.last_reduced() < 0;
     Acc* dst = out;
@@ -263,7 +231,7 @@ void CpuBackend::reduce(ReduceOp op, Tensor& out, const Tensor& in, uint32_t dim
   const char* name = reduce_name(op);
   SP_CHECK(in.is_contiguous() && out.is_contiguous(), "[", name,
            "] cpu reduce needs contiguous tensors, got ", describe(in));
-  Groups groups;
+  ReduceGroups groups;
   int64_t extent = 1;
   for (int d = 0; d < in.dim(); ++d) {
     const bool red = (dims_mask >> d) & 1u;
@@ -286,10 +254,8 @@ void CpuBackend::reduce(ReduceOp op, Tensor& out, const Tensor& in, uint32_t dim
       std::fill(idx, idx + out_numel, int64_t{0});
       return;
     }
-    int64_t A = 1, B = 1;
-    for (int i = 0; i < g; ++i) A *= groups.size[i];
-    for (int i = g + 1; i < groups.n; ++i) B *= groups.size[i];
-    const int64_t R = groups.size[g];
+    int64_t A, R, B;
+    groups.around(g, A, R, B);
     SP_DISPATCH_ALL(in.dtype(), name, [&]<typename T>() {
       if (op == ReduceOp::argmax) {
         arg_arb<true, acc_t<T>>(in.data<T>(), idx, A, R, B);

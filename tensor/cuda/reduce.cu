@@ -18,6 +18,7 @@
 #include "tensor/cuda/cuda_util.h"
 #include "tensor/cuda/device_types.cuh"
 #include "tensor/cuda/reduce_math.cuh"
+#include "tensor/reduce_groups.h"
 
 namespace sp::cuda {
 namespace {
@@ -244,49 +245,10 @@ void reduce_step(const In* in, Out* out, int64_t A, int64_t R, int64_t B, bool d
   launch(out, true);
 }
 
-// The dims of a contiguous tensor with size-1 dims dropped and neighbours of the same kind
-// (reduced or kept) merged (as on the CPU).
-struct Groups {
-  int n = 0;
-  int64_t size[kMaxDims];
-  bool reduced[kMaxDims];
-
-  void push(int64_t s, bool red) {
-    if (s == 1) return;
-    if (n > 0 && reduced[n - 1] == red) {
-      size[n - 1] *= s;
-      return;
-    }
-    size[n] = s;
-    reduced[n] = red;
-    ++n;
-  }
-  int last_reduced() const {
-    for (int g = n - 1; g >= 0; --g)
-      if (reduced[g]) return g;
-    return -1;
-  }
-  // Removes group g (after reducing it), merging its neighbours when both are kept.
-  void remove(int g) {
-    Groups next;
-    for (int i = 0; i < n; ++i)
-      if (i != g) next.push(size[i], reduced[i]);
-    *this = next;
-  }
-  // [A, R, B] around group g.
-  void around(int g, int64_t& A, int64_t& R, int64_t& B) const {
-    A = 1;
-    B = 1;
-    for (int i = 0; i < g; ++i) A *= size[i];
-    for (int i = g + 1; i < n; ++i) B *= size[i];
-    R = size[g];
-  }
-};
-
 // Reduces the groups marked reduced, innermost first; intermediate results stay in Acc and
 // only the last step divides (mean) and converts to Out.
 template <typename Fold, typename T, typename Out>
-void reduce_groups(const T* in, Out* out, Groups groups, int64_t out_numel, bool mean,
+void reduce_groups(const T* in, Out* out, ReduceGroups groups, int64_t out_numel, bool mean,
                    int64_t extent, int device) {
   using Acc = reduce_acc_t<T>;
   const Acc divisor = static_cast<Acc>(extent);
@@ -427,7 +389,7 @@ void CudaBackend::reduce(ReduceOp op, Tensor& out, const Tensor& in, uint32_t di
   const char* name = reduce_name(op);
   SP_CHECK(in.is_contiguous() && out.is_contiguous(), "[", name,
            "] cuda reduce needs contiguous tensors, got ", describe(in), " -> ", describe(out));
-  Groups groups;
+  ReduceGroups groups;
   int64_t extent = 1;
   for (int d = 0; d < in.dim(); ++d) {
     const bool red = (dims_mask >> d) & 1u;
