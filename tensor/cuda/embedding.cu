@@ -8,15 +8,13 @@
 // registers and writes it once. That is the CPU's order for each element (the CPU walks
 // ids in position order), so f32 and f64 results are bitwise the CPU's; 16-bit dweight
 // accumulates in f32 and rounds once (the CPU rounds after every add).
-#include <algorithm>
-#include <bit>
 #include <cstdint>
-#include <cub/device/device_radix_sort.cuh>
 #include <type_traits>
 
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_util.h"
 #include "tensor/cuda/device_types.cuh"
+#include "tensor/cuda/index_common.cuh"
 
 namespace sp::cuda {
 namespace {
@@ -36,48 +34,6 @@ __global__ void embedding_kernel(W* __restrict__ out, const W* __restrict__ weig
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t i = e / dw, k = e - i * dw;
     out[e] = weight[static_cast<int64_t>(ids[i]) * dw + k];
-  }
-}
-
-// The widest word (16, 8, 4, 2 or 1 bytes) dividing the row size and both addresses.
-int word_size(int64_t row_bytes, const void* a, const void* b) {
-  const uintptr_t bits = static_cast<uintptr_t>(row_bytes) | reinterpret_cast<uintptr_t>(a) |
-                         reinterpret_cast<uintptr_t>(b);
-  for (int w = 16; w > 1; w /= 2)
-    if (bits % w == 0) return w;
-  return 1;
-}
-
-template <typename F>
-void dispatch_word(int size, F&& fn) {
-  switch (size) {
-    case 16: fn.template operator()<uint4>(); return;
-    case 8: fn.template operator()<uint64_t>(); return;
-    case 4: fn.template operator()<uint32_t>(); return;
-    case 2: fn.template operator()<uint16_t>(); return;
-    default: fn.template operator()<uint8_t>(); return;
-  }
-}
-
-template <typename F>
-void dispatch_ids(const Tensor& ids, const char* op, F&& fn) {
-  if (ids.dtype() == DType::i32) {
-    fn.template operator()<int32_t>();
-  } else {
-    SP_CHECK(ids.dtype() == DType::i64, "[", op, "] ids must be i32 or i64: ids are ",
-             describe(ids));
-    fn.template operator()<int64_t>();
-  }
-}
-
-// keys: [N] = ids as unsigned keys, pos: [N] = 0, 1, ..., N-1.
-template <typename I>
-__global__ void sort_input_kernel(const I* __restrict__ ids, uint32_t* __restrict__ keys,
-                                  int32_t* __restrict__ pos, int64_t n) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    keys[i] = static_cast<uint32_t>(ids[i]);
-    pos[i] = static_cast<int32_t>(i);
   }
 }
 
@@ -144,7 +100,7 @@ void CudaBackend::embedding(Tensor& out, const Tensor& weight, const Tensor& ids
   DeviceGuard guard(device);
   const int64_t row_bytes = d * weight.element_size();
   const int w = word_size(row_bytes, address(weight), address(out));
-  dispatch_ids(ids, "embedding", [&]<typename I>() {
+  dispatch_index(ids, "embedding", [&]<typename I>() {
     dispatch_word(w, [&]<typename W>() {
       const int64_t dw = row_bytes / w;
       embedding_kernel<W, I><<<grid_for(n * dw, kThreads), kThreads, 0, stream(device)>>>(
@@ -173,32 +129,15 @@ void CudaBackend::embedding_backward(Tensor& dweight, const Tensor& dy, const Te
   const int device = dweight.device().index;
   DeviceGuard guard(device);
   cudaStream_t s = stream(device);
-  const Device dev = Device::cuda(device);
-  Tensor keys_in = Tensor::empty(Shape{n}, DType::i32, dev);
-  Tensor keys_out = Tensor::empty(Shape{n}, DType::i32, dev);
-  Tensor pos_in = Tensor::empty(Shape{n}, DType::i32, dev);
-  Tensor pos_out = Tensor::empty(Shape{n}, DType::i32, dev);
-  auto* ki = static_cast<uint32_t*>(address(keys_in));
-  auto* ko = static_cast<uint32_t*>(address(keys_out));
-  auto* pi = static_cast<int32_t*>(address(pos_in));
-  auto* po = static_cast<int32_t*>(address(pos_out));
-  dispatch_ids(ids, op, [&]<typename I>() {
-    sort_input_kernel<I>
-        <<<grid_for(n, kThreads), kThreads, 0, s>>>(static_cast<const I*>(address(ids)), ki, pi, n);
-    SP_CUDA_CHECK_LAUNCH(op);
+  SortedIndex sorted;
+  dispatch_index(ids, op, [&]<typename I>() {
+    sorted = sort_index<I>(static_cast<const I*>(address(ids)), n, v, device, op);
   });
-  // Only the bits an id < v can have take part in the sort.
-  const int end_bit = std::max(1, static_cast<int>(std::bit_width(static_cast<uint64_t>(v - 1))));
-  size_t temp_bytes = 0;
-  SP_CUDA_CHECK(op, cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, ki, ko, pi, po,
-                                                    static_cast<int>(n), 0, end_bit, s));
-  Tensor temp = Tensor::empty(Shape{static_cast<int64_t>(temp_bytes) + 1}, DType::boolean, dev);
-  SP_CUDA_CHECK(op, cub::DeviceRadixSort::SortPairs(address(temp), temp_bytes, ki, ko, pi, po,
-                                                    static_cast<int>(n), 0, end_bit, s));
   SP_CUDA_DISPATCH_FLOAT(dweight.dtype(), op, [&]<typename DW>() {
     SP_CUDA_DISPATCH_FLOAT(dy.dtype(), op, [&]<typename DY>() {
       scatter_sorted_kernel<DW, DY><<<static_cast<unsigned>(n), kStage, 0, s>>>(
-          static_cast<DW*>(address(dweight)), static_cast<const DY*>(address(dy)), ko, po, n, d);
+          static_cast<DW*>(address(dweight)), static_cast<const DY*>(address(dy)),
+          sorted.key_data(), sorted.pos_data(), n, d);
       SP_CUDA_CHECK_LAUNCH(op);
     });
   });

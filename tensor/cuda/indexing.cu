@@ -13,12 +13,12 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
-#include <cub/device/device_radix_sort.cuh>
 #include <type_traits>
 
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_util.h"
 #include "tensor/cuda/device_types.cuh"
+#include "tensor/cuda/index_common.cuh"
 
 namespace sp::cuda {
 namespace {
@@ -45,29 +45,6 @@ int64_t prod(const Shape& s, int from, int to) {
   int64_t p = 1;
   for (int i = from; i < to; ++i) p *= s[i];
   return p;
-}
-
-template <typename F>
-void dispatch_index(const Tensor& index, const char* op, F&& fn) {
-  if (index.dtype() == DType::i32) {
-    fn.template operator()<int32_t>();
-  } else {
-    SP_CHECK(index.dtype() == DType::i64, "[", op, "] index must be i32 or i64: index is ",
-             describe(index));
-    fn.template operator()<int64_t>();
-  }
-}
-
-// Unsigned words of 1, 2, 4, 8 or 16 bytes.
-template <typename F>
-void dispatch_word(int size, F&& fn) {
-  switch (size) {
-    case 16: fn.template operator()<uint4>(); return;
-    case 8: fn.template operator()<uint64_t>(); return;
-    case 4: fn.template operator()<uint32_t>(); return;
-    case 2: fn.template operator()<uint16_t>(); return;
-    default: fn.template operator()<uint8_t>(); return;
-  }
 }
 
 // The add dtypes as device types; bool has no add (as on the CPU).
@@ -122,17 +99,6 @@ __global__ void index_add_kernel(T* __restrict__ out, const T* __restrict__ src,
     T* __restrict__ o = out + a * S * B + b;
     const T* __restrict__ s = src + a * n * B + b;
     for (int64_t j = 0; j < n; ++j) add_to(o[static_cast<int64_t>(index[j]) * B], s[j * B]);
-  }
-}
-
-// keys: [n] = index as unsigned keys, pos: [n] = 0, 1, ..., n-1 (the sort's input).
-template <typename I>
-__global__ void sort_input_kernel(const I* __restrict__ index, uint32_t* __restrict__ keys,
-                                  int32_t* __restrict__ pos, int64_t n) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    keys[i] = static_cast<uint32_t>(index[i]);
-    pos[i] = static_cast<int32_t>(i);
   }
 }
 
@@ -193,27 +159,10 @@ void index_add_sorted(T* out, const T* src, const I* index, int64_t A, int64_t S
                       int64_t B, int device) {
   const char* op = "index_add";
   cudaStream_t s = stream(device);
-  const Device dev = Device::cuda(device);
-  Tensor keys_in = Tensor::empty(Shape{n}, DType::i32, dev);
-  Tensor keys_out = Tensor::empty(Shape{n}, DType::i32, dev);
-  Tensor pos_in = Tensor::empty(Shape{n}, DType::i32, dev);
-  Tensor pos_out = Tensor::empty(Shape{n}, DType::i32, dev);
-  auto* ki = static_cast<uint32_t*>(address(keys_in));
-  auto* ko = static_cast<uint32_t*>(address(keys_out));
-  auto* pi = static_cast<int32_t*>(address(pos_in));
-  auto* po = static_cast<int32_t*>(address(pos_out));
-  sort_input_kernel<I><<<grid_for(n, kThreads), kThreads, 0, s>>>(index, ki, pi, n);
-  SP_CUDA_CHECK_LAUNCH(op);
-  // Only the bits an index < S can have take part in the sort.
-  const int end_bit = std::max(1, static_cast<int>(std::bit_width(static_cast<uint64_t>(S - 1))));
-  size_t temp_bytes = 0;
-  SP_CUDA_CHECK(op, cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, ki, ko, pi, po,
-                                                    static_cast<int>(n), 0, end_bit, s));
-  Tensor temp = Tensor::empty(Shape{static_cast<int64_t>(temp_bytes) + 1}, DType::boolean, dev);
-  SP_CUDA_CHECK(op, cub::DeviceRadixSort::SortPairs(address(temp), temp_bytes, ki, ko, pi, po,
-                                                    static_cast<int>(n), 0, end_bit, s));
+  const SortedIndex sorted = sort_index<I>(index, n, S, device, op);
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(std::min<int64_t>(A, 65535)));
-  index_add_sorted_kernel<T><<<grid, kStage, 0, s>>>(out, src, ko, po, A, S, n, B);
+  index_add_sorted_kernel<T>
+      <<<grid, kStage, 0, s>>>(out, src, sorted.key_data(), sorted.pos_data(), A, S, n, B);
   SP_CUDA_CHECK_LAUNCH(op);
 }
 
@@ -262,15 +211,6 @@ __global__ void scatter_add_kernel(T* __restrict__ out, const T* __restrict__ sr
              src[src_off + j * dims.stride2[dim]]);
     }
   }
-}
-
-// The widest word (16, 8, 4, 2 or 1 bytes) dividing the row size and both addresses.
-int word_size(int64_t row_bytes, const void* a, const void* b) {
-  const uintptr_t bits = static_cast<uintptr_t>(row_bytes) | reinterpret_cast<uintptr_t>(a) |
-                         reinterpret_cast<uintptr_t>(b);
-  for (int w = 16; w > 1; w /= 2)
-    if (bits % w == 0) return w;
-  return 1;
 }
 
 Dims dims_of(const Shape& shape, const Shape& strides) {

@@ -1,0 +1,99 @@
+#pragma once
+// What the gather/scatter families share (embedding.cu, indexing.cu): moving rows as the
+// widest words the sizes and addresses allow, the index dtype dispatch, and sorting an
+// index with its positions so that a block per distinct value can add that value's rows
+// in position order (deterministic, no atomics).
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cub/device/device_radix_sort.cuh>
+
+#include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_util.h"
+
+namespace sp::cuda {
+
+// The widest word (16, 8, 4, 2 or 1 bytes) dividing the row size and both addresses.
+inline int word_size(int64_t row_bytes, const void* a, const void* b) {
+  const uintptr_t bits = static_cast<uintptr_t>(row_bytes) | reinterpret_cast<uintptr_t>(a) |
+                         reinterpret_cast<uintptr_t>(b);
+  for (int w = 16; w > 1; w /= 2)
+    if (bits % w == 0) return w;
+  return 1;
+}
+
+// fn<W>() with W the unsigned word of `size` bytes (uint4 for 16).
+template <typename F>
+void dispatch_word(int size, F&& fn) {
+  switch (size) {
+    case 16: fn.template operator()<uint4>(); return;
+    case 8: fn.template operator()<uint64_t>(); return;
+    case 4: fn.template operator()<uint32_t>(); return;
+    case 2: fn.template operator()<uint16_t>(); return;
+    default: fn.template operator()<uint8_t>(); return;
+  }
+}
+
+// fn<I>() with I the index type (int32_t or int64_t); other dtypes throw naming op.
+template <typename F>
+void dispatch_index(const Tensor& index, const char* op, F&& fn) {
+  if (index.dtype() == DType::i32) {
+    fn.template operator()<int32_t>();
+  } else {
+    SP_CHECK(index.dtype() == DType::i64, "[", op, "] index must be i32 or i64: index is ",
+             describe(index));
+    fn.template operator()<int64_t>();
+  }
+}
+
+// keys: [n] = index as unsigned keys, pos: [n] = 0, 1, ..., n-1 (the sort's input).
+template <typename I>
+__global__ void sort_input_kernel(const I* __restrict__ index, uint32_t* __restrict__ keys,
+                                  int32_t* __restrict__ pos, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    keys[i] = static_cast<uint32_t>(index[i]);
+    pos[i] = static_cast<int32_t>(i);
+  }
+}
+
+// An index sorted with its positions: keys [n] ascending (u32 in i32 storage), pos [n] the
+// original positions, increasing within a run of equal keys (CUB's radix sort is stable).
+struct SortedIndex {
+  Tensor keys;
+  Tensor pos;
+  const uint32_t* key_data() const { return static_cast<const uint32_t*>(address(keys)); }
+  const int32_t* pos_data() const { return static_cast<const int32_t*>(address(pos)); }
+};
+
+// index: [n] with values in [0, bound) (checked upstream), n < 2^31 -> sorted on device's
+// stream. The temporaries go back to the caching allocator while the sort may still run:
+// safe, because every later use of a block is ordered on the same stream.
+template <typename I>
+SortedIndex sort_index(const I* index, int64_t n, int64_t bound, int device, const char* op) {
+  constexpr int kThreads = 256;
+  cudaStream_t s = stream(device);
+  const Device dev = Device::cuda(device);
+  Tensor keys_in = Tensor::empty(Shape{n}, DType::i32, dev);
+  Tensor pos_in = Tensor::empty(Shape{n}, DType::i32, dev);
+  SortedIndex out{Tensor::empty(Shape{n}, DType::i32, dev),
+                  Tensor::empty(Shape{n}, DType::i32, dev)};
+  auto* ki = static_cast<uint32_t*>(address(keys_in));
+  auto* ko = static_cast<uint32_t*>(address(out.keys));
+  auto* pi = static_cast<int32_t*>(address(pos_in));
+  auto* po = static_cast<int32_t*>(address(out.pos));
+  sort_input_kernel<I><<<grid_for(n, kThreads), kThreads, 0, s>>>(index, ki, pi, n);
+  SP_CUDA_CHECK_LAUNCH(op);
+  // Only the bits a value < bound can have take part in the sort.
+  const int end_bit =
+      std::max(1, static_cast<int>(std::bit_width(static_cast<uint64_t>(bound - 1))));
+  size_t temp_bytes = 0;
+  SP_CUDA_CHECK(op, cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, ki, ko, pi, po,
+                                                    static_cast<int>(n), 0, end_bit, s));
+  Tensor temp = Tensor::empty(Shape{static_cast<int64_t>(temp_bytes) + 1}, DType::boolean, dev);
+  SP_CUDA_CHECK(op, cub::DeviceRadixSort::SortPairs(address(temp), temp_bytes, ki, ko, pi, po,
+                                                    static_cast<int>(n), 0, end_bit, s));
+  return out;
+}
+
+}  // namespace sp::cuda
