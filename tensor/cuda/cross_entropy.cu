@@ -50,7 +50,9 @@ __global__ void __launch_bounds__(rows::kMaxRowThreads)
   }
   acc = rows::block_max_sum(acc);
   if (threadIdx.x == 0) {
-    const A l = acc.m + rows::log_a(acc.s);
+    // A row of all -inf: the CPU shifts by its max, exp(-inf - -inf) = NaN, so its lse is
+    // NaN (and the loss NaN); -inf - -inf gives the same here rather than -inf + log(0).
+    const A l = acc.m == rows::neg_inf<A>() ? acc.m - acc.m : acc.m + rows::log_a(acc.s);
     lse[row] = l;
     loss[row] = l - load_as<A>(xr[target]) + z * l * l;
   }
