@@ -3,6 +3,8 @@
 //     prints the formatted examples as JSON lines {"id", "inputs", "targets"} (-n 0: all)
 //   tasks build wordnet_wic --out DIR [--wordnet /usr/share/wordnet] [--seed N]
 //     writes the built-in word-in-context data as DIR/{train,val,test}.jsonl (WiC's layout)
+//   tasks build wordnet_topic --out DIR [--wordnet /usr/share/wordnet] [--seed N]
+//     writes the built-in gloss-topic data as DIR/{train,val,test}.jsonl
 #include <iostream>
 #include <memory>
 #include <string>
@@ -10,6 +12,7 @@
 #include "experiments/cli/command.h"
 #include "experiments/tasks/predictions.h"
 #include "experiments/tasks/task.h"
+#include "experiments/tasks/wordnet_topic.h"
 #include "experiments/tasks/wordnet_wic.h"
 #include "tensor/error.h"
 
@@ -43,8 +46,17 @@ int run_preview(const TasksOptions& o) {
 }
 
 int run_build(const TasksOptions& o) {
+  if (o.build_task == "wordnet_topic") {
+    WordNetTopicOptions topic;
+    topic.seed = o.wic.seed;
+    const WordNetTopicData data = make_wordnet_topic(o.wordnet, topic);
+    write_wordnet_topic(data, topic.classes, o.out);
+    std::cout << "wrote " << o.out << "/{train,val,test}.jsonl: " << data.train.size() << " / "
+              << data.validation.size() << " / " << data.test.size() << " examples\n";
+    return 0;
+  }
   SP_CHECK(o.build_task == "wordnet_wic",
-           "[tasks build] only wordnet_wic is built from local "
+           "[tasks build] only wordnet_wic and wordnet_topic are built from local "
            "data, got '",
            o.build_task, "'");
   const WordNetWicData data = make_wordnet_wic(read_wordnet_senses(o.wordnet), o.wic);
@@ -58,12 +70,13 @@ int run_build(const TasksOptions& o) {
 void add_task_options(CLI::App& app, TaskOptions& t) {
   app.add_option("--data", t.data_dir,
                  "Folder with the split files (SuperGLUE: train.jsonl, val.jsonl, test.jsonl; "
-                 "GLUE: train.tsv, dev.tsv, test.tsv; wordnet_wic: a WordNet folder, default "
-                 "/usr/share/wordnet)");
+                 "GLUE: train.tsv, dev.tsv, test.tsv; wordnet_wic, wordnet_topic: a WordNet "
+                 "folder, default /usr/share/wordnet)");
   app.add_option("--config", t.config, "The task's YAML file (task custom)");
   app.add_flag("--prefix", t.task_prefix,
                "Prepend T5's task name to the inputs (off in the paper)");
-  app.add_option("--seed", t.seed, "Seed of tasks that make their data (wordnet_wic)")
+  app.add_option("--seed", t.seed,
+                 "Seed of tasks that make their data (wordnet_wic, wordnet_topic)")
       ->capture_default_str();
 }
 
@@ -82,18 +95,23 @@ std::function<int()> setup_tasks(CLI::App& sub) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   CLI::App* build = sub.add_subcommand(
-      "build", "Write a built-in task's data as jsonl files (wordnet_wic, in WiC's layout)");
-  build->add_option("task", o->build_task, "wordnet_wic")->required();
+      "build",
+      "Write a built-in task's data as jsonl files (wordnet_wic in WiC's layout, wordnet_topic)");
+  build->add_option("task", o->build_task, "wordnet_wic or wordnet_topic")->required();
   build->add_option("--out", o->out, "Output folder")->required();
   build->add_option("--wordnet", o->wordnet, "WordNet database folder")->capture_default_str();
   build->add_option("--seed", o->wic.seed, "Seed")->capture_default_str();
-  build->add_option("--max-train", o->wic.max_train, "Train pairs at most")->capture_default_str();
-  build->add_option("--max-validation", o->wic.max_validation, "Validation pairs at most")
+  build->add_option("--max-train", o->wic.max_train, "wordnet_wic: train pairs at most")
       ->capture_default_str();
-  build->add_option("--max-test", o->wic.max_test, "Test pairs at most")->capture_default_str();
+  build
+      ->add_option("--max-validation", o->wic.max_validation,
+                   "wordnet_wic: validation pairs at most")
+      ->capture_default_str();
+  build->add_option("--max-test", o->wic.max_test, "wordnet_wic: test pairs at most")
+      ->capture_default_str();
   build
       ->add_option("--pairs-per-lemma", o->wic.max_pairs_per_lemma,
-                   "Pairs of each label per lemma at most")
+                   "wordnet_wic: pairs of each label per lemma at most")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   return [o, list, preview, build] {

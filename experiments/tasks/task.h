@@ -11,8 +11,8 @@
 //   double early_stop_value = m.at(task->primary_metric());
 //
 // Registered names: boolq cb copa multirc record rte wic wsc (SuperGLUE jsonl), mrpc qqp
-// (GLUE tsv), custom (a YAML file, options.config), wordnet_wic (built in, made from
-// Debian's wordnet-base). docs/tasks.md describes every format and metric.
+// (GLUE tsv), custom (a YAML file, options.config), wordnet_wic and wordnet_topic (built
+// in, made from Debian's wordnet-base). docs/tasks.md describes every format and metric.
 #include <functional>
 #include <map>
 #include <memory>
@@ -45,14 +45,15 @@ struct TaskExample {
 
 struct TaskOptions {
   // The folder with the split files (SuperGLUE: train.jsonl, val.jsonl, test.jsonl; GLUE:
-  // train.tsv, dev.tsv, test.tsv). wordnet_wic: the WordNet dict folder (empty: its default
-  // /usr/share/wordnet). custom: the folder split paths are relative to (empty: the YAML's).
+  // train.tsv, dev.tsv, test.tsv). wordnet_wic, wordnet_topic: the WordNet dict folder
+  // (empty: its default /usr/share/wordnet). custom: the folder split paths are relative to (empty: the YAML's).
   std::string data_dir;
   // Prepend T5's task name ("rte hypothesis: ..."). Off by default, as in the paper.
   bool task_prefix = false;
   // custom: the task's YAML file.
   std::string config;
-  // Seed for tasks that make their data (wordnet_wic); the data is a pure function of it.
+  // Seed for tasks that make their data (wordnet_wic, wordnet_topic); the data is a pure
+  // function of it.
   uint64_t seed = 0;
 };
 

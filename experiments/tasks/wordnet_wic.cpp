@@ -4,12 +4,12 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "experiments/tasks/classification_task.h"
 #include "experiments/tasks/task_io.h"
+#include "experiments/tasks/wordnet_task_data.h"
 #include "models/io/atomic_file.h"
 #include "tensor/error.h"
 
@@ -206,23 +206,6 @@ void write_wordnet_wic(const WordNetWicData& data, const std::string& out_dir) {
 
 namespace {
 
-const std::map<std::string, std::string> kSplitFiles = {
-    {"train", "train.jsonl"}, {"validation", "val.jsonl"}, {"test", "test.jsonl"}};
-
-// Made once per (WordNet folder, seed) and shared: the runner makes the task many times.
-const WordNetWicData& cached_data(const std::string& dir, uint64_t seed) {
-  static std::mutex mutex;
-  static std::map<std::pair<std::string, uint64_t>, std::unique_ptr<WordNetWicData>> cache;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto& slot = cache[{dir, seed}];
-  if (!slot) {
-    WordNetWicOptions options;
-    options.seed = seed;
-    slot = std::make_unique<WordNetWicData>(make_wordnet_wic(read_wordnet_senses(dir), options));
-  }
-  return *slot;
-}
-
 // data_dir: a WordNet folder (made on the fly; default /usr/share/wordnet) or a folder that
 // `softprompt tasks build wordnet_wic --out DIR` wrote (read back as it is).
 class WordNetWicTask : public ClassificationTask {
@@ -236,19 +219,18 @@ class WordNetWicTask : public ClassificationTask {
   std::vector<std::string> splits() const override { return {"train", "validation", "test"}; }
 
   std::vector<TaskExample> load(const std::string& split) const override {
-    const bool built =
-        file_exists((std::filesystem::path(options_.data_dir) / "train.jsonl").string());
-    if (built) return load_built(split);
-    const WordNetWicData& data = cached_data(options_.data_dir, options_.seed);
-    const std::vector<WicPair>* pairs = split == "train"        ? &data.train
-                                        : split == "validation" ? &data.validation
-                                        : split == "test"       ? &data.test
-                                                                : nullptr;
-    SP_CHECK(pairs != nullptr, "[wordnet_wic] unknown split '", split,
-             "' (splits: train, validation, test)");
+    if (is_built_task_dir(options_.data_dir)) return load_built(split);
+    const std::string dir = options_.data_dir;
+    const uint64_t seed = options_.seed;
+    const WordNetWicData& data = cached_wordnet_task_data<WordNetWicData>(dir, seed, [&] {
+      WordNetWicOptions options;
+      options.seed = seed;
+      return make_wordnet_wic(read_wordnet_senses(dir), options);
+    });
+    const std::vector<WicPair>& pairs = split_of(data, split, name_);
     std::vector<TaskExample> out;
-    for (size_t i = 0; i < pairs->size(); ++i) {
-      const WicPair& p = (*pairs)[i];
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      const WicPair& p = pairs[i];
       out.push_back(
           example(split, std::to_string(i), p.sentence1, p.sentence2, p.word, p.label ? 1 : 0));
     }
@@ -265,7 +247,7 @@ class WordNetWicTask : public ClassificationTask {
   }
 
   std::vector<TaskExample> load_built(const std::string& split) const {
-    const std::string path = split_path(name_, options_.data_dir, split, kSplitFiles, ".jsonl");
+    const std::string path = split_path(name_, options_.data_dir, split, built_split_files(), ".jsonl");
     std::vector<TaskExample> out;
     const std::vector<JsonlRecord> records = read_jsonl_file(path);
     for (size_t i = 0; i < records.size(); ++i) {
