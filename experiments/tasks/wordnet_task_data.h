@@ -1,7 +1,8 @@
 #pragma once
-// What the tasks made from WordNet share (wordnet_wic, wordnet_topic): their data is made
-// once per (WordNet folder, seed) in a process and shared, since the runner makes a task
-// many times; or a folder that `softprompt tasks build` wrote is read back as it is.
+// What the tasks made from WordNet share (wordnet_wic, wordnet_topic): a portable seeded
+// shuffle; their data made once per (WordNet folder, seed) in a process and shared, since
+// the runner makes a task many times; or a folder that `softprompt tasks build` wrote, read
+// back as it is.
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -9,11 +10,31 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "experiments/tasks/task_io.h"
 #include "tensor/error.h"
 
 namespace sp {
+
+// splitmix64: a tiny generator whose output is the same on every platform, unlike the
+// standard distributions, so a task made from WordNet is the same everywhere for a seed.
+struct SplitMix {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  uint64_t below(uint64_t n) { return next() % n; }
+};
+
+// Fisher-Yates with SplitMix.
+template <typename T>
+void shuffle(std::vector<T>& v, SplitMix& rng) {
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.below(i)]);
+}
 
 // The files `softprompt tasks build` writes, by split name (WiC's layout).
 inline const std::map<std::string, std::string>& built_split_files() {

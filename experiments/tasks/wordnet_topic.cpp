@@ -19,23 +19,6 @@
 namespace sp {
 namespace {
 
-// splitmix64, as wordnet_wic uses it: the same numbers on every platform.
-struct SplitMix {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  uint64_t below(uint64_t n) { return next() % n; }
-};
-
-template <typename T>
-void shuffle(std::vector<T>& v, SplitMix& rng) {
-  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.below(i)]);
-}
-
 // The lex_filenum of a data file line (its second field); -1 for licence and blank lines.
 int lex_filenum_of(const std::string& line, const std::string& label) {
   if (line.empty() || line.front() == ' ' || line.front() == '\r') return -1;
