@@ -14,6 +14,18 @@ struct ReduceGroups {
   int64_t size[kMaxDims];
   bool reduced[kMaxDims];
 
+  // The groups of a tensor of `shape` reducing the dims whose bit is set in dims_mask;
+  // extent gets the number of elements folded into each output (for mean).
+  static ReduceGroups of(const Shape& shape, uint32_t dims_mask, int64_t& extent) {
+    ReduceGroups groups;
+    extent = 1;
+    for (int d = 0; d < shape.size(); ++d) {
+      const bool red = (dims_mask >> d) & 1u;
+      if (red) extent *= shape[d];
+      groups.push(shape[d], red);
+    }
+    return groups;
+  }
   // Appends a dim of size s, reduced or kept.
   void push(int64_t s, bool red) {
     if (s == 1) return;

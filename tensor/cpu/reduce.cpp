@@ -231,13 +231,8 @@ void CpuBackend::reduce(ReduceOp op, Tensor& out, const Tensor& in, uint32_t dim
   const char* name = reduce_name(op);
   SP_CHECK(in.is_contiguous() && out.is_contiguous(), "[", name,
            "] cpu reduce needs contiguous tensors, got ", describe(in));
-  ReduceGroups groups;
   int64_t extent = 1;
-  for (int d = 0; d < in.dim(); ++d) {
-    const bool red = (dims_mask >> d) & 1u;
-    if (red) extent *= in.shape()[d];
-    groups.push(in.shape()[d], red);
-  }
+  const ReduceGroups groups = ReduceGroups::of(in.shape(), dims_mask, extent);
   const int64_t out_numel = out.numel();
   if (out_numel == 0) return;
   if (in.numel() == 0) {
