@@ -2,7 +2,8 @@
 # The GPU check: build the CUDA backend, run every GPU test against the CPU backend, run the
 # GPU benchmarks beside their references (raw cuBLASLt, a device-to-device copy, PyTorch)
 # and print one short table last. Meant for a GPU machine with nvcc, CMake, Ninja and
-# python3 + torch, as root, in the repository root; finishes in under 8 minutes on 16 cores.
+# python3 + torch, as root, in the repository root; every phase runs under a timeout that
+# keeps the whole run inside an 8-minute budget (SP_GPU_CHECK_BUDGET).
 #
 #   scripts/gpu-check.sh                          # results under $OUT (default out/gpu-check)
 #   SP_GPU_CHECK_SKIP_BUILD=1 scripts/gpu-check.sh  # reuse an existing build-gpu/
