@@ -87,15 +87,30 @@ void synchronize(int device, const char* op) {
   SP_CUDA_CHECK(op, cudaStreamSynchronize(stream(device)));
 }
 
+int sm_count(int device) {
+  static std::mutex mu;
+  static std::vector<int> counts;  // 0 until asked
+  std::lock_guard<std::mutex> lock(mu);
+  if (counts.empty()) counts.assign(static_cast<size_t>(std::max(cuda_device_count(), 0)), 0);
+  SP_CHECK(device >= 0 && device < static_cast<int>(counts.size()), "[sm_count] cuda:", device,
+           " does not exist: ", counts.size(), " CUDA device(s) visible");
+  if (counts[device] == 0) {
+    SP_CUDA_CHECK("sm_count", cudaDeviceGetAttribute(&counts[device],
+                                                     cudaDevAttrMultiProcessorCount, device));
+  }
+  return counts[device];
+}
+
 unsigned grid_for(int64_t n, int threads) {
   static const int max_blocks = [] {
-    int device = 0, sms = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      cudaGetLastError();
-      sms = 132;
+    // A broken CUDA setup fails at the launch itself, naming its op; size for an H100 here.
+    try {
+      int device = 0;
+      SP_CUDA_CHECK("grid_for", cudaGetDevice(&device));
+      return sm_count(device) * 32;
+    } catch (const Error&) {
+      return 132 * 32;
     }
-    return sms * 32;
   }();
   const int64_t blocks = (n + threads - 1) / threads;
   return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(blocks, max_blocks)));

@@ -33,6 +33,9 @@ cudaStream_t current_stream();
 // Waits for everything queued on device's stream; errors name op.
 void synchronize(int device, const char* op);
 
+// The number of multiprocessors of device (asked once per device, then cached).
+int sm_count(int device);
+
 // The launch configuration for a grid-stride loop over n elements: enough blocks to fill
 // every SM several times over, no more.
 unsigned grid_for(int64_t n, int threads);

@@ -31,12 +31,6 @@ constexpr int kColLanes = 8;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int sm_count(int device) {
-  int sms = 0;
-  SP_CUDA_CHECK("reduce", cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  return sms;
-}
-
 // Blocks of kThreads that fill every SM once at full occupancy (2048 threads per SM).
 int64_t full_wave(int device) { return static_cast<int64_t>(sm_count(device)) * (2048 / kThreads); }
 
