@@ -144,15 +144,29 @@ OptimizerSpec pretraining_optimizer() {
   return o;
 }
 
-std::optional<PretrainStage> parse_pretrain(MapReader& stages) {
-  if (!stages.has("pretrain")) {
-    stages.get("pretrain");
-    return std::nullopt;
-  }
-  MapReader r = stages.map("pretrain");
-  PretrainStage d;
+// The defaults both pretraining stages share: batch 128 and the pretraining optimizer.
+template <typename Stage>
+Stage pretraining_defaults() {
+  Stage d;
   d.batch_size = 128;
   d.optimizer = pretraining_optimizer();
+  return d;
+}
+
+// The reader of stages.<key>, or nullopt when the spec has no such stage.
+std::optional<MapReader> stage_reader(MapReader& stages, const char* key) {
+  if (!stages.has(key)) {
+    stages.get(key);
+    return std::nullopt;
+  }
+  return stages.map(key);
+}
+
+std::optional<PretrainStage> parse_pretrain(MapReader& stages) {
+  std::optional<MapReader> reader = stage_reader(stages, "pretrain");
+  if (!reader) return std::nullopt;
+  MapReader& r = *reader;
+  const PretrainStage d = pretraining_defaults<PretrainStage>();
   PretrainStage s;
   s.objective = r.choice("objective", d.objective, {"span_corruption", "prefix_lm"});
   if (s.objective == "span_corruption") {
@@ -175,14 +189,10 @@ std::optional<PretrainStage> parse_pretrain(MapReader& stages) {
 }
 
 std::optional<LmAdaptStage> parse_lm_adapt(MapReader& stages) {
-  if (!stages.has("lm_adapt")) {
-    stages.get("lm_adapt");
-    return std::nullopt;
-  }
-  MapReader r = stages.map("lm_adapt");
-  LmAdaptStage d;
-  d.batch_size = 128;
-  d.optimizer = pretraining_optimizer();
+  std::optional<MapReader> reader = stage_reader(stages, "lm_adapt");
+  if (!reader) return std::nullopt;
+  MapReader& r = *reader;
+  const LmAdaptStage d = pretraining_defaults<LmAdaptStage>();
   LmAdaptStage s;
   s.pack = r.boolean("pack", d.pack);
   parse_loop(r, s, d, true);
@@ -467,20 +477,13 @@ Trial parse_trial(const SpecNode& root_node, const TrialParseContext& ctx) {
   MapReader stages = root.map("stages");
   t.pretrain = parse_pretrain(stages);
   t.lm_adapt = parse_lm_adapt(stages);
-  if (stages.has("tune")) {
-    MapReader r = stages.map("tune");
-    t.tune = parse_tune(r, ctx);
-  } else {
-    stages.get("tune");
-  }
+  if (std::optional<MapReader> r = stage_reader(stages, "tune")) t.tune = parse_tune(*r, ctx);
   if (stages.has("eval")) {
     stages.check(t.tune.has_value(), "eval",
                  "needs stages.tune: the task and the tuned parameters come from it");
-    MapReader r = stages.map("eval");
-    t.eval = parse_eval(r, *t.tune, ctx);
-  } else {
-    stages.get("eval");
   }
+  if (std::optional<MapReader> r = stage_reader(stages, "eval"))
+    t.eval = parse_eval(*r, *t.tune, ctx);
   stages.finish();
   stages.check(t.pretrain || t.lm_adapt || t.tune, "tune",
                "is missing: a spec needs at least one stage with steps (pretrain, lm_adapt, tune)");
