@@ -10,8 +10,8 @@
 #include <set>
 
 #include "experiments/data/wordnet.h"
-#include "experiments/tasks/classification_task.h"
 #include "experiments/tasks/task_io.h"
+#include "experiments/tasks/wordnet_task.h"
 #include "experiments/tasks/wordnet_task_data.h"
 #include "models/io/atomic_file.h"
 #include "tensor/error.h"
@@ -157,67 +157,45 @@ std::vector<std::string> class_labels() {
   return out;
 }
 
-// data_dir: a WordNet folder (made on the fly; default /usr/share/wordnet) or a folder that
-// `softprompt tasks build wordnet_topic --out DIR` wrote (read back as it is).
-class WordNetTopicTask : public ClassificationTask {
+// inputs "word: <lemma> gloss: <definitions>", targets the class's word.
+class WordNetTopicTask : public WordNetTask<WordNetTopicData, TopicExample> {
  public:
   explicit WordNetTopicTask(TaskOptions options)
-      : ClassificationTask("wordnet_topic", class_labels(), ClassMetrics::kAccuracy,
-                           std::move(options)) {
-    if (options_.data_dir.empty()) options_.data_dir = kDefaultWordnetDir;
-  }
-
-  std::vector<std::string> splits() const override { return {"train", "validation", "test"}; }
-
-  std::vector<TaskExample> load(const std::string& split) const override {
-    if (is_built_task_dir(options_.data_dir)) return load_built(split);
-    const std::string dir = options_.data_dir;
-    const uint64_t seed = options_.seed;
-    const WordNetTopicData& data = cached_wordnet_task_data<WordNetTopicData>(dir, seed, [&] {
-      WordNetTopicOptions options;
-      options.seed = seed;
-      return make_wordnet_topic(dir, options);
-    });
-    const std::vector<TopicExample>& examples = split_of(data, split, name_);
-    std::vector<TaskExample> out;
-    for (size_t i = 0; i < examples.size(); ++i) {
-      const TopicExample& ex = examples[i];
-      out.push_back(example(split, std::to_string(i), ex.word, ex.gloss, ex.label));
-    }
-    return out;
-  }
+      : WordNetTask("wordnet_topic", class_labels(), std::move(options)) {}
 
  private:
-  // inputs "word: <lemma> gloss: <definitions>", targets the class's word.
+  WordNetTopicData make_data(const std::string& wordnet_dir, uint64_t seed) const override {
+    WordNetTopicOptions options;
+    options.seed = seed;
+    return make_wordnet_topic(wordnet_dir, options);
+  }
+
+  TaskExample row_example(const std::string& split, const std::string& idx,
+                          const TopicExample& ex) const override {
+    return example(split, idx, ex.word, ex.gloss, ex.label);
+  }
+
+  TaskExample built_example(const std::string& split, const std::string& idx,
+                            const JsonlRecord& r) const override {
+    int label = -1;
+    if (r.has("label")) {
+      const std::string text = r.string_field("label");
+      const auto it = std::find(labels_.begin(), labels_.end(), text);
+      if (it == labels_.end()) {
+        std::string known;
+        for (const std::string& l : labels_) known += (known.empty() ? "" : ", ") + l;
+        r.fail(str_cat("label \"", text, "\" is not one of ", known));
+      }
+      label = static_cast<int>(it - labels_.begin());
+    }
+    return example(split, idx, r.string_field("word"), r.string_field("gloss"), label);
+  }
+
   TaskExample example(const std::string& split, const std::string& idx, const std::string& word,
                       const std::string& gloss, int label) const {
     return make_example(
         example_id(name_, split, idx),
         join_fields(options_.task_prefix, name_, {{"word", word}, {"gloss", gloss}}), label);
-  }
-
-  std::vector<TaskExample> load_built(const std::string& split) const {
-    const std::string path = split_path(name_, options_.data_dir, split, built_split_files(), ".jsonl");
-    std::vector<TaskExample> out;
-    const std::vector<JsonlRecord> records = read_jsonl_file(path);
-    for (size_t i = 0; i < records.size(); ++i) {
-      const JsonlRecord& r = records[i];
-      const std::string idx =
-          r.has("idx") ? std::to_string(int_field(r, "idx")) : std::to_string(i);
-      int label = -1;
-      if (r.has("label")) {
-        const std::string text = r.string_field("label");
-        const auto it = std::find(labels_.begin(), labels_.end(), text);
-        if (it == labels_.end()) {
-          std::string known;
-          for (const std::string& l : labels_) known += (known.empty() ? "" : ", ") + l;
-          r.fail(str_cat("label \"", text, "\" is not one of ", known));
-        }
-        label = static_cast<int>(it - labels_.begin());
-      }
-      out.push_back(example(split, idx, r.string_field("word"), r.string_field("gloss"), label));
-    }
-    return out;
   }
 };
 

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "experiments/tasks/classification_task.h"
 #include "experiments/tasks/task_io.h"
+#include "experiments/tasks/wordnet_task.h"
 #include "experiments/tasks/wordnet_task_data.h"
 #include "models/io/atomic_file.h"
 #include "tensor/error.h"
@@ -188,59 +188,36 @@ void write_wordnet_wic(const WordNetWicData& data, const std::string& out_dir) {
 
 namespace {
 
-// data_dir: a WordNet folder (made on the fly; default /usr/share/wordnet) or a folder that
-// `softprompt tasks build wordnet_wic --out DIR` wrote (read back as it is).
-class WordNetWicTask : public ClassificationTask {
+// inputs "sentence1: .. sentence2: .. word: ..", targets False / True.
+class WordNetWicTask : public WordNetTask<WordNetWicData, WicPair> {
  public:
   explicit WordNetWicTask(TaskOptions options)
-      : ClassificationTask("wordnet_wic", {"False", "True"}, ClassMetrics::kAccuracy,
-                           std::move(options)) {
-    if (options_.data_dir.empty()) options_.data_dir = kDefaultWordnetDir;
-  }
-
-  std::vector<std::string> splits() const override { return {"train", "validation", "test"}; }
-
-  std::vector<TaskExample> load(const std::string& split) const override {
-    if (is_built_task_dir(options_.data_dir)) return load_built(split);
-    const std::string dir = options_.data_dir;
-    const uint64_t seed = options_.seed;
-    const WordNetWicData& data = cached_wordnet_task_data<WordNetWicData>(dir, seed, [&] {
-      WordNetWicOptions options;
-      options.seed = seed;
-      return make_wordnet_wic(read_wordnet_senses(dir), options);
-    });
-    const std::vector<WicPair>& pairs = split_of(data, split, name_);
-    std::vector<TaskExample> out;
-    for (size_t i = 0; i < pairs.size(); ++i) {
-      const WicPair& p = pairs[i];
-      out.push_back(
-          example(split, std::to_string(i), p.sentence1, p.sentence2, p.word, p.label ? 1 : 0));
-    }
-    return out;
-  }
+      : WordNetTask("wordnet_wic", {"False", "True"}, std::move(options)) {}
 
  private:
+  WordNetWicData make_data(const std::string& wordnet_dir, uint64_t seed) const override {
+    WordNetWicOptions options;
+    options.seed = seed;
+    return make_wordnet_wic(read_wordnet_senses(wordnet_dir), options);
+  }
+
+  TaskExample row_example(const std::string& split, const std::string& idx,
+                          const WicPair& p) const override {
+    return example(split, idx, p.sentence1, p.sentence2, p.word, p.label ? 1 : 0);
+  }
+
+  TaskExample built_example(const std::string& split, const std::string& idx,
+                            const JsonlRecord& r) const override {
+    return example(split, idx, r.string_field("sentence1"), r.string_field("sentence2"),
+                   r.string_field("word"), r.has("label") ? (bool_field(r, "label") ? 1 : 0) : -1);
+  }
+
   TaskExample example(const std::string& split, const std::string& idx, const std::string& s1,
                       const std::string& s2, const std::string& word, int label) const {
     return make_example(example_id(name_, split, idx),
                         join_fields(options_.task_prefix, name_,
                                     {{"sentence1", s1}, {"sentence2", s2}, {"word", word}}),
                         label);
-  }
-
-  std::vector<TaskExample> load_built(const std::string& split) const {
-    const std::string path = split_path(name_, options_.data_dir, split, built_split_files(), ".jsonl");
-    std::vector<TaskExample> out;
-    const std::vector<JsonlRecord> records = read_jsonl_file(path);
-    for (size_t i = 0; i < records.size(); ++i) {
-      const JsonlRecord& r = records[i];
-      const std::string idx =
-          r.has("idx") ? std::to_string(int_field(r, "idx")) : std::to_string(i);
-      out.push_back(example(split, idx, r.string_field("sentence1"), r.string_field("sentence2"),
-                            r.string_field("word"),
-                            r.has("label") ? (bool_field(r, "label") ? 1 : 0) : -1));
-    }
-    return out;
   }
 };
 
