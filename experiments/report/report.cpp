@@ -22,12 +22,6 @@ std::string fixed(double v, int digits) {
   return buf;
 }
 
-std::string safe_name(const std::string& s) {
-  std::string out;
-  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
-  return out;
-}
-
 std::string md_cell(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -79,6 +73,12 @@ std::string point_text(const nlohmann::json& point, const std::vector<std::strin
 
 }  // namespace
 
+std::string file_safe_name(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
+  return out;
+}
+
 std::string choose_x_key(const std::vector<SummaryRow>& rows, const std::vector<std::string>& keys,
                          const std::string& preferred) {
   ReportContext none;
@@ -121,7 +121,7 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
   std::vector<SummaryPlot> plots;
   for (const auto& [stage, task, split, metric] : groups) {
     SummaryPlot plot;
-    plot.file = safe_name(stage + "-" + (task.empty() ? "" : task + "-") +
+    plot.file = file_safe_name(stage + "-" + (task.empty() ? "" : task + "-") +
                           (split.empty() ? "" : split + "-") + metric) +
                 ".svg";
     plot.options.title = metric + (task.empty() ? "" : " on " + task) +
@@ -200,7 +200,8 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
 std::string report_markdown(const std::vector<ResultRecord>& results,
                             const std::vector<SummaryRow>& rows,
                             const std::vector<std::string>& keys,
-                            const std::vector<SummaryPlot>& plots, const ReportContext& c) {
+                            const std::vector<SummaryPlot>& plots, const ReportContext& c,
+                            const std::vector<SummaryPlot>& curves) {
   std::set<std::string> finished_trials;
   for (const ResultRecord& r : results) finished_trials.insert(r.trial);
   std::string md = "# " + (c.name.empty() ? std::string("Experiment") : c.name) + "\n\n";
@@ -236,6 +237,12 @@ std::string report_markdown(const std::vector<ResultRecord>& results,
   md += "## Plots\n\n";
   if (plots.empty()) md += "No plots: nothing is swept, or there are no results yet.\n\n";
   for (const SummaryPlot& p : plots) md += "![" + p.caption + "](" + p.file + ")\n\n";
+
+  if (!curves.empty()) {
+    md += "## Training curves\n\nThe training loss each stage logged (`metrics.jsonl` in its "
+          "directory) against the step.\n\n";
+    for (const SummaryPlot& p : curves) md += "![" + p.caption + "](" + p.file + ")\n\n";
+  }
 
   md += "## Trainable parameters\n\n";
   {
@@ -324,8 +331,9 @@ std::string report_markdown(const std::vector<ResultRecord>& results,
                                     "```\n\n";
   md += "## Files\n\n- `results.jsonl`: one line per finished trial and evaluation\n"
         "- `summary.csv`: the Results table\n"
-        "- `trials/<trial>/`: each trial's checkpoints, parameters and per-step metrics\n"
-        "- `stages/<kind>-<hash>/`: shared stages, keyed by the hash of their configuration\n";
+        "- `trials/<trial>/`: each trial's evaluation predictions (`eval/`) and its `DONE` record\n"
+        "- `stages/<kind>-<hash>/`: every stage (pretrain, lm_adapt, tune), keyed by the hash "
+        "of its configuration: its model, checkpoints and per-step `metrics.jsonl`\n";
   return md;
 }
 
@@ -334,15 +342,17 @@ ReportFiles write_reports(const std::string& dir, const ReportContext& context) 
   const std::vector<SummaryRow> rows = summarize(results);
   const std::vector<std::string> keys = swept_keys(results);
   const std::vector<SummaryPlot> plots = summary_plots(rows, keys, context);
+  const std::vector<SummaryPlot> curves = training_curve_plots(dir, context.curves);
   ReportFiles files;
   files.summary_csv = (fs::path(dir) / "summary.csv").string();
   write_file_atomic(files.summary_csv, summary_csv(rows, keys), "[report]");
-  for (const SummaryPlot& p : plots) {
-    files.plots.push_back((fs::path(dir) / p.file).string());
-    write_line_plot(files.plots.back(), p.series, p.options);
-  }
+  for (const std::vector<SummaryPlot>* list : {&plots, &curves})
+    for (const SummaryPlot& p : *list) {
+      files.plots.push_back((fs::path(dir) / p.file).string());
+      write_line_plot(files.plots.back(), p.series, p.options);
+    }
   files.report_md = (fs::path(dir) / "report.md").string();
-  write_file_atomic(files.report_md, report_markdown(results, rows, keys, plots, context),
+  write_file_atomic(files.report_md, report_markdown(results, rows, keys, plots, context, curves),
                     "[report]");
   return files;
 }

@@ -2,8 +2,9 @@
 // The reports of a run directory, regenerated from results.jsonl after every trial:
 // summary.csv (summary.h), one SVG plot per (stage, task, split, metric) with the metric
 // against the swept key (one line per combination of the other swept keys, error bars =
-// standard deviation over seeds), and report.md tying them together with the
-// configuration, trainable parameter counts and timings. Every file is written atomically.
+// standard deviation over seeds), training-loss curves from the stages' logs, and
+// report.md tying them together with the configuration, trainable parameter counts and
+// timings. Every file is written atomically.
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -25,6 +26,14 @@ struct SharedStageInfo {
   bool done = false;
 };
 
+// A stage's training log (its metrics.jsonl, lines {"step", "loss", ...}) for the report's
+// training curves: one plot per group, one line per source.
+struct CurveSource {
+  std::string group;         // "pretrain", "lm_adapt", "tune <task>"
+  std::string label;         // the line's legend entry
+  std::string metrics_file;  // relative to the run directory, or absolute
+};
+
 struct ReportContext {
   std::string name;           // the spec's name: the report's title
   std::string description;    // optional prose under the title
@@ -36,6 +45,7 @@ struct ReportContext {
   std::vector<SharedStageInfo> shared_stages;
   int64_t trials_total = 0;
   std::vector<std::string> failures;  // "t0003: message"
+  std::vector<CurveSource> curves;     // in the order plots and lines should appear
 };
 
 struct SummaryPlot {
@@ -55,11 +65,23 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
                                        const std::vector<std::string>& keys,
                                        const ReportContext& context);
 
-// report.md's text.
+// The training loss against the step for every group of context.curves whose logs exist
+// (a stage not run yet has none): files curve-<group>.svg, at most kCurvesPerPlot lines
+// each (more make curve-<group>-2.svg, ...). A log's unreadable lines are skipped (an
+// interrupted append) and a step logged twice (a resumed stage) keeps its last value.
+inline constexpr size_t kCurvesPerPlot = 10;
+std::vector<SummaryPlot> training_curve_plots(const std::string& dir,
+                                              const std::vector<CurveSource>& curves);
+
+// s with every character other than letters, digits and '-' replaced by '_': a file name.
+std::string file_safe_name(const std::string& s);
+
+// report.md's text; curves: training_curve_plots' plots.
 std::string report_markdown(const std::vector<ResultRecord>& results,
                             const std::vector<SummaryRow>& rows,
                             const std::vector<std::string>& keys,
-                            const std::vector<SummaryPlot>& plots, const ReportContext& context);
+                            const std::vector<SummaryPlot>& plots, const ReportContext& context,
+                            const std::vector<SummaryPlot>& curves = {});
 
 struct ReportFiles {
   std::string summary_csv;

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -50,6 +51,21 @@ nlohmann::json typed_value(const std::string& text) {
   } catch (const nlohmann::json::exception&) {
   }
   return text;
+}
+
+// A shared stage's legend entry in the training curves: the trial's swept values that can
+// reach it (not those of later stages, nor seeds), else the stage kind's name.
+std::string upstream_label(const Trial& t, StageKind kind) {
+  std::vector<std::string> later = {"stages.tune.", "stages.eval."};
+  if (kind == StageKind::pretrain) later.push_back("stages.lm_adapt.");
+  std::string label;
+  for (const auto& [key, value] : t.sweep_point) {
+    if (is_seed_key(key) ||
+        std::any_of(later.begin(), later.end(), [&](const std::string& p) { return key.starts_with(p); }))
+      continue;
+    label += (label.empty() ? "" : ",") + key + "=" + value;
+  }
+  return label.empty() ? stage_kind_name(kind) : label;
 }
 
 nlohmann::json point_of(const Trial& t) {
@@ -331,6 +347,12 @@ class Runner {
           }
         }
         c.shared_stages.push_back(info);
+        c.curves.push_back({info.kind, upstream_label(t, kind), info.dir + "/metrics.jsonl"});
+      }
+      if (t.has(StageKind::tune)) {
+        const std::string name = std::string("tune-") + t.stage_hash(StageKind::tune);
+        if (listed.insert(name).second)
+          c.curves.push_back({"tune " + t.tune->task.name, t.id, "stages/" + name + "/metrics.jsonl"});
       }
     }
     c.trials_total = static_cast<int64_t>(spec_.trials.size());

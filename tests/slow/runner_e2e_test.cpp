@@ -84,6 +84,8 @@ TEST(RunnerEndToEnd, MicroSpecRunsThenRerunSkipsEverything) {
   EXPECT_EQ(pretrain_dirs, 1);
   EXPECT_NE(read_text(dir / "run/report.md").find("## Results"), std::string::npos);
   EXPECT_TRUE(fs::exists(dir / "run/summary.csv"));
+  for (const char* curve : {"curve-pretrain.svg", "curve-lm_adapt.svg", "curve-tune_wordnet_wic.svg"})
+    EXPECT_TRUE(fs::exists(dir / "run" / curve)) << curve;
 
   const std::string before = read_text(dir / "run/results.jsonl");
   std::ostringstream log2;

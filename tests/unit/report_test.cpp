@@ -348,6 +348,51 @@ TEST(ReportFilesTest, WritesCsvPlotsAndReportSections) {
   EXPECT_NE(md.find("Total trial time 93.0 s."), std::string::npos);  // 8 trials, 10 + seed each
 }
 
+TEST(ReportTrainingCurves, OnePlotPerGroupFromTheStagesLogs) {
+  TempDir dir;
+  fs::create_directories(dir.path / "stages/pretrain-a");
+  // Eval lines carry no loss; step 20 was logged again after a resume; the last line was
+  // cut short by an interrupted append.
+  std::ofstream(dir.path / "stages/pretrain-a/metrics.jsonl")
+      << "{\"step\": 10, \"loss\": 7.5}\n{\"step\": 20, \"loss\": 6.0}\n"
+         "{\"step\": 20, \"eval\": {\"accuracy\": 50}}\n{\"step\": 20, \"loss\": 5.5}\n"
+         "{\"step\": 30, \"loss\": 5.0}\n{\"step\": 40, \"lo";
+  std::vector<CurveSource> sources = {{"pretrain", "pretrain", "stages/pretrain-a/metrics.jsonl"},
+                                      {"tune rte", "never ran", "stages/tune-x/metrics.jsonl"}};
+  for (int i = 0; i < 12; ++i) {
+    const std::string sub = "stages/tune-" + std::to_string(i);
+    fs::create_directories(dir.path / sub);
+    std::ofstream(dir.path / sub / "metrics.jsonl")
+        << "{\"step\": 1, \"loss\": " << 3 + i << "}\n{\"step\": 2, \"loss\": 2}\n";
+    sources.push_back({"tune rte", "t" + std::to_string(i), sub + "/metrics.jsonl"});
+  }
+  const std::vector<SummaryPlot> plots = training_curve_plots(dir.path.string(), sources);
+  ASSERT_EQ(plots.size(), 3u);
+  EXPECT_EQ(plots[0].file, "curve-pretrain.svg");
+  ASSERT_EQ(plots[0].series.size(), 1u);
+  EXPECT_EQ(plots[0].series[0].x, (std::vector<double>{10, 20, 30}));
+  EXPECT_EQ(plots[0].series[0].y, (std::vector<double>{7.5, 5.5, 5.0}));
+  // 12 tune lines (the missing log left out): 10 in the first plot, 2 in the second.
+  EXPECT_EQ(plots[1].file, "curve-tune_rte-1.svg");
+  EXPECT_EQ(plots[2].file, "curve-tune_rte-2.svg");
+  ASSERT_EQ(plots[1].series.size(), kCurvesPerPlot);
+  ASSERT_EQ(plots[2].series.size(), 2u);
+  EXPECT_EQ(plots[1].series[0].name, "t0");
+  EXPECT_EQ(plots[2].series[1].name, "t11");
+  EXPECT_EQ(plots[2].series[1].y, (std::vector<double>{14, 2}));
+  EXPECT_NE(plots[2].caption.find("(2 of 2)"), std::string::npos);
+
+  // write_reports draws them and report.md links them under their own section.
+  ReportContext c;
+  c.curves = sources;
+  const ReportFiles files = write_reports(dir.path.string(), c);
+  EXPECT_EQ(files.plots.size(), 3u);
+  parse_xml(read_text(dir.path / "curve-pretrain.svg"));
+  const std::string md = read_text(files.report_md);
+  EXPECT_NE(md.find("## Training curves\n"), std::string::npos);
+  EXPECT_NE(md.find("(curve-tune_rte-2.svg)"), std::string::npos);
+}
+
 TEST(ReportMetricsPlot, SeriesFromJsonlLogsSkipLinesWithoutTheKeys) {
   TempDir dir;
   const fs::path a = dir.path / "pretrain.jsonl", b = dir.path / "tune.jsonl";
