@@ -6,6 +6,10 @@
 //   gelu:       sp::gelu(x), tanh form (T5's gelu_new), f32 (reads n*4, writes n*4)
 //   gelu_erf:   sp::gelu(x, GeluApprox::none), f32 (reads n*4, writes n*4)
 //   add:        sp::add(a, b), f32, same shapes (reads 2*n*4, writes n*4)
+//   add_bf16, mul_bf16, gelu_bf16: the same in bf16, as a bf16 backbone runs them (reads and
+//               writes 2 bytes per element); mul_bf16 is the gated-GELU product
+//   add_bf16_bias: attention scores [8, 6, 356, 356] + a position bias [1, 6, 356, 356],
+//               broadcast over the batch (t5-small's encoder; bytes: scores in and out, once)
 // Sizes 1<<16 (L2-resident), 1<<22 (16 MiB), 1<<24 (64 MiB, beyond L3).
 #include <benchmark/benchmark.h>
 
@@ -74,6 +78,47 @@ void add_f32(benchmark::State& state) {
   set_bandwidth(state, 12.0 * n);
 }
 
+Tensor bf16_full(const Shape& shape, double v) { return Tensor::full(shape, v).to(DType::bf16); }
+
+void add_bf16(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const Tensor a = bf16_full({n}, 0.5), b = bf16_full({n}, 0.25);
+  for (auto _ : state) {
+    Tensor y = add(a, b);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  set_bandwidth(state, 6.0 * n);
+}
+
+void mul_bf16(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const Tensor a = bf16_full({n}, 0.5), b = bf16_full({n}, 0.25);
+  for (auto _ : state) {
+    Tensor y = mul(a, b);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  set_bandwidth(state, 6.0 * n);
+}
+
+void gelu_bf16(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const Tensor x = bf16_full({n}, 0.5);
+  for (auto _ : state) {
+    Tensor y = gelu(x, GeluApprox::tanh);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  set_bandwidth(state, 4.0 * n);
+}
+
+void add_bf16_bias(benchmark::State& state) {
+  const Tensor scores = bf16_full({8, 6, 356, 356}, 0.5), bias = bf16_full({1, 6, 356, 356}, 0.25);
+  for (auto _ : state) {
+    Tensor y = add(scores, bias);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  set_bandwidth(state, 4.0 * scores.numel());
+}
+
 void sizes(benchmark::internal::Benchmark* b) {
   for (int64_t n : {int64_t{1} << 16, int64_t{1} << 22, int64_t{1} << 24}) b->Args({n});
   b->UseRealTime();
@@ -87,3 +132,7 @@ BENCHMARK(sp::copy_f32)->Name("copy_f32")->Apply(sp::sizes);
 BENCHMARK(sp::gelu_tanh)->Name("gelu")->Apply(sp::sizes);
 BENCHMARK(sp::gelu_erf)->Name("gelu_erf")->Apply(sp::sizes);
 BENCHMARK(sp::add_f32)->Name("add")->Apply(sp::sizes);
+BENCHMARK(sp::add_bf16)->Name("add_bf16")->Apply(sp::sizes);
+BENCHMARK(sp::mul_bf16)->Name("mul_bf16")->Apply(sp::sizes);
+BENCHMARK(sp::gelu_bf16)->Name("gelu_bf16")->Apply(sp::sizes);
+BENCHMARK(sp::add_bf16_bias)->Name("add_bf16_bias")->UseRealTime();
