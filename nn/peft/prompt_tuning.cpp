@@ -151,7 +151,10 @@ Tensor PromptTuning::initial_prompt(const Tensor& embedding) {
   };
 
   NoGradGuard no_grad;
-  Tensor table = cast(embedding.detach(), DType::f32);  // [V, D]
+  Tensor table = cast(embedding.detach(), DType::f32);  // [V, D], on the model's device
+  auto rows_of = [&](const std::vector<int64_t>& ids) {  // [n, D]
+    return index_select(table, 0, Tensor::from_vector(ids).to(table.device()));
+  };
   std::vector<Tensor> label_rows;  // [D] each: the averaged label embeddings
   std::vector<int64_t> text;
   if (init_ == "class_labels") {
@@ -167,8 +170,7 @@ Tensor PromptTuning::initial_prompt(const Tensor& embedding) {
     }
     for (const auto& ids : labels) {
       check_ids(ids, V, "class_label_ids");
-      Tensor rows = index_select(table, 0, Tensor::from_vector(ids));  // [n, D]
-      label_rows.push_back(mean(rows, {0}));
+      label_rows.push_back(mean(rows_of(ids), {0}));
     }
   } else if (init_ == "text") {
     const std::vector<int64_t> ids = id_list(s["init_text_ids"], "init_text_ids");
@@ -182,7 +184,7 @@ Tensor PromptTuning::initial_prompt(const Tensor& embedding) {
     std::vector<int64_t> ids = init_ == "text" ? text : sample(p - fixed);
     std::vector<Tensor> rows;
     for (const Tensor& r : label_rows) rows.push_back(r.unsqueeze(0));
-    if (!ids.empty()) rows.push_back(index_select(table, 0, Tensor::from_vector(ids)));
+    if (!ids.empty()) rows.push_back(rows_of(ids));
     for (size_t i = 0; i < ids.size(); ++i) init_ids_[k][fixed + i] = ids[i];
     prompts.push_back(cat(rows, 0).unsqueeze(0));  // [1, p, D]
   }
