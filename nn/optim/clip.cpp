@@ -18,7 +18,7 @@ namespace {
 // must not be scaled twice), contiguous (a strided one is replaced by a contiguous copy).
 std::vector<Tensor> gradients(const std::vector<Tensor>& params, const char* op) {
   std::vector<Tensor> out;
-  std::set<const void*> seen;
+  std::set<std::pair<const Storage*, int64_t>> seen;  // the buffer, without touching it
   for (const Tensor& p : params) {
     SP_CHECK(p.defined(), "[", op, "] got an undefined parameter");
     Tensor g = p.grad();
@@ -28,7 +28,7 @@ std::vector<Tensor> gradients(const std::vector<Tensor>& params, const char* op)
       Tensor owner = p;
       owner.set_grad(g);
     }
-    if (seen.insert(g.data_ptr()).second) out.push_back(g);
+    if (seen.insert({g.storage().get(), g.offset()}).second) out.push_back(g);
   }
   return out;
 }
