@@ -6,6 +6,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "tensor/cuda_emulation.h"
 #include "tensor/kernels.h"
 
 namespace sp {
@@ -98,6 +99,11 @@ bool Tensor::is_same(const Tensor& other) const {
 
 void* Tensor::data_ptr() const {
   SP_CHECK(defined(), "[data_ptr] undefined tensor");
+  // On a GPU the host cannot dereference device memory; the emulation must not either
+  // (the CUDA backend itself hands device pointers to its kernels).
+  SP_CHECK(device().is_cpu() || !cuda_emulated() || emulated_kernel_running(),
+           "[data_ptr] tensor is on ", device().str(),
+           " (emulated): only a primitive may touch its memory");
   return static_cast<char*>(storage_->data()) + offset_ * element_size();
 }
 
@@ -106,7 +112,8 @@ T* Tensor::data() const {
   SP_CHECK(defined(), "[data] undefined tensor");
   SP_CHECK(dtype_ == dtype_of<T>::value, "[data] tensor is ", dtype_name(dtype_), ", asked for ",
            dtype_name(dtype_of<T>::value));
-  SP_CHECK(device().is_cpu(), "[data] tensor is on ", device().str(), ": move it to the CPU first");
+  SP_CHECK(device().is_cpu() || emulated_kernel_running(), "[data] tensor is on ",
+           device().str(), ": move it to the CPU first");
   return static_cast<T*>(data_ptr());
 }
 

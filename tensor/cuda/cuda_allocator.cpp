@@ -9,6 +9,7 @@
 
 #include "tensor/caching_allocator.h"
 #include "tensor/cuda/cuda_util.h"
+#include "tensor/cuda_emulation.h"
 #include "tensor/cuda_hooks.h"
 
 namespace sp {
@@ -62,6 +63,7 @@ class CudaSegmentSource final : public SegmentSource {
 }  // namespace
 
 Allocator& cuda_allocator(int device_index) {
+  if (cuda_emulated()) return emulated_cuda_allocator(device_index);
   // Never destroyed: tensors in static storage may outlive any destruction order, and the
   // CUDA runtime may be unloaded before static destructors run.
   static std::vector<CachingAllocator*>* allocators = [] {

@@ -1,6 +1,8 @@
 // The CUDA backend's registry entry and what it supports.
 #include "tensor/cuda/cuda_backend.h"
 
+#include "tensor/cuda_emulation.h"
+
 namespace sp {
 namespace cuda {
 
@@ -16,6 +18,7 @@ void CudaBackend::unsupported(const char* op) const {
 }  // namespace cuda
 
 Backend& cuda_backend() {
+  if (cuda_emulated()) return emulated_cuda_backend();
   static cuda::CudaBackend backend;
   return backend;
 }

@@ -9,6 +9,7 @@
 
 #include "tensor/backend.h"
 #include "tensor/cuda/cuda_util.h"
+#include "tensor/cuda_emulation.h"
 #include "tensor/cuda_hooks.h"
 
 namespace sp {
@@ -39,9 +40,10 @@ const DeviceQuery& device_query() {
 }  // namespace
 
 bool built_with_cuda() { return true; }
-int cuda_device_count() { return device_query().count; }
+// SP_EMULATE_CUDA=1 stands in one host-emulated device for the real ones.
+int cuda_device_count() { return cuda_emulated() ? 1 : device_query().count; }
 bool cuda_available() { return cuda_device_count() > 0; }
-std::string cuda_unavailable_reason() { return device_query().reason; }
+std::string cuda_unavailable_reason() { return cuda_emulated() ? "" : device_query().reason; }
 
 namespace cuda {
 

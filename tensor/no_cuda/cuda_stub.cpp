@@ -1,6 +1,8 @@
 // The CUDA entry points of a build without CUDA (SP_WITH_CUDA=OFF): every one reports
-// how to get CUDA instead of failing somewhere deeper.
+// how to get CUDA instead of failing somewhere deeper, unless SP_EMULATE_CUDA=1 asks for
+// the host-emulated device (tensor/cuda_emulation.h).
 #include "tensor/backend.h"
+#include "tensor/cuda_emulation.h"
 #include "tensor/cuda_hooks.h"
 #include "tensor/error.h"
 
@@ -24,16 +26,18 @@ class NoCudaBackend final : public Backend {
 }  // namespace
 
 Backend& cuda_backend() {
+  if (cuda_emulated()) return emulated_cuda_backend();
   static NoCudaBackend backend;
   return backend;
 }
 
 bool built_with_cuda() { return false; }
-bool cuda_available() { return false; }
-int cuda_device_count() { return 0; }
-std::string cuda_unavailable_reason() { return kHint; }
+bool cuda_available() { return cuda_emulated(); }
+int cuda_device_count() { return cuda_emulated() ? 1 : 0; }
+std::string cuda_unavailable_reason() { return cuda_emulated() ? "" : kHint; }
 
 Allocator& cuda_allocator(int device_index) {
+  if (cuda_emulated()) return emulated_cuda_allocator(device_index);
   fail(str_cat("[allocate] cuda:", device_index, ": ", kHint));
 }
 

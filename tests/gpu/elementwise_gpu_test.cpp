@@ -368,7 +368,7 @@ TEST(ElementwiseGpu, WhereAllBroadcast) {
 }
 
 TEST(ElementwiseGpu, ErrorsNameTheOp) {
-  SP_REQUIRE_CUDA();
+  SP_REQUIRE_REAL_CUDA();
   Backend& be = cuda_backend();
   const Tensor i = to_gpu(Tensor::arange(8, DType::i32));
   Tensor out_i = poisoned_gpu(Shape{8}, DType::i32);

@@ -10,12 +10,22 @@
 #include <vector>
 
 #include "tensor/backend.h"
+#include "tensor/cuda_emulation.h"
 #include "tensor/cuda_hooks.h"
 #include "test_util.h"
 
 #define SP_REQUIRE_CUDA()                                              \
   do {                                                                \
     if (!::sp::cuda_available()) GTEST_SKIP() << ::sp::cuda_unavailable_reason(); \
+  } while (0)
+
+// For tests of the CUDA backend's own behaviour (its argument checks, plan cache, pinned
+// staging): also skipped on the host-emulated device (SP_EMULATE_CUDA=1), whose primitives
+// are the CPU's.
+#define SP_REQUIRE_REAL_CUDA()                                                               \
+  do {                                                                                       \
+    SP_REQUIRE_CUDA();                                                                       \
+    if (::sp::cuda_emulated()) GTEST_SKIP() << "emulated CUDA: this checks the CUDA backend"; \
   } while (0)
 
 namespace sp::testing {

@@ -286,7 +286,7 @@ TEST(MatmulGpu, Tf32IsOptIn) {
 
 #if SP_WITH_CUDA
 TEST(MatmulGpu, PlanCacheHitsOnARepeatedShape) {
-  SP_REQUIRE_CUDA();
+  SP_REQUIRE_REAL_CUDA();
   const Tensor a = to_gpu(random_cpu({40, 72}, DType::bf16, 1001));
   const Tensor b = to_gpu(random_cpu({72, 56}, DType::bf16, 1002));
   kernels::matmul(a, b);
@@ -303,7 +303,7 @@ TEST(MatmulGpu, PlanCacheHitsOnARepeatedShape) {
 #if SP_WITH_CUDA
 // The combinations cuBLASLt fuses on Hopper run there, not in our unfused pass.
 TEST(MatmulGpu, FusedEpiloguesRunInCublasLt) {
-  SP_REQUIRE_CUDA();
+  SP_REQUIRE_REAL_CUDA();
   for (DType dt : {DType::bf16, DType::f32, DType::f16}) {
     SCOPED_TRACE(dtype_name(dt));
     const Pair a = operand({64, 96}, false, dt, 1201), b = operand({96, 128}, true, dt, 1202);

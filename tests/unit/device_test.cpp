@@ -8,6 +8,7 @@
 #include "autograd/ops.h"
 #include "tensor/allocator.h"
 #include "tensor/backend.h"
+#include "tensor/cuda_emulation.h"
 #include "tensor/cuda_hooks.h"
 #include "test_util.h"
 
@@ -38,7 +39,13 @@ TEST(Device, NamesAndEquality) {
 }
 
 TEST(Device, BuildFlagAndAvailabilityAgree) {
-#ifdef SP_WITH_CUDA
+  if (cuda_emulated()) {  // SP_EMULATE_CUDA=1, whatever the build
+    EXPECT_TRUE(cuda_available());
+    EXPECT_EQ(cuda_device_count(), 1);
+    EXPECT_EQ(cuda_backend().name(), "cuda (host-emulated)");
+    return;
+  }
+#if defined(SP_WITH_CUDA)
   EXPECT_TRUE(built_with_cuda());
   EXPECT_EQ(cuda_backend().name(), "cuda");
 #else
