@@ -124,6 +124,41 @@ TEST(TrainGpu, prompt_tuning_factored_momentum_matches_cpu) {
   expect_cuda_matches_cpu({.beta1 = 0.9, .min_dim_size_to_factor = 4});
 }
 
+// Every registered PEFT method, 3 Adafactor steps on the device and on the CPU from the same
+// init (the CPU run's trainable tensors copied over after attach): the losses agree.
+TEST(TrainGpu, every_peft_method_trains_on_the_device_like_the_cpu) {
+  SP_REQUIRE_CUDA();
+  for (const PeftMethodInfo& info : peft_methods()) {
+    SCOPED_TRACE(info.name);
+    TunedModel runs[2];
+    for (int side = 0; side < 2; ++side) {
+      TunedModel& r = runs[side];
+      r.model = std::make_unique<T5ForConditionalGeneration>(tiny_t5_config(/*gated=*/true));
+      Generator gen(7);
+      r.model->init_weights(&gen);
+      r.model->eval();
+      if (side == 1) r.model->to(Device::cuda(0));
+      r.peft = make_peft(info.name);
+      r.peft->attach(*r.model);
+    }
+    const NamedTensors cpu_params = runs[0].peft->trainable(), gpu_params = runs[1].peft->trainable();
+    ASSERT_EQ(gpu_params.size(), cpu_params.size());
+    ASSERT_FALSE(gpu_params.empty());
+    {
+      NoGradGuard no_grad;
+      for (size_t i = 0; i < cpu_params.size(); ++i) {
+        ASSERT_EQ(gpu_params[i].first, cpu_params[i].first);
+        EXPECT_TRUE(gpu_params[i].second.device().is_cuda()) << gpu_params[i].first;
+        Tensor dst = gpu_params[i].second;
+        kernels::copy_(dst, cpu_params[i].second);
+      }
+    }
+    const StepLog a = train(runs[0], {}, 3), b = train(runs[1], {}, 3);
+    for (size_t s = 0; s < a.losses.size(); ++s)
+      EXPECT_NEAR(b.losses[s], a.losses[s], 1e-4 * std::fabs(a.losses[s])) << "loss, step " << s;
+  }
+}
+
 // Optimizer state written from the GPU (as a checkpoint does: to the host) and loaded back
 // lands on the parameter's device and continues the same trajectory.
 TEST(TrainGpu, optimizer_state_round_trips_through_the_host) {
