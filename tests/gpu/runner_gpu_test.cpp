@@ -1,6 +1,7 @@
 // The experiment runner on a CUDA device against the same micro spec on the CPU: a corpus
 // and an RTE-format task the test writes, the fixture tokenizer, a tiny T5 pretrained,
-// LM-adapted, prompt-tuned (dropout on) and evaluated. The stage hash leaves the device
+// LM-adapted, prompt-tuned (dropout on, rank classification while tuning) and evaluated
+// by greedy decoding, each prompt alone and as an ensemble of two. The stage hash leaves the device
 // out, so each device runs in its own output folder; every stage's losses and the final
 // accuracy must agree.
 #include <gtest/gtest.h>
@@ -105,7 +106,8 @@ stages:
     eval_method: rank_classification
   eval:
     splits: [validation]
-    method: rank_classification
+    method: greedy
+    ensemble: 2
 )";
   return s.str();
 }
@@ -184,6 +186,8 @@ TEST(RunnerGpu, MicroSpecOnCudaMatchesTheCpuRun) {
   const auto g_results = read_results((gpu / "results.jsonl").string());
   ASSERT_EQ(g_results.size(), c_results.size());
   ASSERT_FALSE(c_results.empty());
+  EXPECT_TRUE(g_results.back().metrics.count("members_mean_accuracy"))  // the ensemble ran
+      << to_json(g_results.back()).dump();
   for (size_t i = 0; i < c_results.size(); ++i) {
     ASSERT_TRUE(c_results[i].metrics.count("accuracy") && g_results[i].metrics.count("accuracy"));
     // 24 validation examples: a near-tie may rank the other way, one example at most.
