@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <unistd.h>
+
 #include "tensor/backend.h"
 #include "tensor/caching_allocator.h"
 #include "tensor/error.h"
@@ -12,12 +14,19 @@
 namespace sp {
 namespace {
 
-// Segments from aligned_alloc; a failure (a request past what the host can give) is
-// reported like a failed cudaMalloc, so the allocator's retry and error path run as well.
+// Segments from aligned_alloc. A request larger than the host's physical memory (the
+// emulated device's size) or one aligned_alloc refuses is reported like a failed
+// cudaMalloc, so the allocator's retry and error path run as well.
 class HostSegmentSource final : public SegmentSource {
  public:
   void* allocate_segment(size_t nbytes) override {
     constexpr size_t kAlign = 4096;
+    static const size_t capacity =
+        static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    if (nbytes > capacity) {
+      last_error_ = str_cat("the emulated device has ", capacity, " bytes (the host's memory)");
+      return nullptr;
+    }
     void* p = std::aligned_alloc(kAlign, (nbytes + kAlign - 1) / kAlign * kAlign);
     if (!p) last_error_ = str_cat("aligned_alloc of ", nbytes, " host bytes failed");
     return p;

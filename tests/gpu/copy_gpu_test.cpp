@@ -240,8 +240,9 @@ TEST(CopyGpu, BackToBackUploadsFromOneHostBuffer) {
     }
     std::memset(h, 0xff, static_cast<size_t>(n) * sizeof(float));
 #if SP_WITH_CUDA
-    if (!cuda_emulated())
+    if (!cuda_emulated()) {
       EXPECT_LE(cuda::PinnedStaging::instance().pool_bytes(), cuda::PinnedStaging::kMaxPoolBytes);
+    }
 #endif
     for (int c = 0; c < kCopies; ++c) {
       const std::vector<float> got = to_cpu(outs[c]).to_vector<float>();

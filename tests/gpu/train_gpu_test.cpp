@@ -92,7 +92,9 @@ StepLog train(TunedModel& r, const optim::AdafactorOptions& options, int steps) 
     opt.zero_grad();
   }
   for (const auto& [name, t] : opt.state_dict())
-    if (name != "step") EXPECT_EQ(t.device(), params.front().device()) << name;
+    if (name != "step") {
+      EXPECT_EQ(t.device(), params.front().device()) << name;
+    }
   return log;
 }
 
@@ -178,7 +180,9 @@ TEST(TrainGpu, optimizer_state_round_trips_through_the_host) {
   }
   a2.load_state_dict(host);
   for (const auto& [name, t] : a2.state_dict())
-    if (name != "step") EXPECT_TRUE(t.device().is_cuda()) << name;
+    if (name != "step") {
+      EXPECT_TRUE(t.device().is_cuda()) << name;
+    }
   const Tensor g = sp::testing::to_gpu(sp::testing::random_cpu({8, 130}, DType::f32, 7));
   p.set_grad(g);
   q.set_grad(kernels::clone(g));
