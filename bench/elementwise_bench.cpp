@@ -80,21 +80,12 @@ void add_f32(benchmark::State& state) {
 
 Tensor bf16_full(const Shape& shape, double v) { return Tensor::full(shape, v).to(DType::bf16); }
 
-void add_bf16(benchmark::State& state) {
+// add or mul on two bf16 vectors of n.
+void binary_bf16(benchmark::State& state, Tensor (*op)(const Tensor&, const Tensor&)) {
   const int64_t n = state.range(0);
   const Tensor a = bf16_full({n}, 0.5), b = bf16_full({n}, 0.25);
   for (auto _ : state) {
-    Tensor y = add(a, b);
-    benchmark::DoNotOptimize(y.data_ptr());
-  }
-  set_bandwidth(state, 6.0 * n);
-}
-
-void mul_bf16(benchmark::State& state) {
-  const int64_t n = state.range(0);
-  const Tensor a = bf16_full({n}, 0.5), b = bf16_full({n}, 0.25);
-  for (auto _ : state) {
-    Tensor y = mul(a, b);
+    Tensor y = op(a, b);
     benchmark::DoNotOptimize(y.data_ptr());
   }
   set_bandwidth(state, 6.0 * n);
@@ -124,6 +115,10 @@ void sizes(benchmark::internal::Benchmark* b) {
   b->UseRealTime();
 }
 
+using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
+BENCHMARK_CAPTURE(binary_bf16, add, static_cast<BinaryFn>(add))->Name("add_bf16")->Apply(sizes);
+BENCHMARK_CAPTURE(binary_bf16, mul, static_cast<BinaryFn>(mul))->Name("mul_bf16")->Apply(sizes);
+
 }  // namespace
 }  // namespace sp
 
@@ -132,7 +127,5 @@ BENCHMARK(sp::copy_f32)->Name("copy_f32")->Apply(sp::sizes);
 BENCHMARK(sp::gelu_tanh)->Name("gelu")->Apply(sp::sizes);
 BENCHMARK(sp::gelu_erf)->Name("gelu_erf")->Apply(sp::sizes);
 BENCHMARK(sp::add_f32)->Name("add")->Apply(sp::sizes);
-BENCHMARK(sp::add_bf16)->Name("add_bf16")->Apply(sp::sizes);
-BENCHMARK(sp::mul_bf16)->Name("mul_bf16")->Apply(sp::sizes);
 BENCHMARK(sp::gelu_bf16)->Name("gelu_bf16")->Apply(sp::sizes);
 BENCHMARK(sp::add_bf16_bias)->Name("add_bf16_bias")->UseRealTime();
