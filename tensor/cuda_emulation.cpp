@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include <unistd.h>
 
@@ -54,99 +55,85 @@ struct KernelScope {
 class HostEmulatedCudaBackend final : public Backend {
  public:
   std::string name() const override { return "cuda (host-emulated)"; }
-  bool supports(Prim prim, DType dtype) const override { return cpu().supports(prim, dtype); }
+  bool supports(Prim prim, DType dtype) const override { return cpu_backend().supports(prim, dtype); }
 
-  void fill(Tensor& out, double value) override { KernelScope k; cpu().fill(out, value); }
-  void copy(Tensor& out, const Tensor& in) override { KernelScope k; cpu().copy(out, in); }
+  void fill(Tensor& out, double value) override { on_cpu(&Backend::fill, out, value); }
+  void copy(Tensor& out, const Tensor& in) override { on_cpu(&Backend::copy, out, in); }
   void unary(UnaryOp op, Tensor& out, const Tensor& in, UnaryParams p) override {
-    KernelScope k;
-    cpu().unary(op, out, in, p);
+    on_cpu(&Backend::unary, op, out, in, p);
   }
   void activation_backward(ActivationGrad op, Tensor& dx, const Tensor& dy,
                            const Tensor& x) override {
-    KernelScope k;
-    cpu().activation_backward(op, dx, dy, x);
+    on_cpu(&Backend::activation_backward, op, dx, dy, x);
   }
   void binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor& b) override {
-    KernelScope k;
-    cpu().binary(op, out, a, b);
+    on_cpu(&Backend::binary, op, out, a, b);
   }
   void where(Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) override {
-    KernelScope k;
-    cpu().where(out, cond, a, b);
+    on_cpu(&Backend::where, out, cond, a, b);
   }
   void reduce(ReduceOp op, Tensor& out, const Tensor& in, uint32_t dims_mask) override {
-    KernelScope k;
-    cpu().reduce(op, out, in, dims_mask);
+    on_cpu(&Backend::reduce, op, out, in, dims_mask);
   }
   void matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulParams& p) override {
-    KernelScope k;
-    cpu().matmul(out, a, b, p);
+    on_cpu(&Backend::matmul, out, a, b, p);
   }
   void softmax(Tensor& out, const Tensor& in, bool log) override {
-    KernelScope k;
-    cpu().softmax(out, in, log);
+    on_cpu(&Backend::softmax, out, in, log);
   }
   void softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, bool log) override {
-    KernelScope k;
-    cpu().softmax_backward(dx, dy, y, log);
+    on_cpu(&Backend::softmax_backward, dx, dy, y, log);
   }
   void rms_norm(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& weight,
                 double eps) override {
-    KernelScope k;
-    cpu().rms_norm(out, rstd, x, weight, eps);
+    on_cpu(&Backend::rms_norm, out, rstd, x, weight, eps);
   }
   void rms_norm_backward(Tensor& dx, Tensor& dweight, const Tensor& dy, const Tensor& x,
                          const Tensor& weight, const Tensor& rstd) override {
-    KernelScope k;
-    cpu().rms_norm_backward(dx, dweight, dy, x, weight, rstd);
+    on_cpu(&Backend::rms_norm_backward, dx, dweight, dy, x, weight, rstd);
   }
   void embedding(Tensor& out, const Tensor& weight, const Tensor& ids) override {
-    KernelScope k;
-    cpu().embedding(out, weight, ids);
+    on_cpu(&Backend::embedding, out, weight, ids);
   }
   void embedding_backward(Tensor& dweight, const Tensor& dy, const Tensor& ids) override {
-    KernelScope k;
-    cpu().embedding_backward(dweight, dy, ids);
+    on_cpu(&Backend::embedding_backward, dweight, dy, ids);
   }
   void cross_entropy(Tensor& loss, Tensor& lse, const Tensor& logits, const Tensor& targets,
                      int64_t ignore_index, double z_loss) override {
-    KernelScope k;
-    cpu().cross_entropy(loss, lse, logits, targets, ignore_index, z_loss);
+    on_cpu(&Backend::cross_entropy, loss, lse, logits, targets, ignore_index, z_loss);
   }
   void cross_entropy_backward(Tensor& dlogits, const Tensor& dloss, const Tensor& logits,
                               const Tensor& targets, const Tensor& lse, int64_t ignore_index,
                               double z_loss) override {
-    KernelScope k;
-    cpu().cross_entropy_backward(dlogits, dloss, logits, targets, lse, ignore_index, z_loss);
+    on_cpu(&Backend::cross_entropy_backward, dlogits, dloss, logits, targets, lse, ignore_index,
+           z_loss);
   }
   void dropout(Tensor& out, const Tensor& in, double p, PhiloxState state) override {
-    KernelScope k;
-    cpu().dropout(out, in, p, state);
+    on_cpu(&Backend::dropout, out, in, p, state);
   }
   void random(Tensor& out, DistributionParams d, PhiloxState state) override {
-    KernelScope k;
-    cpu().random(out, d, state);
+    on_cpu(&Backend::random, out, d, state);
   }
   void index_select(Tensor& out, const Tensor& in, int dim, const Tensor& index) override {
-    KernelScope k;
-    cpu().index_select(out, in, dim, index);
+    on_cpu(&Backend::index_select, out, in, dim, index);
   }
   void index_add(Tensor& out, int dim, const Tensor& index, const Tensor& src) override {
-    KernelScope k;
-    cpu().index_add(out, dim, index, src);
+    on_cpu(&Backend::index_add, out, dim, index, src);
   }
   void gather(Tensor& out, const Tensor& in, int dim, const Tensor& index) override {
-    KernelScope k;
-    cpu().gather(out, in, dim, index);
+    on_cpu(&Backend::gather, out, in, dim, index);
   }
   void scatter_add(Tensor& out, int dim, const Tensor& index, const Tensor& src) override {
-    KernelScope k;
-    cpu().scatter_add(out, dim, index, src);
+    on_cpu(&Backend::scatter_add, out, dim, index, src);
   }
 
  private:
-  static Backend& cpu() { return cpu_backend(); }
+  // cpu_backend().*prim(args...) inside a KernelScope (a virtual call: the CPU's kernel).
+  template <typename... Params, typename... Args>
+  static void on_cpu(void (Backend::*prim)(Params...), Args&&... args) {
+    KernelScope k;
+    (cpu_backend().*prim)(std::forward<Args>(args)...);
+  }
 };
 
 }  // namespace
