@@ -68,8 +68,11 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
 // The training loss against the step for every group of context.curves whose logs exist
 // (a stage not run yet has none): files curve-<group>.svg, at most kCurvesPerPlot lines
 // each (more make curve-<group>-2.svg, ...). A log's unreadable lines are skipped (an
-// interrupted append) and a step logged twice (a resumed stage) keeps its last value.
+// interrupted append) and a step logged twice (a resumed stage) keeps its last value. A
+// line of more than kCurvePoints logged steps is drawn as the means (of step and loss) of
+// consecutive windows, at most kCurvePoints of them, so a long run's plot stays small.
 inline constexpr size_t kCurvesPerPlot = 10;
+inline constexpr size_t kCurvePoints = 400;
 std::vector<SummaryPlot> training_curve_plots(const std::string& dir,
                                               const std::vector<CurveSource>& curves);
 

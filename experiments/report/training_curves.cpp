@@ -41,9 +41,22 @@ std::vector<SummaryPlot> training_curve_plots(const std::string& dir,
     if (losses.empty()) continue;
     PlotSeries s;
     s.name = c.label;
+    const size_t window = (losses.size() + kCurvePoints - 1) / kCurvePoints;
+    double sum_x = 0, sum_y = 0;
+    size_t in_window = 0;
     for (const auto& [step, loss] : losses) {
-      s.x.push_back(step);
-      s.y.push_back(loss);
+      sum_x += step;
+      sum_y += loss;
+      if (++in_window == window) {
+        s.x.push_back(sum_x / static_cast<double>(window));
+        s.y.push_back(sum_y / static_cast<double>(window));
+        sum_x = sum_y = 0;
+        in_window = 0;
+      }
+    }
+    if (in_window > 0) {  // the last, shorter window
+      s.x.push_back(sum_x / static_cast<double>(in_window));
+      s.y.push_back(sum_y / static_cast<double>(in_window));
     }
     if (!lines.count(c.group)) groups.push_back(c.group);
     lines[c.group].push_back(std::move(s));

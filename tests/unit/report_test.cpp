@@ -382,6 +382,22 @@ TEST(ReportTrainingCurves, OnePlotPerGroupFromTheStagesLogs) {
   EXPECT_EQ(plots[2].series[1].y, (std::vector<double>{14, 2}));
   EXPECT_NE(plots[2].caption.find("(2 of 2)"), std::string::npos);
 
+  // A long log is drawn as window means: 1000 steps -> windows of 3, the last one short.
+  {
+    std::ofstream long_log(dir.path / "stages/pretrain-a/metrics.jsonl");
+    for (int step = 1; step <= 1000; ++step)
+      long_log << "{\"step\": " << step << ", \"loss\": " << 2 * step << "}\n";
+  }
+  const std::vector<SummaryPlot> long_plots =
+      training_curve_plots(dir.path.string(), {sources[0]});
+  ASSERT_EQ(long_plots.size(), 1u);
+  const PlotSeries& means = long_plots[0].series[0];
+  ASSERT_EQ(means.x.size(), 334u);
+  EXPECT_EQ(means.x[0], 2.0);  // steps 1, 2, 3
+  EXPECT_EQ(means.y[0], 4.0);
+  EXPECT_EQ(means.x.back(), 1000.0);  // step 1000 alone
+  EXPECT_EQ(means.y.back(), 2000.0);
+
   // write_reports draws them and report.md links them under their own section.
   ReportContext c;
   c.curves = sources;
