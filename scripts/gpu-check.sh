@@ -27,6 +27,8 @@
 # Files in $OUT (8 at most, the device tool's limit): build.log, gpu_tests.log,
 # gpu_tests.json, bench.log, gpu_bench.json, torch_bench.json, table.txt.
 set -uo pipefail
+# The real device, never the host emulation (tensor/cuda_emulation.h).
+unset SP_EMULATE_CUDA
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root" || exit 2

@@ -10,6 +10,7 @@
 
 #include "experiments/cli/command.h"
 #include "tensor/backend.h"
+#include "tensor/cuda_emulation.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cuda_hooks.h"
 #include "tensor/error.h"
@@ -19,7 +20,9 @@ namespace {
 std::string version_text() {
   const dnnl::version_t* dnnl = dnnl::version();
   std::string cuda;
-  if (!sp::built_with_cuda()) {
+  if (sp::cuda_emulated()) {
+    cuda = "CUDA emulated on the host (SP_EMULATE_CUDA=1): cuda:0 runs on the CPU";
+  } else if (!sp::built_with_cuda()) {
     cuda = "built without CUDA";
   } else if (sp::cuda_available()) {
     cuda = sp::str_cat("built with CUDA, ", sp::cuda_device_count(), " device(s) visible");
