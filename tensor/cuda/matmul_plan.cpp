@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -28,6 +29,23 @@ constexpr size_t kWorkspaceBytes = size_t{32} << 20;
     if (sp_lt_status_ != CUBLAS_STATUS_SUCCESS) [[unlikely]]     \
       fail_lt(#expr, sp_lt_status_);                             \
   } while (0)
+
+// The product a key describes, for error messages.
+std::string describe(const MatmulPlanKey& k) {
+  return str_cat("m=", k.m, " n=", k.n, " k=", k.k, " lda=", k.lda, " ldb=", k.ldb,
+                 " batch=", k.batch, k.a_col_major ? " a^T" : "", k.b_col_major ? " b^T" : "",
+                 " ", dtype_name(static_cast<DType>(k.dtype)), "->",
+                 dtype_name(static_cast<DType>(k.out_dtype)), " epilogue ",
+                 static_cast<int>(k.epilogue), k.beta_one ? " beta=1" : "", " on cuda:",
+                 static_cast<int>(k.device));
+}
+
+// With an epilogue, the statuses by which cuBLASLt says it does not fuse this combination
+// (a bias or aux type, f64): the caller's unfused path is then correct. Anything else
+// (an allocation or internal failure) is an error, not a reason to stop fusing for good.
+bool does_not_fuse(cublasStatus_t st) {
+  return st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE;
+}
 
 struct KeyHash {
   size_t operator()(const MatmulPlanKey& k) const {
@@ -77,9 +95,25 @@ DeviceContext& device_context(Cache& c, int device) {
            " does not exist: ", c.devices.size(), " CUDA device(s) visible");
   DeviceContext& ctx = c.devices[device];
   if (ctx.handle == nullptr) {
+    // Both fields are published only once both exist: a failure leaves the context empty,
+    // so the next matmul tries again instead of running without its workspace.
     DeviceGuard guard(device);
-    SP_LT_CHECK(cublasLtCreate(&ctx.handle));
-    SP_CUDA_CHECK("matmul", cudaMalloc(&ctx.workspace, kWorkspaceBytes));
+    void* workspace = nullptr;
+    cudaError_t err = cudaMalloc(&workspace, kWorkspaceBytes);
+    if (err == cudaErrorMemoryAllocation) {
+      // The workspace is outside the caching allocator: give its cached segments back first.
+      cudaGetLastError();
+      cuda_allocator(device).empty_cache();
+      err = cudaMalloc(&workspace, kWorkspaceBytes);
+    }
+    if (err != cudaSuccess) cudaGetLastError();
+    SP_CUDA_CHECK("matmul", err);
+    cublasLtHandle_t handle = nullptr;
+    const cublasStatus_t status = cublasLtCreate(&handle);
+    if (status != CUBLAS_STATUS_SUCCESS) cudaFree(workspace);
+    SP_LT_CHECK(status);
+    ctx.workspace = workspace;
+    ctx.handle = handle;
   }
   return ctx;
 }
@@ -196,11 +230,12 @@ Plan build_plan(const MatmulPlanKey& key, const MatmulLaunch& launch, DeviceCont
   cublasLtMatmulPreferenceDestroy(pref);
   // NOT_SUPPORTED (or no result) means no kernel takes this combination: the caller falls
   // back. A plain product has no fallback of its own, so any other failure there is a bug
-  // in the descriptors and is reported; with an epilogue, cuBLASLt also answers
-  // INVALID_VALUE for combinations it does not fuse (a bias or aux type, f64), and the
-  // caller's unfused path is always correct.
+  // in the descriptors and is reported; with an epilogue, INVALID_VALUE also means "does
+  // not fuse" (does_not_fuse).
   const bool fused = static_cast<LtEpilogue>(key.epilogue) != LtEpilogue::none;
-  if (st != CUBLAS_STATUS_NOT_SUPPORTED && !fused) SP_LT_CHECK(st);
+  if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED &&
+      !(fused && does_not_fuse(st)))
+    fail_lt(str_cat("the algorithm heuristic for ", describe(key)).c_str(), st);
   if (st == CUBLAS_STATUS_SUCCESS && found > 0 && result.state == CUBLAS_STATUS_SUCCESS) {
     plan.algo = result.algo;
     plan.has_algo = true;
@@ -236,13 +271,12 @@ bool run_matmul_plan(const MatmulPlanKey& key, const MatmulLaunch& launch) {
       cublasLtMatmul(ctx.handle, plan.desc, launch.alpha, launch.b, plan.a, launch.a, plan.b,
                      launch.beta, launch.out, plan.c, launch.out, plan.c, &plan.algo,
                      ctx.workspace, kWorkspaceBytes, stream(key.device));
-  if (st != CUBLAS_STATUS_SUCCESS && static_cast<LtEpilogue>(key.epilogue) != LtEpilogue::none &&
-      st != CUBLAS_STATUS_EXECUTION_FAILED) {
+  if (static_cast<LtEpilogue>(key.epilogue) != LtEpilogue::none && does_not_fuse(st)) {
     // Refused before launching (an argument check): this key takes the unfused path from now on.
     plan.has_algo = false;
     return false;
   }
-  if (st != CUBLAS_STATUS_SUCCESS) fail_lt("cublasLtMatmul", st);
+  if (st != CUBLAS_STATUS_SUCCESS) fail_lt(str_cat("cublasLtMatmul for ", describe(key)).c_str(), st);
   return true;
 }
 
