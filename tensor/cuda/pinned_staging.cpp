@@ -33,7 +33,7 @@ bool PinnedStaging::idle(Block* b) {
 PinnedStaging::Block* PinnedStaging::acquire(size_t nbytes) {
   SP_CHECK(nbytes <= kChunkBytes, "[copy] staging request of ", nbytes, " bytes exceeds the ",
            kChunkBytes, "-byte chunk");
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   const size_t want = block_size_for(nbytes);
   for (;;) {
     // The smallest idle block that fits.
@@ -75,8 +75,13 @@ PinnedStaging::Block* PinnedStaging::acquire(size_t nbytes) {
       if (b->held || !b->recorded) continue;
       if (oldest == nullptr || b->last_use < oldest->last_use) oldest = b.get();
     }
-    SP_CHECK(oldest != nullptr, "[copy] the pinned staging pool is exhausted: ", blocks_.size(),
-             " blocks, all held");
+    if (oldest == nullptr) {
+      // Other threads hold every block (a thread holds at most two): wait for a release.
+      released_.wait(lock);
+      continue;
+    }
+    // With the lock held: another thread could otherwise free this block (and its event)
+    // the moment its copy finishes.
     SP_CUDA_CHECK("copy", cudaEventSynchronize(oldest->event));
   }
 }
@@ -110,9 +115,12 @@ void PinnedStaging::wait(Block* b) {
 }
 
 void PinnedStaging::release(Block* b) {
-  std::lock_guard<std::mutex> lock(mu_);
-  b->held = false;
-  b->last_use = ++uses_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    b->held = false;
+    b->last_use = ++uses_;
+  }
+  released_.notify_all();
 }
 
 size_t PinnedStaging::pool_bytes() const {

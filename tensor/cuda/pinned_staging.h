@@ -5,10 +5,12 @@
 // has completed, so the caller returns (and may overwrite its own buffer) while the GPU
 // still reads the block. Blocks are at most kChunkBytes (bigger copies go chunk by chunk,
 // which also overlaps the host memcpy with the DMA) and the pool holds at most
-// kMaxPoolBytes: past that, acquire waits for the oldest block still in flight.
+// kMaxPoolBytes: past that, acquire waits for the oldest block still in flight, or, when
+// other threads hold every block, for one of them to release it.
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -53,6 +55,7 @@ class PinnedStaging {
   bool idle(Block* block);
 
   mutable std::mutex mu_;
+  std::condition_variable released_;  // signalled by release()
   std::vector<std::unique_ptr<Block>> blocks_;
   size_t pool_bytes_ = 0;
   uint64_t uses_ = 0;

@@ -4,6 +4,7 @@
 // memory, back-to-back uploads from one reused host buffer, and cross-device copies.
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gpu/gpu_test_util.h"
@@ -255,6 +256,37 @@ TEST(CopyGpu, BackToBackUploadsFromOneHostBuffer) {
       }
     }
   }
+}
+
+// Twelve threads uploading and downloading at once: more than the pinned pool's blocks are
+// wanted together, so acquire must wait for other threads' releases, not fail.
+TEST(CopyGpu, ConcurrentThreadsShareThePinnedPool) {
+  SP_REQUIRE_CUDA();
+  constexpr int kThreads = 12, kRounds = 4;
+  constexpr int64_t n = int64_t{3} << 20;  // 12 MiB of f32: two chunks each way
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t, &errors] {
+      try {
+        for (int r = 0; r < kRounds; ++r) {
+          std::vector<float> values(static_cast<size_t>(n));
+          for (int64_t i = 0; i < n; ++i)
+            values[i] = static_cast<float>(t * 100000 + r * 1000 + i % 997);
+          const Tensor host = Tensor::from_vector(values, Shape{n});
+          const std::vector<float> back = to_cpu(to_gpu(host)).to_vector<float>();
+          if (back != values) {
+            errors[t] = "round " + std::to_string(r) + ": values differ";
+            return;
+          }
+        }
+      } catch (const std::exception& e) {
+        errors[t] = e.what();
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(errors[t], "") << "thread " << t;
 }
 
 TEST(CopyGpu, FillContiguousAndStrided) {
