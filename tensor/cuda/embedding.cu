@@ -6,8 +6,9 @@
 // radix sort is stable, so each id's positions stay in increasing order); then one block
 // per distinct id adds that id's dy rows, in position order, to its dweight row in
 // registers and writes it once. That is the CPU's order for each element (the CPU walks
-// ids in position order), so f32 and f64 results are bitwise the CPU's; 16-bit dweight
-// accumulates in f32 and rounds once (the CPU rounds after every add).
+// ids in position order), so f32 and f64 results are bitwise the CPU's when dy has
+// dweight's dtype. The accumulator is the wider of the two: f32 dweight with f64 dy, and
+// 16-bit dweight, sum in the wider type and round once (the CPU rounds after every add).
 #include <cstdint>
 #include <type_traits>
 

@@ -47,8 +47,10 @@ void dispatch_index(const Tensor& index, const char* op, F&& fn) {
 }
 
 // keys: [n] = index as unsigned keys, pos: [n] = 0, 1, ..., n-1 (the sort's input).
+// static: each .cu that includes this gets its own kernel, not one symbol shared across
+// translation units.
 template <typename I>
-__global__ void sort_input_kernel(const I* __restrict__ index, uint32_t* __restrict__ keys,
+static __global__ void sort_input_kernel(const I* __restrict__ index, uint32_t* __restrict__ keys,
                                   int32_t* __restrict__ pos, int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {

@@ -9,8 +9,9 @@
 //  - B > 1 (columns): a block of 32 columns x 8 row lanes, reading 32 consecutive
 //    elements per warp and row; rows split over blockIdx.y (then a second pass over the
 //    partial rows) when there are too few columns to fill the GPU.
-// No atomics: each output is folded in an order fixed by the shape alone, so results are
-// the same run to run (not bitwise those of the CPU for float sums, whose order differs).
+// No atomics: each output is folded in an order fixed by the shape and the GPU's SM count
+// (which sets how long rows and columns are split), so results are the same run to run on
+// one GPU model (not bitwise those of the CPU for float sums, whose order differs).
 #include <algorithm>
 #include <cstdint>
 
