@@ -1,12 +1,12 @@
 // Host-emulated CUDA (tensor/cuda_emulation.h).
 #include "tensor/cuda_emulation.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <string>
 #include <utility>
-
-#include <unistd.h>
 
 #include "tensor/backend.h"
 #include "tensor/caching_allocator.h"
@@ -55,7 +55,9 @@ struct KernelScope {
 class HostEmulatedCudaBackend final : public Backend {
  public:
   std::string name() const override { return "cuda (host-emulated)"; }
-  bool supports(Prim prim, DType dtype) const override { return cpu_backend().supports(prim, dtype); }
+  bool supports(Prim prim, DType dtype) const override {
+    return cpu_backend().supports(prim, dtype);
+  }
 
   void fill(Tensor& out, double value) override { on_cpu(&Backend::fill, out, value); }
   void copy(Tensor& out, const Tensor& in) override { on_cpu(&Backend::copy, out, in); }

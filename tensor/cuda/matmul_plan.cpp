@@ -23,21 +23,21 @@ constexpr size_t kWorkspaceBytes = size_t{32} << 20;
                cublasLtGetStatusString(status), " (in ", expr, ")"));
 }
 
-#define SP_LT_CHECK(expr)                                        \
-  do {                                                           \
-    const cublasStatus_t sp_lt_status_ = (expr);                 \
-    if (sp_lt_status_ != CUBLAS_STATUS_SUCCESS) [[unlikely]]     \
-      fail_lt(#expr, sp_lt_status_);                             \
+#define SP_LT_CHECK(expr)                                    \
+  do {                                                       \
+    const cublasStatus_t sp_lt_status_ = (expr);             \
+    if (sp_lt_status_ != CUBLAS_STATUS_SUCCESS) [[unlikely]] \
+      fail_lt(#expr, sp_lt_status_);                         \
   } while (0)
 
 // The product a key describes, for error messages.
 std::string describe(const MatmulPlanKey& k) {
   return str_cat("m=", k.m, " n=", k.n, " k=", k.k, " lda=", k.lda, " ldb=", k.ldb,
-                 " batch=", k.batch, k.a_col_major ? " a^T" : "", k.b_col_major ? " b^T" : "",
-                 " ", dtype_name(static_cast<DType>(k.dtype)), "->",
+                 " batch=", k.batch, k.a_col_major ? " a^T" : "", k.b_col_major ? " b^T" : "", " ",
+                 dtype_name(static_cast<DType>(k.dtype)), "->",
                  dtype_name(static_cast<DType>(k.out_dtype)), " epilogue ",
-                 static_cast<int>(k.epilogue), k.beta_one ? " beta=1" : "", " on cuda:",
-                 static_cast<int>(k.device));
+                 static_cast<int>(k.epilogue), k.beta_one ? " beta=1" : "",
+                 " on cuda:", static_cast<int>(k.device));
 }
 
 // With an epilogue, the statuses by which cuBLASLt says it does not fuse this combination
@@ -163,8 +163,8 @@ cublasLtMatrixLayout_t make_layout(cudaDataType_t type, int64_t rows, int64_t co
                                          static_cast<uint64_t>(cols), ld));
   if (batch > 1) {
     const int32_t count = static_cast<int32_t>(batch);
-    SP_LT_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
-                                                 &count, sizeof(count)));
+    SP_LT_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                 sizeof(count)));
     SP_LT_CHECK(cublasLtMatrixLayoutSetAttribute(
         layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
   }
@@ -174,7 +174,8 @@ cublasLtMatrixLayout_t make_layout(cudaDataType_t type, int64_t rows, int64_t co
 // The per-launch pointers the descriptor carries (the heuristic reads their alignment).
 void set_pointers(const Plan& plan, const MatmulPlanKey& key, const MatmulLaunch& launch) {
   if (has_bias(key.epilogue)) set_desc(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, launch.bias);
-  if (has_aux(key.epilogue)) set_desc(plan.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, launch.aux);
+  if (has_aux(key.epilogue))
+    set_desc(plan.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, launch.aux);
 }
 
 Plan build_plan(const MatmulPlanKey& key, const MatmulLaunch& launch, DeviceContext& ctx) {
@@ -183,7 +184,7 @@ Plan build_plan(const MatmulPlanKey& key, const MatmulLaunch& launch, DeviceCont
   const bool f64 = dt == DType::f64;
   SP_CHECK(f64 == (static_cast<DType>(key.out_dtype) == DType::f64),
            "[matmul] f64 products need an f64 output");
-  const cublasComputeType_t compute = f64         ? CUBLAS_COMPUTE_64F
+  const cublasComputeType_t compute = f64        ? CUBLAS_COMPUTE_64F
                                       : key.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
                                                  : CUBLAS_COMPUTE_32F;
   SP_LT_CHECK(cublasLtMatmulDescCreate(&plan.desc, compute, f64 ? CUDA_R_64F : CUDA_R_32F));
@@ -215,14 +216,14 @@ Plan build_plan(const MatmulPlanKey& key, const MatmulLaunch& launch, DeviceCont
   const uint32_t align_c = 1u << key.align_out;
   SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                    &workspace, sizeof(workspace)));
-  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
-      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a)));
-  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
-      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b)));
-  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
-      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c, sizeof(align_c)));
-  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
-      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof(align_c)));
+  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                                   &align_a, sizeof(align_a)));
+  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                                   &align_b, sizeof(align_b)));
+  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                                   &align_c, sizeof(align_c)));
+  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                                   &align_c, sizeof(align_c)));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(
@@ -269,14 +270,15 @@ bool run_matmul_plan(const MatmulPlanKey& key, const MatmulLaunch& launch) {
   set_pointers(plan, key, launch);
   const cublasStatus_t st =
       cublasLtMatmul(ctx.handle, plan.desc, launch.alpha, launch.b, plan.a, launch.a, plan.b,
-                     launch.beta, launch.out, plan.c, launch.out, plan.c, &plan.algo,
-                     ctx.workspace, kWorkspaceBytes, stream(key.device));
+                     launch.beta, launch.out, plan.c, launch.out, plan.c, &plan.algo, ctx.workspace,
+                     kWorkspaceBytes, stream(key.device));
   if (static_cast<LtEpilogue>(key.epilogue) != LtEpilogue::none && does_not_fuse(st)) {
     // Refused before launching (an argument check): this key takes the unfused path from now on.
     plan.has_algo = false;
     return false;
   }
-  if (st != CUBLAS_STATUS_SUCCESS) fail_lt(str_cat("cublasLtMatmul for ", describe(key)).c_str(), st);
+  if (st != CUBLAS_STATUS_SUCCESS)
+    fail_lt(str_cat("cublasLtMatmul for ", describe(key)).c_str(), st);
   return true;
 }
 

@@ -9,11 +9,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "experiments/report/results.h"
 #include "experiments/runner/runner.h"
@@ -29,11 +28,12 @@ using nlohmann::json;
 
 // Sentences from a small seeded grammar: enough text for span corruption and a prefix LM.
 void write_corpus(const fs::path& file) {
-  const std::vector<std::string> subjects = {"The cat", "A farmer", "The old river", "My sister",
-                                             "The small boat", "A teacher", "The north wind"};
-  const std::vector<std::string> verbs = {"watched", "carried", "followed", "painted", "found",
-                                          "crossed", "remembered"};
-  const std::vector<std::string> objects = {"the hill", "a red kite", "the quiet town",
+  const std::vector<std::string> subjects = {"The cat",       "A farmer",       "The old river",
+                                             "My sister",     "The small boat", "A teacher",
+                                             "The north wind"};
+  const std::vector<std::string> verbs = {"watched", "carried", "followed",  "painted",
+                                          "found",   "crossed", "remembered"};
+  const std::vector<std::string> objects = {"the hill",     "a red kite",    "the quiet town",
                                             "three apples", "the long road", "an open door"};
   std::ofstream out(file);
   uint64_t s = 12345;
@@ -76,12 +76,15 @@ std::string micro_spec(const fs::path& dir, const std::string& device) {
   s << "name: micro_" << device << R"(
 model:
   preset: t5-tiny
-  device: )" << device << R"(
+  device: )"
+    << device << R"(
 tokenizer:
   source: file
-  path: )" << SP_FIXTURES_DIR << R"(/tokenizer/spiece.model
+  path: )"
+    << SP_FIXTURES_DIR << R"(/tokenizer/spiece.model
 corpus:
-  files: [)" << (dir / "corpus.txt").string() << R"(]
+  files: [)"
+    << (dir / "corpus.txt").string() << R"(]
 stages:
   pretrain:
     steps: 12
@@ -93,7 +96,8 @@ stages:
     inputs_length: 32
   tune:
     task: rte
-    data_dir: )" << (dir / "rte").string() << R"(
+    data_dir: )"
+    << (dir / "rte").string() << R"(
     peft:
       method: prompt_tuning
       length: 4
@@ -171,8 +175,8 @@ TEST(RunnerGpu, MicroSpecOnCudaMatchesTheCpuRun) {
     ASSERT_FALSE(cv.empty()) << stage;
     ASSERT_EQ(g["validation_loss"].size(), cv.size()) << stage;
     for (size_t i = 0; i < cv.size(); ++i)
-      expect_close(g["validation_loss"][i]["loss"].get<double>(), cv[i]["loss"].get<double>(),
-                   2e-3, stage + " validation loss at step " + cv[i]["step"].dump());
+      expect_close(g["validation_loss"][i]["loss"].get<double>(), cv[i]["loss"].get<double>(), 2e-3,
+                   stage + " validation loss at step " + cv[i]["step"].dump());
   }
 
   const std::vector<double> c_losses = logged_losses(stage_dir(cpu, "tune"));
