@@ -34,25 +34,11 @@ __global__ void __launch_bounds__(rows::kMaxRowThreads)
     return;
   }
   const T* xr = logits + row * vocab;
-  const int64_t step = static_cast<int64_t>(blockDim.x) * V;
-  rows::MaxSum<A> acc = rows::max_sum_empty<A>();
-  int64_t j = static_cast<int64_t>(threadIdx.x) * V;
-  for (; j + 3 * step < vocab; j += 4 * step) {
-    A v[4 * V];
-#pragma unroll
-    for (int u = 0; u < 4; ++u) rows::load_pack<V>(xr + j + u * step, v + u * V);
-    acc = rows::add_values<4 * V>(acc, v);
-  }
-  for (; j < vocab; j += step) {
-    A v[V];
-    rows::load_pack<V>(xr + j, v);
-    acc = rows::add_values<V>(acc, v);
-  }
-  acc = rows::block_max_sum(acc);
+  const rows::MaxSum<A> acc = rows::block_row_max_sum<V, A>(xr, vocab);
   if (threadIdx.x == 0) {
     // A row of all -inf: the CPU shifts by its max, exp(-inf - -inf) = NaN, so its lse is
     // NaN (and the loss NaN); -inf - -inf gives the same here rather than -inf + log(0).
-    const A l = acc.m == rows::neg_inf<A>() ? acc.m - acc.m : acc.m + rows::log_a(acc.s);
+    const A l = acc.m == rows::neg_inf<A>() ? acc.m - acc.m : acc.m + dm::log(acc.s);
     lse[row] = l;
     loss[row] = l - load_as<A>(xr[target]) + z * l * l;
   }
@@ -94,7 +80,7 @@ __global__ void __launch_bounds__(rows::kMaxRowThreads)
 #pragma unroll
       for (int i = 0; i < V; ++i) {
         const int64_t col = j + u * step + i;
-        const A e = rows::exp_a(v[u * V + i] - shift) * scale;
+        const A e = dm::exp(v[u * V + i] - shift) * scale;
         v[u * V + i] = col == target ? e - g : e;
       }
     }
@@ -106,7 +92,7 @@ __global__ void __launch_bounds__(rows::kMaxRowThreads)
     rows::load_pack<V>(xr + j, v);
 #pragma unroll
     for (int i = 0; i < V; ++i) {
-      const A e = rows::exp_a(v[i] - shift) * scale;
+      const A e = dm::exp(v[i] - shift) * scale;
       v[i] = j + i == target ? e - g : e;
     }
     rows::store_pack<V>(out + j, v);

@@ -1,32 +1,11 @@
 // The matmul epilogue pass (matmul_epilogue.h): one thread per element, grid-stride.
 #include "tensor/cuda/cuda_util.h"
+#include "tensor/cuda/device_math.cuh"
 #include "tensor/cuda/device_types.cuh"
 #include "tensor/cuda/matmul_epilogue.h"
 
 namespace sp::cuda {
 namespace {
-
-// The CPU's formulas (tensor/cpu/elementwise_math.h): gelu_tanh(x) = x * sigmoid(2u) and
-// its derivative s + 2 x s (1 - s) u', u = sqrt(2/pi) (x + 0.044715 x^3).
-constexpr double kGeluK = 0.7978845608028654;
-constexpr double kGeluC = 0.044715;
-
-__device__ __forceinline__ float exp_c(float x) { return expf(x); }
-__device__ __forceinline__ double exp_c(double x) { return exp(x); }
-
-template <typename C>
-__device__ __forceinline__ C gelu_tanh(C x) {
-  const C u = C(kGeluK) * (x + C(kGeluC) * x * x * x);
-  return x / (C(1) + exp_c(C(-2) * u));
-}
-
-template <typename C>
-__device__ __forceinline__ C gelu_tanh_grad(C x) {
-  const C u = C(kGeluK) * (x + C(kGeluC) * x * x * x);
-  const C du = C(kGeluK) * (C(1) + C(3 * kGeluC) * x * x);
-  const C s = C(1) / (C(1) + exp_c(C(-2) * u));
-  return s + C(2) * x * s * (C(1) - s) * du;
-}
 
 // product, aux, out: [rows, n]; bias: [n] -> out (and aux for gelu_tanh).
 template <typename T, typename B>
@@ -41,9 +20,9 @@ __global__ void epilogue_kernel(const acc_t<T>* product, T* out, const B* bias, 
     if (accumulate) pre += load_as<C>(out[i]);
     if (epilogue == Epilogue::gelu_tanh) {
       aux[i] = store_as<T>(pre);
-      out[i] = store_as<T>(gelu_tanh(pre));
+      out[i] = store_as<T>(dm::gelu_tanh(pre));
     } else if (epilogue == Epilogue::dgelu_tanh) {
-      out[i] = store_as<T>(pre * gelu_tanh_grad(load_as<C>(aux[i])));
+      out[i] = store_as<T>(pre * dm::gelu_tanh_grad(load_as<C>(aux[i])));
     } else {
       out[i] = store_as<T>(pre);
     }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "tensor/cuda/device_math.cuh"
 #include "tensor/cuda/device_types.cuh"
 
 namespace sp::cuda::rows {
@@ -42,12 +43,6 @@ template <typename A>
 __device__ __forceinline__ A nan_max(A a, A b) {
   return (b > a || b != b) ? b : a;
 }
-
-// exp in the accumulation type (full precision: the CPU's fast exp is within 2e-7).
-__device__ __forceinline__ float exp_a(float x) { return expf(x); }
-__device__ __forceinline__ double exp_a(double x) { return exp(x); }
-__device__ __forceinline__ float log_a(float x) { return logf(x); }
-__device__ __forceinline__ double log_a(double x) { return log(x); }
 
 template <typename A>
 __device__ __forceinline__ A neg_inf() {
@@ -106,7 +101,7 @@ __device__ __forceinline__ MaxSum<A> merge(MaxSum<A> a, MaxSum<A> b) {
   const A m = nan_max(a.m, b.m);
   if (m == neg_inf<A>()) return {m, A(0)};
   // exp(-inf - m) = 0 drops an empty side; exp(0) = 1 keeps the side that holds the max.
-  return {m, a.s * exp_a(a.m - m) + b.s * exp_a(b.m - m)};
+  return {m, a.s * dm::exp(a.m - m) + b.s * dm::exp(b.m - m)};
 }
 
 // Adds v[0, N) at once: one rescale for the batch, then one exp per value.
@@ -117,9 +112,9 @@ __device__ __forceinline__ MaxSum<A> add_values(MaxSum<A> acc, const A* v) {
   for (int i = 1; i < N; ++i) cm = nan_max(cm, v[i]);
   const A m = nan_max(acc.m, cm);
   if (m == neg_inf<A>()) return acc;
-  A s = acc.s * exp_a(acc.m - m);
+  A s = acc.s * dm::exp(acc.m - m);
 #pragma unroll
-  for (int i = 0; i < N; ++i) s += exp_a(v[i] - m);
+  for (int i = 0; i < N; ++i) s += dm::exp(v[i] - m);
   return {m, s};
 }
 
@@ -175,6 +170,28 @@ __device__ __forceinline__ void store_pack(T* p, const A* in) {
 #pragma unroll
   for (int i = 0; i < N; ++i) pk.v[i] = store_as<T>(in[i]);
   *reinterpret_cast<Pack<T, N>*>(p) = pk;
+}
+
+// The merged MaxSum of row xr[0, n) by the whole block, returned to every thread: each
+// thread folds V-element packs (V > 1: xr 16-byte aligned, n a multiple of V), four packs in
+// flight, then the block merges.
+template <int V, typename A, typename T>
+__device__ MaxSum<A> block_row_max_sum(const T* __restrict__ xr, int64_t n) {
+  const int64_t step = static_cast<int64_t>(blockDim.x) * V;
+  MaxSum<A> acc = max_sum_empty<A>();
+  int64_t j = static_cast<int64_t>(threadIdx.x) * V;
+  for (; j + 3 * step < n; j += 4 * step) {
+    A v[4 * V];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) load_pack<V>(xr + j + u * step, v + u * V);
+    acc = add_values<4 * V>(acc, v);
+  }
+  for (; j < n; j += step) {
+    A v[V];
+    load_pack<V>(xr + j, v);
+    acc = add_values<V>(acc, v);
+  }
+  return block_max_sum(acc);
 }
 
 }  // namespace sp::cuda::rows

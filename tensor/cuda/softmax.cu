@@ -32,7 +32,7 @@ template <typename A>
 __device__ __forceinline__ RowCoef<A> row_coef(A m, A s, bool log) {
   const A shift = m == rows::neg_inf<A>() ? A(0) : m;
   // s == 0 only when every entry is -inf; a NaN s (NaN in the row) stays NaN.
-  if (log) return {shift, s > 0 ? rows::log_a(s) : (s == 0 ? -rows::neg_inf<A>() : s)};
+  if (log) return {shift, s > 0 ? dm::log(s) : (s == 0 ? -rows::neg_inf<A>() : s)};
   return {shift, s > 0 ? A(1) / s : (s == 0 ? A(0) : s)};
 }
 
@@ -67,7 +67,7 @@ __global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
   A s = 0;
 #pragma unroll
   for (int i = 0; i < E; ++i) {
-    const A e = rows::exp_a(v[i] - shift);  // padding: exp(-inf) = 0
+    const A e = dm::exp(v[i] - shift);  // padding: exp(-inf) = 0
     s += e;
     if (!log) v[i] = e;
   }
@@ -110,7 +110,7 @@ __global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
   for (int i = 0; i < E; ++i) s += log ? g[i] : g[i] * p[i];
   s = rows::warp_sum(s);
 #pragma unroll
-  for (int i = 0; i < E; ++i) g[i] = log ? g[i] - rows::exp_a(p[i]) * s : p[i] * (g[i] - s);
+  for (int i = 0; i < E; ++i) g[i] = log ? g[i] - dm::exp(p[i]) * s : p[i] * (g[i] - s);
 #pragma unroll
   for (int c = 0; c < E / V; ++c) {
     const int j = (c * 32 + lane) * V;
@@ -127,29 +127,16 @@ __global__ void __launch_bounds__(rows::kMaxRowThreads)
   const int64_t row = blockIdx.x;
   const T* xr = x + row * d;
   T* yr = y + row * d;
-  const int64_t step = static_cast<int64_t>(blockDim.x) * V;
-  rows::MaxSum<A> acc = rows::max_sum_empty<A>();
-  int64_t j = static_cast<int64_t>(threadIdx.x) * V;
-  for (; j + 3 * step < d; j += 4 * step) {
-    A v[4 * V];
-#pragma unroll
-    for (int u = 0; u < 4; ++u) rows::load_pack<V>(xr + j + u * step, v + u * V);
-    acc = rows::add_values<4 * V>(acc, v);
-  }
-  for (; j < d; j += step) {
-    A v[V];
-    rows::load_pack<V>(xr + j, v);
-    acc = rows::add_values<V>(acc, v);
-  }
-  acc = rows::block_max_sum(acc);
+  const rows::MaxSum<A> acc = rows::block_row_max_sum<V, A>(xr, d);
   const RowCoef<A> k = row_coef(acc.m, acc.s, log);
+  const int64_t step = static_cast<int64_t>(blockDim.x) * V;
 #pragma unroll 2
-  for (j = static_cast<int64_t>(threadIdx.x) * V; j < d; j += step) {
+  for (int64_t j = static_cast<int64_t>(threadIdx.x) * V; j < d; j += step) {
     A v[V];
     rows::load_pack<V>(xr + j, v);
 #pragma unroll
     for (int i = 0; i < V; ++i)
-      v[i] = log ? (v[i] - k.shift) - k.scale : rows::exp_a(v[i] - k.shift) * k.scale;
+      v[i] = log ? (v[i] - k.shift) - k.scale : dm::exp(v[i] - k.shift) * k.scale;
     rows::store_pack<V>(yr + j, v);
   }
 }
@@ -178,7 +165,7 @@ __global__ void __launch_bounds__(rows::kMaxRowThreads)
     rows::load_pack<V>(dy + base + j, g);
     rows::load_pack<V>(y + base + j, p);
 #pragma unroll
-    for (int i = 0; i < V; ++i) g[i] = log ? g[i] - rows::exp_a(p[i]) * s : p[i] * (g[i] - s);
+    for (int i = 0; i < V; ++i) g[i] = log ? g[i] - dm::exp(p[i]) * s : p[i] * (g[i] - s);
     rows::store_pack<V>(dx + base + j, g);
   }
 }
