@@ -21,10 +21,6 @@ namespace sp::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-// Backward: positions staged in shared memory per pass (one per thread of the block).
-constexpr int kStage = 128;
-// Backward: columns each thread accumulates in registers per pass over an id's rows.
-constexpr int kColsPerThread = 4;
 
 // out: [N, Dw] words <- weight: [V, Dw] words at rows ids: [N].
 template <typename W, typename I>
@@ -38,54 +34,16 @@ __global__ void embedding_kernel(W* __restrict__ out, const W* __restrict__ weig
   }
 }
 
-// dweight: [V, D] += dy: [N, D] rows pos[p] for the sorted keys[p] (keys: [N] sorted, pos
-// in increasing order within one key). Block i works only if keys[i] starts a run of equal
-// keys: it folds the run's rows in order into registers, kColsPerThread columns per thread
-// per pass, and writes its dweight row once.
+// The embedding backward's sums (add_sorted_rows_kernel): in f64 when either side is f64,
+// else f32, rounded to dweight's dtype once.
 template <typename DW, typename DY>
-__global__ void __launch_bounds__(kStage)
-    scatter_sorted_kernel(DW* __restrict__ dweight, const DY* __restrict__ dy,
-                          const uint32_t* __restrict__ keys, const int32_t* __restrict__ pos,
-                          int64_t n, int64_t d) {
-  using A =
+struct WideSum {
+  using Value =
       std::conditional_t<std::is_same_v<DW, double> || std::is_same_v<DY, double>, double, float>;
-  __shared__ int32_t rows[kStage];
-  const int64_t first = blockIdx.x;
-  const uint32_t id = keys[first];
-  if (first > 0 && keys[first - 1] == id) return;  // uniform over the block
-  DW* __restrict__ dst = dweight + static_cast<int64_t>(id) * d;
-  for (int64_t c0 = 0; c0 < d; c0 += static_cast<int64_t>(kStage) * kColsPerThread) {
-    A acc[kColsPerThread];
-#pragma unroll
-    for (int c = 0; c < kColsPerThread; ++c) {
-      const int64_t col = c0 + c * kStage + threadIdx.x;
-      acc[c] = col < d ? load_as<A>(dst[col]) : A(0);
-    }
-    for (int64_t p0 = first;; p0 += kStage) {
-      const int64_t p = p0 + threadIdx.x;
-      const bool mine = p < n && keys[p] == id;
-      __syncthreads();  // the previous stage's readers are done
-      if (mine) rows[threadIdx.x] = pos[p];
-      // The run is contiguous in the sorted keys, so the staged rows are a prefix.
-      const int count = __syncthreads_count(mine);
-#pragma unroll 4
-      for (int k = 0; k < count; ++k) {
-        const DY* __restrict__ src = dy + static_cast<int64_t>(rows[k]) * d;
-#pragma unroll
-        for (int c = 0; c < kColsPerThread; ++c) {
-          const int64_t col = c0 + c * kStage + threadIdx.x;
-          if (col < d) acc[c] += load_as<A>(src[col]);
-        }
-      }
-      if (count < kStage) break;
-    }
-#pragma unroll
-    for (int c = 0; c < kColsPerThread; ++c) {
-      const int64_t col = c0 + c * kStage + threadIdx.x;
-      if (col < d) dst[col] = store_as<DW>(acc[c]);
-    }
-  }
-}
+  static __device__ Value load(DW v) { return load_as<Value>(v); }
+  static __device__ void add(Value& acc, DY v) { acc += load_as<Value>(v); }
+  static __device__ DW store(Value acc) { return store_as<DW>(acc); }
+};
 
 }  // namespace
 
@@ -136,9 +94,9 @@ void CudaBackend::embedding_backward(Tensor& dweight, const Tensor& dy, const Te
   });
   SP_CUDA_DISPATCH_FLOAT(dweight.dtype(), op, [&]<typename DW>() {
     SP_CUDA_DISPATCH_FLOAT(dy.dtype(), op, [&]<typename DY>() {
-      scatter_sorted_kernel<DW, DY><<<static_cast<unsigned>(n), kStage, 0, s>>>(
+      add_sorted_rows_kernel<WideSum<DW, DY>><<<sorted_rows_grid(n, 1), kStage, 0, s>>>(
           static_cast<DW*>(address(dweight)), static_cast<const DY*>(address(dy)),
-          sorted.key_data(), sorted.pos_data(), n, d);
+          sorted.key_data(), sorted.pos_data(), 1, v, n, d);
       SP_CUDA_CHECK_LAUNCH(op);
     });
   });

@@ -98,4 +98,69 @@ SortedIndex sort_index(const I* index, int64_t n, int64_t bound, int device, con
   return out;
 }
 
+// Adding rows by a sorted index (embedding backward, index_add with few columns): a block of
+// kStage threads per run of equal keys, positions staged kStage at a time, kColsPerThread
+// columns per thread per pass.
+inline constexpr int kStage = 128;
+inline constexpr int kColsPerThread = 4;
+
+// out: [A, S, B] += src: [A, n, B], row (a, pos[p]) of src into row (a, keys[p]) of out
+// (keys: [n] sorted; pos increasing within a run of equal keys). Block (i, a) works only if
+// keys[i] starts a run: it folds the run's rows, in position order, into registers and
+// writes its out row once, so each element sums its terms in the CPU's order, without
+// atomics. Sum says how: Sum::Value the register type, Sum::load(out element),
+// Sum::add(Value&, src element), Sum::store(Value) -> out element.
+template <typename Sum, typename TO, typename TS>
+__global__ void __launch_bounds__(kStage)
+    add_sorted_rows_kernel(TO* __restrict__ out, const TS* __restrict__ src,
+                           const uint32_t* __restrict__ keys, const int32_t* __restrict__ pos,
+                           int64_t A, int64_t S, int64_t n, int64_t B) {
+  using V = typename Sum::Value;
+  __shared__ int32_t rows[kStage];
+  const int64_t first = blockIdx.x;
+  const uint32_t id = keys[first];
+  if (first > 0 && keys[first - 1] == id) return;  // uniform over the block
+  for (int64_t a = blockIdx.y; a < A; a += gridDim.y) {
+    TO* __restrict__ dst = out + (a * S + id) * B;
+    const TS* __restrict__ sa = src + a * n * B;
+    for (int64_t c0 = 0; c0 < B; c0 += static_cast<int64_t>(kStage) * kColsPerThread) {
+      V acc[kColsPerThread];
+#pragma unroll
+      for (int c = 0; c < kColsPerThread; ++c) {
+        const int64_t col = c0 + c * kStage + threadIdx.x;
+        acc[c] = col < B ? Sum::load(dst[col]) : V(0);
+      }
+      for (int64_t p0 = first;; p0 += kStage) {
+        const int64_t p = p0 + threadIdx.x;
+        const bool mine = p < n && keys[p] == id;
+        __syncthreads();  // the previous stage's readers are done
+        if (mine) rows[threadIdx.x] = pos[p];
+        // The run is contiguous in the sorted keys, so the staged rows are a prefix.
+        const int count = __syncthreads_count(mine);
+#pragma unroll 4
+        for (int k = 0; k < count; ++k) {
+          const TS* __restrict__ row = sa + static_cast<int64_t>(rows[k]) * B;
+#pragma unroll
+          for (int c = 0; c < kColsPerThread; ++c) {
+            const int64_t col = c0 + c * kStage + threadIdx.x;
+            if (col < B) Sum::add(acc[c], row[col]);
+          }
+        }
+        if (count < kStage) break;
+      }
+#pragma unroll
+      for (int c = 0; c < kColsPerThread; ++c) {
+        const int64_t col = c0 + c * kStage + threadIdx.x;
+        if (col < B) dst[col] = Sum::store(acc[c]);
+      }
+    }
+  }
+}
+
+// The grid of add_sorted_rows_kernel: a block per sorted position (most return at once)
+// and per a, a capped at gridDim.y's limit (the kernel strides over the rest).
+inline dim3 sorted_rows_grid(int64_t n, int64_t A) {
+  return dim3(static_cast<unsigned>(n), static_cast<unsigned>(std::min<int64_t>(A, 65535)));
+}
+
 }  // namespace sp::cuda

@@ -24,10 +24,6 @@ namespace sp::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-// index_add by sorted index: a block of kStage threads per run of equal indices, positions
-// staged kStage at a time, kColsPerThread columns per thread per pass.
-constexpr int kStage = 128;
-constexpr int kColsPerThread = 4;
 // index_add takes the sorted path when fewer (a, b) columns than this would leave most of
 // the GPU idle in the per-column kernel, and the index is long enough to be worth a sort.
 constexpr int64_t kFewColumns = 16384;
@@ -102,55 +98,15 @@ __global__ void index_add_kernel(T* __restrict__ out, const T* __restrict__ src,
   }
 }
 
-// out: [A, S, B], src: [A, n, B]; keys: [n] the sorted index, pos: [n] the positions of
-// each key in increasing order. Block (i, a) works only if keys[i] starts a run of equal
-// keys: it adds the run's src rows (a, pos), in position order and with add_to's rounding,
-// to out row (a, keys[i]) held in registers, and writes it once: the CPU's sums, computed
-// with a block per distinct index instead of a thread per column.
+// index_add's sums by sorted index (add_sorted_rows_kernel): in T with add_to's rounding,
+// as the per-column kernel and the CPU.
 template <typename T>
-__global__ void __launch_bounds__(kStage)
-    index_add_sorted_kernel(T* __restrict__ out, const T* __restrict__ src,
-                            const uint32_t* __restrict__ keys, const int32_t* __restrict__ pos,
-                            int64_t A, int64_t S, int64_t n, int64_t B) {
-  __shared__ int32_t rows[kStage];
-  const int64_t first = blockIdx.x;
-  const uint32_t id = keys[first];
-  if (first > 0 && keys[first - 1] == id) return;  // uniform over the block
-  for (int64_t a = blockIdx.y; a < A; a += gridDim.y) {
-    T* __restrict__ dst = out + (a * S + id) * B;
-    const T* __restrict__ sa = src + a * n * B;
-    for (int64_t c0 = 0; c0 < B; c0 += static_cast<int64_t>(kStage) * kColsPerThread) {
-      T acc[kColsPerThread];
-#pragma unroll
-      for (int c = 0; c < kColsPerThread; ++c) {
-        const int64_t col = c0 + c * kStage + threadIdx.x;
-        if (col < B) acc[c] = dst[col];
-      }
-      for (int64_t p0 = first;; p0 += kStage) {
-        const int64_t p = p0 + threadIdx.x;
-        const bool mine = p < n && keys[p] == id;
-        __syncthreads();  // the previous stage's readers are done
-        if (mine) rows[threadIdx.x] = pos[p];
-        // The run is contiguous in the sorted keys, so the staged rows are a prefix.
-        const int count = __syncthreads_count(mine);
-        for (int k = 0; k < count; ++k) {
-          const T* __restrict__ row = sa + static_cast<int64_t>(rows[k]) * B;
-#pragma unroll
-          for (int c = 0; c < kColsPerThread; ++c) {
-            const int64_t col = c0 + c * kStage + threadIdx.x;
-            if (col < B) add_to(acc[c], row[col]);
-          }
-        }
-        if (count < kStage) break;
-      }
-#pragma unroll
-      for (int c = 0; c < kColsPerThread; ++c) {
-        const int64_t col = c0 + c * kStage + threadIdx.x;
-        if (col < B) dst[col] = acc[c];
-      }
-    }
-  }
-}
+struct AddToSum {
+  using Value = T;
+  static __device__ T load(T v) { return v; }
+  static __device__ void add(T& acc, T v) { add_to(acc, v); }
+  static __device__ T store(T acc) { return acc; }
+};
 
 // index_add with few columns: sort the index with its positions (CUB's radix sort is
 // stable), then a block per distinct index value and per a.
@@ -160,9 +116,8 @@ void index_add_sorted(T* out, const T* src, const I* index, int64_t A, int64_t S
   const char* op = "index_add";
   cudaStream_t s = stream(device);
   const SortedIndex sorted = sort_index<I>(index, n, S, device, op);
-  const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(std::min<int64_t>(A, 65535)));
-  index_add_sorted_kernel<T>
-      <<<grid, kStage, 0, s>>>(out, src, sorted.key_data(), sorted.pos_data(), A, S, n, B);
+  add_sorted_rows_kernel<AddToSum<T>><<<sorted_rows_grid(n, A), kStage, 0, s>>>(
+      out, src, sorted.key_data(), sorted.pos_data(), A, S, n, B);
   SP_CUDA_CHECK_LAUNCH(op);
 }
 
