@@ -18,31 +18,17 @@
 namespace sp {
 namespace {
 
-DType bench_dtype(int64_t code) { return code == 0 ? DType::f32 : DType::bf16; }
-
-// Random values in [-2, 2) of dtype on cuda:0 (f32 made on the host, cast on the device).
-Tensor random_gpu(const Shape& shape, DType dtype, uint64_t seed) {
-  std::vector<float> v(static_cast<size_t>(shape.numel()));
-  uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
-  for (float& x : v) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    x = static_cast<float>(s >> 40) / 16777216.0f * 4.0f - 2.0f;
-  }
-  const Tensor f = kernels::to_device(Tensor::from_vector(v, shape), Device::cuda(0));
-  return kernels::cast(f, dtype);
-}
-
 // The reference: n bytes device -> device with cudaMemcpyAsync; GBps counts 2n.
 void gpu_copy(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
   const int64_t n = state.range(0) * state.range(1) * state.range(2);  // bytes
-  const Tensor src = random_gpu(Shape{n / 4}, DType::f32, 1);
+  const Tensor src = gpu_bench::random_device(Shape{n / 4}, DType::f32, 1, 2.0);
   Tensor dst = Tensor::empty(src.shape(), DType::f32, Device::cuda(0));
   const cudaStream_t s = cuda::stream(0);
   gpu_bench::time_launches(state, [&] {
-    SP_CUDA_CHECK("bench", cudaMemcpyAsync(dst.storage()->data(), src.storage()->data(),
-                                           static_cast<size_t>(src.nbytes()),
-                                           cudaMemcpyDeviceToDevice, s));
+    SP_CUDA_CHECK("bench",
+                  cudaMemcpyAsync(dst.storage()->data(), src.storage()->data(),
+                                  static_cast<size_t>(src.nbytes()), cudaMemcpyDeviceToDevice, s));
   });
   gpu_bench::set_bytes(state, 2.0 * static_cast<double>(src.nbytes()));
 }
@@ -51,7 +37,7 @@ void gpu_copy(benchmark::State& state) {
 void gpu_copy_kernel(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
   const Shape shape{state.range(1), state.range(2)};
-  const Tensor src = random_gpu(shape, DType::f32, 2);
+  const Tensor src = gpu_bench::random_device(shape, DType::f32, 2, 2.0);
   Tensor dst = Tensor::empty(shape, DType::bf16, Device::cuda(0));
   gpu_bench::time_launches(state, [&] { kernels::copy_(dst, src); });
   gpu_bench::set_bytes(state, static_cast<double>(src.nbytes() + dst.nbytes()));
@@ -60,21 +46,21 @@ void gpu_copy_kernel(benchmark::State& state) {
 // gelu_tanh: one read, one write.
 void gpu_unary(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
-  const DType dt = bench_dtype(state.range(0));
+  const DType dt = gpu_bench::bench_dtype(state.range(0));
   const Shape shape{state.range(1), state.range(2)};
-  const Tensor x = random_gpu(shape, dt, 3);
+  const Tensor x = gpu_bench::random_device(shape, dt, 3, 2.0);
   Tensor out = Tensor::empty(shape, dt, Device::cuda(0));
-  gpu_bench::time_launches(state,
-                           [&] { cuda_backend().unary(UnaryOp::gelu_tanh, out, x, {}); });
+  gpu_bench::time_launches(state, [&] { cuda_backend().unary(UnaryOp::gelu_tanh, out, x, {}); });
   gpu_bench::set_bytes(state, 2.0 * static_cast<double>(x.nbytes()));
 }
 
 // mul of two [rows, cols] tensors: two reads, one write.
 void gpu_binary(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
-  const DType dt = bench_dtype(state.range(0));
+  const DType dt = gpu_bench::bench_dtype(state.range(0));
   const Shape shape{state.range(1), state.range(2)};
-  const Tensor a = random_gpu(shape, dt, 4), b = random_gpu(shape, dt, 5);
+  const Tensor a = gpu_bench::random_device(shape, dt, 4, 2.0),
+               b = gpu_bench::random_device(shape, dt, 5, 2.0);
   Tensor out = Tensor::empty(shape, dt, Device::cuda(0));
   gpu_bench::time_launches(state, [&] { cuda_backend().binary(BinaryOp::mul, out, a, b); });
   gpu_bench::set_bytes(state, 3.0 * static_cast<double>(a.nbytes()));
@@ -83,15 +69,15 @@ void gpu_binary(benchmark::State& state) {
 // [rows, cols] * [cols] (a weight row broadcast down the rows): one big read, one write.
 void gpu_binary_broadcast(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
-  const DType dt = bench_dtype(state.range(0));
+  const DType dt = gpu_bench::bench_dtype(state.range(0));
   const Shape shape{state.range(1), state.range(2)};
-  const Tensor a = random_gpu(shape, dt, 6);
-  const Tensor w = random_gpu(Shape{state.range(2)}, dt, 7);
+  const Tensor a = gpu_bench::random_device(shape, dt, 6, 2.0);
+  const Tensor w = gpu_bench::random_device(Shape{state.range(2)}, dt, 7, 2.0);
   const Tensor wb = kernels::expand(w, shape);
   Tensor out = Tensor::empty(shape, dt, Device::cuda(0));
   gpu_bench::time_launches(state, [&] { cuda_backend().binary(BinaryOp::mul, out, a, wb); });
-  gpu_bench::set_bytes(state, 2.0 * static_cast<double>(a.nbytes()) +
-                                  static_cast<double>(w.nbytes()));
+  gpu_bench::set_bytes(state,
+                       2.0 * static_cast<double>(a.nbytes()) + static_cast<double>(w.nbytes()));
 }
 
 // {dtype, rows, cols}: 2^26 elements (256 MiB in f32, 128 MiB in bf16) and a T5

@@ -19,19 +19,6 @@
 namespace sp {
 namespace {
 
-DType bench_dtype(int64_t code) { return code == 0 ? DType::f32 : DType::bf16; }
-
-// Values in [-1, 1) from a host LCG, converted to dtype on the host, then uploaded.
-Tensor random_device(const Shape& shape, DType dtype, uint64_t seed) {
-  std::vector<float> v(static_cast<size_t>(shape.numel()));
-  uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
-  for (float& x : v) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    x = static_cast<float>(s >> 40) / 16777216.0f * 2.0f - 1.0f;
-  }
-  return kernels::to_device(Tensor::from_vector(v, shape).to(dtype), Device::cuda(0));
-}
-
 // n ids uniform in [0, v).
 std::vector<int32_t> random_ids(int64_t n, int64_t v, uint64_t seed) {
   std::vector<int32_t> ids(static_cast<size_t>(n));
@@ -45,10 +32,10 @@ std::vector<int32_t> random_ids(int64_t n, int64_t v, uint64_t seed) {
 
 void gpu_reduce_sum(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
-  const DType dt = bench_dtype(state.range(0));
+  const DType dt = gpu_bench::bench_dtype(state.range(0));
   const int dim = static_cast<int>(state.range(1));
   const Shape shape{8192, 32128};
-  const Tensor x = random_device(shape, dt, 1);
+  const Tensor x = gpu_bench::random_device(shape, dt, 1);
   Shape kept = shape;
   kept[dim] = 1;
   Tensor out = Tensor::empty(kept, dt, Device::cuda(0));
@@ -65,7 +52,7 @@ SP_GPU_BENCHMARK(gpu_reduce_sum)
 
 void gpu_embedding(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
-  const DType dt = bench_dtype(state.range(0));
+  const DType dt = gpu_bench::bench_dtype(state.range(0));
   const bool backward = state.range(1) != 0;
   const int64_t v = 32128, d = 768, n = 8192;
   const std::vector<int32_t> host_ids = random_ids(n, v, 2);
@@ -74,7 +61,7 @@ void gpu_embedding(benchmark::State& state) {
   const double esize = static_cast<double>(dtype_size(dt));
   Backend& gpu = cuda_backend();
   if (!backward) {
-    const Tensor weight = random_device(Shape{v, d}, dt, 3);
+    const Tensor weight = gpu_bench::random_device(Shape{v, d}, dt, 3);
     Tensor out = Tensor::empty(Shape{n, d}, dt, Device::cuda(0));
     gpu_bench::time_launches(state, [&] { gpu.embedding(out, weight, ids); });
     // The selected rows read, the output written.
@@ -82,8 +69,8 @@ void gpu_embedding(benchmark::State& state) {
     return;
   }
   // dweight in f32, as kernels::embedding_backward accumulates; dy in dt.
-  const Tensor dy = random_device(Shape{n, d}, dt, 4);
-  Tensor dweight = random_device(Shape{v, d}, DType::f32, 5);
+  const Tensor dy = gpu_bench::random_device(Shape{n, d}, dt, 4);
+  Tensor dweight = gpu_bench::random_device(Shape{v, d}, DType::f32, 5);
   gpu_bench::time_launches(state, [&] { gpu.embedding_backward(dweight, dy, ids); });
   const std::unordered_set<int32_t> distinct(host_ids.begin(), host_ids.end());
   // dy and ids read, each touched dweight row read and written.

@@ -10,6 +10,7 @@
 #include "tensor/backend.h"
 #include "tensor/cuda/cuda_util.h"
 #include "tensor/cuda_hooks.h"
+#include "tensor/kernels.h"
 
 namespace sp::gpu_bench {
 namespace {
@@ -37,8 +38,7 @@ float time_batch(const std::function<void()>& fn, int launches, cudaEvent_t star
 bool require_gpu(benchmark::State& state) {
   if (cuda_available()) return true;
   state.SkipWithError(("no GPU: " + cuda_unavailable_reason()).c_str());
-  for (auto _ : state) {
-  }
+  for (auto _ : state) {}
   return false;
 }
 
@@ -73,6 +73,18 @@ void set_bytes(benchmark::State& state, double bytes) {
 
 void set_flops(benchmark::State& state, double flops) {
   state.counters["TFLOPs"] = flops / last_median_seconds() * 1e-12;
+}
+
+DType bench_dtype(int64_t code) { return code == 1 ? DType::bf16 : DType::f32; }
+
+Tensor random_device(const Shape& shape, DType dtype, uint64_t seed, double scale) {
+  std::vector<float> v(static_cast<size_t>(shape.numel()));
+  uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
+  for (float& x : v) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    x = static_cast<float>((static_cast<double>(s >> 40) / 16777216.0 * 2.0 - 1.0) * scale);
+  }
+  return kernels::to_device(Tensor::from_vector(v, shape).to(dtype), Device::cuda(0));
 }
 
 }  // namespace sp::gpu_bench

@@ -13,7 +13,10 @@
 //   SP_GPU_BENCHMARK(my_family)->Args({...});
 #include <benchmark/benchmark.h>
 
+#include <cstdint>
 #include <functional>
+
+#include "tensor/tensor.h"
 
 namespace sp::gpu_bench {
 
@@ -30,6 +33,12 @@ void time_launches(benchmark::State& state, const std::function<void()>& fn, int
 // (each input read once, each output written once), "TFLOPs" for its flops.
 void set_bytes(benchmark::State& state, double bytes);
 void set_flops(benchmark::State& state, double flops);
+
+// The dtype a family's dtype argument names: 1 = bf16, otherwise f32.
+DType bench_dtype(int64_t code);
+
+// A cuda:0 tensor of dtype with values uniform in [-scale, scale) from a seeded host LCG.
+Tensor random_device(const Shape& shape, DType dtype, uint64_t seed, double scale = 1.0);
 
 }  // namespace sp::gpu_bench
 

@@ -16,12 +16,11 @@
 namespace sp {
 namespace {
 
-DType bench_dtype(int64_t code) { return code == 0 ? DType::f32 : DType::bf16; }
 
 // y = dropout(x, p = 0.1): GBps of x read once plus y written once.
 void gpu_dropout(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
-  const DType dt = bench_dtype(state.range(0));
+  const DType dt = gpu_bench::bench_dtype(state.range(0));
   const Shape shape{state.range(1), state.range(2)};
   Tensor x = Tensor::empty(shape, dt, Device::cuda(0));
   kernels::random_(x, {Distribution::uniform, -2.0, 2.0}, {1, 0});

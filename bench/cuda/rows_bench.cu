@@ -25,8 +25,6 @@
 namespace sp {
 namespace {
 
-DType bench_dtype(int64_t code) { return code == 1 ? DType::bf16 : DType::f32; }
-
 // A well-mixed 32-bit hash of i (splitmix64's finaliser).
 __device__ __forceinline__ uint32_t mix(uint64_t i) {
   i += 0x9e3779b97f4a7c15ull;
@@ -82,7 +80,7 @@ Tensor random_targets_gpu(int64_t rows, int64_t vocab) {
 void gpu_softmax(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
   const int64_t rows = state.range(0), cols = state.range(1);
-  const DType dt = bench_dtype(state.range(2));
+  const DType dt = gpu_bench::bench_dtype(state.range(2));
   const bool log = state.range(3) != 0;
   const Tensor x = random_gpu(Shape{rows, cols}, dt, 1);
   Tensor y = Tensor::empty(Shape{rows, cols}, dt, Device::cuda(0));
@@ -95,7 +93,7 @@ void gpu_softmax(benchmark::State& state) {
 void gpu_softmax_backward(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
   const int64_t rows = state.range(0), cols = state.range(1);
-  const DType dt = bench_dtype(state.range(2));
+  const DType dt = gpu_bench::bench_dtype(state.range(2));
   const Tensor x = random_gpu(Shape{rows, cols}, dt, 2);
   const Tensor dy = random_gpu(Shape{rows, cols}, dt, 3);
   Tensor y = Tensor::empty(Shape{rows, cols}, dt, Device::cuda(0));
@@ -110,7 +108,7 @@ void gpu_softmax_backward(benchmark::State& state) {
 void gpu_rms_norm(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
   const int64_t rows = state.range(0), d = state.range(1);
-  const DType dt = bench_dtype(state.range(2));
+  const DType dt = gpu_bench::bench_dtype(state.range(2));
   const bool backward = state.range(3) != 0;
   const Tensor x = random_gpu(Shape{rows, d}, dt, 4, 2.0f);
   const Tensor w = random_gpu(Shape{d}, dt, 5, 0.5f, 1.0f);
@@ -134,7 +132,7 @@ void gpu_rms_norm(benchmark::State& state) {
 void gpu_cross_entropy(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
   const int64_t rows = state.range(0), vocab = state.range(1);
-  const DType dt = bench_dtype(state.range(2));
+  const DType dt = gpu_bench::bench_dtype(state.range(2));
   const bool backward = state.range(3) != 0;
   const Tensor logits = random_gpu(Shape{rows, vocab}, dt, 7);
   const Tensor targets = random_targets_gpu(rows, vocab);
