@@ -9,6 +9,7 @@
 
 #include "tensor/backend.h"
 #include "tensor/cuda/cuda_util.h"
+#include "tensor/cuda_emulation.h"
 #include "tensor/cuda_hooks.h"
 #include "tensor/kernels.h"
 
@@ -36,8 +37,11 @@ float time_batch(const std::function<void()>& fn, int launches, cudaEvent_t star
 }  // namespace
 
 bool require_gpu(benchmark::State& state) {
-  if (cuda_available()) return true;
-  state.SkipWithError(("no GPU: " + cuda_unavailable_reason()).c_str());
+  if (cuda_available() && !cuda_emulated()) return true;
+  // The emulated device has no CUDA events to time with, nor GPU kernels worth timing.
+  const std::string why = cuda_emulated() ? "CUDA is emulated on the host (SP_EMULATE_CUDA=1)"
+                                          : cuda_unavailable_reason();
+  state.SkipWithError(("no GPU: " + why).c_str());
   for (auto _ : state) {}
   return false;
 }

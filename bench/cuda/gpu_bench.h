@@ -20,7 +20,8 @@
 
 namespace sp::gpu_bench {
 
-// False (and the family marked skipped with the reason) when no GPU is usable.
+// False (and the family marked skipped with the reason) when no GPU is usable, or when
+// CUDA is only emulated (SP_EMULATE_CUDA=1).
 bool require_gpu(benchmark::State& state);
 
 // Runs fn (which launches work on cuda:0's stream) a few times to warm up, then times
