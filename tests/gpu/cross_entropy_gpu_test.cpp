@@ -126,16 +126,6 @@ TEST(GpuCrossEntropy, IgnoredRowsAreZero) {
   EXPECT_NEAR(s, 2e-3 * lse[3], 1e-4);
 }
 
-// A contiguous GPU view one element into its storage, holding x's values.
-Tensor misaligned_gpu(const Tensor& x) {
-  const int64_t n = x.numel();
-  Tensor flat = Tensor::empty(Shape{n + 1}, x.dtype());
-  kernels::fill_(flat, 0.0);
-  Tensor tail = kernels::slice(flat, 0, 1, n + 1);
-  kernels::copy_(tail, kernels::view(kernels::contiguous(x), Shape{n}));
-  return kernels::view(kernels::slice(to_gpu(flat), 0, 1, n + 1), x.shape());
-}
-
 TEST(GpuCrossEntropy, MisalignedViewsMatchCpu) {
   SP_REQUIRE_CUDA();
   uint64_t seed = 8000;

@@ -47,6 +47,17 @@ inline Tensor poisoned_gpu(const Shape& shape, DType dtype) {
   return t;
 }
 
+// A contiguous GPU view of x's shape that starts one element into its storage (so no row
+// start is 16-byte aligned), holding x's values: the kernels' unaligned paths.
+inline Tensor misaligned_gpu(const Tensor& x) {
+  const int64_t n = x.numel();
+  Tensor flat = Tensor::empty(Shape{n + 1}, x.dtype());
+  kernels::fill_(flat, 0.0);
+  Tensor tail = kernels::slice(flat, 0, 1, n + 1);
+  kernels::copy_(tail, kernels::view(kernels::contiguous(x), Shape{n}));
+  return kernels::view(kernels::slice(to_gpu(flat), 0, 1, n + 1), x.shape());
+}
+
 // The raw bytes of a contiguous CPU copy of t.
 inline std::vector<unsigned char> bytes_of(const Tensor& t) {
   const Tensor c = kernels::contiguous(to_cpu(t));

@@ -43,18 +43,6 @@ Tensor cpu_softmax_backward(const Tensor& dy, const Tensor& y, bool log) {
   return dx;
 }
 
-// A contiguous [rows, d] view on the GPU that starts one element into its storage (so no
-// row start is 16-byte aligned), holding x's values.
-Tensor misaligned_gpu(const Tensor& x) {
-  const int64_t n = x.numel();
-  Tensor flat = Tensor::empty(Shape{n + 1}, x.dtype());
-  kernels::fill_(flat, 0.0);
-  Tensor tail = kernels::slice(flat, 0, 1, n + 1);
-  kernels::copy_(tail, kernels::view(kernels::contiguous(x), Shape{n}));
-  const Tensor g = to_gpu(flat);
-  return kernels::view(kernels::slice(g, 0, 1, n + 1), x.shape());
-}
-
 TEST(GpuSoftmax, ForwardMatchesCpuForEveryDtypeAndShape) {
   SP_REQUIRE_CUDA();
   uint64_t seed = 100;
