@@ -71,6 +71,21 @@ void expect_cancelled_dx_close(const Tensor& dx_g, const Tensor& dx_c, const Inp
   }
 }
 
+// rms_norm of in on the CPU, and on the GPU of x_g and w_g (in.x and in.w on the device, in
+// some layout): outputs and rstd agree.
+void expect_forward_matches(const Inputs& in, DType xt, DType wt, const Tensor& x_g,
+                            const Tensor& w_g) {
+  const Shape& shape = in.x.shape();
+  Tensor out_c = Tensor::empty(shape, out_dtype(xt, wt));
+  Tensor rstd_c = Tensor::empty(Shape{shape[0]}, rstd_dtype(xt, wt));
+  cpu_backend().rms_norm(out_c, rstd_c, in.x, in.w, kEps);
+  Tensor out_g = poisoned_gpu(shape, out_dtype(xt, wt));
+  Tensor rstd_g = poisoned_gpu(Shape{shape[0]}, rstd_dtype(xt, wt));
+  cuda_backend().rms_norm(out_g, rstd_g, x_g, w_g, kEps);
+  expect_close(out_g, out_c, tolerance(xt, wt));
+  expect_close(rstd_g, rstd_c, arithmetic_tolerance(rstd_dtype(xt, wt)));
+}
+
 TEST(GpuRmsNorm, ForwardMatchesCpuForEveryDtypeAndShape) {
   SP_REQUIRE_CUDA();
   uint64_t seed = 1000;
@@ -79,14 +94,7 @@ TEST(GpuRmsNorm, ForwardMatchesCpuForEveryDtypeAndShape) {
       SCOPED_TRACE(str_cat("x ", dtype_name(xt), " w ", has_weight(wt) ? dtype_name(wt) : "none",
                            " ", shape));
       const Inputs in = make_inputs(shape, xt, wt, seed += 3);
-      Tensor out_c = Tensor::empty(shape, out_dtype(xt, wt));
-      Tensor rstd_c = Tensor::empty(Shape{shape[0]}, rstd_dtype(xt, wt));
-      cpu_backend().rms_norm(out_c, rstd_c, in.x, in.w, kEps);
-      Tensor out_g = poisoned_gpu(shape, out_dtype(xt, wt));
-      Tensor rstd_g = poisoned_gpu(Shape{shape[0]}, rstd_dtype(xt, wt));
-      cuda_backend().rms_norm(out_g, rstd_g, to_gpu(in.x), gpu_or_undefined(in.w), kEps);
-      expect_close(out_g, out_c, tolerance(xt, wt));
-      expect_close(rstd_g, rstd_c, arithmetic_tolerance(rstd_dtype(xt, wt)));
+      expect_forward_matches(in, xt, wt, to_gpu(in.x), gpu_or_undefined(in.w));
     }
   }
 }
@@ -132,14 +140,7 @@ TEST(GpuRmsNorm, MisalignedViewsMatchCpu) {
     for (const Shape& shape : {Shape{5, 64}, Shape{7, 768}, Shape{3, 4097}}) {
       SCOPED_TRACE(str_cat("x ", dtype_name(xt), " w ", dtype_name(wt), " ", shape));
       const Inputs in = make_inputs(shape, xt, wt, seed += 3);
-      Tensor out_c = Tensor::empty(shape, out_dtype(xt, wt));
-      Tensor rstd_c = Tensor::empty(Shape{shape[0]}, rstd_dtype(xt, wt));
-      cpu_backend().rms_norm(out_c, rstd_c, in.x, in.w, kEps);
-      Tensor out_g = poisoned_gpu(shape, out_dtype(xt, wt));
-      Tensor rstd_g = poisoned_gpu(Shape{shape[0]}, rstd_dtype(xt, wt));
-      cuda_backend().rms_norm(out_g, rstd_g, misaligned_gpu(in.x), misaligned_gpu(in.w), kEps);
-      expect_close(out_g, out_c, tolerance(xt, wt));
-      expect_close(rstd_g, rstd_c, arithmetic_tolerance(rstd_dtype(xt, wt)));
+      expect_forward_matches(in, xt, wt, misaligned_gpu(in.x), misaligned_gpu(in.w));
 
       Tensor dx_c = Tensor::empty(shape, xt), dw_c = Tensor::empty(Shape{shape[1]}, wt);
       cpu_backend().rms_norm_backward(dx_c, dw_c, in.dy, in.x, in.w, in.rstd);
