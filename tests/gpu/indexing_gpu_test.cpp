@@ -38,6 +38,21 @@ void expect_same(const Tensor& got, const Tensor& want) {
   }
 }
 
+using AddPrim = void (Backend::*)(Tensor&, int, const Tensor&, const Tensor&);
+
+// base plus src at index along dim by prim (&Backend::index_add or &Backend::scatter_add),
+// on the CPU and from the same values on the GPU (src_g: src there, in any layout): checks
+// that they agree (expect_same) and returns the GPU's result.
+Tensor expect_add_matches(AddPrim prim, const Tensor& base, int dim, const Tensor& index,
+                          const Tensor& src, const Tensor& src_g) {
+  Tensor want = kernels::clone(base);
+  (cpu_backend().*prim)(want, dim, index, src);
+  Tensor got = to_gpu(base);
+  (cuda_backend().*prim)(got, dim, to_gpu(index), src_g);
+  expect_same(got, want);
+  return got;
+}
+
 TEST(IndexingGpu, IndexSelectEveryDimAndDtype) {
   SP_REQUIRE_CUDA();
   uint64_t seed = 1;
@@ -86,11 +101,7 @@ TEST(IndexingGpu, IndexAddEveryDimAndDtype) {
           Shape src_shape = shape;
           src_shape[dim] = 13;
           const Tensor src = random_values(src_shape, dt, seed++);
-          Tensor want = kernels::clone(base);
-          cpu_backend().index_add(want, dim, index, src);
-          Tensor got = to_gpu(base);
-          cuda_backend().index_add(got, dim, to_gpu(index), to_gpu(src));
-          expect_same(got, want);
+          expect_add_matches(&Backend::index_add, base, dim, index, src, to_gpu(src));
         }
       }
     }
@@ -122,11 +133,8 @@ TEST(IndexingGpu, IndexAddLongIndex) {
         Shape src_shape = c.base;
         src_shape[c.dim] = c.n;
         const Tensor src = random_values(src_shape, dt, seed++);
-        Tensor want = kernels::clone(base);
-        cpu_backend().index_add(want, c.dim, index, src);
-        Tensor got = to_gpu(base);
-        cuda_backend().index_add(got, c.dim, to_gpu(index), to_gpu(src));
-        expect_same(got, want);
+        const Tensor got =
+            expect_add_matches(&Backend::index_add, base, c.dim, index, src, to_gpu(src));
         // The same inputs give the same bits.
         Tensor again = to_gpu(base);
         cuda_backend().index_add(again, c.dim, to_gpu(index), to_gpu(src));
@@ -198,11 +206,7 @@ TEST(IndexingGpu, ScatterAddEveryDimAndDtype) {
         ss[dim] = 13;
         const Tensor index = random_index(is, shape[dim], it, seed++);
         const Tensor src = random_values(ss, dt, seed++);
-        Tensor want = kernels::clone(base);
-        cpu_backend().scatter_add(want, dim, index, src);
-        Tensor got = to_gpu(base);
-        cuda_backend().scatter_add(got, dim, to_gpu(index), to_gpu(src));
-        expect_same(got, want);
+        expect_add_matches(&Backend::scatter_add, base, dim, index, src, to_gpu(src));
       }
     }
   }
@@ -219,11 +223,7 @@ TEST(IndexingGpu, ScatterAddStridedSource) {
     Shape is{6, 7, 9};
     is[dim] = 4;
     const Tensor index = random_index(is, base.size(dim), DType::i32, 502 + dim);
-    Tensor want = kernels::clone(base);
-    cpu_backend().scatter_add(want, dim, index, src);
-    Tensor got = to_gpu(base);
-    cuda_backend().scatter_add(got, dim, to_gpu(index), srcg);
-    expect_bitwise(got, want);
+    expect_add_matches(&Backend::scatter_add, base, dim, index, src, srcg);
   }
 }
 
