@@ -93,6 +93,14 @@ def median_us(fn, samples=SAMPLES, min_batch_ms=0.5):
     return per[len(per) // 2]
 
 
+def median_us_grad(fn, grad):
+    """median_us of fn, under torch.no_grad() unless grad (a step with a backward)."""
+    if grad:
+        return median_us(fn)
+    with torch.no_grad():
+        return median_us(fn)
+
+
 def randn(shape, dtype, scale=1.0, shift=0.0):
     # Random data, never zeros: uniform in [shift - scale, shift + scale).
     return ((torch.rand(shape, device=DEVICE, dtype=torch.float32) * 2 - 1) * scale + shift).to(dtype)
@@ -191,11 +199,7 @@ def bench_rows(res):
                 if bwd:
                     x.grad = w.grad = None
                     y.backward(dy)
-            if bwd:
-                us = median_us(step)
-            else:
-                with torch.no_grad():
-                    us = median_us(step)
+            us = median_us_grad(step, bwd)
             big, small, rstd = x.nbytes, w.nbytes, x.shape[0] * 4
             fwd_b = 2 * big + small + rstd
             bwd_b = 3 * big + 2 * small + rstd
@@ -216,11 +220,7 @@ def bench_rows(res):
                 if bwd:
                     logits.grad = None
                     loss.backward(dloss)
-            if bwd:
-                us = median_us(step)
-            else:
-                with torch.no_grad():
-                    us = median_us(step)
+            us = median_us_grad(step, bwd)
             big = logits.nbytes
             fwd_b = big + r * 16
             bwd_b = 2 * big + r * 16
