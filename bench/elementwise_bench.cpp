@@ -8,6 +8,8 @@
 //   add:        sp::add(a, b), f32, same shapes (reads 2*n*4, writes n*4)
 //   add_bf16, mul_bf16, gelu_bf16: the same in bf16, as a bf16 backbone runs them (reads and
 //               writes 2 bytes per element); mul_bf16 is the gated-GELU product
+//   gelu_backward, gelu_backward_bf16: kernels::activation_backward(gelu_tanh, dy, x), the
+//               backward of T5's gated GELU (reads dy and x, writes dx: 12 or 6 bytes per element)
 //   add_bf16_bias: attention scores [8, 6, 356, 356] + a position bias [1, 6, 356, 356],
 //               broadcast over the batch (t5-small's encoder; bytes: scores in and out, once)
 // Sizes 1<<16 (L2-resident), 1<<22 (16 MiB), 1<<24 (64 MiB, beyond L3).
@@ -101,6 +103,17 @@ void gelu_bf16(benchmark::State& state) {
   set_bandwidth(state, 4.0 * n);
 }
 
+// dx = dy * gelu_tanh'(x) on n elements of dtype (f32 or bf16).
+void gelu_backward(benchmark::State& state, DType dtype) {
+  const int64_t n = state.range(0);
+  const Tensor x = Tensor::full({n}, 0.5).to(dtype), dy = Tensor::full({n}, 0.25).to(dtype);
+  for (auto _ : state) {
+    Tensor dx = kernels::activation_backward(ActivationGrad::gelu_tanh, dy, x);
+    benchmark::DoNotOptimize(dx.data_ptr());
+  }
+  set_bandwidth(state, 3.0 * static_cast<double>(dtype_size(dtype)) * n);
+}
+
 void add_bf16_bias(benchmark::State& state) {
   const Tensor scores = bf16_full({8, 6, 356, 356}, 0.5), bias = bf16_full({1, 6, 356, 356}, 0.25);
   for (auto _ : state) {
@@ -118,6 +131,8 @@ void sizes(benchmark::internal::Benchmark* b) {
 using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
 BENCHMARK_CAPTURE(binary_bf16, add, static_cast<BinaryFn>(add))->Name("add_bf16")->Apply(sizes);
 BENCHMARK_CAPTURE(binary_bf16, mul, static_cast<BinaryFn>(mul))->Name("mul_bf16")->Apply(sizes);
+BENCHMARK_CAPTURE(gelu_backward, f32, DType::f32)->Name("gelu_backward")->Apply(sizes);
+BENCHMARK_CAPTURE(gelu_backward, bf16, DType::bf16)->Name("gelu_backward_bf16")->Apply(sizes);
 
 }  // namespace
 }  // namespace sp

@@ -11,6 +11,11 @@
 #include <cmath>
 #include <cstdint>
 
+// Forces inlining where gcc's size heuristics would keep a polynomial out of line, which
+// makes the loop around it scalar (one call per element). Also usable on lambdas:
+// [](float v) SP_ALWAYS_INLINE { ... }.
+#define SP_ALWAYS_INLINE __attribute__((always_inline))
+
 namespace sp::cpu::emath {
 
 // e^x, about 1 ulp. Cephes' range reduction x = n ln2 + r, |r| <= ln2 / 2, and its
@@ -18,7 +23,7 @@ namespace sp::cpu::emath {
 // and go down to -149 (denormal results) without building an invalid exponent. Inputs
 // outside [kLo, kHi] compute garbage that the last two selects replace (cheaper than
 // clamping first); the integer steps are unsigned so that garbage is never UB.
-inline float exp(float x) {
+SP_ALWAYS_INLINE inline float exp(float x) {
   constexpr float kHi = 88.72284f, kLo = -103.97f;
   // Round x * log2(e) to an integer with the 1.5 * 2^23 trick; t's low bits hold n.
   constexpr float kShift = 12582912.0f;
@@ -45,7 +50,7 @@ inline float exp(float x) {
 }
 
 // 1 / (1 + e^-x), stable both ways: e = e^-|x| never overflows.
-inline float sigmoid(float x) {
+SP_ALWAYS_INLINE inline float sigmoid(float x) {
   const float e = emath::exp(-std::fabs(x));
   const float s = 1.0f / (1.0f + e);
   return x >= 0.0f ? s : e * s;
@@ -53,7 +58,7 @@ inline float sigmoid(float x) {
 
 // tanh: Cephes' odd polynomial below 0.625 (where 1 - 2/(e^2x + 1) would cancel),
 // the exp form above; both computed, one selected.
-inline float tanh(float x) {
+SP_ALWAYS_INLINE inline float tanh(float x) {
   const float ax = std::fabs(x);
   const float z = x * x;
   float p = -5.70498872745e-3f;
@@ -69,7 +74,7 @@ inline float tanh(float x) {
 
 // erf: a rational odd/even minimax fit on [-4, 4] (the one Eigen and XLA use); outside,
 // erf is +-1 in f32.
-inline float erf(float x) {
+SP_ALWAYS_INLINE inline float erf(float x) {
   const float xc = x > 4.0f ? 4.0f : (x < -4.0f ? -4.0f : x);
   const float z = xc * xc;
   float p = -2.72614225801306e-10f;
@@ -103,21 +108,21 @@ inline constexpr double kInvSqrt2Pi = 0.3989422804014327;
 // to inf (giving 0, the right limit), and tiny results lose relative accuracy, which
 // x * sigmoid(x) cannot see. Cheaper than sigmoid (no abs, no select).
 template <typename C>
-inline C sigmoid_factor(C x) {
+SP_ALWAYS_INLINE inline C sigmoid_factor(C x) {
   return C(1) / (C(1) + emath::exp(-x));
 }
 
 // 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), written as x * sigmoid(2u):
 // the same function, one exp instead of a tanh, and no cancellation for negative x.
 template <typename C>
-inline C gelu_tanh(C x) {
+SP_ALWAYS_INLINE inline C gelu_tanh(C x) {
   const C u = C(kGeluK) * (x + C(kGeluC) * x * x * x);
   return x / (C(1) + emath::exp(C(-2) * u));
 }
 
 // d/dx gelu_tanh = s + 2 x s (1 - s) u'(x), s = sigmoid(2u), since 1 - tanh^2 = 4 s (1 - s).
 template <typename C>
-inline C gelu_tanh_grad(C x) {
+SP_ALWAYS_INLINE inline C gelu_tanh_grad(C x) {
   const C u = C(kGeluK) * (x + C(kGeluC) * x * x * x);
   const C du = C(kGeluK) * (C(1) + C(3 * kGeluC) * x * x);
   const C s = sigmoid_factor(C(2) * u);
@@ -126,25 +131,25 @@ inline C gelu_tanh_grad(C x) {
 
 // 0.5 x (1 + erf(x / sqrt 2)).
 template <typename C>
-inline C gelu_erf(C x) {
+SP_ALWAYS_INLINE inline C gelu_erf(C x) {
   return C(0.5) * x * (C(1) + emath::erf(x * C(kInvSqrt2)));
 }
 
 // Phi(x) + x phi(x).
 template <typename C>
-inline C gelu_erf_grad(C x) {
+SP_ALWAYS_INLINE inline C gelu_erf_grad(C x) {
   const C cdf = C(0.5) * (C(1) + emath::erf(x * C(kInvSqrt2)));
   return cdf + x * C(kInvSqrt2Pi) * emath::exp(C(-0.5) * x * x);
 }
 
 template <typename C>
-inline C silu(C x) {
+SP_ALWAYS_INLINE inline C silu(C x) {
   return x / (C(1) + emath::exp(-x));
 }
 
 // s (1 + x (1 - s)).
 template <typename C>
-inline C silu_grad(C x) {
+SP_ALWAYS_INLINE inline C silu_grad(C x) {
   const C s = sigmoid_factor(x);
   return s * (C(1) + x * (C(1) - s));
 }
