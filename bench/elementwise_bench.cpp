@@ -10,6 +10,8 @@
 //               writes 2 bytes per element); mul_bf16 is the gated-GELU product
 //   gelu_backward, gelu_backward_bf16: kernels::activation_backward(gelu_tanh, dy, x), the
 //               backward of T5's gated GELU (reads dy and x, writes dx: 12 or 6 bytes per element)
+//   dropout, dropout_bf16: kernels::dropout(x, 0.1, state), Philox random numbers included
+//               (reads and writes 4 or 2 bytes per element)
 //   add_bf16_bias: attention scores [8, 6, 356, 356] + a position bias [1, 6, 356, 356],
 //               broadcast over the batch (t5-small's encoder; bytes: scores in and out, once)
 // Sizes 1<<16 (L2-resident), 1<<22 (16 MiB), 1<<24 (64 MiB, beyond L3).
@@ -114,6 +116,18 @@ void gelu_backward(benchmark::State& state, DType dtype) {
   set_bandwidth(state, 3.0 * static_cast<double>(dtype_size(dtype)) * n);
 }
 
+// Dropout with p = 0.1 (T5's rate) on n elements of dtype (f32 or bf16).
+void dropout(benchmark::State& state, DType dtype) {
+  const int64_t n = state.range(0);
+  const Tensor x = Tensor::full({n}, 0.5).to(dtype);
+  uint64_t offset = 0;
+  for (auto _ : state) {
+    Tensor y = kernels::dropout(x, 0.1, PhiloxState{1234, offset++});
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  set_bandwidth(state, 2.0 * static_cast<double>(dtype_size(dtype)) * n);
+}
+
 void add_bf16_bias(benchmark::State& state) {
   const Tensor scores = bf16_full({8, 6, 356, 356}, 0.5), bias = bf16_full({1, 6, 356, 356}, 0.25);
   for (auto _ : state) {
@@ -133,6 +147,8 @@ BENCHMARK_CAPTURE(binary_bf16, add, static_cast<BinaryFn>(add))->Name("add_bf16"
 BENCHMARK_CAPTURE(binary_bf16, mul, static_cast<BinaryFn>(mul))->Name("mul_bf16")->Apply(sizes);
 BENCHMARK_CAPTURE(gelu_backward, f32, DType::f32)->Name("gelu_backward")->Apply(sizes);
 BENCHMARK_CAPTURE(gelu_backward, bf16, DType::bf16)->Name("gelu_backward_bf16")->Apply(sizes);
+BENCHMARK_CAPTURE(dropout, f32, DType::f32)->Name("dropout")->Apply(sizes);
+BENCHMARK_CAPTURE(dropout, bf16, DType::bf16)->Name("dropout_bf16")->Apply(sizes);
 
 }  // namespace
 }  // namespace sp

@@ -21,13 +21,15 @@ struct PhiloxState {
 #define SP_HOST_DEVICE
 #endif
 
+// Philox4x32's round multipliers and the Weyl increments of its key schedule.
+inline constexpr uint32_t kPhiloxMul0 = 0xD2511F53u, kPhiloxMul1 = 0xCD9E8D57u;
+inline constexpr uint32_t kPhiloxWeyl0 = 0x9E3779B9u, kPhiloxWeyl1 = 0xBB67AE85u;
+
 // One Philox4x32-10 block: four 32-bit outputs for counter ctr under key.
 SP_HOST_DEVICE inline void philox4x32_10(uint32_t ctr[4], uint32_t key0, uint32_t key1) {
-  constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
-  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
   for (int round = 0; round < 10; ++round) {
-    const uint64_t p0 = static_cast<uint64_t>(kMul0) * ctr[0];
-    const uint64_t p1 = static_cast<uint64_t>(kMul1) * ctr[2];
+    const uint64_t p0 = static_cast<uint64_t>(kPhiloxMul0) * ctr[0];
+    const uint64_t p1 = static_cast<uint64_t>(kPhiloxMul1) * ctr[2];
     const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
     const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
     const uint32_t c0 = hi1 ^ ctr[1] ^ key0;
@@ -36,8 +38,8 @@ SP_HOST_DEVICE inline void philox4x32_10(uint32_t ctr[4], uint32_t key0, uint32_
     ctr[1] = lo1;
     ctr[2] = c2;
     ctr[3] = lo0;
-    key0 += kWeyl0;
-    key1 += kWeyl1;
+    key0 += kPhiloxWeyl0;
+    key1 += kPhiloxWeyl1;
   }
 }
 

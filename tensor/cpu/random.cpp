@@ -24,7 +24,12 @@
 #include <cmath>
 #include <numbers>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/loops.h"
 #include "tensor/cpu/parallel.h"
 
 namespace sp::cpu {
@@ -36,7 +41,8 @@ constexpr int64_t kTileBlocks = 64;
 constexpr int64_t kTileElems = 4 * kTileBlocks;
 
 // words[4 * k + lane] = philox_block(seed, offset, first + k)[lane] for k < kTileBlocks.
-void philox_tile(PhiloxState s, uint64_t first, uint32_t* words) {
+// Portable form: structure-of-arrays loops the compiler vectorises.
+[[maybe_unused]] void philox_tile_portable(PhiloxState s, uint64_t first, uint32_t* words) {
   alignas(64) uint32_t c0[kTileBlocks], c1[kTileBlocks], c2[kTileBlocks], c3[kTileBlocks];
   const uint32_t off_lo = static_cast<uint32_t>(s.offset);
   const uint32_t off_hi = static_cast<uint32_t>(s.offset >> 32);
@@ -50,8 +56,8 @@ void philox_tile(PhiloxState s, uint64_t first, uint32_t* words) {
   uint32_t key0 = static_cast<uint32_t>(s.seed), key1 = static_cast<uint32_t>(s.seed >> 32);
   for (int round = 0; round < 10; ++round) {
     for (int64_t k = 0; k < kTileBlocks; ++k) {
-      const uint64_t p0 = uint64_t{0xD2511F53u} * c0[k];
-      const uint64_t p1 = uint64_t{0xCD9E8D57u} * c2[k];
+      const uint64_t p0 = uint64_t{kPhiloxMul0} * c0[k];
+      const uint64_t p1 = uint64_t{kPhiloxMul1} * c2[k];
       const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[k] ^ key0;
       const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[k] ^ key1;
       c0[k] = n0;
@@ -59,8 +65,8 @@ void philox_tile(PhiloxState s, uint64_t first, uint32_t* words) {
       c2[k] = n2;
       c3[k] = static_cast<uint32_t>(p0);
     }
-    key0 += 0x9E3779B9u;
-    key1 += 0xBB67AE85u;
+    key0 += kPhiloxWeyl0;
+    key1 += kPhiloxWeyl1;
   }
   for (int64_t k = 0; k < kTileBlocks; ++k) {
     words[4 * k + 0] = c0[k];
@@ -68,6 +74,83 @@ void philox_tile(PhiloxState s, uint64_t first, uint32_t* words) {
     words[4 * k + 2] = c2[k];
     words[4 * k + 3] = c3[k];
   }
+}
+
+#if defined(__AVX512F__)
+// The high 32 bits of each lane's 32 x 32 -> 64-bit product with m: vpmuludq multiplies
+// the even lanes, and the odd lanes after a shift; a blend puts the high halves in place.
+// (The all-lanes maskz forms are the plain instructions; the unmasked intrinsics trip
+// gcc 12's -Wuninitialized inside its own headers.)
+inline __m512i mulhi_epu32(__m512i a, __m512i m) {
+  constexpr __mmask8 kAll = 0xFF;
+  const __m512i even = _mm512_maskz_mul_epu32(kAll, a, m);
+  const __m512i odd = _mm512_maskz_mul_epu32(kAll, _mm512_maskz_srli_epi64(kAll, a, 32), m);
+  return _mm512_mask_blend_epi32(0xAAAA, _mm512_maskz_srli_epi64(kAll, even, 32), odd);
+}
+
+// The same words with 16 blocks per vector: 10 rounds of two mulhi/mullo pairs and two
+// three-way xors, then a transpose to the interleaved [block][lane] order.
+void philox_tile_avx512(PhiloxState s, uint64_t first, uint32_t* words) {
+  constexpr int kVecs = kTileBlocks / 16;
+  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(kPhiloxMul0));
+  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(kPhiloxMul1));
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  __m512i c0[kVecs], c1[kVecs], c2[kVecs], c3[kVecs];
+  for (int v = 0; v < kVecs; ++v) {
+    // Block first + 16 v + j: its low word may wrap, carrying into the high word.
+    const uint64_t base = first + 16 * static_cast<uint64_t>(v);
+    const __m512i lo = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(base)), iota);
+    const __mmask16 carry = _mm512_cmplt_epu32_mask(lo, iota);
+    const __m512i hi = _mm512_set1_epi32(static_cast<int>(base >> 32));
+    c0[v] = lo;
+    c1[v] = _mm512_mask_add_epi32(hi, carry, hi, _mm512_set1_epi32(1));
+    c2[v] = _mm512_set1_epi32(static_cast<int>(s.offset));
+    c3[v] = _mm512_set1_epi32(static_cast<int>(s.offset >> 32));
+  }
+  uint32_t key0 = static_cast<uint32_t>(s.seed), key1 = static_cast<uint32_t>(s.seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    const __m512i k0 = _mm512_set1_epi32(static_cast<int>(key0));
+    const __m512i k1 = _mm512_set1_epi32(static_cast<int>(key1));
+    for (int v = 0; v < kVecs; ++v) {
+      const __m512i hi0 = mulhi_epu32(c0[v], m0), lo0 = _mm512_mullo_epi32(c0[v], m0);
+      const __m512i hi1 = mulhi_epu32(c2[v], m1), lo1 = _mm512_mullo_epi32(c2[v], m1);
+      c0[v] = _mm512_ternarylogic_epi32(hi1, c1[v], k0, 0x96);  // hi1 ^ c1 ^ key0
+      c2[v] = _mm512_ternarylogic_epi32(hi0, c3[v], k1, 0x96);  // hi0 ^ c3 ^ key1
+      c1[v] = lo1;
+      c3[v] = lo0;
+    }
+    key0 += kPhiloxWeyl0;
+    key1 += kPhiloxWeyl1;
+  }
+  // Interleave to [block][lane]: pairs (c0, c1) and (c2, c3) per block, then the pairs
+  // of four blocks side by side. permutex2var picks from two vectors by index (16 + j:
+  // the second); it has no undefined-source form, which gcc 12 warns about.
+  const __m512i pair_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i pair_hi =
+      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i quad_lo = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  const __m512i quad_hi =
+      _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+  for (int v = 0; v < kVecs; ++v) {
+    const __m512i c01_lo = _mm512_permutex2var_epi32(c0[v], pair_lo, c1[v]);  // blocks 0-7
+    const __m512i c01_hi = _mm512_permutex2var_epi32(c0[v], pair_hi, c1[v]);  // blocks 8-15
+    const __m512i c23_lo = _mm512_permutex2var_epi32(c2[v], pair_lo, c3[v]);
+    const __m512i c23_hi = _mm512_permutex2var_epi32(c2[v], pair_hi, c3[v]);
+    uint32_t* w = words + 64 * v;
+    _mm512_store_si512(w + 0, _mm512_permutex2var_epi32(c01_lo, quad_lo, c23_lo));
+    _mm512_store_si512(w + 16, _mm512_permutex2var_epi32(c01_lo, quad_hi, c23_lo));
+    _mm512_store_si512(w + 32, _mm512_permutex2var_epi32(c01_hi, quad_lo, c23_hi));
+    _mm512_store_si512(w + 48, _mm512_permutex2var_epi32(c01_hi, quad_hi, c23_hi));
+  }
+}
+#endif
+
+void philox_tile(PhiloxState s, uint64_t first, uint32_t* words) {
+#if defined(__AVX512F__)
+  philox_tile_avx512(s, first, words);
+#else
+  philox_tile_portable(s, first, words);
+#endif
 }
 
 // Calls fn(begin, end, words) over [0, n) in tiles of kTileElems elements (in parallel),
@@ -186,7 +269,7 @@ void dropout_span(T* __restrict y, const T* __restrict x, const uint32_t* __rest
                   float p, C scale) {
   for (int64_t i = 0; i < n; ++i) {
     const C m = philox_uniform(w[i]) >= p ? scale : C(0);
-    y[i] = T(static_cast<C>(x[i]) * m);
+    y[i] = store<T>(load(x[i]) * m);
   }
 }
 

@@ -66,16 +66,19 @@ TEST(Random, GeneratorAdvancesOffsetAndReseeds) {
 }
 
 TEST(Random, UniformFollowsTheDocumentedMapping) {
-  // 1000 elements: several tiles of the vectorised generator and a partial last block.
-  const PhiloxState s{0x1234567890abcdefull, 42};
-  for (DType dt : {DType::f32, DType::f64}) {
-    Generator g;
-    g.set_state(s);
-    const std::vector<double> got = uniform({1001}, -2.0, 3.0, dt, &g).to_vector<double>();
-    for (int64_t i = 0; i < 1001; ++i) {
-      double expected = std::fma(5.0, static_cast<double>(philox_uniform(word(s, i))), -2.0);
-      if (dt == DType::f32) expected = static_cast<float>(expected);
-      ASSERT_EQ(got[i], expected) << "element " << i << " " << dtype_name(dt);
+  // 1000 elements: several tiles of the vectorised generator and a partial last block;
+  // seeds and offsets with both 32-bit halves set, so every counter and key word counts.
+  for (const PhiloxState s : {PhiloxState{0x1234567890abcdefull, 42},
+                              PhiloxState{0xfedcba9876543210ull, 0x0000000500000003ull}}) {
+    for (DType dt : {DType::f32, DType::f64}) {
+      Generator g;
+      g.set_state(s);
+      const std::vector<double> got = uniform({1001}, -2.0, 3.0, dt, &g).to_vector<double>();
+      for (int64_t i = 0; i < 1001; ++i) {
+        double expected = std::fma(5.0, static_cast<double>(philox_uniform(word(s, i))), -2.0);
+        if (dt == DType::f32) expected = static_cast<float>(expected);
+        ASSERT_EQ(got[i], expected) << "element " << i << " " << dtype_name(dt);
+      }
     }
   }
 }
