@@ -83,6 +83,9 @@ int64_t Tensor::stride(int64_t dim) const { return strides_[wrap_dim(dim, this->
 Device Tensor::device() const { return storage_ ? storage_->device() : Device::cpu(); }
 
 bool Tensor::is_contiguous() const {
+  // An empty tensor has no element to misplace; without this, empty(Shape{3, 0}) itself
+  // (strides [1, 1]) would not count as contiguous and kernels checking layouts would throw.
+  if (numel() == 0) return true;
   int64_t expected = 1;
   for (int i = dim() - 1; i >= 0; --i) {
     if (shape_[i] == 1) continue;

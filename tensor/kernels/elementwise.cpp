@@ -130,6 +130,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 // x: [*] op scalar -> [*]. Float add / sub / mul / div become one affine pass computed in
 // compute_t, so s is not first rounded to a 16-bit dtype (x / s is x * (1 / s), as PyTorch).
+// The products add -0.0, the one addend that leaves every x * s as it is: + 0.0 would turn
+// -0 into +0 (and 1 / (x * 1) from -inf into +inf).
 Tensor binary_scalar(BinaryOp op, const Tensor& x, double s) {
   const char* name = binary_name(op);
   SP_CHECK(x.defined(), "[", name, "] undefined tensor");
@@ -138,8 +140,8 @@ Tensor binary_scalar(BinaryOp op, const Tensor& x, double s) {
     switch (op) {
       case BinaryOp::add: return unary(UnaryOp::affine, x, {1.0, s});
       case BinaryOp::sub: return unary(UnaryOp::affine, x, {1.0, -s});
-      case BinaryOp::mul: return unary(UnaryOp::affine, x, {s, 0.0});
-      case BinaryOp::div: return unary(UnaryOp::affine, x, {1.0 / s, 0.0});
+      case BinaryOp::mul: return unary(UnaryOp::affine, x, {s, -0.0});
+      case BinaryOp::div: return unary(UnaryOp::affine, x, {1.0 / s, -0.0});
       default: break;
     }
   } else {

@@ -141,6 +141,8 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     }
     const int64_t have = x.shape()[i - lead];
     const int64_t want = shape[i] == -1 ? have : shape[i];
+    SP_CHECK(want >= 0, "[expand] cannot expand ", x.shape(), " to ", shape, ": dim ", i, " is ",
+             shape[i], " (only -1 keeps a dim)");
     SP_CHECK(have == want || have == 1, "[expand] cannot expand ", x.shape(), " to ", shape,
              ": dim ", i, " is ", have, ", not 1");
     out_shape.push_back(want);

@@ -357,6 +357,23 @@ TEST(Elementwise, BinaryScalar) {
   expect_values(Tensor::from_vector(std::vector<float>{1, 2}) / 4.0, {0.25, 0.5});
 }
 
+TEST(Elementwise, BinaryScalarKeepsTheSignOfZero) {
+  // x * s and x / s round as the product does: -0 * 1 = -0 and 0 * -1 = -0, as in PyTorch.
+  for (DType dt : {DType::f32, DType::bf16, DType::f16, DType::f64}) {
+    const Tensor x = Tensor::from_vector(std::vector<float>{-0.0f, 0.0f, -2.0f}, {3}, dt);
+    for (const Tensor& y : {mul(x, 1.0), x / 1.0, kernels::binary_scalar(BinaryOp::div, x, 1.0)}) {
+      const std::vector<double> v = y.to_vector<double>();
+      EXPECT_TRUE(v[0] == 0 && std::signbit(v[0])) << dtype_name(dt) << " " << v[0];
+      EXPECT_TRUE(v[1] == 0 && !std::signbit(v[1])) << dtype_name(dt);
+      EXPECT_EQ(v[2], -2.0);
+    }
+    const std::vector<double> n = mul(x, -1.0).to_vector<double>();
+    EXPECT_TRUE(n[0] == 0 && !std::signbit(n[0])) << dtype_name(dt);
+    EXPECT_TRUE(n[1] == 0 && std::signbit(n[1])) << dtype_name(dt);
+    EXPECT_EQ(n[2], 2.0);
+  }
+}
+
 TEST(Elementwise, Where) {
   const Tensor cond = Tensor::from_vector(std::vector<bool>{true, false, true}, {3});
   const Tensor a = Tensor::from_vector(std::vector<float>{1, 2}, {2, 1});

@@ -81,6 +81,21 @@ TEST(Softmax, OtherDims) {
   expect_values(softmax(x3, 1), {kP[0], 1.0 / 3, kP[1], 1.0 / 3, kP[2], 1.0 / 3});
 }
 
+TEST(Softmax, EmptyTensorsAlongAnyDim) {
+  // Softmax over a dim other than the last moves it last: the empty [0, 3] becomes a
+  // [3, 0] buffer, which the kernels must accept as contiguous.
+  const Tensor x = leaf(Tensor::zeros({0, 3}));
+  for (int64_t dim : {0, 1}) {
+    const Tensor y = softmax(x, dim);
+    EXPECT_EQ(y.shape(), (Shape{0, 3}));
+    EXPECT_EQ(log_softmax(x, dim).shape(), (Shape{0, 3}));
+    sum(y).backward();
+    EXPECT_EQ(x.grad().shape(), (Shape{0, 3}));
+  }
+  EXPECT_TRUE(Tensor::empty({3, 0}).is_contiguous());
+  EXPECT_TRUE(kernels::transpose(Tensor::empty({0, 3}), 0, 1).is_contiguous());
+}
+
 TEST(Softmax, Backward) {
   // dy = e0: softmax dx = y * (e0 - y0); log_softmax dx = e0 - p * 1.
   const Tensor x = leaf(Tensor::from_vector<double>({1, 2, 3}));

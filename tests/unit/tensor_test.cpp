@@ -119,6 +119,11 @@ TEST(Tensor, ItemAndErrors) {
   EXPECT_THROW_MSG(kernels::transpose(Tensor::zeros({2}), 0, 3), "[transpose] dim 3 is out of range");
   EXPECT_THROW_MSG(kernels::expand(Tensor::zeros({2, 3}), {4, 3}),
                    "[expand] cannot expand [2, 3] to [4, 3]");
+  EXPECT_THROW_MSG(kernels::expand(Tensor::zeros({1}), {-2}),
+                   "[expand] cannot expand [1] to [-2]: dim 0 is -2 (only -1 keeps a dim)");
+  EXPECT_THROW_MSG(Tensor::zeros({2, 1}).expand({2, -3}),
+                   "[expand] cannot expand [2, 1] to [2, -3]");
+  EXPECT_EQ(kernels::expand(Tensor::zeros({2, 1}), {2, 0}).shape(), (Shape{2, 0}));
   EXPECT_THROW_MSG(kernels::permute(Tensor::zeros({2, 3}), {0, 0}), "[permute] dim 0 repeated");
   EXPECT_THROW_MSG(Tensor::zeros({2}).as_strided({3}, {1}, 0), "reaches outside a storage of 2");
   EXPECT_THROW_MSG(dtype_from_name("f8"), "unknown dtype 'f8'");
