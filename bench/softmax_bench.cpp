@@ -2,6 +2,10 @@
 // moved, to be read beside copy_f32 (read + write of one f32 tensor) from the same run;
 // the target is at least half of copy_f32's bandwidth above L2 sizes.
 //   softmax:        reads x [R, D], writes y [R, D]
+//   add_softmax:    attention's softmax(scores + position bias), t5-small's encoder shapes:
+//                   scores [8, 6, 356, 356], bias [1, 6, 356, 356] broadcast over the batch;
+//                   fused: 1 = kernels::add_softmax, 0 = add then softmax (the reference).
+//                   Bytes: scores read, probabilities written (the bias is mostly cached)
 //   cross_entropy:  forward reads logits [R, V] and targets [R] (i64), writes loss and
 //                   lse [R] (f32); fwd_bwd adds the backward, which reads logits, dloss,
 //                   lse and targets and writes dlogits [R, V]
@@ -41,6 +45,23 @@ void softmax_forward(benchmark::State& state) {
   state.SetLabel(std::string(dtype_name(dt)) + " forward");
 }
 
+// Args: dtype (0: f32, 1: bf16), fused (0: add then softmax, 1: add_softmax).
+void add_softmax(benchmark::State& state) {
+  const DType dt = bench_dtype(state.range(0));
+  const bool fused = state.range(1) != 0;
+  const Tensor scores = bench_logits({8, 6, 356, 356}, dt);
+  const Tensor bias = bench_logits({1, 6, 356, 356}, dt);
+  for (auto _ : state) {
+    Tensor y = fused ? kernels::add_softmax(scores, bias)
+                     : kernels::softmax(kernels::binary(BinaryOp::add, scores, bias), -1, false);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  const double bytes = 2.0 * static_cast<double>(scores.numel() * dtype_size(dt));
+  state.counters["GBps"] =
+      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(dtype_name(dt)) + (fused ? " fused" : " add, then softmax"));
+}
+
 // Args: rows, vocab, dtype (0: f32, 1: bf16), with_backward (0: forward, 1: forward + backward).
 void cross_entropy_step(benchmark::State& state) {
   const int64_t rows = state.range(0), vocab = state.range(1);
@@ -75,6 +96,12 @@ BENCHMARK(sp::softmax_forward)
     ->Args({8 * 6 * 356, 356, 0})
     ->Args({4096, 32128, 0})
     ->Args({8 * 6 * 356, 356, 1})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(sp::add_softmax)
+    ->Name("add_softmax")
+    ->ArgNames({"bf16", "fused"})
+    ->ArgsProduct({{0, 1}, {0, 1}})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 BENCHMARK(sp::cross_entropy_step)

@@ -42,6 +42,12 @@ const char* reduce_name(ReduceOp op) {
   return "reduce";
 }
 
+void Backend::add_softmax(Tensor& out, const Tensor& in, const Tensor& bias) {
+  Tensor sum = Tensor::empty(in.shape(), in.dtype(), in.device());
+  binary(BinaryOp::add, sum, in, bias);
+  softmax(out, sum, false);
+}
+
 void Backend::unsupported(const char* op) const {
   fail(str_cat("[", op, "] not supported by the ", name(), " backend"));
 }

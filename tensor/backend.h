@@ -14,8 +14,20 @@
 namespace sp {
 
 enum class UnaryOp {
-  neg, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, gelu_tanh, gelu_erf, silu, abs,
-  square, reciprocal,
+  neg,
+  exp,
+  log,
+  sqrt,
+  rsqrt,
+  tanh,
+  sigmoid,
+  relu,
+  gelu_tanh,
+  gelu_erf,
+  silu,
+  abs,
+  square,
+  reciprocal,
   pow,     // x ^ p.a
   clamp,   // min(max(x, p.a), p.b)
   affine,  // x * p.a + p.b
@@ -29,8 +41,18 @@ struct UnaryParams {
 enum class ActivationGrad { relu, gelu_tanh, gelu_erf, silu };
 
 enum class BinaryOp {
-  add, sub, mul, div, maximum, minimum,
-  eq, ne, lt, le, gt, ge,  // produce bool
+  add,
+  sub,
+  mul,
+  div,
+  maximum,
+  minimum,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,  // produce bool
 };
 inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
 
@@ -69,10 +91,28 @@ Fp32Matmul fp32_matmul();
 
 // Primitives, for supports() and for tests that loop over every op.
 enum class Prim {
-  fill, copy, unary, activation_backward, binary, where, reduce, matmul, softmax,
-  softmax_backward, rms_norm, rms_norm_backward, embedding, embedding_backward,
-  cross_entropy, cross_entropy_backward, dropout, random, index_select, index_add,
-  gather, scatter_add,
+  fill,
+  copy,
+  unary,
+  activation_backward,
+  binary,
+  where,
+  reduce,
+  matmul,
+  softmax,
+  softmax_backward,
+  rms_norm,
+  rms_norm_backward,
+  embedding,
+  embedding_backward,
+  cross_entropy,
+  cross_entropy_backward,
+  dropout,
+  random,
+  index_select,
+  index_add,
+  gather,
+  scatter_add,
 };
 const char* prim_name(Prim p);
 
@@ -116,6 +156,11 @@ class Backend {
   }
   // Over the last dim, fp32 accumulation. log selects log_softmax.
   virtual void softmax(Tensor& out, const Tensor& in, bool log) { unsupported("softmax"); }
+  // softmax(in + bias) over the last dim, in: [..., D] contiguous, bias: expanded to in's
+  // shape (strides may be 0; the last is 1 or the dim is 1). The sum is rounded to in's
+  // dtype first, so out is bit for bit binary(add) then softmax: what this default does.
+  // A backend may fuse the two (the CPU does: the sum never goes to memory).
+  virtual void add_softmax(Tensor& out, const Tensor& in, const Tensor& bias);
   // dx from dy and the forward output y.
   virtual void softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, bool log) {
     unsupported("softmax_backward");
@@ -128,8 +173,8 @@ class Backend {
     unsupported("rms_norm");
   }
   // dx [R, D] (may be undefined), dweight [D] (may be undefined; overwritten).
-  virtual void rms_norm_backward(Tensor& dx, Tensor& dweight, const Tensor& dy,
-                                 const Tensor& x, const Tensor& weight, const Tensor& rstd) {
+  virtual void rms_norm_backward(Tensor& dx, Tensor& dweight, const Tensor& dy, const Tensor& x,
+                                 const Tensor& weight, const Tensor& rstd) {
     unsupported("rms_norm_backward");
   }
   // weight: [V, D], ids: [N] (i32 or i64) -> out [N, D]. Ids are validated upstream.
@@ -143,14 +188,14 @@ class Backend {
   // logits: [R, V], targets: [R] i32/i64 -> loss [R] (0 where ignored), lse [R]; both f32,
   // or f64 for f64 logits.
   // loss = lse - logit[target] + z_loss * lse^2.
-  virtual void cross_entropy(Tensor& loss, Tensor& lse, const Tensor& logits,
-                             const Tensor& targets, int64_t ignore_index, double z_loss) {
+  virtual void cross_entropy(Tensor& loss, Tensor& lse, const Tensor& logits, const Tensor& targets,
+                             int64_t ignore_index, double z_loss) {
     unsupported("cross_entropy");
   }
   // dlogits [R, V] = dloss[r] * d(loss[r])/d(logits[r]); dloss: [R] f32.
-  virtual void cross_entropy_backward(Tensor& dlogits, const Tensor& dloss,
-                                      const Tensor& logits, const Tensor& targets,
-                                      const Tensor& lse, int64_t ignore_index, double z_loss) {
+  virtual void cross_entropy_backward(Tensor& dlogits, const Tensor& dloss, const Tensor& logits,
+                                      const Tensor& targets, const Tensor& lse,
+                                      int64_t ignore_index, double z_loss) {
     unsupported("cross_entropy_backward");
   }
   // out = in * keep / (1 - p), keep drawn from Philox at (state, element index):

@@ -24,8 +24,8 @@ Tensor unsqueeze(const Tensor& x, int64_t dim);
 // --- copies and fills ------------------------------------------------------------
 void fill_(Tensor& out, double value);
 void copy_(Tensor& out, const Tensor& in);  // shapes must match; converts dtype and device
-Tensor contiguous(const Tensor& x);          // x itself when already contiguous
-Tensor cast(const Tensor& x, DType dtype);   // x itself when the dtype matches
+Tensor contiguous(const Tensor& x);         // x itself when already contiguous
+Tensor cast(const Tensor& x, DType dtype);  // x itself when the dtype matches
 Tensor to_device(const Tensor& x, Device device);
 Tensor clone(const Tensor& x);
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
@@ -33,7 +33,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 // --- elementwise --------------------------------------------------------------
 Tensor unary(UnaryOp op, const Tensor& x, UnaryParams p = {});
 Tensor activation_backward(ActivationGrad op, const Tensor& dy, const Tensor& x);
-Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);  // broadcasting
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);        // broadcasting
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // broadcasting
 // The binary ops with a scalar right operand, in x's dtype.
 Tensor binary_scalar(BinaryOp op, const Tensor& x, double s);
@@ -54,6 +54,10 @@ void matmul_into(Tensor& out, const Tensor& a, const Tensor& b, const MatmulPara
 // --- fused ----------------------------------------------------------------------
 Tensor softmax(const Tensor& x, int64_t dim, bool log);
 Tensor softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim, bool log);
+// softmax(x + bias) over the last dim, bias broadcastable with x (same dtype and device):
+// bit for bit softmax(add(x, bias), -1, false), with the sum kept out of memory where the
+// backend fuses the two (the CPU does).
+Tensor add_softmax(const Tensor& x, const Tensor& bias);
 struct RmsNormResult {
   Tensor out;
   Tensor rstd;  // [rows] f32
@@ -72,8 +76,8 @@ struct CrossEntropyResult {
   Tensor lse;   // [R] f32
 };
 // logits: [..., V], targets: [...] integer.
-CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& targets,
-                                 int64_t ignore_index, double z_loss);
+CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                                 double z_loss);
 Tensor cross_entropy_backward(const Tensor& dloss, const Tensor& logits, const Tensor& targets,
                               const Tensor& lse, int64_t ignore_index, double z_loss);
 Tensor dropout(const Tensor& x, double p, PhiloxState state);

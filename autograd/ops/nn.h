@@ -10,6 +10,9 @@ namespace sp {
 
 Tensor softmax(const Tensor& x, int64_t dim = -1);
 Tensor log_softmax(const Tensor& x, int64_t dim = -1);
+// softmax(x + bias, -1) in one pass, bias broadcastable with x: attention scores plus a
+// position bias or mask. Values and gradients equal the two ops' bit for bit.
+Tensor add_softmax(const Tensor& x, const Tensor& bias);
 
 // x: [..., D], weight: [D] -> [..., D]; y = weight * (x * rsqrt(mean(x^2) + eps)), as T5.
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);
@@ -17,7 +20,7 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);
 enum class Reduction { mean, sum, none };
 struct CrossEntropyOptions {
   int64_t ignore_index = -100;
-  double z_loss = 0;  // adds z_loss * logsumexp^2 per kept token
+  double z_loss = 0;                      // adds z_loss * logsumexp^2 per kept token
   Reduction reduction = Reduction::mean;  // mean over kept tokens
 };
 // logits: [..., V], targets: [...] i64/i32 -> scalar f32 (or [...] for Reduction::none).

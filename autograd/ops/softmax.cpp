@@ -18,6 +18,19 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
 
 }  // namespace
 
+// x, bias: broadcastable -> [broadcast], normalised along the last dim. The backward is
+// softmax's, summed back to each input's shape as add's is.
+Tensor add_softmax(const Tensor& x, const Tensor& bias) {
+  Tensor out = kernels::add_softmax(x, bias);
+  record("add_softmax", out, {x, bias},
+         [y = out.detach(), xs = x.shape(), bs = bias.shape()](const Tensor& g, Inputs& in) {
+           const Tensor dz = kernels::softmax_backward(g, y, -1, false);
+           if (in.needs_grad(0)) in.accumulate(0, dz.shape() == xs ? dz : kernels::sum_to(dz, xs));
+           if (in.needs_grad(1)) in.accumulate(1, dz.shape() == bs ? dz : kernels::sum_to(dz, bs));
+         });
+  return out;
+}
+
 // x: [..., D, ...] -> same shape, normalised along dim
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }

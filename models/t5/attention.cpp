@@ -92,8 +92,8 @@ Tensor T5Attention::forward(const Tensor& x, const Tensor& position_bias, const 
     }
   }
   Tensor scores = matmul(qh, kh.mT());  // [B, H, T, S], no 1/sqrt(d_kv): T5 folds it into init
-  if (bias.defined()) scores = scores + bias;
-  Tensor probs = dropout_.forward(softmax(scores, -1));
+  // softmax(scores + bias), the sum rounded to the model dtype as HF's is, in one pass.
+  Tensor probs = dropout_.forward(bias.defined() ? add_softmax(scores, bias) : softmax(scores, -1));
   Tensor ctx = matmul(probs, vh);  // [B, H, T, dk]
   ctx = ctx.transpose(1, 2).reshape(Shape{B, T, num_heads_ * d_kv_});
   return o.forward(ctx);

@@ -101,6 +101,14 @@ inline void row_scale(const float* __restrict e, float scale, T* __restrict y, i
   for (; i < n; ++i) y[i] = store_as<T>(e[i] * scale);
 }
 
+// y[i] = x[i] + b[i], rounded to T (add_softmax's sum, the same bits as binary add's).
+template <typename T>
+inline void row_add(const T* __restrict x, const T* __restrict b, T* __restrict y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) store16(y + i, _mm512_add_ps(load16(x + i), load16(b + i)));
+  for (; i < n; ++i) y[i] = store_as<T>(load_as<float>(x[i]) + load_as<float>(b[i]));
+}
+
 // y[i] = (x[i] - shift) - c (log-softmax), kept in that order for accuracy near the max.
 template <typename T>
 inline void row_sub2(const T* __restrict x, float shift, float c, T* __restrict y, int64_t n) {

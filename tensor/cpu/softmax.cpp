@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/loops.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/reduce_math.h"
 #include "tensor/cpu/row_simd.h"
@@ -81,6 +82,17 @@ void softmax_backward_row(const T* __restrict dy, const T* __restrict y, T* __re
     dx[i] = store_as<T>(load_as<Acc>(y[i]) * (load_as<Acc>(dy[i]) - dot));
 }
 
+// The offset, in elements, of row r's first element in t (rows: every dim but the last).
+int64_t row_offset(const Tensor& t, int64_t r) {
+  int64_t off = 0;
+  for (int dim = t.dim() - 2; dim >= 0; --dim) {
+    const int64_t n = t.size(dim);
+    off += (r % n) * t.stride(dim);
+    r /= n;
+  }
+  return off;
+}
+
 }  // namespace
 
 // in: [..., D] -> out: [..., D], all contiguous.
@@ -104,6 +116,41 @@ void CpuBackend::softmax(Tensor& out, const Tensor& in, bool log) {
   });
 }
 
+// in: [..., D] contiguous, bias: in's shape, any outer strides -> out = softmax(in + bias).
+// Each row's sum is rounded to T as binary add rounds it, into a scratch row that stays in
+// L1, and softmaxed from there: memory sees in and bias read and out written, once.
+void CpuBackend::add_softmax(Tensor& out, const Tensor& in, const Tensor& bias) {
+  SP_CHECK(in.is_contiguous() && out.is_contiguous(),
+           "[add_softmax] cpu add_softmax needs contiguous scores, got ", describe(in));
+  const int64_t d = in.dim() == 0 ? 1 : in.shape().back();
+  SP_CHECK(bias.shape() == in.shape() && (d == 1 || bias.strides().back() == 1),
+           "[add_softmax] bias must be expanded to the scores' shape with unit stride in the "
+           "last dim, got ",
+           describe(bias), " for scores ", describe(in));
+  if (in.numel() == 0) return;
+  const int64_t rows = in.numel() / d;
+  SP_DISPATCH_FLOAT(in.dtype(), "add_softmax", [&]<typename T>() {
+    const T* x = in.data<T>();
+    const T* b = bias.data<T>();
+    T* y = out.data<T>();
+    parallel_for(rows, d * 5, [&](int64_t r0, int64_t r1) {
+      std::vector<T> sum(d);
+      std::vector<acc_t<T>> scratch(std::is_same_v<T, acc_t<T>> ? 0 : d);
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* xr = x + r * d;
+        const T* br = b + row_offset(bias, r);
+        if constexpr (simd::kRowSimd<T>) {
+          simd::row_add(xr, br, sum.data(), d);
+        } else {
+          for (int64_t i = 0; i < d; ++i) sum[i] = store<T>(load(xr[i]) + load(br[i]));
+        }
+        softmax_row(sum.data(), y + r * d, d, false, prefetch_target(xr, d, x + r1 * d),
+                    scratch.data());
+      }
+    });
+  });
+}
+
 // dy, y: [..., D] -> dx: [..., D], all contiguous.
 void CpuBackend::softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, bool log) {
   const char* name = log ? "log_softmax_backward" : "softmax_backward";
@@ -117,7 +164,8 @@ void CpuBackend::softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y,
     const T* p = y.data<T>();
     T* o = dx.data<T>();
     parallel_for(rows, d * 3, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) softmax_backward_row(g + r * d, p + r * d, o + r * d, d, log);
+      for (int64_t r = r0; r < r1; ++r)
+        softmax_backward_row(g + r * d, p + r * d, o + r * d, d, log);
     });
   });
 }

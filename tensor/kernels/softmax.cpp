@@ -43,12 +43,32 @@ Tensor softmax(const Tensor& x, int64_t dim, bool log) {
   return undo_rows(out, d);
 }
 
+// x, bias: broadcastable -> [broadcast], softmax(x + bias) over the last dim.
+Tensor add_softmax(const Tensor& x, const Tensor& bias) {
+  SP_CHECK(x.defined() && bias.defined(), "[add_softmax] undefined tensor");
+  SP_CHECK(is_floating(x.dtype()), "[add_softmax] needs a floating dtype, scores are ",
+           describe(x));
+  SP_CHECK(x.dtype() == bias.dtype(), "[add_softmax] dtype mismatch: scores are ", describe(x),
+           ", bias is ", describe(bias));
+  SP_CHECK(x.device() == bias.device(), "[add_softmax] device mismatch: scores are on ", x.device(),
+           ", bias on ", bias.device());
+  const Shape shape = broadcast_shapes(x.shape(), bias.shape(), "add_softmax");
+  const Tensor in = contiguous(expand(x, shape));
+  Tensor b = expand(bias, shape);
+  // The backends read bias rows at unit stride: a transposed bias, or one broadcast along
+  // the last dim, is made so first.
+  if (!shape.empty() && shape.back() > 1 && b.strides().back() != 1) b = contiguous(b);
+  Tensor out = Tensor::empty(shape, x.dtype(), x.device());
+  if (out.numel() > 0) backend_for(x).add_softmax(out, in, b);
+  return out;
+}
+
 // dy, y: [..., D, ...] (y the forward output) -> dx, same shape.
 Tensor softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim, bool log) {
   const char* name = log ? "log_softmax_backward" : "softmax_backward";
   const int d = softmax_dim(y, dim, name);
-  SP_CHECK(dy.defined() && dy.shape() == y.shape(), "[", name, "] dy is ", describe(dy),
-           ", y is ", describe(y));
+  SP_CHECK(dy.defined() && dy.shape() == y.shape(), "[", name, "] dy is ", describe(dy), ", y is ",
+           describe(y));
   SP_CHECK(dy.device() == y.device(), "[", name, "] dy is on ", dy.device(), ", y on ", y.device());
   const Tensor g = cast(dy, y.dtype());
   if (d < 0) {

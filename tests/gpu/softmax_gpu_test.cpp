@@ -73,6 +73,20 @@ TEST(GpuSoftmax, BackwardMatchesCpuForEveryDtypeAndShape) {
   }
 }
 
+// add_softmax on the device (the backend's add-then-softmax) against the CPU's fused
+// kernel: a position bias broadcast over the batch, rows of t5-small's encoder length.
+TEST(GpuSoftmax, AddSoftmaxMatchesCpu) {
+  SP_REQUIRE_CUDA();
+  uint64_t seed = 500;
+  for (DType dt : kFloatDtypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    const Tensor x = random_cpu({4, 6, 9, 356}, dt, ++seed, 4.0);
+    const Tensor bias = random_cpu({1, 6, 9, 356}, dt, ++seed, 4.0);
+    expect_close(kernels::add_softmax(to_gpu(x), to_gpu(bias)), kernels::add_softmax(x, bias),
+                 arithmetic_tolerance(dt));
+  }
+}
+
 // Rows of all -inf give zeros (softmax) and -inf (log-softmax) as on the CPU, and a
 // partly masked row ignores its -inf entries, in the warp and the block kernels.
 TEST(GpuSoftmax, MaskedRowsMatchCpu) {

@@ -19,8 +19,19 @@ TEST(Gradcheck, gradcheck_softmax) {
   EXPECT_GRADCHECK(last, {leaf(test_tensor({3, 4}, 1, DType::f64, 3.0))});
   EXPECT_GRADCHECK(last, {leaf(non_contiguous(test_tensor({3, 4}, 2, DType::f64, 3.0)))});
   EXPECT_GRADCHECK(first, {leaf(test_tensor({3, 4}, 3, DType::f64, 3.0))});
-  EXPECT_GRADCHECK(mid, {leaf(test_tensor({2, 3, 2}, 4, DType::f64, 3.0)),
-                         leaf(test_tensor({2, 3, 2}, 5))});
+  EXPECT_GRADCHECK(
+      mid, {leaf(test_tensor({2, 3, 2}, 4, DType::f64, 3.0)), leaf(test_tensor({2, 3, 2}, 5))});
+}
+
+TEST(Gradcheck, gradcheck_add_softmax) {
+  // Gradients for both inputs, the bias broadcast over the leading dims, as attention's.
+  Fn fn = [](const std::vector<Tensor>& in) { return add_softmax(in[0], in[1]) * in[2]; };
+  EXPECT_GRADCHECK(
+      fn, {leaf(test_tensor({2, 3, 4}, 9, DType::f64, 3.0)),
+           leaf(test_tensor({1, 3, 4}, 10, DType::f64, 3.0)), leaf(test_tensor({2, 3, 4}, 11))});
+  EXPECT_GRADCHECK(fn,
+                   {leaf(non_contiguous(test_tensor({3, 4}, 12, DType::f64, 3.0))),
+                    leaf(test_tensor({3, 1}, 13, DType::f64, 3.0)), leaf(test_tensor({3, 4}, 14))});
 }
 
 TEST(Gradcheck, gradcheck_log_softmax) {

@@ -112,6 +112,66 @@ TEST(Softmax, Backward) {
   expect_values(h.grad(), {kP[0] * (1 - kP[0]), -kP[1] * kP[0], -kP[2] * kP[0]}, 1e-2);
 }
 
+// add_softmax(x, bias) against softmax(x + bias) run as two ops: the same bits forward and
+// in both gradients, for every float dtype and the bias layouts attention uses (a position
+// bias broadcast over the batch, a padding mask broadcast over heads and queries) or that
+// the kernel must repack (transposed, broadcast along the row). Rows of 7 take the scalar
+// tails, rows of 356 (t5-small's encoder) the vector loops; the mask blanks whole rows.
+TEST(AddSoftmax, EqualsAddThenSoftmaxBitForBit) {
+  const double inf = std::numeric_limits<double>::infinity();
+  struct Case {
+    Shape x, bias;
+    bool transpose_bias = false;
+  };
+  const std::vector<Case> cases = {{{2, 3, 5, 7}, {1, 3, 5, 7}},
+                                   {{2, 3, 5, 7}, {2, 1, 1, 7}},
+                                   {{2, 3, 5, 7}, {2, 3, 5, 7}},
+                                   {{2, 3, 5, 7}, {7}},
+                                   {{2, 3, 5, 7}, {2, 3, 5, 1}},
+                                   {{2, 3, 5, 7}, {2, 3, 7, 5}, true},
+                                   {{1, 3, 5, 7}, {2, 3, 5, 7}},
+                                   {{2, 4, 3, 356}, {1, 4, 3, 356}},
+                                   {{5}, {}}};
+  uint64_t seed = 1;
+  for (DType dt : {DType::f32, DType::bf16, DType::f16, DType::f64}) {
+    for (const Case& c : cases) {
+      SCOPED_TRACE(str_cat(dtype_name(dt), " x ", c.x, " bias ", c.bias));
+      Tensor bias_values = testing::test_tensor(c.bias, ++seed, DType::f64, 3.0);
+      if (c.bias.numel() > 6) {  // mask entries, and a whole row when the bias has one
+        std::vector<double> v = bias_values.to_vector<double>();
+        for (size_t i = 0; i < v.size(); i += 3) v[i] = -inf;
+        const int64_t row = c.bias.empty() ? 1 : c.bias.back();
+        if (row > 1)
+          for (int64_t i = 0; i < row; ++i) v[static_cast<size_t>(i)] = -inf;
+        bias_values = Tensor::from_vector(v, c.bias, DType::f64);
+      }
+      Tensor bias = bias_values.to(dt);
+      if (c.transpose_bias) bias = kernels::transpose(bias, -1, -2);
+      const Tensor x1 = leaf(testing::test_tensor(c.x, ++seed, dt, 4.0));
+      const Tensor x2 = leaf(x1.detach());
+      const Tensor b1 = leaf(bias.detach()), b2 = leaf(bias.detach());
+      const Tensor fused = add_softmax(x1, b1);
+      const Tensor unfused = softmax(x2 + b2, -1);
+      ASSERT_EQ(fused.shape(), unfused.shape());
+      EXPECT_EQ(fused.to_vector<double>(), unfused.to_vector<double>());
+      const Tensor dy = testing::test_tensor(fused.shape(), ++seed, dt);
+      fused.backward(dy);
+      unfused.backward(dy);
+      EXPECT_EQ(x1.grad().to_vector<double>(), x2.grad().to_vector<double>());
+      EXPECT_EQ(b1.grad().shape(), b1.shape());
+      EXPECT_EQ(b1.grad().to_vector<double>(), b2.grad().to_vector<double>());
+    }
+  }
+}
+
+TEST(AddSoftmax, Errors) {
+  EXPECT_THROW_MSG(add_softmax(Tensor::zeros({2, 3}), Tensor::zeros({3}, DType::bf16)),
+                   "[add_softmax] dtype mismatch: scores are [2, 3] f32, bias is [3] bf16");
+  EXPECT_THROW_MSG(add_softmax(Tensor::zeros({2, 3}, DType::i64), Tensor::zeros({3}, DType::i64)),
+                   "[add_softmax] needs a floating dtype, scores are [2, 3] i64");
+  EXPECT_THROW_MSG(add_softmax(Tensor::zeros({2, 3}), Tensor::zeros({4})), "[add_softmax]");
+}
+
 TEST(Softmax, Errors) {
   EXPECT_THROW_MSG(softmax(Tensor::zeros({2, 3}, DType::i64)),
                    "[softmax] needs a floating dtype, x is [2, 3] i64");
