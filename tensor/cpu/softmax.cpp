@@ -47,10 +47,11 @@ void softmax_row(const T* x, T* y, int64_t d, bool log, const T* next, acc_t<T>*
   const Acc shift = m == -std::numeric_limits<Acc>::infinity() ? Acc(0) : m;
   if (log) {
     const Acc s = sum_exp_row<false>(x, d, shift, static_cast<Acc*>(nullptr), next);
-    // s == 0 only when every entry is -inf (otherwise the max contributes exp(0) = 1).
+    // s == 0 only when every entry is -inf (otherwise the max contributes exp(0) = 1); a
+    // NaN s (a NaN or +inf in the row) stays NaN, as in the vector path and on CUDA.
     // (x - shift) is exact near the max; adding shift to log(s) first would round at the
     // magnitude of x.
-    const Acc c = s > 0 ? std::log(s) : std::numeric_limits<Acc>::infinity();
+    const Acc c = s > 0 ? std::log(s) : (s == 0 ? std::numeric_limits<Acc>::infinity() : s);
     for (int64_t i = 0; i < d; ++i) y[i] = store_as<T>((load_as<Acc>(x[i]) - shift) - c);
     return;
   }
@@ -61,7 +62,7 @@ void softmax_row(const T* x, T* y, int64_t d, bool log, const T* next, acc_t<T>*
     e = scratch;
   }
   const Acc s = sum_exp_row<true>(x, d, shift, e, next);
-  const Acc inv = s > 0 ? Acc(1) / s : Acc(0);
+  const Acc inv = s > 0 ? Acc(1) / s : (s == 0 ? Acc(0) : s);
   for (int64_t i = 0; i < d; ++i) y[i] = store_as<T>(e[i] * inv);
 }
 

@@ -68,6 +68,20 @@ TEST(Softmax, MaskedEntries) {
   for (int i = 4; i < 8; ++i) EXPECT_EQ(l[i], -inf);
 }
 
+TEST(Softmax, InfOrNanInARowMakesTheRowNanInEveryDtype) {
+  // +inf - +inf is NaN, so the row's sum of exps is NaN and every output with it, as in
+  // PyTorch; the f64 and f16 path once turned that NaN sum into 0 (or +inf for log).
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType dt : {DType::f32, DType::bf16, DType::f16, DType::f64}) {
+    for (double bad : {inf, std::nan("")}) {
+      const Tensor x = Tensor::from_vector<double>({bad, 1, 2}, {1, 3}, dt);
+      for (const Tensor& y : {softmax(x), log_softmax(x)})
+        for (double v : y.to_vector<double>())
+          EXPECT_TRUE(std::isnan(v)) << dtype_name(dt) << " input " << bad << " gave " << v;
+    }
+  }
+}
+
 TEST(Softmax, OtherDims) {
   const Tensor x = Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2});
   const double a = 0.11920292202211755, b = 0.8807970779778823;  // softmax([1, 3])
