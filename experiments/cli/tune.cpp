@@ -46,36 +46,94 @@ T as(const std::string& key, const nlohmann::json& v) {
   }
 }
 
+// A seed: an integer >= 0 (a negative one would wrap around as unsigned).
+uint64_t seed_value(const std::string& key, const nlohmann::json& v) {
+  const int64_t seed = as<int64_t>(key, v);
+  SP_CHECK(seed >= 0, "[tune] --set ", key, "=", seed, ": must be >= 0");
+  return static_cast<uint64_t>(seed);
+}
+
+// The spec's ranges for stages.tune (experiments/spec/trial_parse.cpp), checked before
+// anything loads: a zero length would otherwise train on empty sequences without a word.
+void check_ranges(const TuneStage& ts) {
+  auto check = [](bool ok, const char* key, int64_t value, const char* expected) {
+    SP_CHECK(ok, "[tune] --set ", key, "=", value, ": must be ", expected);
+  };
+  check(ts.steps > 0, "steps", ts.steps, "positive");
+  check(ts.batch_size > 0, "batch_size", ts.batch_size, "positive");
+  check(ts.grad_accumulation > 0, "grad_accumulation", ts.grad_accumulation, "positive");
+  SP_CHECK(ts.batch_size % ts.grad_accumulation == 0,
+           "[tune] --set grad_accumulation=", ts.grad_accumulation, ": must divide batch_size (",
+           ts.batch_size, ")");
+  check(ts.inputs_length >= 2, "inputs_length", ts.inputs_length, ">= 2 (a token and EOS)");
+  check(ts.targets_length >= 1, "targets_length", ts.targets_length, ">= 1");
+  check(ts.eval_every >= 0, "eval_every", ts.eval_every, ">= 0 (0: only at the end)");
+  check(ts.early_stopping_patience >= 0, "early_stopping_patience", ts.early_stopping_patience,
+        ">= 0 (0: off)");
+  check(ts.max_train_examples >= 0, "max_train_examples", ts.max_train_examples, ">= 0 (0: all)");
+  check(ts.max_eval_examples >= 0, "max_eval_examples", ts.max_eval_examples, ">= 0 (0: all)");
+  check(ts.checkpoint_every >= 0, "checkpoint_every", ts.checkpoint_every, ">= 0");
+  check(ts.log_every > 0, "log_every", ts.log_every, "positive");
+}
+
 // The training keys --set understands; the rest go to the PEFT method.
 void apply_set(TuneStage& ts, const std::string& key, const nlohmann::json& v) {
-  if (key == "steps") ts.steps = as<int64_t>(key, v);
-  else if (key == "batch_size") ts.batch_size = as<int64_t>(key, v);
-  else if (key == "grad_accumulation") ts.grad_accumulation = as<int64_t>(key, v);
-  else if (key == "inputs_length") ts.inputs_length = as<int64_t>(key, v);
-  else if (key == "targets_length") ts.targets_length = as<int64_t>(key, v);
-  else if (key == "seed") ts.seed = as<uint64_t>(key, v);
-  else if (key == "dropout") ts.dropout = as<double>(key, v);
-  else if (key == "z_loss") ts.z_loss = as<double>(key, v);
-  else if (key == "checkpoint_every") ts.checkpoint_every = as<int64_t>(key, v);
-  else if (key == "log_every") ts.log_every = as<int64_t>(key, v);
-  else if (key == "eval_every") ts.eval_every = as<int64_t>(key, v);
-  else if (key == "eval_split") ts.eval_split = as<std::string>(key, v);
-  else if (key == "eval_method") ts.eval_method = as<std::string>(key, v);
-  else if (key == "early_stopping_patience") ts.early_stopping_patience = as<int64_t>(key, v);
-  else if (key == "metric") ts.metric = as<std::string>(key, v);
-  else if (key == "max_train_examples") ts.max_train_examples = as<int64_t>(key, v);
-  else if (key == "max_eval_examples") ts.max_eval_examples = as<int64_t>(key, v);
-  else if (key == "optimizer") ts.optimizer.name = as<std::string>(key, v);
-  else if (key == "lr") ts.optimizer.lr = as<double>(key, v);
-  else if (key == "weight_decay") ts.optimizer.weight_decay = as<double>(key, v);
-  else if (key == "clip_global_norm") ts.optimizer.clip_global_norm = as<double>(key, v);
-  else if (key == "schedule") ts.optimizer.schedule.kind = as<std::string>(key, v);
-  else if (key == "warmup_steps") ts.optimizer.schedule.warmup_steps = as<int64_t>(key, v);
-  else if (key == "task_prefix") ts.task.task_prefix = as<bool>(key, v);
-  else if (key == "task_config") ts.task.config = as<std::string>(key, v);
-  else if (key == "task_seed") ts.task.seed = as<uint64_t>(key, v);
-  else if (key == "train_split") ts.train_split = as<std::string>(key, v);
-  else ts.peft.settings[key] = v;
+  if (key == "steps")
+    ts.steps = as<int64_t>(key, v);
+  else if (key == "batch_size")
+    ts.batch_size = as<int64_t>(key, v);
+  else if (key == "grad_accumulation")
+    ts.grad_accumulation = as<int64_t>(key, v);
+  else if (key == "inputs_length")
+    ts.inputs_length = as<int64_t>(key, v);
+  else if (key == "targets_length")
+    ts.targets_length = as<int64_t>(key, v);
+  else if (key == "seed")
+    ts.seed = seed_value(key, v);
+  else if (key == "dropout")
+    ts.dropout = as<double>(key, v);
+  else if (key == "z_loss")
+    ts.z_loss = as<double>(key, v);
+  else if (key == "checkpoint_every")
+    ts.checkpoint_every = as<int64_t>(key, v);
+  else if (key == "log_every")
+    ts.log_every = as<int64_t>(key, v);
+  else if (key == "eval_every")
+    ts.eval_every = as<int64_t>(key, v);
+  else if (key == "eval_split")
+    ts.eval_split = as<std::string>(key, v);
+  else if (key == "eval_method")
+    ts.eval_method = as<std::string>(key, v);
+  else if (key == "early_stopping_patience")
+    ts.early_stopping_patience = as<int64_t>(key, v);
+  else if (key == "metric")
+    ts.metric = as<std::string>(key, v);
+  else if (key == "max_train_examples")
+    ts.max_train_examples = as<int64_t>(key, v);
+  else if (key == "max_eval_examples")
+    ts.max_eval_examples = as<int64_t>(key, v);
+  else if (key == "optimizer")
+    ts.optimizer.name = as<std::string>(key, v);
+  else if (key == "lr")
+    ts.optimizer.lr = as<double>(key, v);
+  else if (key == "weight_decay")
+    ts.optimizer.weight_decay = as<double>(key, v);
+  else if (key == "clip_global_norm")
+    ts.optimizer.clip_global_norm = as<double>(key, v);
+  else if (key == "schedule")
+    ts.optimizer.schedule.kind = as<std::string>(key, v);
+  else if (key == "warmup_steps")
+    ts.optimizer.schedule.warmup_steps = as<int64_t>(key, v);
+  else if (key == "task_prefix")
+    ts.task.task_prefix = as<bool>(key, v);
+  else if (key == "task_config")
+    ts.task.config = as<std::string>(key, v);
+  else if (key == "task_seed")
+    ts.task.seed = seed_value(key, v);
+  else if (key == "train_split")
+    ts.train_split = as<std::string>(key, v);
+  else
+    ts.peft.settings[key] = v;
 }
 
 int run_tune(const TuneArgs& a) {
@@ -101,6 +159,7 @@ int run_tune(const TuneArgs& a) {
     SP_CHECK(eq != std::string::npos && eq > 0, "[tune] --set expects key=value, got '", s, "'");
     apply_set(ts, s.substr(0, eq), typed(s.substr(eq + 1)));
   }
+  check_ranges(ts);
   trial.seed = ts.seed;
   trial.tune = ts;
   spec.trials.push_back(trial);
@@ -135,16 +194,18 @@ std::function<int()> setup_tune(CLI::App& sub) {
   sub.add_option("--data", a->data, "The task's data directory (empty for built-in tasks)");
   sub.add_option("--method", a->method, "PEFT method (prompt_tuning, model_tuning, lora, ...)")
       ->capture_default_str();
-  sub.add_option("--set", a->sets,
-                 "key=value, repeatable. Training keys: steps batch_size grad_accumulation "
-                 "inputs_length targets_length seed dropout z_loss checkpoint_every log_every "
-                 "eval_every eval_split eval_method early_stopping_patience metric "
-                 "max_train_examples max_eval_examples optimizer lr weight_decay "
-                 "clip_global_norm schedule warmup_steps task_prefix task_config task_seed train_split; any "
-                 "other key is a "
-                 "setting of the method (length=20, init=class_labels, ...)");
-  sub.add_option("--out", a->out, "Output directory (checkpoints, metrics.jsonl, model/); an "
-                                  "interrupted run there resumes")
+  sub.add_option(
+      "--set", a->sets,
+      "key=value, repeatable. Training keys: steps batch_size grad_accumulation "
+      "inputs_length targets_length seed dropout z_loss checkpoint_every log_every "
+      "eval_every eval_split eval_method early_stopping_patience metric "
+      "max_train_examples max_eval_examples optimizer lr weight_decay "
+      "clip_global_norm schedule warmup_steps task_prefix task_config task_seed train_split; any "
+      "other key is a "
+      "setting of the method (length=20, init=class_labels, ...)");
+  sub.add_option("--out", a->out,
+                 "Output directory (checkpoints, metrics.jsonl, model/); an "
+                 "interrupted run there resumes")
       ->required();
   sub.add_option("--device", a->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub.add_option("--dtype", a->dtype, "Frozen backbone dtype")

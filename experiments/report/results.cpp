@@ -57,7 +57,7 @@ T field(const nlohmann::json& j, const char* key, const std::string& source, int
 }
 
 std::map<std::string, double> number_map(const nlohmann::json& j, const char* key,
-                                          const std::string& source, int64_t line) {
+                                         const std::string& source, int64_t line) {
   std::map<std::string, double> out;
   auto it = j.find(key);
   if (it == j.end()) return out;
@@ -69,8 +69,8 @@ std::map<std::string, double> number_map(const nlohmann::json& j, const char* ke
       continue;
     }
     if (!v.is_number())
-      bad(source, line, str_cat("[results] \"", key, "\".\"", k, "\" must be a number, got ",
-                                v.dump()));
+      bad(source, line,
+          str_cat("[results] \"", key, "\".\"", k, "\" must be a number, got ", v.dump()));
     out[k] = v.get<double>();
   }
   return out;
@@ -101,10 +101,39 @@ ResultRecord result_from_json(const nlohmann::json& j, const std::string& source
   return r;
 }
 
+namespace {
+
+// An interrupted append leaves a last line without its newline: cut it off, so the next
+// record starts a line of its own instead of being glued onto the partial one.
+void drop_partial_last_line(int fd, const std::string& path) {
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  SP_CHECK(size >= 0, "[results] cannot seek in ", path, ": ", std::strerror(errno));
+  off_t keep = size;
+  char c = '\n';
+  while (keep > 0) {
+    const ssize_t n = ::pread(fd, &c, 1, keep - 1);
+    if (n < 0 && errno == EINTR) continue;
+    SP_CHECK(n == 1, "[results] cannot read ", path, ": ", std::strerror(errno));
+    if (c == '\n') break;
+    --keep;
+  }
+  if (keep == size) return;
+  SP_CHECK(::ftruncate(fd, keep) == 0, "[results] cannot cut the partial last line of ", path, ": ",
+           std::strerror(errno));
+}
+
+}  // namespace
+
 void append_result(const std::string& path, const ResultRecord& r) {
   const std::string text = to_json(r).dump() + "\n";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   SP_CHECK(fd >= 0, "[results] cannot open ", path, " for appending: ", std::strerror(errno));
+  try {
+    drop_partial_last_line(fd, path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
   size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);

@@ -11,6 +11,7 @@
 #include "models/t5/generation.h"
 #include "models/tokenizer/t5_tokenizer.h"
 #include "tensor/error.h"
+#include "tensor/suggest.h"
 
 namespace sp {
 namespace {
@@ -33,7 +34,8 @@ std::pair<Tensor, Tensor> pad_rows(const std::vector<std::vector<int64_t>>& rows
       mask[i * len + j] = 1;
     }
   const Shape shape{static_cast<int64_t>(rows.size()), static_cast<int64_t>(len)};
-  return {Tensor::from_vector(ids, shape, DType::i64), Tensor::from_vector(mask, shape, DType::i64)};
+  return {Tensor::from_vector(ids, shape, DType::i64),
+          Tensor::from_vector(mask, shape, DType::i64)};
 }
 
 }  // namespace
@@ -42,13 +44,12 @@ namespace {
 
 // members == 0: the model alone; members >= 1: the ensemble API over that many prompts.
 std::vector<std::vector<std::string>> predict_members(const T5ForConditionalGeneration& model,
-                                                      int64_t members,
-                                                      const T5Tokenizer& tokenizer,
+                                                      int64_t members, const T5Tokenizer& tokenizer,
                                                       const std::vector<TaskExample>& examples,
                                                       const std::vector<std::string>& labels,
                                                       const EvalSettings& s) {
-  SP_CHECK(s.method == "greedy" || s.method == "rank_classification",
-           "[eval] unknown method '", s.method, "' (expected greedy or rank_classification)");
+  SP_CHECK(s.method == "greedy" || s.method == "rank_classification", "[eval] unknown method '",
+           s.method, "' (expected greedy or rank_classification)");
   SP_CHECK(s.batch_size > 0, "[eval] batch_size must be positive, got ", s.batch_size);
   NoGradGuard no_grad;
   std::vector<std::vector<int64_t>> inputs(examples.size());
@@ -63,11 +64,12 @@ std::vector<std::vector<std::string>> predict_members(const T5ForConditionalGene
   std::vector<std::vector<std::string>> out(n_out, std::vector<std::string>(examples.size()));
   const bool rank = s.method == "rank_classification" && !labels.empty();
   std::vector<std::vector<int64_t>> label_ids;
-  for (const std::string& l : labels) label_ids.push_back(tokenizer.encode(s.target_prefix + l, true));
+  for (const std::string& l : labels)
+    label_ids.push_back(tokenizer.encode(s.target_prefix + l, true));
   // Rank classification scores every (example, label) pair: fewer examples per batch.
   const size_t per_batch =
       rank && members == 0 ? std::max<size_t>(1, static_cast<size_t>(s.batch_size) / labels.size())
-           : static_cast<size_t>(s.batch_size);
+                           : static_cast<size_t>(s.batch_size);
   for (size_t start = 0; start < order.size(); start += per_batch) {
     const size_t end = std::min(order.size(), start + per_batch);
     if (!rank) {
@@ -91,7 +93,8 @@ std::vector<std::vector<std::string>> predict_members(const T5ForConditionalGene
       for (size_t k = start; k < end; ++k) {
         std::vector<int64_t> choice;
         ensemble_rank_classify(model, members, inputs[order[k]], label_ids, &choice);
-        for (size_t m = 0; m < n_out; ++m) out[m][order[k]] = labels[static_cast<size_t>(choice[m])];
+        for (size_t m = 0; m < n_out; ++m)
+          out[m][order[k]] = labels[static_cast<size_t>(choice[m])];
       }
       continue;
     }
@@ -174,17 +177,34 @@ std::vector<Seq2SeqExample> tokenize_examples(const T5Tokenizer& tokenizer,
   return out;
 }
 
+void check_eval_metric(const Task& task, const std::vector<TaskExample>& examples,
+                       const std::string& metric) {
+  std::vector<std::string> targets;
+  targets.reserve(examples.size());
+  for (const TaskExample& e : examples) targets.push_back(e.targets);
+  const Metrics reported = task.compute_metrics(examples, targets);
+  if (reported.count(metric)) return;
+  std::vector<std::string> names;
+  std::string list;
+  for (const auto& [name, value] : reported) {
+    names.push_back(name);
+    list += str_cat(list.empty() ? "" : ", ", name);
+  }
+  fail(str_cat("[run] stages.tune.metric '", metric, "': task ", task.name(), " reports ", list,
+               did_you_mean(metric, names)));
+}
+
 void write_predictions(const std::string& path, const std::vector<TaskExample>& examples,
                        const std::vector<std::string>& predictions) {
   SP_CHECK(examples.size() == predictions.size(), "[eval] ", predictions.size(),
            " predictions for ", examples.size(), " examples");
   std::string text;
   for (size_t i = 0; i < examples.size(); ++i)
-    text += nlohmann::json{{"id", examples[i].id},
-                           {"prediction", predictions[i]},
-                           {"target", examples[i].targets}}
-                .dump() +
-            "\n";
+    text +=
+        nlohmann::json{
+            {"id", examples[i].id}, {"prediction", predictions[i]}, {"target", examples[i].targets}}
+            .dump() +
+        "\n";
   write_file_atomic(path, text, "[eval]");
 }
 

@@ -49,13 +49,21 @@ std::vector<std::vector<std::string>> predict_ensemble_texts(
 std::string majority_vote(const std::vector<std::string>& votes);
 // Per example, the majority over members: member_predictions[m][i] is member m's text for
 // example i. Throws when the members' lengths differ.
-std::vector<std::string> majority_votes(const std::vector<std::vector<std::string>>& member_predictions);
+std::vector<std::string> majority_votes(
+    const std::vector<std::vector<std::string>>& member_predictions);
 
 // Encodes examples for training: inputs and targets with EOS, cut to the lengths keeping
 // EOS last (T5 truncates the same way).
 std::vector<Seq2SeqExample> tokenize_examples(const T5Tokenizer& tokenizer,
                                               const std::vector<TaskExample>& examples,
                                               int64_t inputs_length, int64_t targets_length);
+
+// Checks, before any training, that the task reports `metric` (the one that picks the
+// best checkpoint) on examples, the split evaluated while training: throws "[run]
+// stages.tune.metric '<metric>': task <name> reports <its metrics>" when it does not.
+// Scores the examples' own targets, so an unlabelled split fails here too.
+void check_eval_metric(const Task& task, const std::vector<TaskExample>& examples,
+                       const std::string& metric);
 
 // path: one line per example {"id", "prediction", "target"}, written atomically.
 void write_predictions(const std::string& path, const std::vector<TaskExample>& examples,

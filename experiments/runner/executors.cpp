@@ -47,7 +47,8 @@ TaskOptions task_options(const TaskSpec& spec) {
 
 std::vector<TaskExample> load_split(const Task& task, const std::string& split, int64_t max) {
   std::vector<TaskExample> examples = task.load(split);
-  if (max > 0 && static_cast<int64_t>(examples.size()) > max) examples.resize(static_cast<size_t>(max));
+  if (max > 0 && static_cast<int64_t>(examples.size()) > max)
+    examples.resize(static_cast<size_t>(max));
   SP_CHECK(!examples.empty(), "[run] task ", task.name(), ": split '", split, "' has no examples");
   return examples;
 }
@@ -87,7 +88,8 @@ Tuned load_tuned(const StageRequest& r, const std::string& peft_dir) {
   Tuned t;
   t.model = load_stage_model(r.model_dir, r.trial->model, 0.0, nullptr);
   t.peft = load_peft(peft_dir, *t.model);
-  if (r.trial->model.dtype == DType::bf16) cast_frozen_parameters(*t.model, DType::bf16, DType::f32);
+  if (r.trial->model.dtype == DType::bf16)
+    cast_frozen_parameters(*t.model, DType::bf16, DType::f32);
   t.model->eval();
   return t;
 }
@@ -135,8 +137,10 @@ class DefaultExecutor : public StageExecutor {
     es.batch_size = ts.batch_size;
     if (ts.sentinel_targets) es.target_prefix = kSentinelPrefix;
     const std::string metric = ts.metric.empty() ? task->primary_metric() : ts.metric;
+    check_eval_metric(*task, val, metric);  // now, not at the first evaluation
     auto evaluator = [&, metric](int64_t) -> std::optional<EvalResult> {
-      const std::vector<std::string> predictions = predict_texts(*model, tokenizer, val, labels, es);
+      const std::vector<std::string> predictions =
+          predict_texts(*model, tokenizer, val, labels, es);
       EvalResult e;
       e.metrics = score(*task, val, predictions);
       return e;
@@ -194,9 +198,9 @@ class DefaultExecutor : public StageExecutor {
     StageOutput out;
     out.model_dir = result.model_dir;
     out.records.push_back(rec);
-    out.info = {{"steps_done", result.steps_done},   {"stop_reason", result.stop_reason},
-                {"best_step", result.best_step},     {"resumed_from", result.resumed_from},
-                {"final_loss", result.final_loss},   {"metric", metric}};
+    out.info = {{"steps_done", result.steps_done}, {"stop_reason", result.stop_reason},
+                {"best_step", result.best_step},   {"resumed_from", result.resumed_from},
+                {"final_loss", result.final_loss}, {"metric", metric}};
     return out;
   }
 
@@ -224,8 +228,7 @@ class DefaultExecutor : public StageExecutor {
     std::vector<Target> targets;
     targets.push_back({make_task(ts.task.name, task_options(ts.task)), ev.splits, {}});
     for (const TransferSpec& t : ev.transfer)
-      targets.push_back(
-          {make_task(t.task.name, task_options(t.task)), t.splits, t.label_map});
+      targets.push_back({make_task(t.task.name, task_options(t.task)), t.splits, t.label_map});
 
     // predictions[target][split][member]
     std::vector<std::vector<std::vector<std::vector<std::string>>>> predictions(targets.size());
@@ -313,8 +316,9 @@ class DefaultExecutor : public StageExecutor {
           // Table 3's columns: the members' average and best beside the ensemble.
           std::map<std::string, double> sum, best;
           for (size_t m = 0; m < members.size(); ++m) {
-            write_predictions((fs::path(r.dir) / (stem + "-member" + std::to_string(m) + ".jsonl")).string(),
-                              examples[t][s], members[m]);
+            write_predictions(
+                (fs::path(r.dir) / (stem + "-member" + std::to_string(m) + ".jsonl")).string(),
+                examples[t][s], members[m]);
             for (const auto& [k, v] : score(*targets[t].task, examples[t][s], members[m])) {
               sum[k] += v;
               best[k] = m == 0 ? v : std::max(best[k], v);
@@ -325,15 +329,15 @@ class DefaultExecutor : public StageExecutor {
             rec.metrics["members_best_" + k] = best[k];
           }
         }
-        log << "[run]     " << rec.task << "/" << split << (ensemble ? " (ensemble of " + std::to_string(members.size()) + ")" : "")
-            << ": " << nlohmann::json(rec.metrics).dump() << "\n";
+        log << "[run]     " << rec.task << "/" << split
+            << (ensemble ? " (ensemble of " + std::to_string(members.size()) + ")" : "") << ": "
+            << nlohmann::json(rec.metrics).dump() << "\n";
         out.records.push_back(std::move(rec));
       }
     }
     if (ev.prompt_neighbors > 0) {
       SP_CHECK(member_prompts.size() == r.tuned_dirs.size(),
-               "[run] prompt_neighbors needs prompt_tuning, the tuned method is ",
-               ts.peft.method);
+               "[run] prompt_neighbors needs prompt_tuning, the tuned method is ", ts.peft.method);
       write_prompt_neighbors(r.dir, member_prompts, vocabulary, tokenizer, labels,
                              ev.prompt_neighbors, out, log);
     }
@@ -361,8 +365,8 @@ class DefaultExecutor : public StageExecutor {
       }
     }
     write_file_atomic((fs::path(dir) / "prompt_neighbors.jsonl").string(), lines, "[run]");
-    out.info["prompt_neighbors"] = {{"k", k}, {"positions", positions},
-                                    {"positions_with_label", with_label}};
+    out.info["prompt_neighbors"] = {
+        {"k", k}, {"positions", positions}, {"positions_with_label", with_label}};
     log << "[run]     prompt neighbours (k " << k << "): " << with_label << " of " << positions
         << " positions have a class label among them -> prompt_neighbors.jsonl\n";
   }
@@ -376,17 +380,18 @@ std::string ensure_corpus(const StageRequest& r) {
   const nlohmann::json key = {{"corpus", t.corpus.canonical_json()},
                               {"tokenizer", t.tokenizer.canonical_json()}};
   const std::string hash = sha256_hex(key.dump()).substr(0, 12);
-  const fs::path dir = fs::path(r.run_dir.empty() ? fs::path(r.dir).parent_path().parent_path().string()
-                                                  : r.run_dir) /
-                       "stages" / ("corpus-" + hash);
+  const fs::path dir =
+      fs::path(r.run_dir.empty() ? fs::path(r.dir).parent_path().parent_path().string()
+                                 : r.run_dir) /
+      "stages" / ("corpus-" + hash);
   std::ostream& log = r.log ? *r.log : std::cout;
   if (fs::exists(dir / "corpus.json")) return dir.string();
   log << "[run]     building the corpus -> " << dir.string() << "\n";
   log.flush();
   CorpusBuildOptions o;
   o.out_dir = dir.string();
-  SP_CHECK(t.corpus.builtin.empty() || t.corpus.builtin == "wordnet", "[run] unknown built-in corpus '",
-           t.corpus.builtin, "' (expected wordnet)");
+  SP_CHECK(t.corpus.builtin.empty() || t.corpus.builtin == "wordnet",
+           "[run] unknown built-in corpus '", t.corpus.builtin, "' (expected wordnet)");
   o.use_wordnet = t.corpus.builtin == "wordnet";
   o.text_files = t.corpus.files;
   o.text_format.format = parse_document_format(t.corpus.format);
@@ -394,8 +399,8 @@ std::string ensure_corpus(const StageRequest& r) {
   o.vocab_size = t.tokenizer.vocab_size;
   o.train_vocabulary = t.tokenizer.source == "train";
   const CorpusSummary summary = build_corpus(o);
-  if (t.tokenizer.source == "file") fs::copy_file(t.tokenizer.path, dir / "spiece.model",
-                                                  fs::copy_options::overwrite_existing);
+  if (t.tokenizer.source == "file")
+    fs::copy_file(t.tokenizer.path, dir / "spiece.model", fs::copy_options::overwrite_existing);
   log << "[run]     corpus: " << summary.train_documents << " training documents, "
       << summary.vocab_pieces << " vocabulary pieces\n";
   return dir.string();
@@ -404,8 +409,8 @@ std::string ensure_corpus(const StageRequest& r) {
 StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
   const Trial& t = *r.trial;
   const bool lm = r.kind == StageKind::lm_adapt;
-  const LoopSpec& loop = lm ? static_cast<const LoopSpec&>(*t.lm_adapt)
-                            : static_cast<const LoopSpec&>(*t.pretrain);
+  const LoopSpec& loop =
+      lm ? static_cast<const LoopSpec&>(*t.lm_adapt) : static_cast<const LoopSpec&>(*t.pretrain);
   PretrainOptions o;
   o.objective = lm ? PretrainObjective::prefix_lm : objective_from_name(t.pretrain->objective);
   if (!lm) {
@@ -441,8 +446,8 @@ StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
   o.log_every = loop.log_every;
   // Validation loss and a checkpoint (the resume point of an interrupted run) at the
   // spec's cadence, else four times over the run.
-  o.eval_every = loop.checkpoint_every > 0 ? loop.checkpoint_every
-                                           : std::max<int64_t>(1, loop.steps / 4);
+  o.eval_every =
+      loop.checkpoint_every > 0 ? loop.checkpoint_every : std::max<int64_t>(1, loop.steps / 4);
   o.checkpoint_every = o.eval_every;
   o.progress = ProgressMode::automatic;
   const PretrainResult result = run_pretraining(o);
@@ -466,6 +471,8 @@ StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
 
 }  // namespace
 
-std::unique_ptr<StageExecutor> make_default_executor() { return std::make_unique<DefaultExecutor>(); }
+std::unique_ptr<StageExecutor> make_default_executor() {
+  return std::make_unique<DefaultExecutor>();
+}
 
 }  // namespace sp

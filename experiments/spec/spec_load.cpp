@@ -31,7 +31,8 @@ std::string directory_of(const std::string& source) {
 }
 
 // Replaces tree with its `extends:` base merged under it, recursively.
-SpecNode resolve_extends(SpecNode tree, const std::string& source, std::vector<std::string>& chain) {
+SpecNode resolve_extends(SpecNode tree, const std::string& source,
+                         std::vector<std::string>& chain) {
   const SpecNode* ext = tree.find("extends");
   if (!ext) return tree;
   const std::string rel = node_string(*ext, "extends");
@@ -63,7 +64,8 @@ void relocate(SpecNode& node, const SourceLocation& loc) {
 // Swept keys are dotted themselves: --set sweep.grid.stages.tune.steps=[1,2] means the
 // grid entry "stages.tune.steps" (and sweep.zip.GROUP.a.b the entry "a.b" of an existing
 // named group), not nested maps.
-std::vector<std::string> sweep_aware_path(const SpecNode& tree, const std::vector<std::string>& path) {
+std::vector<std::string> sweep_aware_path(const SpecNode& tree,
+                                          const std::vector<std::string>& path) {
   if (path.size() < 3 || path[0] != "sweep" || (path[1] != "grid" && path[1] != "zip")) return path;
   size_t head = 2;
   if (path[1] == "zip" && path.size() > 3) {
@@ -200,12 +202,15 @@ struct Sweep {
 
 SweepAxis read_axis(const SpecNode::Entry& e, const std::string& section) {
   SweepAxis a{e.key, split_dotted(e.key, e.key_loc), e.key_loc, {}};
-  static const std::set<std::string> forbidden = {"name", "description", "vars", "sweep", "extends"};
+  static const std::set<std::string> forbidden = {"name", "description", "vars", "sweep",
+                                                  "extends"};
   if (forbidden.count(a.path[0]))
-    fail_at(e.key_loc, str_cat("sweep.", section, " cannot sweep '", e.key, "'",
-                               a.path[0] == "vars" ? ": sweep the key that uses the variable" : ""));
+    fail_at(e.key_loc,
+            str_cat("sweep.", section, " cannot sweep '", e.key, "'",
+                    a.path[0] == "vars" ? ": sweep the key that uses the variable" : ""));
   if (!e.value.is_list() || e.value.items.empty())
-    fail_at(e.value.loc, str_cat("sweep.", section, ".", e.key, " must be a non-empty list of values"));
+    fail_at(e.value.loc,
+            str_cat("sweep.", section, ".", e.key, " must be a non-empty list of values"));
   a.values = e.value.items;
   return a;
 }
@@ -240,8 +245,8 @@ Sweep read_sweep(const SpecNode* node) {
     for (size_t i = 0; i < a.values.size(); ++i)
       for (size_t j = 0; j < i; ++j)
         if (a.values[i].to_json() == a.values[j].to_json())
-          fail_at(a.values[i].loc, str_cat("sweep.grid.", a.key, " lists '", a.values[i].text(),
-                                            "' twice"));
+          fail_at(a.values[i].loc,
+                  str_cat("sweep.grid.", a.key, " lists '", a.values[i].text(), "' twice"));
   for (const auto& group : s.zips)
     for (const SweepAxis& a : group)
       if (a.values.size() != group[0].values.size())
@@ -293,7 +298,9 @@ std::string id_value(const SpecNode& v, bool full) {
   if (v.is_map() || v.is_list()) {
     std::string out;
     const char sep = v.is_map() ? '-' : '+';
-    auto add = [&](const SpecNode& item) { out += (out.empty() ? "" : std::string(1, sep)) + id_value(item, full); };
+    auto add = [&](const SpecNode& item) {
+      out += (out.empty() ? "" : std::string(1, sep)) + id_value(item, full);
+    };
     for (const SpecNode& item : v.items) add(item);
     for (const SpecNode::Entry& e : v.entries) add(e.value);
     return out;
@@ -309,8 +316,8 @@ std::string id_value(const SpecNode& v, bool full) {
 std::string sanitize_id(const std::string& id) {
   std::string out = id;
   for (char& c : out)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string_view("._=,+-").find(c) !=
-                                                              std::string_view::npos))
+    if (!(std::isalnum(static_cast<unsigned char>(c)) ||
+          std::string_view("._=,+-").find(c) != std::string_view::npos))
       c = '_';
   return out;
 }
@@ -401,6 +408,25 @@ void fill_hashes(Trial& t) {
   }
 }
 
+bool set_names_key(const std::vector<SetOverride>& sets, const std::string& key) {
+  return std::any_of(sets.begin(), sets.end(),
+                     [&](const SetOverride& s) { return s.path.size() == 1 && s.path[0] == key; });
+}
+
+// After --set and variables: `--set name=X` renames the run like a `name:` in the file.
+void read_name_and_description(const SpecNode& tree, const std::string& source, bool named,
+                               ExperimentSpec& spec) {
+  MapReader root(&tree, "");
+  spec.name = named ? root.string("name", "") : fs::path(source).stem().string();
+  root.check(!spec.name.empty() && sanitize_id(spec.name) == spec.name &&
+                 spec.name.find(',') == std::string::npos,
+             "name",
+             str_cat("'", spec.name,
+                     "' must be letters, digits, '.', '_', '-' or '+' "
+                     "(it names the run directory)"));
+  spec.description = root.string("description", "");
+}
+
 }  // namespace
 
 std::string Trial::origin_hash() const {
@@ -412,26 +438,21 @@ std::string Trial::origin_hash() const {
 ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& source,
                           const SpecLoadOptions& options) {
   SpecNode top = parse_yaml_tree(yaml_text, source);
-  if (!top.is_map()) fail_at(top.loc, str_cat("a spec must be a map of keys, got a ", top.kind_name()));
+  if (!top.is_map())
+    fail_at(top.loc, str_cat("a spec must be a map of keys, got a ", top.kind_name()));
   const bool named = top.find("name") != nullptr;
   std::vector<std::string> chain = {fs::absolute(source).lexically_normal().string()};
   SpecNode tree = resolve_extends(std::move(top), source, chain);
 
   ExperimentSpec spec;
   spec.source = source;
-  {
-    MapReader root(&tree, "");
-    spec.name = named ? root.string("name", "") : fs::path(source).stem().string();
-    root.check(!spec.name.empty() && sanitize_id(spec.name) == spec.name &&
-                   spec.name.find(',') == std::string::npos,
-               "name", str_cat("'", spec.name, "' must be letters, digits, '.', '_', '-' or '+' "
-                               "(it names the run directory)"));
-    spec.description = root.string("description", "");
-  }
 
   // Variables: the spec's defaults, then the environment, then --set vars.NAME=...
   std::vector<SetOverride> sets;
   for (const std::string& text : options.sets) sets.push_back(parse_set(text));
+  for (const SetOverride& s : sets)
+    if (s.path[0] == "extends")
+      fail_at(s.loc, "extends cannot be set with --set: it is resolved before --set applies");
   std::map<std::string, Var> vars;
   vars["SPEC_DIR"] = {directory_of(source), {source, 0, 0}};
   if (const SpecNode* node = tree.find("vars")) {
@@ -441,7 +462,8 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
         if (!valid_var_name(e.key))
           fail_at(e.key_loc, str_cat("variable name '", e.key, "' must be letters, digits and _"));
         if (!e.value.is_scalar() && !e.value.is_null())
-          fail_at(e.value.loc, str_cat("vars.", e.key, " must be a string, got a ", e.value.kind_name()));
+          fail_at(e.value.loc,
+                  str_cat("vars.", e.key, " must be a string, got a ", e.value.kind_name()));
         vars[e.key] = {e.value.is_null() ? "" : e.value.scalar, e.value.loc};
       }
   }
@@ -467,6 +489,7 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
   spec.vars = interpolate.resolved();
   for (SpecNode::Entry& e : tree.entries)
     if (e.key != "vars") interpolate.expand_tree(e.value);
+  read_name_and_description(tree, source, named || set_names_key(sets, "name"), spec);
   spec.resolved = tree.to_json();
 
   const Sweep sweep = read_sweep(tree.find("sweep"));
@@ -537,6 +560,9 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
 }
 
 ExperimentSpec load_spec(const std::string& path, const SpecLoadOptions& options) {
+  std::error_code ec;
+  SP_CHECK(!fs::is_directory(path, ec), "[spec] ", path,
+           " is a directory: expected an experiment's YAML file");
   std::ifstream in(path, std::ios::binary);
   SP_CHECK(in, "[spec] cannot read ", path);
   std::ostringstream text;

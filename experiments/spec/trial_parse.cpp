@@ -248,11 +248,12 @@ PeftSpec parse_peft(MapReader& tune) {
     if (!v) continue;
     nlohmann::json value = v->to_json();
     if (!same_json_kind(s.default_value, value))
-      r.fail(s.key, str_cat("must be ", s.default_value.is_number_integer() ? "an integer"
-                                        : s.default_value.is_number()       ? "a number"
-                                        : s.default_value.is_boolean()      ? "true or false"
-                                        : s.default_value.is_string()       ? "a string"
-                                                                            : "a list",
+      r.fail(s.key, str_cat("must be ",
+                            s.default_value.is_number_integer() ? "an integer"
+                            : s.default_value.is_number()       ? "a number"
+                            : s.default_value.is_boolean()      ? "true or false"
+                            : s.default_value.is_string()       ? "a string"
+                                                                : "a list",
                             " (like its default ", s.default_value.dump(), "), got ",
                             v->kind_name(), " '", v->text(), "'"));
     given[s.key] = std::move(value);
@@ -340,7 +341,8 @@ EvalStage parse_eval(MapReader& r, const TuneStage& tune, const TrialParseContex
   if (const SpecNode* list = r.get("transfer")) {
     if (!list->is_list()) r.fail("transfer", "must be a list of tasks");
     for (size_t i = 0; i < list->items.size(); ++i)
-      s.transfer.push_back(parse_transfer(list->items[i], str_cat(r.full("transfer"), ".", i), ctx));
+      s.transfer.push_back(
+          parse_transfer(list->items[i], str_cat(r.full("transfer"), ".", i), ctx));
   }
   r.finish();
   return s;
@@ -362,9 +364,10 @@ ModelSpec parse_model(MapReader& root, const TrialParseContext& ctx) {
   ModelSpec m;
   m.preset = r.string("preset", "");
   m.checkpoint = r.string("checkpoint", "");
-  r.check(m.preset.empty() != m.checkpoint.empty(), m.preset.empty() ? "preset" : "checkpoint",
-          "and model.checkpoint: give exactly one (a preset to train from scratch, or a "
-          "Hugging Face checkpoint directory)");
+  if (m.preset.empty() == m.checkpoint.empty())
+    fail_at(r.loc(m.preset.empty() ? "preset" : "checkpoint"),
+            "model.preset and model.checkpoint: give exactly one (a preset to train from "
+            "scratch, or a Hugging Face checkpoint directory)");
   const int64_t seed = r.integer("init_seed", 0);
   r.check(seed >= 0, "init_seed", "must be >= 0");
   m.init_seed = static_cast<uint64_t>(seed);
@@ -373,7 +376,8 @@ ModelSpec parse_model(MapReader& root, const TrialParseContext& ctx) {
   if (!m.preset.empty()) {
     const std::vector<std::string> presets = T5Config::preset_names();
     if (std::find(presets.begin(), presets.end(), m.preset) == presets.end())
-      r.fail("preset", str_cat("has no value '", m.preset, "'", suggestion_suffix(m.preset, presets)));
+      r.fail("preset",
+             str_cat("has no value '", m.preset, "'", suggestion_suffix(m.preset, presets)));
     r.get("config");  // resolved once the tokenizer is known (resolve_model_config)
   } else {
     check_path(ctx, r.loc("checkpoint"), "model.checkpoint", m.checkpoint, true);
@@ -445,9 +449,10 @@ CorpusSpec parse_corpus(MapReader& root, bool needed, const TrialParseContext& c
   c.builtin = r.string("builtin", "");
   c.files = r.strings("files", {});
   if (needed)
-    r.check(c.builtin.empty() != c.files.empty(), c.builtin.empty() ? "files" : "builtin",
-            "and corpus.files: give exactly one (pretraining, LM adaptation and tokenizer "
-            "training read the corpus)");
+    if (c.builtin.empty() == c.files.empty())
+      fail_at(r.loc(c.builtin.empty() ? "files" : "builtin"),
+              "corpus.builtin and corpus.files: give exactly one (pretraining, LM adaptation "
+              "and tokenizer training read the corpus)");
   if (!c.builtin.empty())
     r.check(c.builtin == "wordnet", "builtin",
             str_cat("has no corpus '", c.builtin, "'", suggestion_suffix(c.builtin, {"wordnet"})));

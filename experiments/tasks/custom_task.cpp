@@ -74,26 +74,40 @@ std::string value_text(const nlohmann::json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-// record[dotted field], failing with the file and line when absent.
-const nlohmann::json& field_value(const JsonlRecord& r, const std::string& dotted,
-                                  const std::string& used_by) {
-  const nlohmann::json* v = &r.value;
+// Walks record[dotted field]: the value, or null where a component is missing, with
+// (on a miss) the object searched last and the missing key.
+struct FieldLookup {
+  const nlohmann::json* value = nullptr;
+  const nlohmann::json* parent = nullptr;
+  std::string missing;
+};
+
+FieldLookup find_field(const nlohmann::json& record, const std::string& dotted) {
+  const nlohmann::json* v = &record;
   size_t start = 0;
   while (true) {
     const size_t dot = dotted.find('.', start);
-    const std::string part =
+    std::string part =
         dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!v->is_object() || !v->contains(part)) {
-      std::vector<std::string> keys;
-      if (v->is_object())
-        for (auto it = v->begin(); it != v->end(); ++it) keys.push_back(it.key());
-      r.fail(
-          str_cat("no field \"", dotted, "\" (used by ", used_by, ")", did_you_mean(part, keys)));
-    }
+    if (!v->is_object() || !v->contains(part)) return {nullptr, v, std::move(part)};
     v = &(*v)[part];
-    if (dot == std::string::npos) return *v;
+    if (dot == std::string::npos) return {v, nullptr, {}};
     start = dot + 1;
   }
+}
+
+// record[dotted field], failing with the file and line when absent.
+const nlohmann::json& field_value(const JsonlRecord& r, const std::string& dotted,
+                                  const std::string& used_by) {
+  const FieldLookup f = find_field(r.value, dotted);
+  if (f.value == nullptr) {
+    std::vector<std::string> keys;
+    if (f.parent->is_object())
+      for (auto it = f.parent->begin(); it != f.parent->end(); ++it) keys.push_back(it.key());
+    r.fail(str_cat("no field \"", dotted, "\" (used by ", used_by, ")",
+                   did_you_mean(f.missing, keys)));
+  }
+  return *f.value;
 }
 
 std::string fill(const Template& t, const JsonlRecord& r, const std::string& used_by) {
@@ -290,7 +304,7 @@ class CustomTask : public Task {
   }
 
   int label_of(const JsonlRecord& r) const {
-    if (!r.has(label_field_.c_str())) return -1;  // an unlabelled (test) split
+    if (find_field(r.value, label_field_).value == nullptr) return -1;  // unlabelled (test)
     const nlohmann::json& v = field_value(r, label_field_, "label_field");
     const std::string text = value_text(v);
     for (size_t k = 0; k < label_values_.size(); ++k) {

@@ -11,7 +11,13 @@ namespace sp {
 std::vector<std::string> read_predictions(std::istream& in, const std::string& source,
                                           const std::vector<TaskExample>& examples) {
   std::unordered_map<std::string, size_t> position;
-  for (size_t i = 0; i < examples.size(); ++i) position.emplace(examples[i].id, i);
+  for (size_t i = 0; i < examples.size(); ++i) {
+    // Two examples with one id (a repeated idx in the data file) could never both be given.
+    const auto [it, added] = position.emplace(examples[i].id, i);
+    SP_CHECK(added, "[metrics] the split has two examples with id \"", examples[i].id,
+             "\" (examples ", it->second + 1, " and ", i + 1,
+             "): its data file repeats an idx, so predictions cannot be matched by id");
+  }
   std::vector<std::string> predictions(examples.size());
   std::vector<int64_t> given_at(examples.size(), 0);
   JsonlReader reader(in, source);

@@ -136,6 +136,17 @@ TEST(TaskMetrics, PredictionErrorsNameTheLine) {
                    "p.jsonl:1: expected \"prediction\"");
 }
 
+TEST(TaskMetrics, RepeatedExampleIdsAreNamedBeforeReading) {
+  std::vector<TaskExample> examples = two_examples();
+  examples[1].id = examples[0].id;
+  std::istringstream in(
+      "{\"id\": \"t-validation-0\", \"prediction\": \"A\"}\n"
+      "{\"id\": \"t-validation-0\", \"prediction\": \"B\"}\n");
+  EXPECT_THROW_MSG(read_predictions(in, "p.jsonl", examples),
+                   "[metrics] the split has two examples with id \"t-validation-0\" (examples 1 "
+                   "and 2)");
+}
+
 TEST(TaskMetrics, MetricsJsonIsOneObject) {
   EXPECT_EQ(metrics_json({{"f1", 50.0}, {"accuracy", 75.0}}), "{\"accuracy\":75.0,\"f1\":50.0}");
 }

@@ -1,5 +1,7 @@
 // Reports of a run directory: results.jsonl reading, summary.csv numbers, SVG plots read
 // back, report.md sections, and `softprompt plot`'s series from metric logs.
+#include "experiments/report/report.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -12,12 +14,11 @@
 #include <vector>
 
 #include "experiments/report/metrics_plot.h"
-#include "experiments/report/report.h"
 #include "experiments/report/results.h"
 #include "experiments/report/summary.h"
 #include "experiments/report/svg_plot.h"
-#include "tensor/error.h"
 #include "temp_dir.h"
+#include "tensor/error.h"
 
 namespace sp {
 namespace {
@@ -110,9 +111,9 @@ ResultRecord record(const std::string& trial, int length, const std::string& ini
 }
 
 std::vector<ResultRecord> handmade() {
-  return {record("a", 1, "random", 1, 50), record("b", 1, "random", 2, 60),
-          record("c", 1, "random", 3, 70), record("d", 20, "random", 1, 65),
-          record("e", 20, "random", 2, 75), record("f", 1, "class_label", 1, 80),
+  return {record("a", 1, "random", 1, 50),       record("b", 1, "random", 2, 60),
+          record("c", 1, "random", 3, 70),       record("d", 20, "random", 1, 65),
+          record("e", 20, "random", 2, 75),      record("f", 1, "class_label", 1, 80),
           record("g", 20, "class_label", 1, 90), record("h", 20, "class_label", 2, 91)};
 }
 
@@ -151,6 +152,22 @@ TEST(ReportResults, RoundTripsAndKeepsTheLastLinePerTrialStage) {
   // The file itself only grew: three complete lines and the partial one.
   const std::string text = read_text(path);
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3);
+}
+
+TEST(ReportResults, AppendAfterAnInterruptedAppendKeepsTheFileReadable) {
+  TempDir dir;
+  const std::string path = (dir.path / "results.jsonl").string();
+  append_result(path, record("a", 1, "random", 1, 50));
+  { std::ofstream(path, std::ios::app) << "{\"trial\": \"c\", \"sta"; }
+  // The rerun's record must not be glued onto the partial line.
+  append_result(path, record("b", 5, "random", 1, 60));
+  const std::vector<ResultRecord> got = read_results(path);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].trial, "a");
+  EXPECT_EQ(got[1].trial, "b");
+  const std::string text = read_text(path);
+  EXPECT_EQ(text.find("\"trial\": \"c\""), std::string::npos) << text;
+  EXPECT_EQ(text.back(), '\n');
 }
 
 TEST(ReportResults, MalformedLineNamesTheFileAndLine) {
@@ -225,7 +242,8 @@ TEST(ReportSvg, WellFormedWithEveryPointReadBack) {
     if (e.name == "circle" && e.attrs.count("data-x"))
       points.emplace_back(e.attrs.at("data-series"), std::stod(e.attrs.at("data-x")),
                           std::stod(e.attrs.at("data-y")));
-    if (e.name == "path" && e.attrs.count("class") && e.attrs.at("class") == "errorbar") ++errorbars;
+    if (e.name == "path" && e.attrs.count("class") && e.attrs.at("class") == "errorbar")
+      ++errorbars;
     if (e.name == "polyline") ++polylines;
   }
   ASSERT_EQ(points.size(), 8u);
@@ -333,16 +351,17 @@ TEST(ReportFilesTest, WritesCsvPlotsAndReportSections) {
   parse_xml(read_text(files.plots[0]));
   EXPECT_EQ(parse_csv(read_text(files.summary_csv)).size(), 5u);
   const std::string md = read_text(files.report_md);
-  for (const char* section : {"# quickstart\n", "## Results\n", "## Plots\n",
-                              "## Trainable parameters\n", "## Timings\n", "## Failures\n",
-                              "## Configuration\n"})
+  for (const char* section :
+       {"# quickstart\n", "## Results\n", "## Plots\n", "## Trainable parameters\n", "## Timings\n",
+        "## Failures\n", "## Configuration\n"})
     EXPECT_NE(md.find(section), std::string::npos) << section;
   EXPECT_NE(md.find("8 of 10 trials"), std::string::npos);
   EXPECT_NE(md.find("| 60.00 \u00b1 10.00 | 3 |"), std::string::npos);
   EXPECT_NE(md.find("![accuracy on wordnet_wic (validation), tune"), std::string::npos);
   EXPECT_NE(md.find("(tune-wordnet_wic-validation-accuracy.svg)"), std::string::npos);
-  EXPECT_NE(md.find("| prompt_tuning | peft.init=random, peft.length=20 | 1280 | 1000000 | 0.128% |"),
-            std::string::npos);
+  EXPECT_NE(
+      md.find("| prompt_tuning | peft.init=random, peft.length=20 | 1280 | 1000000 | 0.128% |"),
+      std::string::npos);
   EXPECT_NE(md.find("`stages/pretrain-abc` | 42.0 | done"), std::string::npos);
   EXPECT_NE(md.find("{\"name\": \"quickstart\"}"), std::string::npos);
   EXPECT_NE(md.find("Total trial time 93.0 s."), std::string::npos);  // 8 trials, 10 + seed each
@@ -388,8 +407,7 @@ TEST(ReportTrainingCurves, OnePlotPerGroupFromTheStagesLogs) {
     for (int step = 1; step <= 1000; ++step)
       long_log << "{\"step\": " << step << ", \"loss\": " << 2 * step << "}\n";
   }
-  const std::vector<SummaryPlot> long_plots =
-      training_curve_plots(dir.path.string(), {sources[0]});
+  const std::vector<SummaryPlot> long_plots = training_curve_plots(dir.path.string(), {sources[0]});
   ASSERT_EQ(long_plots.size(), 1u);
   const PlotSeries& means = long_plots[0].series[0];
   ASSERT_EQ(means.x.size(), 334u);

@@ -1,6 +1,8 @@
 // The runner's orchestration with a fake executor: shared stages run once (keyed by their
 // hash), finished trials are skipped on rerun, an interrupted trial resumes in its stage
 // directory, results.jsonl is only appended to, and the reports are written.
+#include "experiments/runner/runner.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -12,11 +14,12 @@
 #include <vector>
 
 #include "experiments/report/results.h"
-#include "experiments/runner/runner.h"
+#include "experiments/runner/evaluation.h"
 #include "experiments/runner/stage_executor.h"
 #include "experiments/spec/spec.h"
-#include "tensor/error.h"
 #include "temp_dir.h"
+#include "tensor/error.h"
+#include "test_util.h"
 
 namespace sp {
 namespace {
@@ -213,8 +216,9 @@ TEST(Runner, InterruptedTrialFailsAloneAndResumesOnRerun) {
   first.fail_tune_hash = "t1s2";
   EXPECT_EQ(run_experiment(spec, o, first), 1);
   EXPECT_EQ(total_calls(first, "tune:"), 4);  // the other trials still ran
-  EXPECT_NE(read_text(dir.path / "failures.txt").find("length=1,seed=2: [trainer] killed at step 5"),
-            std::string::npos);
+  EXPECT_NE(
+      read_text(dir.path / "failures.txt").find("length=1,seed=2: [trainer] killed at step 5"),
+      std::string::npos);
   EXPECT_FALSE(fs::exists(dir.path / "stages/tune-t1s2/DONE"));
   EXPECT_FALSE(fs::exists(dir.path / "trials/length=1,seed=2/DONE"));
   EXPECT_NE(read_text(dir.path / "report.md").find("## Failures"), std::string::npos);
@@ -255,8 +259,24 @@ TEST(Runner, EnsembleMembersAreTunedOnceAcrossTrials) {
   EXPECT_DOUBLE_EQ(results[2].metrics.at("accuracy"), 52);
 }
 
+TEST(Runner, AMetricTheTaskDoesNotReportFailsBeforeTraining) {
+  TempDir dir;
+  std::ofstream(dir.path / "val.jsonl")
+      << "{\"premise\": \"P\", \"hypothesis\": \"H\", \"label\": \"entailment\", \"idx\": 0}\n";
+  TaskOptions o;
+  o.data_dir = dir.path.string();
+  const auto task = make_task("rte", o);
+  const std::vector<TaskExample> val = task->load("validation");
+  check_eval_metric(*task, val, "accuracy");
+  EXPECT_THROW_MSG(check_eval_metric(*task, val, "acuracy"),
+                   "[run] stages.tune.metric 'acuracy': task rte reports accuracy; did you mean "
+                   "'accuracy'?");
+  EXPECT_THROW_MSG(check_eval_metric(*task, val, "f1"), "task rte reports accuracy");
+}
+
 TEST(Runner, TrialDirNamesAreSafe) {
-  EXPECT_EQ(trial_dir_name("length=20,init=class_labels,seed=1"), "length=20,init=class_labels,seed=1");
+  EXPECT_EQ(trial_dir_name("length=20,init=class_labels,seed=1"),
+            "length=20,init=class_labels,seed=1");
   EXPECT_EQ(trial_dir_name("data=/x/y z"), "data=_x_y_z");
   EXPECT_EQ(trial_dir_name(".."), "trial..");
 }

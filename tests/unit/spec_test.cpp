@@ -4,12 +4,12 @@
 #include "experiments/spec/spec.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "experiments/spec/scalar.h"
@@ -51,16 +51,17 @@ class SpecTest : public ::testing::Test {
   std::string base_spec(const std::string& tune_extra = "", const std::string& top_extra = "") {
     return "name: t\n"
            "model:\n"
-           "  checkpoint: " + path("ckpt") + "\n" +
-           top_extra +
+           "  checkpoint: " +
+           path("ckpt") + "\n" + top_extra +
            "stages:\n"
            "  tune:\n"
            "    task: rte\n"
-           "    data_dir: " + path("RTE") + "\n"
+           "    data_dir: " +
+           path("RTE") +
+           "\n"
            "    peft:\n"
            "      method: prompt_tuning\n" +
-           tune_extra +
-           "  eval: {}\n";
+           tune_extra + "  eval: {}\n";
   }
 
   fs::path dir_;
@@ -157,9 +158,10 @@ TEST_F(SpecTest, GridZipAndSeedsExpand) {
   EXPECT_EQ(spec.trials[11].tune->batch_size, 16);
   EXPECT_EQ(spec.trials[11].tune->seed, 1u);
   EXPECT_EQ(spec.trials[11].seed, 1u);
-  EXPECT_EQ(spec.trials[3].sweep_point,
-            (std::vector<std::pair<std::string, std::string>>{
-                {"stages.tune.peft.length", "1"}, {"stages.tune.batch_size", "16"}, {"seed", "1"}}));
+  EXPECT_EQ(
+      spec.trials[3].sweep_point,
+      (std::vector<std::pair<std::string, std::string>>{
+          {"stages.tune.peft.length", "1"}, {"stages.tune.batch_size", "16"}, {"seed", "1"}}));
 }
 
 TEST_F(SpecTest, ZipGroupsAdvanceTogetherAndCrossEachOther) {
@@ -169,12 +171,13 @@ TEST_F(SpecTest, ZipGroupsAdvanceTogetherAndCrossEachOther) {
                                               "  zip:\n"
                                               "    tasks:\n"
                                               "      stages.tune.task: [rte, cb]\n"
-                                              "      stages.tune.data_dir: [" + path("RTE") +
-                                                  ", " + path("CB") + "]\n"
-                                              "    sizes:\n"
-                                              "      stages.tune.batch_size: [8, 16, 32]\n"
-                                              "      stages.tune.steps: [10, 20, 30]\n"
-                                              "  hide: [stages.tune.data_dir]\n"));
+                                              "      stages.tune.data_dir: [" +
+                                                  path("RTE") + ", " + path("CB") +
+                                                  "]\n"
+                                                  "    sizes:\n"
+                                                  "      stages.tune.batch_size: [8, 16, 32]\n"
+                                                  "      stages.tune.steps: [10, 20, 30]\n"
+                                                  "  hide: [stages.tune.data_dir]\n"));
   ASSERT_EQ(spec.trials.size(), 6u);
   EXPECT_EQ(spec.trials[0].id, "task=rte,batch_size=8,steps=10");
   EXPECT_EQ(spec.trials[5].id, "task=cb,batch_size=32,steps=30");
@@ -184,12 +187,14 @@ TEST_F(SpecTest, ZipGroupsAdvanceTogetherAndCrossEachOther) {
 
 TEST_F(SpecTest, TagsNameTrialsAndXPicksThePlotAxis) {
   fs::create_directories(dir_ / "big");
-  const ExperimentSpec spec = parse(base_spec("", "tags: {note: paper}\n"
-                                                  "sweep:\n"
-                                                  "  zip:\n"
-                                                  "    tags.size: [small, big]\n"
-                                                  "    model.checkpoint: [" + path("ckpt") + ", " +
-                                                  path("big") + "]\n"
+  const ExperimentSpec spec = parse(base_spec("",
+                                              "tags: {note: paper}\n"
+                                              "sweep:\n"
+                                              "  zip:\n"
+                                              "    tags.size: [small, big]\n"
+                                              "    model.checkpoint: [" +
+                                                  path("ckpt") + ", " + path("big") +
+                                                  "]\n"
                                                   "  grid: {stages.tune.peft.length: [1, 5]}\n"
                                                   "  hide: [model.checkpoint]\n"
                                                   "  x: stages.tune.peft.length\n"));
@@ -201,22 +206,25 @@ TEST_F(SpecTest, TagsNameTrialsAndXPicksThePlotAxis) {
   EXPECT_EQ(spec.sweep_keys, (std::vector<std::string>{"tags.size", "stages.tune.peft.length"}));
   EXPECT_EQ(spec.plot_x, "stages.tune.peft.length");
   // Tags are labels: they do not change what a stage computes.
-  EXPECT_EQ(parse(base_spec()).trials[0].tune->hash, parse(base_spec("", "tags: {a: b}\n")).trials[0].tune->hash);
-  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grid: {stages.tune.steps: [1, 2]}, x: stages.tune.step}\n")),
-                   "sweep.x names 'stages.tune.step', which is not swept; did you mean 'stages.tune.steps'?");
+  EXPECT_EQ(parse(base_spec()).trials[0].tune->hash,
+            parse(base_spec("", "tags: {a: b}\n")).trials[0].tune->hash);
+  EXPECT_THROW_MSG(
+      parse(base_spec("", "sweep: {grid: {stages.tune.steps: [1, 2]}, x: stages.tune.step}\n")),
+      "sweep.x names 'stages.tune.step', which is not swept; did you mean 'stages.tune.steps'?");
 }
 
 TEST_F(SpecTest, PathValuesShortenInIds) {
   fs::create_directories(dir_ / "a" / "t5-small-lm-adapt");
   fs::create_directories(dir_ / "b" / "t5-small-lm-adapt");
-  const ExperimentSpec one = parse(base_spec("", "sweep:\n  grid:\n    model.checkpoint: [" +
-                                                     path("ckpt") + ", " +
-                                                     path("a/t5-small-lm-adapt") + "]\n"));
-  EXPECT_EQ(ids(one), (std::vector<std::string>{"checkpoint=ckpt", "checkpoint=t5-small-lm-adapt"}));
+  const ExperimentSpec one =
+      parse(base_spec("", "sweep:\n  grid:\n    model.checkpoint: [" + path("ckpt") + ", " +
+                              path("a/t5-small-lm-adapt") + "]\n"));
+  EXPECT_EQ(ids(one),
+            (std::vector<std::string>{"checkpoint=ckpt", "checkpoint=t5-small-lm-adapt"}));
   // Two paths with one basename: the ids fall back to the whole (sanitised) paths.
-  const ExperimentSpec two = parse(base_spec("", "sweep:\n  grid:\n    model.checkpoint: [" +
-                                                     path("a/t5-small-lm-adapt") + ", " +
-                                                     path("b/t5-small-lm-adapt") + "]\n"));
+  const ExperimentSpec two =
+      parse(base_spec("", "sweep:\n  grid:\n    model.checkpoint: [" + path("a/t5-small-lm-adapt") +
+                              ", " + path("b/t5-small-lm-adapt") + "]\n"));
   EXPECT_NE(two.trials[0].id, two.trials[1].id);
   EXPECT_EQ(two.trials[0].id.find('/'), std::string::npos);
 }
@@ -235,18 +243,33 @@ TEST_F(SpecTest, SetOverridesAnyKey) {
                    "'steps'?");
   EXPECT_THROW_MSG(parse(base_spec(), {"stages.tune.steps"}), "expected key=value");
   // A swept key is one component of sweep.grid / sweep.zip, dots and all.
-  const ExperimentSpec swept = parse(base_spec("", "sweep: {zip: {g: {stages.tune.steps: [1, 2]}}}\n"),
-                                     {"sweep.grid.stages.tune.peft.length=[1, 5, 20]",
-                                      "sweep.zip.g.stages.tune.batch_size=[8, 16]"});
+  const ExperimentSpec swept =
+      parse(base_spec("", "sweep: {zip: {g: {stages.tune.steps: [1, 2]}}}\n"),
+            {"sweep.grid.stages.tune.peft.length=[1, 5, 20]",
+             "sweep.zip.g.stages.tune.batch_size=[8, 16]"});
   ASSERT_EQ(swept.trials.size(), 6u);
   EXPECT_EQ(swept.trials[5].id, "steps=2,batch_size=16,length=20");
   EXPECT_THROW_MSG(parse(base_spec(), {"model.checkpoint.x=1"}), "it is a string, not a map");
 }
 
+TEST_F(SpecTest, SetRenamesTheRunAndRejectsExtends) {
+  const ExperimentSpec renamed = parse(base_spec(), {"name=renamed", "description=about"});
+  EXPECT_EQ(renamed.name, "renamed");
+  EXPECT_EQ(renamed.description, "about");
+  // A spec named after its file takes --set name too.
+  std::string unnamed = base_spec();
+  unnamed.erase(0, unnamed.find('\n') + 1);
+  EXPECT_EQ(parse(unnamed).name, "t");
+  EXPECT_EQ(parse(unnamed, {"name=other"}).name, "other");
+  EXPECT_THROW_MSG(parse(base_spec(), {"name=a/b"}), "--set name=a/b: name 'a/b' must be");
+  EXPECT_THROW_MSG(parse(base_spec(), {"extends=base.yaml"}),
+                   "--set extends=base.yaml: extends cannot be set with --set");
+}
+
 TEST_F(SpecTest, VariablesResolveDefaultThenEnvironmentThenSet) {
   std::string text = base_spec("    steps: ${STEPS}\n", "vars:\n  ROOT: " + dir_.string() +
-                                                          "\n  CKPT: ${ROOT}/ckpt\n"
-                                                          "  STEPS: '40'\n");
+                                                            "\n  CKPT: ${ROOT}/ckpt\n"
+                                                            "  STEPS: '40'\n");
   text.replace(text.find("checkpoint: " + path("ckpt")), ("checkpoint: " + path("ckpt")).size(),
                "checkpoint: ${CKPT}");
   ExperimentSpec spec = parse(text);
@@ -268,9 +291,10 @@ TEST_F(SpecTest, VariablesResolveDefaultThenEnvironmentThenSet) {
 }
 
 TEST_F(SpecTest, UndefinedVariableIsLocated) {
-  const std::string text = "vars: {T5_DIR: /x}\n"
-                           "model:\n"
-                           "  checkpoint: ${T5DIR}/base\n";
+  const std::string text =
+      "vars: {T5_DIR: /x}\n"
+      "model:\n"
+      "  checkpoint: ${T5DIR}/base\n";
   EXPECT_THROW_MSG(parse(text, {}, false),
                    "t.yaml:3:15: undefined variable ${T5DIR}: declare it under vars: (did you "
                    "mean 'T5_DIR'?)");
@@ -299,7 +323,11 @@ TEST_F(SpecTest, ExtendsMergesAndNullDeletes) {
   write("loop_b.yaml", "extends: loop_a.yaml\n");
   EXPECT_THROW_MSG(load_spec(path("loop_b.yaml"), options), "makes a cycle");
   write("missing.yaml", "extends: nowhere.yaml\n");
-  EXPECT_THROW_MSG(load_spec(path("missing.yaml"), options), "missing.yaml:1:10: extends 'nowhere.yaml': no such file");
+  EXPECT_THROW_MSG(load_spec(path("missing.yaml"), options),
+                   "missing.yaml:1:10: extends 'nowhere.yaml': no such file");
+  EXPECT_THROW_MSG(
+      load_spec(path("ckpt"), options),
+      "[spec] " + path("ckpt") + " is a directory: expected an experiment's YAML file");
 }
 
 TEST_F(SpecTest, UnknownPeftKeySuggestsTheRightOne) {
@@ -342,7 +370,8 @@ TEST_F(SpecTest, WrongTypesAndImpossibleValuesAreLocated) {
   EXPECT_THROW_MSG(parse(base_spec("      length: abc\n")),
                    "t.yaml:10:15: stages.tune.peft.length must be an integer");
   EXPECT_THROW_MSG(parse(base_spec("      length: 0\n")), "t.yaml:8:5: stages.tune.peft: ");
-  EXPECT_THROW_MSG(parse(base_spec("    optimizer: {lr: 0}\n")), "stages.tune.optimizer.lr must be positive");
+  EXPECT_THROW_MSG(parse(base_spec("    optimizer: {lr: 0}\n")),
+                   "stages.tune.optimizer.lr must be positive");
   EXPECT_THROW_MSG(parse(base_spec("    optimizer: {name: adam}\n")),
                    "stages.tune.optimizer.name has no value 'adam'; did you mean 'adamw'?");
   EXPECT_THROW_MSG(parse(base_spec("    eval_method: greedy_decode\n")),
@@ -353,21 +382,29 @@ TEST_F(SpecTest, WrongTypesAndImpossibleValuesAreLocated) {
                    "model.preset has no value 't5-tinny'; did you mean 't5-tiny'?");
   std::string bad_task = base_spec();
   bad_task.replace(bad_task.find("task: rte"), 9, "task: rtee");
-  EXPECT_THROW_MSG(parse(bad_task), "t.yaml:6:11: stages.tune.task has no task 'rtee'; did you mean 'rte'?");
+  EXPECT_THROW_MSG(parse(bad_task),
+                   "t.yaml:6:11: stages.tune.task has no task 'rtee'; did you mean 'rte'?");
   EXPECT_THROW_MSG(parse("model: {checkpoint: " + path("ckpt") + "}\nstages: {eval: {}}\n"),
                    "stages.eval needs stages.tune");
   EXPECT_THROW_MSG(parse("model: {preset: t5-tiny}\nstages: {pretrain: {steps: 1}}\n"),
-                   "corpus.files: give exactly one");
-  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {zip: {stages.tune.steps: [1, 2], "
-                                       "stages.tune.batch_size: [8]}}\n")),
+                   "corpus.builtin and corpus.files: give exactly one");
+  EXPECT_THROW_MSG(parse(base_spec(), {"model.preset=t5-tiny"}),
+                   "model.preset and model.checkpoint: give exactly one");
+  EXPECT_THROW_MSG(parse("model: {}\nstages: {tune: {task: rte}}\n"),
+                   "model.preset and model.checkpoint: give exactly one");
+  EXPECT_THROW_MSG(parse(base_spec("",
+                                   "sweep: {zip: {stages.tune.steps: [1, 2], "
+                                   "stages.tune.batch_size: [8]}}\n")),
                    "sweep.zip lists must have equal lengths");
   EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grid: {stages.tune.steps: [1, 1]}}\n")),
                    "lists '1' twice");
-  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {zip: {stages.tune.steps: [1, 1], "
-                                       "stages.tune.batch_size: [8, 8]}}\n")),
+  EXPECT_THROW_MSG(parse(base_spec("",
+                                   "sweep: {zip: {stages.tune.steps: [1, 1], "
+                                   "stages.tune.batch_size: [8, 8]}}\n")),
                    "sweep.zip: entry 2 repeats entry 1 in every list");
-  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grid: {stages.tune.steps: [1, 2]}, "
-                                       "hide: [stages.tune.step]}\n")),
+  EXPECT_THROW_MSG(parse(base_spec("",
+                                   "sweep: {grid: {stages.tune.steps: [1, 2]}, "
+                                   "hide: [stages.tune.step]}\n")),
                    "sweep.hide names 'stages.tune.step', which is not swept; did you mean "
                    "'stages.tune.steps'?");
   EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grid: {vars.X: [1, 2]}}\n")),
@@ -390,18 +427,21 @@ TEST_F(SpecTest, MissingPathsFailUnlessDryRun) {
 }
 
 TEST_F(SpecTest, EqualConfigsHashEqualAndDependenciesPropagate) {
-  const std::string pre = "model: {preset: t5-tiny}\n"
-                          "tokenizer: {vocab_size: 500}\n"
-                          "corpus: {builtin: wordnet}\n"
-                          "stages:\n"
-                          "  pretrain: {steps: 100}\n"
-                          "  tune: {task: rte, data_dir: " + path("RTE") + ", steps: 10}\n";
+  const std::string pre =
+      "model: {preset: t5-tiny}\n"
+      "tokenizer: {vocab_size: 500}\n"
+      "corpus: {builtin: wordnet}\n"
+      "stages:\n"
+      "  pretrain: {steps: 100}\n"
+      "  tune: {task: rte, data_dir: " +
+      path("RTE") + ", steps: 10}\n";
   const Trial a = parse(pre).trials[0];
   // The same configuration written out with its defaults, on another device.
-  const Trial b = parse(pre, {"stages.pretrain.batch_size=128", "stages.tune.peft.method=prompt_tuning",
-                              "stages.pretrain.optimizer.schedule=rsqrt", "model.device=cuda",
-                              "stages.tune.log_every=3"})
-                      .trials[0];
+  const Trial b =
+      parse(pre, {"stages.pretrain.batch_size=128", "stages.tune.peft.method=prompt_tuning",
+                  "stages.pretrain.optimizer.schedule=rsqrt", "model.device=cuda",
+                  "stages.tune.log_every=3"})
+          .trials[0];
   EXPECT_EQ(a.pretrain->hash, b.pretrain->hash);
   EXPECT_EQ(a.tune->hash, b.tune->hash);
   // A change upstream changes every stage after it, not the ones before.
@@ -420,7 +460,8 @@ TEST_F(SpecTest, EqualConfigsHashEqualAndDependenciesPropagate) {
 }
 
 TEST_F(SpecTest, EnsembleMembersGetConsecutiveSeedsAndHashes) {
-  const ExperimentSpec spec = parse(base_spec("", "sweep: {seeds: [3]}\n"), {"stages.eval.ensemble=3"});
+  const ExperimentSpec spec =
+      parse(base_spec("", "sweep: {seeds: [3]}\n"), {"stages.eval.ensemble=3"});
   const Trial& t = spec.trials[0];
   ASSERT_EQ(t.ensemble.size(), 3u);
   EXPECT_EQ(t.ensemble[0].hash, t.tune->hash);
@@ -450,7 +491,8 @@ TEST(SpecScalar, ConversionsAreStrict) {
 // What `softprompt run SPEC --dry-run` does, on every shipped spec: no data, no checkpoint
 // needed, every trial validated and hashed.
 TEST(ShippedSpecs, EveryOneDryRuns) {
-  const fs::path specs = fs::path(SP_FIXTURES_DIR).parent_path().parent_path() / "experiments" / "specs";
+  const fs::path specs =
+      fs::path(SP_FIXTURES_DIR).parent_path().parent_path() / "experiments" / "specs";
   ASSERT_TRUE(fs::is_directory(specs)) << specs;
   int count = 0;
   for (const auto& entry : fs::recursive_directory_iterator(specs)) {

@@ -239,10 +239,9 @@ TEST_F(TaskFiles, WscSpecialCasesAndBadIndex) {
   EXPECT_EQ(load("wsc", "validation")[0].inputs,
             "The boy continued to whip the pony , and eventually the pony threw him over. John "
             "laughed out quite loud. \"Good for *him* ,\" he said.");
-  write("val.jsonl",
-        R"({"text": "He ran.", "target": {"span1_index": 0, "span1_text": "He", )"
-        R"("span2_index": 5, "span2_text": "ran."}, "idx": 0, "label": false})"
-        "\n");
+  write("val.jsonl", R"({"text": "He ran.", "target": {"span1_index": 0, "span1_text": "He", )"
+                     R"("span2_index": 5, "span2_text": "ran."}, "idx": 0, "label": false})"
+                     "\n");
   EXPECT_THROW_MSG(load("wsc", "validation"), "val.jsonl:1: [wsc] span2_index 5 is not inside");
 }
 
@@ -303,6 +302,25 @@ TEST_F(TaskFiles, CustomYamlTask) {
   EXPECT_DOUBLE_EQ(m.at("accuracy"), 50.0);
   // "yes": tp 1 -> F1 1; "no": its only example got an illegal prediction -> 0.
   EXPECT_NEAR(m.at("mean_2class_f1"), 100.0 * (1.0 + 0.0) / 2, 1e-9);
+}
+
+TEST_F(TaskFiles, CustomYamlNestedLabelField) {
+  write("train.jsonl",
+        "{\"p\": \"a\", \"meta\": {\"y\": true}}\n{\"p\": \"b\", \"meta\": {\"y\": false}}\n"
+        "{\"p\": \"c\", \"meta\": {}}\n");
+  const std::string yaml = write("nested.yaml",
+                                 "name: t\nsplits: {train: train.jsonl}\n"
+                                 "input_template: \"{p}\"\nlabel_field: meta.y\n"
+                                 "verbalizers: {true: yes, false: no}\n");
+  TaskOptions o;
+  o.config = yaml;
+  const std::vector<TaskExample> ex = make_task("custom", o)->load("train");
+  ASSERT_EQ(ex.size(), 3u);
+  EXPECT_EQ(ex[0].label, 0);
+  EXPECT_EQ(ex[0].targets, "yes");
+  EXPECT_EQ(ex[1].label, 1);
+  EXPECT_EQ(ex[1].targets, "no");
+  EXPECT_EQ(ex[2].label, -1);  // no label: unlabelled, as a test split
 }
 
 TEST_F(TaskFiles, CustomYamlErrorsPointAtTheLine) {
