@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "experiments/cli/command.h"
@@ -76,64 +77,68 @@ void check_ranges(const TuneStage& ts) {
   check(ts.log_every > 0, "log_every", ts.log_every, "positive");
 }
 
+// One training key of --set: converts the value and stores it in the stage.
+using Setter = std::function<void(TuneStage&, const std::string& key, const nlohmann::json&)>;
+
+// A setter for the field field_of(stage) returns, of that field's type.
+template <typename FieldOf>
+Setter into(FieldOf field_of) {
+  return [field_of](TuneStage& ts, const std::string& key, const nlohmann::json& v) {
+    auto& field = field_of(ts);
+    field = as<std::remove_reference_t<decltype(field)>>(key, v);
+  };
+}
+
 // The training keys --set understands; the rest go to the PEFT method.
+const std::map<std::string, Setter>& training_keys() {
+  using T = TuneStage;
+  static const std::map<std::string, Setter> keys = {
+      {"steps", into([](T & t) -> auto& { return t.steps; })},
+      {"batch_size", into([](T & t) -> auto& { return t.batch_size; })},
+      {"grad_accumulation", into([](T & t) -> auto& { return t.grad_accumulation; })},
+      {"inputs_length", into([](T & t) -> auto& { return t.inputs_length; })},
+      {"targets_length", into([](T & t) -> auto& { return t.targets_length; })},
+      {"seed",
+       [](T& t, const std::string& k, const nlohmann::json& v) { t.seed = seed_value(k, v); }},
+      {"dropout", into([](T & t) -> auto& { return t.dropout; })},
+      {"z_loss", into([](T & t) -> auto& { return t.z_loss; })},
+      {"checkpoint_every", into([](T & t) -> auto& { return t.checkpoint_every; })},
+      {"log_every", into([](T & t) -> auto& { return t.log_every; })},
+      {"eval_every", into([](T & t) -> auto& { return t.eval_every; })},
+      {"eval_split", into([](T & t) -> auto& { return t.eval_split; })},
+      {"eval_method", into([](T & t) -> auto& { return t.eval_method; })},
+      {"early_stopping_patience", into([](T & t) -> auto& { return t.early_stopping_patience; })},
+      {"metric", into([](T & t) -> auto& { return t.metric; })},
+      {"max_train_examples", into([](T & t) -> auto& { return t.max_train_examples; })},
+      {"max_eval_examples", into([](T & t) -> auto& { return t.max_eval_examples; })},
+      {"optimizer", into([](T & t) -> auto& { return t.optimizer.name; })},
+      {"lr", into([](T & t) -> auto& { return t.optimizer.lr; })},
+      {"weight_decay", into([](T & t) -> auto& { return t.optimizer.weight_decay; })},
+      {"clip_global_norm", into([](T & t) -> auto& { return t.optimizer.clip_global_norm; })},
+      {"schedule", into([](T & t) -> auto& { return t.optimizer.schedule.kind; })},
+      {"warmup_steps", into([](T & t) -> auto& { return t.optimizer.schedule.warmup_steps; })},
+      {"task_prefix", into([](T & t) -> auto& { return t.task.task_prefix; })},
+      {"task_config", into([](T & t) -> auto& { return t.task.config; })},
+      {"task_seed",
+       [](T& t, const std::string& k, const nlohmann::json& v) { t.task.seed = seed_value(k, v); }},
+      {"train_split", into([](T & t) -> auto& { return t.train_split; })},
+  };
+  return keys;
+}
+
 void apply_set(TuneStage& ts, const std::string& key, const nlohmann::json& v) {
-  if (key == "steps")
-    ts.steps = as<int64_t>(key, v);
-  else if (key == "batch_size")
-    ts.batch_size = as<int64_t>(key, v);
-  else if (key == "grad_accumulation")
-    ts.grad_accumulation = as<int64_t>(key, v);
-  else if (key == "inputs_length")
-    ts.inputs_length = as<int64_t>(key, v);
-  else if (key == "targets_length")
-    ts.targets_length = as<int64_t>(key, v);
-  else if (key == "seed")
-    ts.seed = seed_value(key, v);
-  else if (key == "dropout")
-    ts.dropout = as<double>(key, v);
-  else if (key == "z_loss")
-    ts.z_loss = as<double>(key, v);
-  else if (key == "checkpoint_every")
-    ts.checkpoint_every = as<int64_t>(key, v);
-  else if (key == "log_every")
-    ts.log_every = as<int64_t>(key, v);
-  else if (key == "eval_every")
-    ts.eval_every = as<int64_t>(key, v);
-  else if (key == "eval_split")
-    ts.eval_split = as<std::string>(key, v);
-  else if (key == "eval_method")
-    ts.eval_method = as<std::string>(key, v);
-  else if (key == "early_stopping_patience")
-    ts.early_stopping_patience = as<int64_t>(key, v);
-  else if (key == "metric")
-    ts.metric = as<std::string>(key, v);
-  else if (key == "max_train_examples")
-    ts.max_train_examples = as<int64_t>(key, v);
-  else if (key == "max_eval_examples")
-    ts.max_eval_examples = as<int64_t>(key, v);
-  else if (key == "optimizer")
-    ts.optimizer.name = as<std::string>(key, v);
-  else if (key == "lr")
-    ts.optimizer.lr = as<double>(key, v);
-  else if (key == "weight_decay")
-    ts.optimizer.weight_decay = as<double>(key, v);
-  else if (key == "clip_global_norm")
-    ts.optimizer.clip_global_norm = as<double>(key, v);
-  else if (key == "schedule")
-    ts.optimizer.schedule.kind = as<std::string>(key, v);
-  else if (key == "warmup_steps")
-    ts.optimizer.schedule.warmup_steps = as<int64_t>(key, v);
-  else if (key == "task_prefix")
-    ts.task.task_prefix = as<bool>(key, v);
-  else if (key == "task_config")
-    ts.task.config = as<std::string>(key, v);
-  else if (key == "task_seed")
-    ts.task.seed = seed_value(key, v);
-  else if (key == "train_split")
-    ts.train_split = as<std::string>(key, v);
-  else
+  const auto it = training_keys().find(key);
+  if (it != training_keys().end()) {
+    it->second(ts, key, v);
+  } else {
     ts.peft.settings[key] = v;
+  }
+}
+
+std::string training_key_list() {
+  std::string out;
+  for (const auto& [key, setter] : training_keys()) out += (out.empty() ? "" : " ") + key;
+  return out;
 }
 
 int run_tune(const TuneArgs& a) {
@@ -196,13 +201,8 @@ std::function<int()> setup_tune(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option(
       "--set", a->sets,
-      "key=value, repeatable. Training keys: steps batch_size grad_accumulation "
-      "inputs_length targets_length seed dropout z_loss checkpoint_every log_every "
-      "eval_every eval_split eval_method early_stopping_patience metric "
-      "max_train_examples max_eval_examples optimizer lr weight_decay "
-      "clip_global_norm schedule warmup_steps task_prefix task_config task_seed train_split; any "
-      "other key is a "
-      "setting of the method (length=20, init=class_labels, ...)");
+      str_cat("key=value, repeatable. Training keys: ", training_key_list(),
+              "; any other key is a setting of the method (length=20, init=class_labels, ...)"));
   sub.add_option("--out", a->out,
                  "Output directory (checkpoints, metrics.jsonl, model/); an "
                  "interrupted run there resumes")
