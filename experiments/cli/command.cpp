@@ -16,7 +16,26 @@ std::vector<Command>& registry() {
   return commands;
 }
 
+// A validator accepting numbers for which ok(value) holds; otherwise "must be <what>, got X".
+CLI::Validator number_check(bool (*ok)(double), const std::string& what, const std::string& name) {
+  return CLI::Validator(
+      [ok, what](std::string& input) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(input, value)) return "must be a number, got " + input;
+        return ok(value) ? std::string() : "must be " + what + ", got " + input;
+      },
+      name);
+}
+
 }  // namespace
+
+CLI::Validator positive() {
+  return number_check([](double v) { return v > 0; }, "positive", "POSITIVE");
+}
+
+CLI::Validator non_negative() {
+  return number_check([](double v) { return v >= 0; }, ">= 0", "NONNEGATIVE");
+}
 
 std::vector<Command> commands() {
   std::vector<Command> sorted = registry();

@@ -34,6 +34,11 @@ std::vector<Command> commands();
 // ..." for another value, or naming the reason when CUDA is not usable.
 Device device_from_flag(const std::string& command, const std::string& text);
 
+// Number checks with short messages ("-k: must be positive, got 0"); CLI11's PositiveNumber
+// and NonNegativeNumber print the full range, DBL_MAX's 309 digits included.
+CLI::Validator positive();
+CLI::Validator non_negative();
+
 struct CommandRegistrar {
   CommandRegistrar(std::string name, std::string description, CommandSetup setup);
 };

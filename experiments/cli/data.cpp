@@ -58,9 +58,10 @@ std::function<int()> setup_data(CLI::App& sub) {
       ->check(CLI::Range(int64_t{8}, int64_t{1} << 20))
       ->capture_default_str();
   build->add_flag("--no-vocab", o->no_vocab, "Skip training spiece.model");
-  build->add_option("--vocab-threads", o->build.vocab_threads,
-                    "SentencePiece training threads (part of the recipe: the result depends on it)")
-      ->check(CLI::PositiveNumber)
+  build
+      ->add_option("--vocab-threads", o->build.vocab_threads,
+                   "SentencePiece training threads (part of the recipe: the result depends on it)")
+      ->check(positive())
       ->capture_default_str();
   build->add_option("--validation-fraction", o->build.validation_fraction,
                     "Share of documents in validation")

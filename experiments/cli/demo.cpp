@@ -133,21 +133,17 @@ namespace {
 std::function<int()> setup_demo(CLI::App& sub) {
   auto options = std::make_shared<DemoOptions>();
   sub.add_option("--steps", options->steps, "Training steps")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--seed", options->seed, "Seed for data, initialisation and batches")
       ->capture_default_str();
-  sub.add_option("--lr", options->lr, "Learning rate")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  sub.add_option("--lr", options->lr, "Learning rate")->check(positive())->capture_default_str();
   sub.add_option("--hidden", options->hidden, "Hidden units")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
-  sub.add_option("--batch", options->batch, "Batch size")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  sub.add_option("--batch", options->batch, "Batch size")->check(positive())->capture_default_str();
   sub.add_option("--log-every", options->log_every, "Print every this many steps")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   return [options] { return run_demo(*options, std::cout); };
 }

@@ -125,15 +125,16 @@ std::function<int()> setup_eval(CLI::App& sub) {
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
   sub.add_option("--batch-size", a->batch_size, "Examples per forward pass")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--inputs-length", a->inputs_length, "Encoder tokens kept per example")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--max-decode-length", a->max_decode_length, "Generated tokens at most (greedy)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--max-examples", a->max_examples, "Score the first N examples only (0: all)")
+      ->check(non_negative())
       ->capture_default_str();
   sub.add_flag("--task-prefix", a->task_prefix, "Prepend T5's task name to the inputs");
   sub.add_option("--task-seed", a->task_seed, "Seed of tasks that make their data (wordnet_wic)")

@@ -49,14 +49,14 @@ std::function<int()> setup_generate(CLI::App& sub) {
                  "JSON lines (- for stdin): {\"input_ids\": [...]} or {\"inputs\": \"text\"}")
       ->required();
   sub.add_option("--max-new-tokens", o->max_new_tokens, "Stop after this many tokens (or eos)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub.add_option("--dtype", o->dtype, "Compute dtype")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
   sub.add_option("--batch-size", o->batch_size, "Examples decoded together")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   return [o] { return run_generate(*o); };
 }

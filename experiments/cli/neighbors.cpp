@@ -74,9 +74,7 @@ std::function<int()> setup_neighbors(CLI::App& sub) {
   sub.add_option("--model", o->model, "Checkpoint directory (config.json, weights, spiece.model)")
       ->required();
   sub.add_option("--prompt", o->prompt, "Prompt directory written by prompt tuning")->required();
-  sub.add_option("-k", o->k, "Neighbours per position")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  sub.add_option("-k", o->k, "Neighbours per position")->check(positive())->capture_default_str();
   sub.add_option("--labels", o->labels, "Class labels to look for, comma-separated");
   sub.add_flag("--json", o->json, "One JSON line per position");
   return [o] { return run_neighbors(*o); };

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "experiments/cli/command.h"
 #include "experiments/data/pretraining.h"
 
 namespace sp::cli {
@@ -23,12 +24,12 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
                  "Output directory; a rerun resumes from its checkpoints. The model lands in "
                  "OUT/model (Hugging Face format)")
       ->required();
-  sub.add_option("--steps", o.steps, "Optimizer steps")->check(CLI::PositiveNumber)->capture_default_str();
+  sub.add_option("--steps", o.steps, "Optimizer steps")->check(positive())->capture_default_str();
   sub.add_option("--batch-size", o.batch_size, "Packed rows per micro-batch")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--grad-accumulation", o.grad_accumulation, "Micro-batches per step")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--inputs-length", o.inputs_length, "Encoder tokens per row")
       ->check(CLI::Range(int64_t{4}, int64_t{1} << 16))
@@ -51,17 +52,18 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
                  "rsqrt: LR / sqrt(max(step, --rsqrt-offset)) (T5); constant: LR")
       ->check(CLI::IsMember({"rsqrt", "constant"}))
       ->capture_default_str();
-  sub.add_option("--lr", f.lr, "Learning rate (rsqrt: its numerator, default 1; constant: "
-                               "default 1e-3)")
-      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--lr", f.lr,
+                 "Learning rate (rsqrt: its numerator, default 1; constant: "
+                 "default 1e-3)")
+      ->check(non_negative());
   sub.add_option("--rsqrt-offset", o.rsqrt_offset, "Steps of constant rate before the decay")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--warmup-steps", o.warmup_steps, "Linear warm-up steps")->capture_default_str();
   sub.add_option("--clip", o.clip_global_norm, "Global gradient-norm clipping; 0: off")
       ->capture_default_str();
   sub.add_option("--z-loss", o.z_loss, "T5X's z-loss coefficient (1e-4 in T5X); 0: off")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   sub.add_option("--dropout", o.dropout, "Dropout rate (a new model)")->capture_default_str();
   sub.add_option("--seed", o.seed, "Seed for data order, noise, initialisation, dropout")
@@ -70,10 +72,10 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
                  "Steps between validation losses (0: at the end only)")
       ->capture_default_str();
   sub.add_option("--eval-examples", o.eval_examples, "Fixed validation examples")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--log-every", o.log_every, "Steps between metrics lines")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--checkpoint-every", o.checkpoint_every, "Steps between checkpoints (0: at "
                                                            "each evaluation)")

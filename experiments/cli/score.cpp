@@ -52,7 +52,7 @@ std::function<int()> setup_score(CLI::App& sub) {
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
   sub.add_option("--batch-size", o->batch_size, "Examples per forward pass")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   return [o] { return run_score(*o); };
 }

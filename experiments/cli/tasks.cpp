@@ -92,7 +92,7 @@ std::function<int()> setup_tasks(CLI::App& sub) {
   preview->add_option("--split", o->split, "train, validation, test (or NAME for DIR/NAME.jsonl)")
       ->capture_default_str();
   preview->add_option("-n", o->count, "How many examples (0: all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   CLI::App* build = sub.add_subcommand(
       "build",
@@ -112,7 +112,7 @@ std::function<int()> setup_tasks(CLI::App& sub) {
   build
       ->add_option("--pairs-per-lemma", o->wic.max_pairs_per_lemma,
                    "wordnet_wic: pairs of each label per lemma at most")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   return [o, list, preview, build] {
     if (list->parsed()) return run_list();

@@ -36,15 +36,6 @@ namespace fs = std::filesystem;
 // span-corruption checkpoint expects; decoding drops sentinels from the text again.
 constexpr const char* kSentinelPrefix = "<extra_id_0> ";
 
-TaskOptions task_options(const TaskSpec& spec) {
-  TaskOptions o;
-  o.data_dir = spec.data_dir;
-  o.seed = spec.seed;
-  o.task_prefix = spec.task_prefix;
-  o.config = spec.config;
-  return o;
-}
-
 std::vector<TaskExample> load_split(const Task& task, const std::string& split, int64_t max) {
   std::vector<TaskExample> examples = task.load(split);
   if (max > 0 && static_cast<int64_t>(examples.size()) > max)
@@ -117,7 +108,7 @@ class DefaultExecutor : public StageExecutor {
     Generator dropout_gen(ts.seed * 0x9E3779B97F4A7C15ull + 1);
     auto model = load_stage_model(r.model_dir, trial.model, ts.dropout, &dropout_gen);
     const T5Tokenizer tokenizer = load_stage_tokenizer(r.model_dir, trial.model, trial.tokenizer);
-    const auto task = make_task(ts.task.name, task_options(ts.task));
+    const auto task = make_task(ts.task.name, ts.task.options());
     const std::vector<TaskExample> train = load_split(*task, ts.train_split, ts.max_train_examples);
     const std::vector<TaskExample> val = load_split(*task, ts.eval_split, ts.max_eval_examples);
     const std::vector<std::string> labels = task->labels();
@@ -226,9 +217,9 @@ class DefaultExecutor : public StageExecutor {
       std::map<std::string, std::string> label_map;
     };
     std::vector<Target> targets;
-    targets.push_back({make_task(ts.task.name, task_options(ts.task)), ev.splits, {}});
+    targets.push_back({make_task(ts.task.name, ts.task.options()), ev.splits, {}});
     for (const TransferSpec& t : ev.transfer)
-      targets.push_back({make_task(t.task.name, task_options(t.task)), t.splits, t.label_map});
+      targets.push_back({make_task(t.task.name, t.task.options()), t.splits, t.label_map});
 
     // predictions[target][split][member]
     std::vector<std::vector<std::vector<std::vector<std::string>>>> predictions(targets.size());

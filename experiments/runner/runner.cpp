@@ -106,13 +106,10 @@ class Runner {
         log_(options.log ? *options.log : std::cout) {}
 
   int run() {
+    if (options_.reports_only) return reports_only();
     fs::create_directories(dir_ / "stages");
     fs::create_directories(dir_ / "trials");
     RunLock lock(dir_);
-    if (options_.reports_only) {
-      write_reports_now();
-      return 0;
-    }
     // A device the process cannot use fails here, before any stage runs.
     for (const Trial& t : spec_.trials) check_model_device(t.model);
     write_file_atomic((dir_ / "spec.json").string(), spec_.resolved.dump(2) + "\n", "[run]");
@@ -131,6 +128,15 @@ class Runner {
   }
 
  private:
+  // --reports-only: the reports of what results.jsonl holds; creates no directory.
+  int reports_only() {
+    SP_CHECK(fs::exists(dir_ / "results.jsonl"), "[run] --reports-only: nothing to report in ",
+             dir_.string(), " (no results.jsonl)");
+    RunLock lock(dir_);
+    write_reports_now();
+    return 0;
+  }
+
   struct CachedStage {
     StageOutput output;
     double seconds = 0;

@@ -15,12 +15,11 @@
 // key reference; every key below is documented there with its YAML name.
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tensor/device.h"
 #include "tensor/dtype.h"
@@ -34,10 +33,10 @@ const char* stage_kind_name(StageKind kind);  // "pretrain", "lm_adapt", "tune",
 struct ScheduleSpec {
   std::string kind = "constant";  // constant | rsqrt | linear | cosine | step
   int64_t warmup_steps = 0;
-  double warmup_init = 0.0;       // warm-up starts at warmup_init * lr
-  double final_fraction = 0.0;    // linear, cosine: the rate at the last step, times lr
-  int64_t rsqrt_offset = 10000;   // rsqrt: lr / sqrt(max(step, offset))
-  int64_t decay_every = 1;        // step: multiply by decay_factor every decay_every steps
+  double warmup_init = 0.0;      // warm-up starts at warmup_init * lr
+  double final_fraction = 0.0;   // linear, cosine: the rate at the last step, times lr
+  int64_t rsqrt_offset = 10000;  // rsqrt: lr / sqrt(max(step, offset))
+  int64_t decay_every = 1;       // step: multiply by decay_factor every decay_every steps
   double decay_factor = 1.0;
   nlohmann::json canonical_json() const;
 };
@@ -46,8 +45,8 @@ struct OptimizerSpec {
   std::string name = "adafactor";  // adafactor | adamw | sgd
   double lr = 0.3;
   ScheduleSpec schedule;
-  double weight_decay = 0.0;       // adafactor: T5X's decay (not scaled by lr); adamw: decoupled
-  double clip_global_norm = 0.0;   // the trainer's gradient clipping; 0: off
+  double weight_decay = 0.0;      // adafactor: T5X's decay (not scaled by lr); adamw: decoupled
+  double clip_global_norm = 0.0;  // the trainer's gradient clipping; 0: off
   // adafactor
   double decay_rate = 0.8;
   double clipping_threshold = 1.0;  // update clipping; 0: off
@@ -55,9 +54,9 @@ struct OptimizerSpec {
   bool factored = true;
   // adafactor (momentum, unset = none), adamw (default 0.9), sgd: ignored
   std::optional<double> beta1;
-  double beta2 = 0.999;     // adamw
-  double epsilon = 1e-8;    // adamw
-  double momentum = 0.0;    // sgd
+  double beta2 = 0.999;   // adamw
+  double epsilon = 1e-8;  // adamw
+  double momentum = 0.0;  // sgd
   // Only the keys that apply to `name` are in it.
   nlohmann::json canonical_json() const;
 };
@@ -70,11 +69,11 @@ struct LoopSpec {
   int64_t inputs_length = 512;    // encoder tokens, EOS included
   int64_t targets_length = 114;   // decoder tokens, EOS included
   OptimizerSpec optimizer;
-  uint64_t seed = 0;              // data order, noise, dropout, initialisation
-  double dropout = 0.0;           // the model's dropout_rate while training
+  uint64_t seed = 0;     // data order, noise, dropout, initialisation
+  double dropout = 0.0;  // the model's dropout_rate while training
   double z_loss = 1e-4;
-  int64_t checkpoint_every = 0;   // 0: only the final checkpoint (not hashed)
-  int64_t log_every = 10;         // not hashed
+  int64_t checkpoint_every = 0;  // 0: only the final checkpoint (not hashed)
+  int64_t log_every = 10;        // not hashed
 };
 
 // Span-corruption pretraining of the model (T5 1.1's objective), packed.
@@ -106,6 +105,8 @@ struct PeftSpec {
 
 // A task of experiments/tasks and its TaskOptions. YAML keys (flat, in the stage):
 // task, data_dir, task_prefix, task_config, task_seed.
+struct TaskOptions;  // experiments/tasks/task.h
+
 struct TaskSpec {
   std::string name;          // a registered task name (lower case)
   std::string data_dir;      // the task's files; empty: the task's default (built-in tasks)
@@ -113,6 +114,7 @@ struct TaskSpec {
   std::string config;        // custom tasks: their YAML file
   uint64_t seed = 0;         // tasks that make their data (wordnet_wic)
   nlohmann::json canonical_json() const;
+  TaskOptions options() const;  // what make_task takes
 };
 
 // Tuning a PEFT method (or the whole model: method model_tuning) on a task.
@@ -123,14 +125,14 @@ struct TuneStage : LoopSpec {
   bool sentinel_targets = false;
   PeftSpec peft;
   DType trainable_dtype = DType::f32;
-  std::string train_split = "train";       // e.g. "train32" (a few-shot file DIR/train32.jsonl)
-  std::string eval_split = "validation";   // early stopping / best checkpoint selection
-  std::string eval_method = "greedy";      // greedy | rank_classification
-  int64_t eval_every = 0;                  // 0: evaluate once, at the end
-  int64_t early_stopping_patience = 0;     // evaluations without improvement; 0: off
-  std::string metric;                      // empty: the task's primary metric
-  int64_t max_train_examples = 0;          // 0: all
-  int64_t max_eval_examples = 0;           // 0: all
+  std::string train_split = "train";      // e.g. "train32" (a few-shot file DIR/train32.jsonl)
+  std::string eval_split = "validation";  // early stopping / best checkpoint selection
+  std::string eval_method = "greedy";     // greedy | rank_classification
+  int64_t eval_every = 0;                 // 0: evaluate once, at the end
+  int64_t early_stopping_patience = 0;    // evaluations without improvement; 0: off
+  std::string metric;                     // empty: the task's primary metric
+  int64_t max_train_examples = 0;         // 0: all
+  int64_t max_eval_examples = 0;          // 0: all
   std::string hash;
   std::string depends_on;
   nlohmann::json canonical_json() const;
@@ -156,7 +158,7 @@ struct EvalStage {
   // > 1: Trial::ensemble holds this many tuned prompts (tune seeds seed .. seed + n - 1),
   // evaluated in one batch with majority voting; each member is also scored alone.
   int64_t ensemble = 1;
-  int64_t prompt_neighbors = 0;   // > 0: cosine top-k vocabulary neighbours of each prompt row
+  int64_t prompt_neighbors = 0;  // > 0: cosine top-k vocabulary neighbours of each prompt row
   std::vector<TransferSpec> transfer;
   std::string hash;
   std::string depends_on;  // the tune hash (ensemble members' hashes enter this stage's hash)
@@ -166,12 +168,12 @@ struct EvalStage {
 // The model a trial starts from: a preset initialised at random (to be pretrained) or a
 // Hugging Face checkpoint directory.
 struct ModelSpec {
-  std::string preset;                 // T5Config::preset name; exclusive with checkpoint
-  std::string checkpoint;             // a directory with config.json and weights
+  std::string preset;      // T5Config::preset name; exclusive with checkpoint
+  std::string checkpoint;  // a directory with config.json and weights
   nlohmann::json config = nlohmann::json::object();  // T5Config keys over the preset
-  uint64_t init_seed = 0;             // random initialisation of a preset
-  DType dtype = DType::f32;           // frozen backbone storage while tuning: f32 | bf16
-  Device device = Device::cpu();      // cpu | cuda (not hashed)
+  uint64_t init_seed = 0;                            // random initialisation of a preset
+  DType dtype = DType::f32;       // frozen backbone storage while tuning: f32 | bf16
+  Device device = Device::cpu();  // cpu | cuda (not hashed)
   nlohmann::json canonical_json() const;
 };
 
@@ -180,18 +182,18 @@ struct TokenizerSpec {
   // trained on the corpus (stored with the first stage that needs it).
   std::string source = "checkpoint";
   std::string path;
-  int64_t vocab_size = 32000;           // train: SentencePiece pieces (sentinels excluded)
+  int64_t vocab_size = 32000;             // train: SentencePiece pieces (sentinels excluded)
   int64_t input_sentence_size = 1000000;  // train: sentences sampled; 0: all
-  int64_t extra_ids = 100;              // <extra_id_N> sentinels
+  int64_t extra_ids = 100;                // <extra_id_N> sentinels
   nlohmann::json canonical_json() const;
 };
 
 struct CorpusSpec {
-  std::string builtin;              // "wordnet" (Debian wordnet-base); exclusive with files
-  std::vector<std::string> files;   // text or jsonl files, or directories of them
-  std::string format = "lines";     // lines | paragraphs | jsonl
+  std::string builtin;             // "wordnet" (Debian wordnet-base); exclusive with files
+  std::vector<std::string> files;  // text or jsonl files, or directories of them
+  std::string format = "lines";    // lines | paragraphs | jsonl
   std::string jsonl_field = "text";
-  int64_t max_documents = 0;        // 0: all
+  int64_t max_documents = 0;  // 0: all
   nlohmann::json canonical_json() const;
 };
 
@@ -223,9 +225,9 @@ struct Trial {
 };
 
 struct ExperimentSpec {
-  std::string name;         // runs/<name> by default
+  std::string name;  // runs/<name> by default
   std::string description;
-  std::string source;       // the YAML file (as given)
+  std::string source;                       // the YAML file (as given)
   std::map<std::string, std::string> vars;  // resolved: default < environment < --set
   // The swept dotted keys that name trials (sweep.hide left out), "seed" last if swept:
   // what reports group by. Trial::sweep_point also holds the hidden ones.

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "experiments/spec/spec.h"
+#include "experiments/tasks/task.h"
 #include "tensor/error.h"
 
 namespace sp {
@@ -95,6 +96,15 @@ nlohmann::json TaskSpec::canonical_json() const {
           {"task_prefix", task_prefix},
           {"config", config},
           {"seed", seed}};
+}
+
+TaskOptions TaskSpec::options() const {
+  TaskOptions o;
+  o.data_dir = data_dir;
+  o.task_prefix = task_prefix;
+  o.config = config;
+  o.seed = seed;
+  return o;
 }
 
 nlohmann::json TuneStage::canonical_json() const {
@@ -211,10 +221,11 @@ std::string describe_trials(const ExperimentSpec& spec) {
   out << "\n";
   for (const Trial& t : spec.trials) {
     out << "trial " << t.id << "\n";
-    out << "  model " << (t.model.checkpoint.empty() ? "preset " + t.model.preset
-                                                     : "checkpoint " + t.model.checkpoint)
-        << ", " << dtype_name(t.model.dtype) << " on " << t.model.device.str()
-        << ", tokenizer " << t.tokenizer.source;
+    out << "  model "
+        << (t.model.checkpoint.empty() ? "preset " + t.model.preset
+                                       : "checkpoint " + t.model.checkpoint)
+        << ", " << dtype_name(t.model.dtype) << " on " << t.model.device.str() << ", tokenizer "
+        << t.tokenizer.source;
     for (const auto& [k, v] : t.tags) out << ", " << k << " " << v;
     out << "\n";
     for (StageKind k : t.stage_order()) {
@@ -223,8 +234,8 @@ std::string describe_trials(const ExperimentSpec& spec) {
         out << "  " << t.pretrain->objective << ", " << t.pretrain->steps << " steps";
       if (k == StageKind::lm_adapt) out << "  prefix_lm, " << t.lm_adapt->steps << " steps";
       if (k == StageKind::tune)
-        out << "  " << t.tune->peft.method << " on " << t.tune->task.name << ", "
-            << t.tune->steps << " steps, seed " << t.tune->seed;
+        out << "  " << t.tune->peft.method << " on " << t.tune->task.name << ", " << t.tune->steps
+            << " steps, seed " << t.tune->seed;
       if (k == StageKind::eval) {
         out << "  " << t.eval->method << " on";
         for (const std::string& s : t.eval->splits) out << " " << s;

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <memory>
+#include <optional>
+#include <utility>
 
 #include "experiments/objectives/span_corruption.h"
 #include "experiments/spec/map_reader.h"
@@ -22,16 +25,66 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A missing file or directory: an error, or a warning in a dry run (ctx.check_paths false).
+void missing_path(const TrialParseContext& ctx, const SourceLocation& loc,
+                  const std::string& message) {
+  if (ctx.check_paths) fail_at(loc, message);
+  ctx.warnings->push_back(loc.str() + ": " + message);
+}
+
 void check_path(const TrialParseContext& ctx, const SourceLocation& loc, const std::string& what,
                 const std::string& path, bool want_dir) {
   std::error_code ec;
   const bool exists = fs::exists(path, ec);
   const bool ok = want_dir ? fs::is_directory(path, ec) : exists;
   if (ok) return;
-  const std::string message =
-      str_cat(what, " '", path, "' ", exists ? "is not a directory" : "does not exist");
-  if (ctx.check_paths) fail_at(loc, message);
-  ctx.warnings->push_back(loc.str() + ": " + message);
+  missing_path(ctx, loc,
+               str_cat(what, " '", path, "' ", exists ? "is not a directory" : "does not exist"));
+}
+
+// Refuses splits the task cannot load (a file missing from data_dir, a name the task does
+// not have) before any work starts, as missing paths: what names the key, loc locates it.
+// A data_dir or task_config that is missing was reported already.
+void check_task_splits(const TaskSpec& t, const std::vector<std::string>& splits,
+                       const std::string& what, const SourceLocation& loc,
+                       const TrialParseContext& ctx) {
+  std::error_code ec;
+  if (!t.data_dir.empty() && !fs::is_directory(t.data_dir, ec)) return;
+  if (!t.config.empty() && !fs::exists(t.config, ec)) return;
+  const std::unique_ptr<Task> task = make_task(t.name, t.options());
+  for (const std::string& split : splits) {
+    try {
+      task->split_file(split);
+    } catch (const Error& e) {
+      missing_path(ctx, loc, str_cat(what, ": ", e.what()));
+    }
+  }
+}
+
+// A split name must be a string: an unquoted 5 or true is a spec error, not a split.
+void check_split_node(const SpecNode& node, const std::string& what) {
+  if (node.kind_name() != "string")
+    fail_at(node.loc, str_cat(what, " must be a split name (a string), got ", node.kind_name(),
+                              " '", node.text(), "'"));
+}
+
+std::string split_name(MapReader& r, const std::string& key, const std::string& default_value) {
+  if (const SpecNode* v = r.get(key); v && v->is_scalar()) check_split_node(*v, r.full(key));
+  return r.string(key, default_value);
+}
+
+// A split name or a list of them, at least one.
+std::vector<std::string> split_names(MapReader& r, const std::string& key,
+                                     std::vector<std::string> default_value) {
+  if (const SpecNode* v = r.get(key)) {
+    if (v->is_scalar()) check_split_node(*v, r.full(key));
+    if (v->is_list())
+      for (size_t i = 0; i < v->items.size(); ++i)
+        check_split_node(v->items[i], str_cat(r.full(key), "[", i, "]"));
+  }
+  std::vector<std::string> names = r.strings(key, std::move(default_value));
+  r.check(!names.empty(), key, "must name at least one split");
+  return names;
 }
 
 ScheduleSpec parse_schedule(MapReader& parent, const ScheduleSpec& d) {
@@ -233,8 +286,33 @@ bool same_json_kind(const nlohmann::json& a, const nlohmann::json& b) {
   return a.type() == b.type();
 }
 
+// Whether the method accepts these settings (defaults filled in).
+bool peft_accepts(const PeftMethodInfo& info, const nlohmann::json& given) {
+  try {
+    info.make(resolve_peft_settings(info.name, given));
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// The given setting a method's error is about, so it is located where that value was
+// written (a file line or a --set flag): the first key whose default makes the rest
+// acceptable, else the first key the method rejects alone; nullopt when neither.
+std::optional<std::string> peft_culprit(const PeftMethodInfo& info, const nlohmann::json& given) {
+  for (const auto& item : given.items()) {
+    nlohmann::json rest = given;
+    rest.erase(item.key());
+    if (peft_accepts(info, rest)) return item.key();
+  }
+  for (const auto& item : given.items())
+    if (!peft_accepts(info, nlohmann::json{{item.key(), item.value()}})) return item.key();
+  return std::nullopt;
+}
+
 // The method's keys come from nn/peft's registry: unknown keys and wrong kinds are
-// reported here at their line; values the method rejects (its constructor) at the map.
+// reported here at their line; values the method rejects (its constructor) at the value
+// the error is about (peft_culprit), else at the map.
 PeftSpec parse_peft(MapReader& tune) {
   MapReader r = tune.map("peft");
   PeftSpec p;
@@ -259,12 +337,13 @@ PeftSpec parse_peft(MapReader& tune) {
     given[s.key] = std::move(value);
   }
   r.finish();
-  const SourceLocation where = tune.key_loc("peft");
   try {
     p.settings = resolve_peft_settings(p.method, given);
     info.make(p.settings);  // the method's own checks of the values
   } catch (const Error& e) {
-    fail_at(where, str_cat(r.path(), ": ", e.what()));
+    const std::optional<std::string> key = peft_culprit(info, given);
+    if (key) fail_at(r.loc(*key), str_cat(r.full(*key), ": ", e.what()));
+    fail_at(tune.key_loc("peft"), str_cat(r.path(), ": ", e.what()));
   }
   return p;
 }
@@ -282,8 +361,8 @@ TuneStage parse_tune(MapReader& r, const TrialParseContext& ctx) {
   s.sentinel_targets = r.boolean("sentinel_targets", false);
   s.peft = parse_peft(r);
   parse_loop(r, s, d, false);
-  s.train_split = r.string("train_split", "train");
-  s.eval_split = r.string("eval_split", "validation");
+  s.train_split = split_name(r, "train_split", "train");
+  s.eval_split = split_name(r, "eval_split", "validation");
   s.eval_method = r.choice("eval_method", "greedy", {"greedy", "rank_classification"});
   s.eval_every = r.integer("eval_every", 1000);
   r.check(s.eval_every >= 0, "eval_every", "must be >= 0 (0: only at the end)");
@@ -309,8 +388,7 @@ TransferSpec parse_transfer(const SpecNode& node, const std::string& path,
   MapReader r(&node, path);
   TransferSpec t;
   t.task = parse_task(r, ctx);
-  t.splits = r.strings("splits", t.splits);
-  r.check(!t.splits.empty(), "splits", "must name at least one split");
+  t.splits = split_names(r, "splits", t.splits);
   MapReader labels = r.map("label_map");
   if (labels.node())
     for (const SpecNode::Entry& e : labels.node()->entries)
@@ -321,8 +399,7 @@ TransferSpec parse_transfer(const SpecNode& node, const std::string& path,
 
 EvalStage parse_eval(MapReader& r, const TuneStage& tune, const TrialParseContext& ctx) {
   EvalStage s;
-  s.splits = r.strings("splits", s.splits);
-  r.check(!s.splits.empty(), "splits", "must name at least one split");
+  s.splits = split_names(r, "splits", s.splits);
   s.method = r.choice("method", s.method, {"greedy", "rank_classification"});
   s.batch_size = r.integer("batch_size", s.batch_size);
   r.check(s.batch_size > 0, "batch_size", "must be positive");
@@ -470,6 +547,27 @@ CorpusSpec parse_corpus(MapReader& root, bool needed, const TrialParseContext& c
   return c;
 }
 
+// Every split the trial's stages load must be loadable; checked once the rest of the spec
+// is valid. A default split's problem is located at data_dir (or the task).
+void check_trial_splits(const SpecNode& root_node, const Trial& t, const TrialParseContext& ctx) {
+  if (!t.tune) return;
+  MapReader stages = MapReader(&root_node, "").map("stages");
+  MapReader tune = stages.map("tune");
+  const SourceLocation task_loc = tune.loc(tune.has("data_dir") ? "data_dir" : "task");
+  for (const auto& [key, split] :
+       {std::pair{"train_split", t.tune->train_split}, std::pair{"eval_split", t.tune->eval_split}})
+    check_task_splits(t.tune->task, {split}, tune.full(key),
+                      tune.has(key) ? tune.loc(key) : task_loc, ctx);
+  if (!t.eval) return;
+  MapReader eval = stages.map("eval");
+  check_task_splits(t.tune->task, t.eval->splits, eval.full("splits"), eval.loc("splits"), ctx);
+  for (size_t i = 0; i < t.eval->transfer.size(); ++i) {
+    MapReader transfer(&eval.get("transfer")->items[i], str_cat(eval.full("transfer"), ".", i));
+    check_task_splits(t.eval->transfer[i].task, t.eval->transfer[i].splits, transfer.full("splits"),
+                      transfer.loc("splits"), ctx);
+  }
+}
+
 }  // namespace
 
 Trial parse_trial(const SpecNode& root_node, const TrialParseContext& ctx) {
@@ -506,6 +604,7 @@ Trial parse_trial(const SpecNode& root_node, const TrialParseContext& ctx) {
     t.model.config = resolve_model_config(model, vocab);
   }
   root.finish();
+  check_trial_splits(root_node, t, ctx);
   return t;
 }
 

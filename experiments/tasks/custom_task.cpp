@@ -217,7 +217,7 @@ class CustomTask : public Task {
 
   std::string primary_metric() const override { return metric_names(metrics_.front()).back(); }
 
-  std::vector<TaskExample> load(const std::string& split) const override {
+  std::string split_file(const std::string& split) const override {
     auto it = std::find_if(split_files_.begin(), split_files_.end(),
                            [&](const auto& s) { return s.first == split; });
     if (it == split_files_.end()) {
@@ -231,6 +231,11 @@ class CustomTask : public Task {
         file.is_absolute() ? file.string() : (std::filesystem::path(base_dir_) / file).string();
     SP_CHECK(file_exists(path), "[", name_, "] split '", split, "': no file ", path, " (",
              options_.config, " splits.", split, ")");
+    return path;
+  }
+
+  std::vector<TaskExample> load(const std::string& split) const override {
+    const std::string path = split_file(split);
     std::vector<TaskExample> out;
     const std::vector<JsonlRecord> records = read_jsonl_file(path);
     for (size_t i = 0; i < records.size(); ++i) {

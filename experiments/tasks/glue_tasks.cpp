@@ -40,9 +40,13 @@ class GlueTsvTask : public ClassificationTask {
 
   std::vector<std::string> splits() const override { return {"train", "validation", "test"}; }
 
+  std::string split_file(const std::string& split) const override {
+    return split_path(name_, options_.data_dir, split, kSplitFiles, ".tsv");
+  }
+
   // Rows with missing columns are skipped, as TFDS does for QQP's few corrupted lines.
   std::vector<TaskExample> load(const std::string& split) const override {
-    const std::string path = split_path(name_, options_.data_dir, split, kSplitFiles, ".tsv");
+    const std::string path = split_file(split);
     std::ifstream in(path);
     SP_CHECK(in.good(), "[", name_, "] cannot open ", path);
     std::string line;

@@ -54,8 +54,12 @@ class RecordTask : public Task {
   std::vector<std::string> labels() const override { return {}; }
   std::string primary_metric() const override { return "f1"; }
 
+  std::string split_file(const std::string& split) const override {
+    return split_path("record", options_.data_dir, split, kSplitFiles, ".jsonl");
+  }
+
   std::vector<TaskExample> load(const std::string& split) const override {
-    const std::string path = split_path("record", options_.data_dir, split, kSplitFiles, ".jsonl");
+    const std::string path = split_file(split);
     // T5 trains on one example per gold answer; evaluation needs one per query.
     const bool expand = split.rfind("train", 0) == 0;
     std::vector<TaskExample> out;

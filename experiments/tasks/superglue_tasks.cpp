@@ -42,8 +42,12 @@ class SuperGlueRecordTask : public ClassificationTask {
 
   std::vector<std::string> splits() const override { return {"train", "validation", "test"}; }
 
+  std::string split_file(const std::string& split) const override {
+    return split_path(name_, options_.data_dir, split, kSplitFiles, ".jsonl");
+  }
+
   std::vector<TaskExample> load(const std::string& split) const override {
-    const std::string path = split_path(name_, options_.data_dir, split, kSplitFiles, ".jsonl");
+    const std::string path = split_file(split);
     std::vector<TaskExample> out;
     const std::vector<JsonlRecord> records = read_jsonl_file(path);
     for (size_t i = 0; i < records.size(); ++i) {
@@ -92,8 +96,12 @@ class MultiRcTask : public ClassificationTask {
 
   std::vector<std::string> splits() const override { return {"train", "validation", "test"}; }
 
+  std::string split_file(const std::string& split) const override {
+    return split_path(name_, options_.data_dir, split, kSplitFiles, ".jsonl");
+  }
+
   std::vector<TaskExample> load(const std::string& split) const override {
-    const std::string path = split_path(name_, options_.data_dir, split, kSplitFiles, ".jsonl");
+    const std::string path = split_file(split);
     std::vector<TaskExample> out;
     const std::vector<JsonlRecord> records = read_jsonl_file(path);
     for (size_t i = 0; i < records.size(); ++i) {

@@ -69,6 +69,10 @@ class Task {
   // The split's examples in file order. Throws sp::Error naming the file and line of a
   // malformed record, or the missing file.
   virtual std::vector<TaskExample> load(const std::string& split) const = 0;
+  // The file load(split) reads, without reading it ("" when the task makes the split in
+  // memory). Throws as load() would for a missing file or an unknown split, so a spec can
+  // refuse them before any work starts.
+  virtual std::string split_file(const std::string& split) const = 0;
   // The legal target strings (the verbalizers) in label-index order, for classification
   // tasks; empty for free-form tasks (ReCoRD, WSC).
   virtual std::vector<std::string> labels() const = 0;

@@ -26,11 +26,19 @@ class WordNetTask : public ClassificationTask {
 
   std::vector<std::string> splits() const override { return {"train", "validation", "test"}; }
 
+  // A built folder's split file; "" for data made from a WordNet folder (the three splits).
+  std::string split_file(const std::string& split) const override {
+    if (is_built_task_dir(options_.data_dir))
+      return split_path(name_, options_.data_dir, split, built_split_files(), ".jsonl");
+    SP_CHECK(split == "train" || split == "validation" || split == "test", "[", name_,
+             "] unknown split '", split, "' (splits: train, validation, test)");
+    return "";
+  }
+
   std::vector<TaskExample> load(const std::string& split) const override {
     std::vector<TaskExample> out;
     if (is_built_task_dir(options_.data_dir)) {
-      const std::vector<JsonlRecord> records = read_jsonl_file(
-          split_path(name_, options_.data_dir, split, built_split_files(), ".jsonl"));
+      const std::vector<JsonlRecord> records = read_jsonl_file(split_file(split));
       for (size_t i = 0; i < records.size(); ++i) {
         const JsonlRecord& r = records[i];
         const std::string idx =

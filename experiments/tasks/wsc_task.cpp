@@ -125,8 +125,12 @@ class WscTask : public Task {
   std::vector<std::string> labels() const override { return {}; }
   std::string primary_metric() const override { return "accuracy"; }
 
+  std::string split_file(const std::string& split) const override {
+    return split_path("wsc", options_.data_dir, split, kSplitFiles, ".jsonl");
+  }
+
   std::vector<TaskExample> load(const std::string& split) const override {
-    const std::string path = split_path("wsc", options_.data_dir, split, kSplitFiles, ".jsonl");
+    const std::string path = split_file(split);
     const bool correct_referent_only = split.rfind("train", 0) == 0;
     std::vector<TaskExample> out;
     const std::vector<JsonlRecord> records = read_jsonl_file(path);

@@ -156,6 +156,22 @@ TEST(Runner, SharedStagesRunOnceAndReportsAreWritten) {
   EXPECT_NE(log.str().find("pretrain stages/pretrain-p0: cached"), std::string::npos);
 }
 
+TEST(Runner, ReportsOnlyWithoutResultsFailsAndCreatesNothing) {
+  TempDir dir;
+  const fs::path out = dir.path / "new";
+  FakeExecutor exec;
+  std::ostringstream log;
+  RunOptions o;
+  o.out_dir = out.string();
+  o.reports_only = true;
+  o.log = &log;
+  EXPECT_THROW_MSG(
+      run_experiment(make_spec({1}, {1}), o, exec),
+      "[run] --reports-only: nothing to report in " + out.string() + " (no results.jsonl)");
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_TRUE(exec.calls.empty());
+}
+
 TEST(Runner, RerunSkipsFinishedTrialsAndStagesWithoutTouchingResults) {
   TempDir dir;
   const ExperimentSpec spec = make_spec({1, 5}, {1});

@@ -31,6 +31,8 @@ class SpecTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "ckpt");
     fs::create_directories(dir_ / "RTE");
+    for (const char* file : {"train.jsonl", "val.jsonl", "test.jsonl"})  // the split files
+      std::ofstream(dir_ / "RTE" / file);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -166,6 +168,7 @@ TEST_F(SpecTest, GridZipAndSeedsExpand) {
 
 TEST_F(SpecTest, ZipGroupsAdvanceTogetherAndCrossEachOther) {
   fs::create_directories(dir_ / "CB");
+  for (const char* file : {"train.jsonl", "val.jsonl"}) std::ofstream(dir_ / "CB" / file);
   const ExperimentSpec spec = parse(base_spec("",
                                               "sweep:\n"
                                               "  zip:\n"
@@ -369,7 +372,23 @@ TEST_F(SpecTest, WrongTypesAndImpossibleValuesAreLocated) {
                    "stages.tune.eval_every (500) is more than steps (100)");
   EXPECT_THROW_MSG(parse(base_spec("      length: abc\n")),
                    "t.yaml:10:15: stages.tune.peft.length must be an integer");
-  EXPECT_THROW_MSG(parse(base_spec("      length: 0\n")), "t.yaml:8:5: stages.tune.peft: ");
+  // A value the method rejects is located at that value, in the file or the --set flag.
+  EXPECT_THROW_MSG(parse(base_spec("      length: 0\n")),
+                   "t.yaml:10:15: stages.tune.peft.length: [peft:prompt_tuning] setting 'length' "
+                   "must be >= 1, got 0");
+  EXPECT_THROW_MSG(
+      parse(base_spec(), {"stages.tune.peft.length=0"}),
+      "--set stages.tune.peft.length=0: stages.tune.peft.length: [peft:prompt_tuning]");
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.tune.peft={method: lora, rank: 0}"}),
+                   "--set stages.tune.peft={method: lora, rank: 0}: stages.tune.peft.rank: ");
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.eval.splits=5"}),
+                   "--set stages.eval.splits=5: stages.eval.splits must be a split name (a "
+                   "string), got number '5'");
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.eval.splits=[validation, true]"}),
+                   "stages.eval.splits[1] must be a split name (a string), got boolean 'true'");
+  EXPECT_THROW_MSG(parse(base_spec("    train_split: 32\n")),
+                   "t.yaml:10:18: stages.tune.train_split must be a split name (a string), got "
+                   "number '32'");
   EXPECT_THROW_MSG(parse(base_spec("    optimizer: {lr: 0}\n")),
                    "stages.tune.optimizer.lr must be positive");
   EXPECT_THROW_MSG(parse(base_spec("    optimizer: {name: adam}\n")),
@@ -424,6 +443,27 @@ TEST_F(SpecTest, MissingPathsFailUnlessDryRun) {
   ASSERT_EQ(dry.warnings.size(), 1u);
   EXPECT_NE(dry.warnings[0].find("does not exist"), std::string::npos);
   EXPECT_NE(describe_trials(dry).find("warning: "), std::string::npos);
+}
+
+TEST_F(SpecTest, MissingSplitFilesFailUnlessDryRun) {
+  fs::remove(dir_ / "RTE" / "train.jsonl");
+  EXPECT_THROW_MSG(parse(base_spec()),
+                   "t.yaml:7:15: stages.tune.train_split: [rte] split "
+                   "'train': no file " +
+                       path("RTE/train.jsonl"));
+  const ExperimentSpec dry = parse(base_spec(), {}, false);
+  ASSERT_EQ(dry.warnings.size(), 1u);
+  EXPECT_NE(dry.warnings[0].find("no file " + path("RTE/train.jsonl")), std::string::npos);
+  std::ofstream(dir_ / "RTE" / "train.jsonl");
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.eval.splits=[validation, tst]"}),
+                   "--set stages.eval.splits=[validation, tst]: stages.eval.splits: [rte] split "
+                   "'tst': no file");
+  EXPECT_THROW_MSG(parse(base_spec("    eval_split: dev\n")),
+                   "t.yaml:10:17: stages.tune.eval_split: [rte] split 'dev': no file");
+  // Built-in tasks make their splits: no data_dir, nothing to find.
+  const ExperimentSpec builtin = parse("model: {checkpoint: " + path("ckpt") +
+                                       "}\nstages: {tune: {task: wordnet_wic}, eval: {}}\n");
+  EXPECT_EQ(builtin.trials.size(), 1u);
 }
 
 TEST_F(SpecTest, EqualConfigsHashEqualAndDependenciesPropagate) {

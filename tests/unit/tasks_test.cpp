@@ -122,6 +122,18 @@ TEST_F(TaskFiles, TestSplitHasNoLabels) {
   EXPECT_THROW_MSG(task->compute_metrics(ex, {"entailment"}), "has no label");
 }
 
+TEST_F(TaskFiles, SplitFileFindsTheFileWithoutReadingIt) {
+  const std::string val = write("val.jsonl", "not json\n");
+  TaskOptions o;
+  o.data_dir = dir_.string();
+  EXPECT_EQ(make_task("rte", o)->split_file("validation"), val);
+  EXPECT_THROW_MSG(make_task("rte", o)->split_file("train"), "[rte] split 'train': no file");
+  EXPECT_THROW_MSG(make_task("mrpc", o)->split_file("validation"), "no file");
+  EXPECT_THROW_MSG(make_task("rte", {})->split_file("train"), "no data directory given");
+  EXPECT_EQ(make_task("wordnet_wic", {})->split_file("train"), "");  // made in memory
+  EXPECT_THROW_MSG(make_task("wordnet_topic", {})->split_file("dev"), "unknown split 'dev'");
+}
+
 TEST_F(TaskFiles, ErrorsNameTheFileAndLine) {
   write("val.jsonl",
         "{\"premise\": \"P\", \"hypothesis\": \"H\", \"label\": \"entailment\", \"idx\": 0}\n"
