@@ -38,23 +38,45 @@ inline bf16 f32_to_bf16(float f) {
 }
 
 #if defined(__AVX512F__)
+// gcc 12's unmasked forms of some intrinsics pass an undefined source vector, which its
+// -Wmaybe-uninitialized reports inside its own headers wherever they inline. The
+// all-lanes maskz forms are the same instructions without that; they are spelled once here.
+namespace avx512 {
+constexpr __mmask16 kAll = 0xFFFF;
+inline __m512i slli32(__m512i a, unsigned n) { return _mm512_maskz_slli_epi32(kAll, a, n); }
+inline __m512i srli32(__m512i a, unsigned n) { return _mm512_maskz_srli_epi32(kAll, a, n); }
+inline __m512i widen_u16(__m256i h) { return _mm512_maskz_cvtepu16_epi32(kAll, h); }
+inline __m512 max16(__m512 a, __m512 b) { return _mm512_maskz_max_ps(kAll, a, b); }
+inline __m512 min16(__m512 a, __m512 b) { return _mm512_maskz_min_ps(kAll, a, b); }
+inline __m256i narrow_i32(__m512i a) { return _mm512_maskz_cvtepi32_epi16(kAll, a); }
+// The sum of the 16 lanes in _mm512_reduce_add_ps's order (halves, quarters, pairs).
+inline float hsum16(__m512 v) {
+  const __m512d d = _mm512_castps_pd(v);
+  const __m256 h = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xFF, d, 1)),
+                                 _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xFF, d, 0)));
+  const __m128 q = _mm_add_ps(_mm256_extractf128_ps(h, 1), _mm256_castps256_ps128(h));
+  const __m128 p = _mm_add_ps(q, _mm_shuffle_ps(q, q, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm_cvtss_f32(p) + _mm_cvtss_f32(_mm_shuffle_ps(p, p, 1));
+}
+}  // namespace avx512
+
 // 16 bf16 at p -> 16 f32.
 inline __m512 load_bf16x16(const bf16* p) {
   const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  return _mm512_castsi512_ps(avx512::slli32(avx512::widen_u16(h), 16));
 }
 
 // 16 f32 -> 16 bf16 bit patterns by the integer rounding (any input).
 inline __m256i round_bf16x16(__m512 v) {
   const __m512i u = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i lsb = _mm512_and_si512(avx512::srli32(u, 16), _mm512_set1_epi32(1));
   __m512i r =
-      _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
+      avx512::srli32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
   const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
                                                 _mm512_set1_epi32(0x7f800000));
   r = _mm512_mask_mov_epi32(r, nan,
-                            _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
-  return _mm512_cvtepi32_epi16(r);
+                            _mm512_or_si512(avx512::srli32(u, 16), _mm512_set1_epi32(0x40)));
+  return avx512::narrow_i32(r);
 }
 
 // 16 f32 -> 16 bf16 bit patterns, as bf16::from_float.
@@ -80,7 +102,7 @@ inline void store_bf16x16(bf16* p, __m512 v) {
 
 // 16 f32 rounded to bf16 and back: what a bf16 cast of them holds.
 inline __m512 round_trip_bf16x16(__m512 v) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(to_bf16x16(v)), 16));
+  return _mm512_castsi512_ps(avx512::slli32(avx512::widen_u16(to_bf16x16(v)), 16));
 }
 #endif
 

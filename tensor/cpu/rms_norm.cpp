@@ -77,7 +77,7 @@ inline A forward_row(const X* __restrict xr, const W* __restrict wp, O* __restri
       a0 = _mm512_fmadd_ps(v0, v0, a0);
       a1 = _mm512_fmadd_ps(v1, v1, a1);
     }
-    A ss = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    A ss = avx512::hsum16(_mm512_add_ps(a0, a1));
     for (; j < D; ++j) ss += load<A>(xr[j]) * load<A>(xr[j]);
     const A rs = A(1) / std::sqrt(ss * inv_d + eps);
     const __m512 r = _mm512_set1_ps(rs);
@@ -140,11 +140,15 @@ inline void backward_row(const X* __restrict xr, const O* __restrict gr, const W
   if constexpr (simd::kRowSimd<X> && simd::kRowSimd<W> && simd::kRowSimd<O> &&
                 (std::is_same_v<X, bf16> || std::is_same_v<W, bf16> || std::is_same_v<O, bf16>)) {
     const __m512 rsv = _mm512_set1_ps(rs);
-    auto dn16 = [&](int64_t j) { return _mm512_mul_ps(simd::load16(gr + j), simd::load16(wp + j)); };
+    auto dn16 = [&](int64_t j) {
+      return _mm512_mul_ps(simd::load16(gr + j), simd::load16(wp + j));
+    };
     auto n16 = [&](int64_t j) {
       const __m512 n = _mm512_mul_ps(simd::load16(xr + j), rsv);
-      if constexpr (std::is_same_v<W, bf16>) return round_trip_bf16x16(n);
-      else return n;
+      if constexpr (std::is_same_v<W, bf16>)
+        return round_trip_bf16x16(n);
+      else
+        return n;
     };
     int64_t j = 0;
     if (dxr) {
@@ -153,7 +157,7 @@ inline void backward_row(const X* __restrict xr, const O* __restrict gr, const W
         d0 = _mm512_fmadd_ps(dn16(j), simd::load16(xr + j), d0);
         d1 = _mm512_fmadd_ps(dn16(j + 16), simd::load16(xr + j + 16), d1);
       }
-      A dot = _mm512_reduce_add_ps(_mm512_add_ps(d0, d1));
+      A dot = avx512::hsum16(_mm512_add_ps(d0, d1));
       for (; j < D; ++j) dot += load<A>(gr[j]) * load<A>(wp[j]) * load<A>(xr[j]);
       const A coef = rs * rs * rs * dot * inv_d;
       const __m512 cv = _mm512_set1_ps(coef);
@@ -161,8 +165,8 @@ inline void backward_row(const X* __restrict xr, const O* __restrict gr, const W
         const __m512 dx = _mm512_fnmadd_ps(simd::load16(xr + j), cv, _mm512_mul_ps(rsv, dn16(j)));
         simd::store16(dxr + j, dx);
         if (part)
-          _mm512_storeu_ps(part + j, _mm512_fmadd_ps(simd::load16(gr + j), n16(j),
-                                                     _mm512_loadu_ps(part + j)));
+          _mm512_storeu_ps(
+              part + j, _mm512_fmadd_ps(simd::load16(gr + j), n16(j), _mm512_loadu_ps(part + j)));
       }
       for (; j < D; ++j) {
         const A g = load<A>(gr[j]);
@@ -172,8 +176,8 @@ inline void backward_row(const X* __restrict xr, const O* __restrict gr, const W
       }
     } else {
       for (; j + 16 <= D; j += 16)
-        _mm512_storeu_ps(part + j, _mm512_fmadd_ps(simd::load16(gr + j), n16(j),
-                                                   _mm512_loadu_ps(part + j)));
+        _mm512_storeu_ps(part + j,
+                         _mm512_fmadd_ps(simd::load16(gr + j), n16(j), _mm512_loadu_ps(part + j)));
       for (; j < D; ++j) part[j] += load<A>(gr[j]) * cast_like_weight<W>(load<A>(xr[j]) * rs);
     }
     return;

@@ -37,9 +37,10 @@ inline void store16(bf16* p, __m512 v) { store_bf16x16(p, v); }
 inline __m512 exp16(__m512 x) {
   const __m512 lo = _mm512_set1_ps(kFastExpLo);
   const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-  const __m512 xc = _mm512_min_ps(_mm512_set1_ps(kFastExpHi), _mm512_max_ps(lo, x));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(kLog2e)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 xc = avx512::min16(_mm512_set1_ps(kFastExpHi), avx512::max16(lo, x));
+  const __m512 n =
+      _mm512_maskz_roundscale_ps(avx512::kAll, _mm512_mul_ps(xc, _mm512_set1_ps(kLog2e)),
+                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), xc);
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), r);
   __m512 e = _mm512_set1_ps(kFastExpPoly[0]);
@@ -54,10 +55,13 @@ inline float row_max(const T* __restrict x, int64_t n) {
   __m512 m0 = ninf, m1 = ninf;
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    m0 = _mm512_max_ps(load16(x + i), m0);
-    m1 = _mm512_max_ps(load16(x + i + 16), m1);
+    m0 = avx512::max16(load16(x + i), m0);
+    m1 = avx512::max16(load16(x + i + 16), m1);
   }
-  float m = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, avx512::max16(m0, m1));
+  float m = lanes[0];
+  for (int k = 1; k < 16; ++k) m = std::max(lanes[k], m);
   for (; i < n; ++i) m = std::max(load_as<float>(x[i]), m);
   return m;
 }
@@ -83,7 +87,7 @@ inline float row_sum_exp(const T* __restrict x, int64_t n, float shift, float* _
     s0 = _mm512_add_ps(s0, a);
     s1 = _mm512_add_ps(s1, b);
   }
-  float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+  float s = avx512::hsum16(_mm512_add_ps(s0, s1));
   for (; i < n; ++i) {
     const float v = fast_exp(load_as<float>(x[i]) - shift);
     if (e != nullptr) e[i] = v;
@@ -133,6 +137,21 @@ inline void row_exp_scale(const T* __restrict x, float shift, float scale, T* __
 
 template <typename T>
 inline constexpr bool kRowSimd = false;
+
+// Declared, never defined: callers name them in `if constexpr (kRowSimd<T>)` branches,
+// which are discarded here but must still find the names.
+template <typename T>
+float row_max(const T* x, int64_t n);
+template <typename T>
+float row_sum_exp(const T* x, int64_t n, float shift, float* e, const T* next);
+template <typename T>
+void row_scale(const float* e, float scale, T* y, int64_t n);
+template <typename T>
+void row_add(const T* x, const T* b, T* y, int64_t n);
+template <typename T>
+void row_sub2(const T* x, float shift, float c, T* y, int64_t n);
+template <typename T>
+void row_exp_scale(const T* x, float shift, float scale, T* y, int64_t n);
 
 #endif
 
