@@ -25,9 +25,12 @@ std::string fixed(double v, int digits) {
 std::string md_cell(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '|') out += "\\|";
-    else if (c == '\n') out += ' ';
-    else out += c;
+    if (c == '|')
+      out += "\\|";
+    else if (c == '\n')
+      out += ' ';
+    else
+      out += c;
   }
   return out;
 }
@@ -122,7 +125,7 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
   for (const auto& [stage, task, split, metric] : groups) {
     SummaryPlot plot;
     plot.file = file_safe_name(stage + "-" + (task.empty() ? "" : task + "-") +
-                          (split.empty() ? "" : split + "-") + metric) +
+                               (split.empty() ? "" : split + "-") + metric) +
                 ".svg";
     plot.options.title = metric + (task.empty() ? "" : " on " + task) +
                          (split.empty() ? "" : " (" + split + ")") + ", " + stage;
@@ -162,8 +165,9 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
       }
       return r;
     };
-    std::stable_sort(combos.begin(), combos.end(),
-                     [&](const nlohmann::json& a, const nlohmann::json& b) { return rank(a) < rank(b); });
+    std::stable_sort(
+        combos.begin(), combos.end(),
+        [&](const nlohmann::json& a, const nlohmann::json& b) { return rank(a) < rank(b); });
 
     for (const nlohmann::json& combo : combos) {
       PlotSeries s;
@@ -183,9 +187,10 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
               match = false;
           }
           if (!match) continue;
-          s.x.push_back(numeric ? xv.get<double>()
-                                : static_cast<double>(std::find(x_values.begin(), x_values.end(), xv) -
-                                                      x_values.begin()));
+          s.x.push_back(numeric
+                            ? xv.get<double>()
+                            : static_cast<double>(std::find(x_values.begin(), x_values.end(), xv) -
+                                                  x_values.begin()));
           s.y.push_back(r.mean);
           s.err.push_back(r.std);
         }
@@ -226,7 +231,7 @@ std::string report_markdown(const std::vector<ResultRecord>& results,
       md += "| " + md_cell(r.stage) + " | " + md_cell(r.task) + " | " + md_cell(r.split) + " |";
       for (const std::string& k : keys) {
         auto it = r.point.find(k);
-        md += " " + (it == r.point.end() ? std::string() : md_cell(cell_text(*it))) + " |";
+        md += str_cat(" ", it == r.point.end() ? std::string() : md_cell(cell_text(*it)), " |");
       }
       md += " " + md_cell(r.metric) + " | " + fixed(r.mean, 2) + " \u00b1 " + fixed(r.std, 2) +
             " | " + std::to_string(r.n) + " |\n";
@@ -239,8 +244,9 @@ std::string report_markdown(const std::vector<ResultRecord>& results,
   for (const SummaryPlot& p : plots) md += "![" + p.caption + "](" + p.file + ")\n\n";
 
   if (!curves.empty()) {
-    md += "## Training curves\n\nThe training loss each stage logged (`metrics.jsonl` in its "
-          "directory) against the step.\n\n";
+    md +=
+        "## Training curves\n\nThe training loss each stage logged (`metrics.jsonl` in its "
+        "directory) against the step.\n\n";
     for (const SummaryPlot& p : curves) md += "![" + p.caption + "](" + p.file + ")\n\n";
   }
 
@@ -326,19 +332,21 @@ std::string report_markdown(const std::vector<ResultRecord>& results,
   }
 
   md += "## Configuration\n\n";
-  md += c.config_text.empty() ? std::string("Not recorded.\n\n")
-                              : "```json\n" + c.config_text + (c.config_text.back() == '\n' ? "" : "\n") +
-                                    "```\n\n";
-  md += "## Files\n\n- `results.jsonl`: one line per finished trial and evaluation\n"
-        "- `summary.csv`: the Results table\n"
-        "- `trials/<trial>/`: each trial's evaluation predictions (`eval/`) and its `DONE` record\n"
-        "- `stages/<kind>-<hash>/`: every stage (pretrain, lm_adapt, tune), keyed by the hash "
-        "of its configuration: its model, checkpoints and per-step `metrics.jsonl`\n";
+  md += c.config_text.empty()
+            ? std::string("Not recorded.\n\n")
+            : "```json\n" + c.config_text + (c.config_text.back() == '\n' ? "" : "\n") + "```\n\n";
+  md +=
+      "## Files\n\n- `results.jsonl`: one line per finished trial and evaluation\n"
+      "- `summary.csv`: the Results table\n"
+      "- `trials/<trial>/`: each trial's evaluation predictions (`eval/`) and its `DONE` record\n"
+      "- `stages/<kind>-<hash>/`: every stage (pretrain, lm_adapt, tune), keyed by the hash "
+      "of its configuration: its model, checkpoints and per-step `metrics.jsonl`\n";
   return md;
 }
 
 ReportFiles write_reports(const std::string& dir, const ReportContext& context) {
-  const std::vector<ResultRecord> results = read_results((fs::path(dir) / "results.jsonl").string());
+  const std::vector<ResultRecord> results =
+      read_results((fs::path(dir) / "results.jsonl").string());
   const std::vector<SummaryRow> rows = summarize(results);
   const std::vector<std::string> keys = swept_keys(results);
   const std::vector<SummaryPlot> plots = summary_plots(rows, keys, context);

@@ -7,6 +7,8 @@
 #include <set>
 #include <tuple>
 
+#include "tensor/error.h"
+
 namespace sp {
 
 bool point_value_less(const nlohmann::json& a, const nlohmann::json& b) {
@@ -69,7 +71,8 @@ std::vector<SummaryRow> summarize(const std::vector<ResultRecord>& results) {
   std::map<std::string, Group> groups;
   for (const ResultRecord& r : results) {
     for (const auto& [metric, value] : r.metrics) {
-      const std::string id = nlohmann::json::array({r.stage, r.task, r.split, r.point, metric}).dump();
+      const std::string id =
+          nlohmann::json::array({r.stage, r.task, r.split, r.point, metric}).dump();
       Group& g = groups[id];
       if (g.values.empty() && g.row.metric.empty()) {
         g.row.stage = r.stage;
@@ -111,16 +114,16 @@ std::vector<SummaryRow> summarize(const std::vector<ResultRecord>& results) {
 
 std::string summary_csv(const std::vector<SummaryRow>& rows, const std::vector<std::string>& keys) {
   std::string out = "stage,task,split";
-  for (const std::string& k : keys) out += "," + csv_cell(k);
+  for (const std::string& k : keys) out += str_cat(",", csv_cell(k));
   out += ",metric,mean,std,n\n";
   for (const SummaryRow& r : rows) {
     out += csv_cell(r.stage) + "," + csv_cell(r.task) + "," + csv_cell(r.split);
     for (const std::string& k : keys) {
       auto it = r.point.find(k);
-      out += "," + (it == r.point.end() ? std::string() : csv_cell(cell_text(*it)));
+      out += str_cat(",", it == r.point.end() ? std::string() : csv_cell(cell_text(*it)));
     }
-    out += "," + csv_cell(r.metric) + "," + number_text(r.mean) + "," + number_text(r.std) + "," +
-           std::to_string(r.n) + "\n";
+    out += str_cat(",", csv_cell(r.metric), ",", number_text(r.mean), ",", number_text(r.std), ",",
+                   r.n, "\n");
   }
   return out;
 }

@@ -104,28 +104,30 @@ class T5Stack : public Module {
 Tensor t5_additive_mask(const Tensor& mask, int64_t q_len, int64_t k_len, bool causal,
                         int64_t q_offset, DType dtype, Device device);
 
+// Every member defaults to undefined; the {} keep -Wmissing-field-initializers quiet when
+// an initializer names only some ({.input_ids = ids, .labels = labels}).
 struct T5Inputs {
-  Tensor input_ids;               // [B, S] or undefined when inputs_embeds is given
-  Tensor inputs_embeds;           // [B, S, D] (prompt tuning prepends here)
-  Tensor attention_mask;          // [B, S], 1 = token, 0 = padding; undefined = all tokens
-  Tensor decoder_input_ids;       // [B, T]; undefined: labels shifted right
-  Tensor decoder_attention_mask;  // [B, T] or undefined
-  Tensor labels;                  // [B, T] with -100 ignored, or undefined
+  Tensor input_ids{};               // [B, S] or undefined when inputs_embeds is given
+  Tensor inputs_embeds{};           // [B, S, D] (prompt tuning prepends here)
+  Tensor attention_mask{};          // [B, S], 1 = token, 0 = padding; undefined = all tokens
+  Tensor decoder_input_ids{};       // [B, T]; undefined: labels shifted right
+  Tensor decoder_attention_mask{};  // [B, T] or undefined
+  Tensor labels{};                  // [B, T] with -100 ignored, or undefined
   // Packed rows (segments.h; give both sides or neither): segment ids, 0 = padding,
   // 1..n = the example; positions within each example (undefined: derived from the ids).
-  Tensor encoder_segment_ids;  // [B, S]
-  Tensor decoder_segment_ids;  // [B, T]; labels shift right per segment
-  Tensor encoder_positions;    // [B, S]
-  Tensor decoder_positions;    // [B, T]
-  Tensor task_ids;                // [B] i64: each example's prompt / adapter id (mixed-task
-                                  // batches, ensembles), or undefined; read by PEFT hooks
+  Tensor encoder_segment_ids{};  // [B, S]
+  Tensor decoder_segment_ids{};  // [B, T]; labels shift right per segment
+  Tensor encoder_positions{};    // [B, S]
+  Tensor decoder_positions{};    // [B, T]
+  Tensor task_ids{};             // [B] i64: each example's prompt / adapter id (mixed-task
+                                 // batches, ensembles), or undefined; read by PEFT hooks
 };
 
 // The encoder's output as the decoder sees it: after a PEFT input hook the sequence may be
 // longer than the input ids (a prompt), and the mask covers every position.
 struct T5Encoded {
   Tensor hidden;  // [B, S', D]
-  Tensor mask;    // [B, S'] (1 = attend), or undefined when the input had no padding and no hook ran
+  Tensor mask;  // [B, S'] (1 = attend), or undefined when the input had no padding and no hook ran
 };
 
 struct T5Output {

@@ -162,7 +162,9 @@ TEST_P(MatmulDtype, OddLayoutsAreCopiedAndCorrect) {
     expect_values(kernels::matmul(a, b), naive_matmul(kernels::contiguous(a), b), tol);
   }
   // oneDNN takes these only on its reference kernel, or not at all: each was copied once.
-  if (dt == DType::f32 || dt == DType::bf16) EXPECT_EQ(cpu::matmul_cache_stats().layout_copies, 3);
+  if (dt == DType::f32 || dt == DType::bf16) {
+    EXPECT_EQ(cpu::matmul_cache_stats().layout_copies, 3);
+  }
 }
 
 TEST_P(MatmulDtype, BiasAlphaAccumulate) {

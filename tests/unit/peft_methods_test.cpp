@@ -33,7 +33,6 @@ namespace {
 
 using nlohmann::json;
 
-
 // The same weights every time for a given dtype: initialised in f32, then converted.
 std::unique_ptr<T5ForConditionalGeneration> tiny_model(DType dtype = DType::f32,
                                                        bool gated = true) {
@@ -452,9 +451,11 @@ TEST(PeftIa3, vectors_scale_keys_values_and_the_feed_forward_activation) {
   const NamedTensors before = clone_all(model->named_parameters());
   ia3.merge();
   EXPECT_LT(max_abs_diff(logits_of(*model, in), live), 1e-4);
-  for (const auto& [n, t] : before)
-    if (n == "encoder.block.0.layer.0.SelfAttention.k.weight")
+  for (const auto& [n, t] : before) {
+    if (n == "encoder.block.0.layer.0.SelfAttention.k.weight") {
       EXPECT_NE(values(k.weight), values(t)) << "merge left k's weight as it was";
+    }
+  }
   ia3.unmerge();
   const NamedTensors after = model->named_parameters();
   for (size_t i = 0; i < after.size(); ++i)

@@ -289,8 +289,9 @@ TEST(T5Model, frozen_backbone_sends_gradients_only_to_inputs_embeds) {
   Tensor prompt = Tensor::full(Shape{1, 2, 16}, 0.5);
   prompt.requires_grad_(true);
   Tensor embeds = cat({prompt, m.embed(ids)}, 1);  // prompt tuning: [1, 2 + 4, D]
-  T5Output out = m.forward({Tensor(), embeds, Tensor::ones(Shape{1, 6}, DType::i64), Tensor(),
-                            Tensor(), Tensor::from_vector<int64_t>({3, 4, 1}, Shape{1, 3})});
+  T5Output out = m.forward({.inputs_embeds = embeds,
+                            .attention_mask = Tensor::ones(Shape{1, 6}, DType::i64),
+                            .labels = Tensor::from_vector<int64_t>({3, 4, 1}, Shape{1, 3})});
   out.loss.backward();
   ASSERT_TRUE(prompt.grad().defined());
   EXPECT_EQ(prompt.grad().shape(), (Shape{1, 2, 16}));
@@ -307,12 +308,8 @@ TEST(T5Model, dropout_is_active_only_in_training) {
   T5ForConditionalGeneration m(c, DType::f32, &drop);
   Generator gen(10);
   m.init_weights(&gen);
-  T5Inputs in{Tensor::from_vector<int64_t>({5, 6, 7, 1}, Shape{1, 4}),
-              Tensor(),
-              Tensor(),
-              Tensor(),
-              Tensor(),
-              Tensor::from_vector<int64_t>({3, 4, 1}, Shape{1, 3})};
+  T5Inputs in{.input_ids = Tensor::from_vector<int64_t>({5, 6, 7, 1}, Shape{1, 4}),
+              .labels = Tensor::from_vector<int64_t>({3, 4, 1}, Shape{1, 3})};
   const double a = m.forward(in).loss.item(), b = m.forward(in).loss.item();
   EXPECT_NE(a, b);  // two different masks
   drop.manual_seed(9);
