@@ -9,10 +9,9 @@
 namespace sp {
 namespace {
 
-// g: [broadcast] -> shape, the reverse of broadcasting an input of that shape.
-Tensor reduce_to(const Tensor& g, const Shape& shape) {
-  return g.shape() == shape ? g : kernels::sum_to(g, shape);
-}
+// g: [broadcast] -> shape, the reverse of broadcasting an input of that shape (g itself
+// when nothing was broadcast).
+Tensor reduce_to(const Tensor& g, const Shape& shape) { return kernels::sum_to(g, shape); }
 
 Tensor zeros_like_scalar(const Tensor& g) { return Tensor::scalar(0, g.dtype(), g.device()); }
 

@@ -25,8 +25,8 @@ Tensor add_softmax(const Tensor& x, const Tensor& bias) {
   record("add_softmax", out, {x, bias},
          [y = out.detach(), xs = x.shape(), bs = bias.shape()](const Tensor& g, Inputs& in) {
            const Tensor dz = kernels::softmax_backward(g, y, -1, false);
-           if (in.needs_grad(0)) in.accumulate(0, dz.shape() == xs ? dz : kernels::sum_to(dz, xs));
-           if (in.needs_grad(1)) in.accumulate(1, dz.shape() == bs ? dz : kernels::sum_to(dz, bs));
+           if (in.needs_grad(0)) in.accumulate(0, kernels::sum_to(dz, xs));
+           if (in.needs_grad(1)) in.accumulate(1, kernels::sum_to(dz, bs));
          });
   return out;
 }

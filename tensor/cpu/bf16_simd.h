@@ -45,6 +45,9 @@ namespace avx512 {
 constexpr __mmask16 kAll = 0xFFFF;
 inline __m512i slli32(__m512i a, unsigned n) { return _mm512_maskz_slli_epi32(kAll, a, n); }
 inline __m512i srli32(__m512i a, unsigned n) { return _mm512_maskz_srli_epi32(kAll, a, n); }
+inline __m512i srli64(__m512i a, unsigned n) { return _mm512_maskz_srli_epi64(0xFF, a, n); }
+// The even 32-bit lanes of a and b multiplied to 64 bits (vpmuludq).
+inline __m512i mul_epu32(__m512i a, __m512i b) { return _mm512_maskz_mul_epu32(0xFF, a, b); }
 inline __m512i widen_u16(__m256i h) { return _mm512_maskz_cvtepu16_epi32(kAll, h); }
 inline __m512 max16(__m512 a, __m512 b) { return _mm512_maskz_max_ps(kAll, a, b); }
 inline __m512 min16(__m512 a, __m512 b) { return _mm512_maskz_min_ps(kAll, a, b); }

@@ -24,10 +24,7 @@
 #include <cmath>
 #include <numbers>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
+#include "tensor/cpu/bf16_simd.h"  // AVX-512 intrinsics and the avx512:: forms
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/loops.h"
 #include "tensor/cpu/parallel.h"
@@ -79,13 +76,10 @@ constexpr int64_t kTileElems = 4 * kTileBlocks;
 #if defined(__AVX512F__)
 // The high 32 bits of each lane's 32 x 32 -> 64-bit product with m: vpmuludq multiplies
 // the even lanes, and the odd lanes after a shift; a blend puts the high halves in place.
-// (The all-lanes maskz forms are the plain instructions; the unmasked intrinsics trip
-// gcc 12's -Wuninitialized inside its own headers.)
 inline __m512i mulhi_epu32(__m512i a, __m512i m) {
-  constexpr __mmask8 kAll = 0xFF;
-  const __m512i even = _mm512_maskz_mul_epu32(kAll, a, m);
-  const __m512i odd = _mm512_maskz_mul_epu32(kAll, _mm512_maskz_srli_epi64(kAll, a, 32), m);
-  return _mm512_mask_blend_epi32(0xAAAA, _mm512_maskz_srli_epi64(kAll, even, 32), odd);
+  const __m512i even = avx512::mul_epu32(a, m);
+  const __m512i odd = avx512::mul_epu32(avx512::srli64(a, 32), m);
+  return _mm512_mask_blend_epi32(0xAAAA, avx512::srli64(even, 32), odd);
 }
 
 // The same words with 16 blocks per vector: 10 rounds of two mulhi/mullo pairs and two
