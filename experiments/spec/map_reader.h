@@ -53,6 +53,8 @@ class MapReader {
   void finish() const;
 
   const SpecNode* node() const { return node_; }
+  // The keys the getters asked for so far: the map's schema once it has been read.
+  const std::vector<std::string>& known() const { return known_; }
   const std::string& path() const { return path_; }
 
  private:

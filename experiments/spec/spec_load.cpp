@@ -52,15 +52,6 @@ SpecNode resolve_extends(SpecNode tree, const std::string& source,
   return merged;
 }
 
-void relocate(SpecNode& node, const SourceLocation& loc) {
-  node.loc = loc;
-  for (SpecNode& item : node.items) relocate(item, loc);
-  for (SpecNode::Entry& e : node.entries) {
-    e.key_loc = loc;
-    relocate(e.value, loc);
-  }
-}
-
 // Swept keys are dotted themselves: --set sweep.grid.stages.tune.steps=[1,2] means the
 // grid entry "stages.tune.steps" (and sweep.zip.GROUP.a.b the entry "a.b" of an existing
 // named group), not nested maps.
@@ -79,26 +70,6 @@ std::vector<std::string> sweep_aware_path(const SpecNode& tree,
   for (size_t i = head; i < path.size(); ++i) key += (key.empty() ? "" : ".") + path[i];
   out.push_back(key);
   return out;
-}
-
-struct SetOverride {
-  std::vector<std::string> path;
-  SpecNode value;
-  SourceLocation loc;
-};
-
-SetOverride parse_set(const std::string& text) {
-  const SourceLocation loc{"--set " + text, 0, 0};
-  const size_t eq = text.find('=');
-  if (eq == std::string::npos || eq == 0)
-    fail_at(loc, "expected key=value, e.g. --set stages.tune.steps=100");
-  SetOverride s{split_dotted(text.substr(0, eq), loc), {}, loc};
-  s.value = parse_yaml_tree(text.substr(eq + 1), "--set " + text);
-  // "--set a=" gives an empty document, which parse_yaml_tree makes an empty map: make it
-  // null (deletes the key) instead.
-  if (text.size() == eq + 1) s.value = SpecNode{};
-  relocate(s.value, loc);
-  return s;
 }
 
 bool valid_var_name(const std::string& name) {
@@ -408,9 +379,9 @@ void fill_hashes(Trial& t) {
   }
 }
 
-bool set_names_key(const std::vector<SetOverride>& sets, const std::string& key) {
+bool set_names_key(const std::vector<SetFlag>& sets, const std::string& key) {
   return std::any_of(sets.begin(), sets.end(),
-                     [&](const SetOverride& s) { return s.path.size() == 1 && s.path[0] == key; });
+                     [&](const SetFlag& s) { return s.path.size() == 1 && s.path[0] == key; });
 }
 
 // After --set and variables: `--set name=X` renames the run like a `name:` in the file.
@@ -448,9 +419,10 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
   spec.source = source;
 
   // Variables: the spec's defaults, then the environment, then --set vars.NAME=...
-  std::vector<SetOverride> sets;
-  for (const std::string& text : options.sets) sets.push_back(parse_set(text));
-  for (const SetOverride& s : sets)
+  std::vector<SetFlag> sets;
+  for (const std::string& text : options.sets)
+    sets.push_back(parse_set_flag(text, "stages.tune.steps=100"));
+  for (const SetFlag& s : sets)
     if (s.path[0] == "extends")
       fail_at(s.loc, "extends cannot be set with --set: it is resolved before --set applies");
   std::map<std::string, Var> vars;
@@ -475,7 +447,7 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
         var = {value, {"environment variable " + name, 0, 0}};
     }
   }
-  for (const SetOverride& s : sets) {
+  for (const SetFlag& s : sets) {
     if (s.path[0] != "vars") continue;
     if (s.path.size() != 2 || !(s.value.is_scalar() || s.value.is_null()))
       fail_at(s.loc, "expected --set vars.NAME=value");
@@ -483,7 +455,7 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
       fail_at(s.loc, str_cat("no variable '", s.path[1], "' is declared under vars:"));
     vars[s.path[1]] = {s.value.is_null() ? "" : s.value.scalar, s.loc};
   }
-  for (const SetOverride& s : sets)
+  for (const SetFlag& s : sets)
     if (s.path[0] != "vars") set_dotted(tree, sweep_aware_path(tree, s.path), s.value, s.loc);
   Interpolator interpolate(vars);
   spec.vars = interpolate.resolved();

@@ -570,6 +570,15 @@ void check_trial_splits(const SpecNode& root_node, const Trial& t, const TrialPa
 
 }  // namespace
 
+std::vector<std::string> tune_stage_keys() {
+  SpecNode stage = SpecNode::make_map({});
+  set_dotted(stage, {"task"}, SpecNode::make_scalar(task_names().front(), {}), {});
+  std::vector<std::string> warnings;
+  MapReader r(&stage, "stages.tune");
+  parse_tune(r, {false, &warnings});
+  return r.known();
+}
+
 Trial parse_trial(const SpecNode& root_node, const TrialParseContext& ctx) {
   MapReader root(&root_node, "");
   for (const char* key : {"name", "description", "extends", "vars", "sweep"}) root.get(key);

@@ -19,6 +19,9 @@ struct TrialParseContext {
 // are accepted; anything else unknown is an error.
 Trial parse_trial(const SpecNode& root, const TrialParseContext& context);
 
+// The keys stages.tune accepts, as its parser reads them (so the list cannot drift from it).
+std::vector<std::string> tune_stage_keys();
+
 // The vocabulary size a preset model gets with a tokenizer trained here: the pieces plus
 // the sentinels, rounded up to a multiple of 128 (T5's 32000 + 100 -> 32128).
 int64_t model_vocab_size(int64_t pieces, int64_t extra_ids);

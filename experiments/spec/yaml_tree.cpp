@@ -40,8 +40,8 @@ SpecNode* SpecNode::find(std::string_view key) {
 
 bool SpecNode::erase(std::string_view key) {
   if (kind != Kind::map) return false;
-  auto it = std::find_if(entries.begin(), entries.end(),
-                         [&](const Entry& e) { return e.key == key; });
+  auto it =
+      std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.key == key; });
   if (it == entries.end()) return false;
   entries.erase(it);
   return true;
@@ -116,9 +116,7 @@ SpecNode convert(const YAML::Node& node, const std::string& source) {
   out.loc = location_of(node.Mark(), source);
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      out.kind = SpecNode::Kind::null;
-      break;
+    case YAML::NodeType::Null: out.kind = SpecNode::Kind::null; break;
     case YAML::NodeType::Scalar:
       out.kind = SpecNode::Kind::scalar;
       out.scalar = node.Scalar();
@@ -136,8 +134,8 @@ SpecNode convert(const YAML::Node& node, const std::string& source) {
         if (!it->first.IsScalar()) fail_at(key_loc, "a map key must be a plain name");
         const std::string key = it->first.Scalar();
         if (const SpecNode::Entry* seen = out.find_entry(key))
-          fail_at(key_loc, str_cat("duplicate key '", key, "' (first at line ",
-                                   seen->key_loc.line, ")"));
+          fail_at(key_loc,
+                  str_cat("duplicate key '", key, "' (first at line ", seen->key_loc.line, ")"));
         out.entries.push_back({key, key_loc, convert(it->second, source)});
       }
       break;
@@ -189,8 +187,8 @@ std::vector<std::string> split_dotted(const std::string& key, const SourceLocati
   size_t start = 0;
   while (true) {
     const size_t dot = key.find('.', start);
-    const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos
-                                                                        : dot - start);
+    const std::string part =
+        key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (part.empty()) fail_at(loc, str_cat("bad key '", key, "': empty component"));
     parts.push_back(part);
     if (dot == std::string::npos) break;
@@ -220,8 +218,9 @@ void set_dotted(SpecNode& root, const std::vector<std::string>& path, SpecNode v
     } else {
       if (node->is_null()) *node = SpecNode::make_map(key_loc);
       if (!node->is_map())
-        fail_at(key_loc, str_cat("cannot set '", part, "' inside ", walked.empty() ? "the root" : walked,
-                                 ": it is a ", node->kind_name(), ", not a map"));
+        fail_at(key_loc,
+                str_cat("cannot set '", part, "' inside ", walked.empty() ? "the root" : walked,
+                        ": it is a ", node->kind_name(), ", not a map"));
       SpecNode* child = node->find(part);
       if (!child) {
         node->entries.push_back({part, key_loc, SpecNode{}});
@@ -236,6 +235,33 @@ void set_dotted(SpecNode& root, const std::vector<std::string>& path, SpecNode v
     }
     walked += (walked.empty() ? "" : ".") + part;
   }
+}
+
+namespace {
+
+void relocate(SpecNode& node, const SourceLocation& loc) {
+  node.loc = loc;
+  for (SpecNode& item : node.items) relocate(item, loc);
+  for (SpecNode::Entry& e : node.entries) {
+    e.key_loc = loc;
+    relocate(e.value, loc);
+  }
+}
+
+}  // namespace
+
+SetFlag parse_set_flag(const std::string& text, const std::string& example) {
+  const SourceLocation loc{"--set " + text, 0, 0};
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    fail_at(loc, str_cat("expected key=value, e.g. --set ", example));
+  SetFlag s{split_dotted(text.substr(0, eq), loc), {}, loc};
+  s.value = parse_yaml_tree(text.substr(eq + 1), "--set " + text);
+  // "--set a=" gives an empty document, which parse_yaml_tree makes an empty map: make it
+  // null (deletes the key) instead.
+  if (text.size() == eq + 1) s.value = SpecNode{};
+  relocate(s.value, loc);
+  return s;
 }
 
 }  // namespace sp

@@ -6,12 +6,11 @@
 // holds the bad value, whichever file or flag it came from.
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace sp {
 
@@ -28,10 +27,10 @@ struct SpecNode {
   struct Entry;
 
   Kind kind = Kind::null;
-  std::string scalar;  // Kind::scalar: the text as written
-  bool quoted = false;  // a quoted scalar is always a string
-  std::vector<SpecNode> items;    // Kind::list
-  std::vector<Entry> entries;     // Kind::map, in document order, keys unique
+  std::string scalar;           // Kind::scalar: the text as written
+  bool quoted = false;          // a quoted scalar is always a string
+  std::vector<SpecNode> items;  // Kind::list
+  std::vector<Entry> entries;   // Kind::map, in document order, keys unique
   SourceLocation loc;
 
   bool is_null() const { return kind == Kind::null; }
@@ -87,5 +86,15 @@ std::vector<std::string> split_dotted(const std::string& key, const SourceLocati
 // is out of range.
 void set_dotted(SpecNode& root, const std::vector<std::string>& path, SpecNode value,
                 const SourceLocation& key_loc);
+
+// A `--set key=value` flag: the dotted key split, the value parsed as YAML (an empty value
+// is null: it deletes the key), every node and key located at the flag itself.
+struct SetFlag {
+  std::vector<std::string> path;
+  SpecNode value;
+  SourceLocation loc;  // "--set key=value"
+};
+// example shows a well-formed flag in the error for text without '=' ("a.b=1").
+SetFlag parse_set_flag(const std::string& text, const std::string& example);
 
 }  // namespace sp
