@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "experiments/spec/scalar.h"
+#include "models/tokenizer/utf8.h"
 #include "tensor/error.h"
 
 namespace sp {
@@ -146,6 +148,17 @@ SpecNode convert(const YAML::Node& node, const std::string& source) {
 }  // namespace
 
 SpecNode parse_yaml_tree(const std::string& text, const std::string& source) {
+  // YAML is Unicode text; a stray byte would otherwise travel into the resolved JSON.
+  if (const size_t bad = utf8::first_invalid(text); bad != std::string_view::npos) {
+    const size_t newline = text.rfind('\n', bad);  // text[bad] is not one
+    const size_t line_start = newline == std::string::npos ? 0 : newline + 1;
+    const auto line =
+        std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
+    fail_at({source, static_cast<int>(line) + 1, static_cast<int>(bad - line_start) + 1},
+            str_cat("invalid UTF-8 (byte ", byte, "): a spec must be UTF-8 text"));
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);

@@ -433,6 +433,10 @@ TEST_F(SpecTest, WrongTypesAndImpossibleValuesAreLocated) {
                    "unknown key 'stepz' in stages.tune; did you mean 'steps'?");
   EXPECT_THROW_MSG(parse("name: t\nstages: [1, 2\n"), "t.yaml:");  // a YAML syntax error
   EXPECT_THROW_MSG(parse("name: t\nname: u\n"), "t.yaml:2:1: duplicate key 'name'");
+  // Bytes that are not UTF-8 (they would otherwise reach the resolved JSON and its hash).
+  EXPECT_THROW_MSG(parse("name: t\ndescription: ab\xFF\n"),
+                   "t.yaml:2:16: invalid UTF-8 (byte 0xFF): a spec must be UTF-8 text");
+  EXPECT_THROW_MSG(parse(base_spec(), {"description=\xC3"}), "invalid UTF-8 (byte 0xC3)");
 }
 
 TEST_F(SpecTest, MissingPathsFailUnlessDryRun) {
