@@ -24,6 +24,7 @@ class AtomicFile {
   // Flushes to disk and renames over path.
   void commit();
 
+  const std::string& path() const { return path_; }
   const std::string& temp_path() const { return temp_; }
 
  private:

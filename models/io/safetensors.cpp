@@ -356,17 +356,22 @@ std::vector<uint8_t> serialize_safetensors(
   return out;
 }
 
-void save_safetensors(const std::string& path,
-                      const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
-  const WritePlan plan = plan_write(tensors, metadata, path);
-  AtomicFile file(path, "[safetensors]");
+void write_safetensors(AtomicFile& file, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  const WritePlan plan = plan_write(tensors, metadata, file.path());
   uint8_t len[8];
   put_u64_le(plan.header.size(), len);
   file.write(len, 8);
   file.write(plan.header);
   for (const Tensor& t : plan.data)
     if (t.nbytes()) file.write(t.data_ptr(), static_cast<size_t>(t.nbytes()));
+}
+
+void save_safetensors(const std::string& path,
+                      const std::vector<std::pair<std::string, Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  AtomicFile file(path, "[safetensors]");
+  write_safetensors(file, tensors, metadata);
   file.commit();
 }
 

@@ -27,6 +27,8 @@
 
 namespace sp {
 
+class AtomicFile;
+
 // The softprompt dtype a safetensors dtype name stores exactly (F32 -> f32, BF16 -> bf16,
 // F16 -> f16, F64 -> f64, I32 -> i32, I64 -> i64, BOOL -> boolean), or nullopt.
 std::optional<DType> native_dtype(std::string_view safetensors_dtype);
@@ -88,6 +90,13 @@ std::vector<uint8_t> serialize_safetensors(
 // an existing file at path is left untouched.
 void save_safetensors(
     const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+    const std::map<std::string, std::string>& metadata = kDefaultSafetensorsMetadata);
+
+// Writes the same bytes into file without committing it, so that a caller writing several
+// files (the shards of a checkpoint) can finish them all before any replaces its
+// predecessor.
+void write_safetensors(
+    AtomicFile& file, const std::vector<std::pair<std::string, Tensor>>& tensors,
     const std::map<std::string, std::string>& metadata = kDefaultSafetensorsMetadata);
 
 }  // namespace sp

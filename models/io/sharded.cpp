@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <unordered_set>
@@ -273,12 +274,26 @@ std::vector<std::string> save_checkpoint(const std::string& dir,
   } else {
     json weight_map = json::object();
     std::map<std::string, std::string> sorted;  // transformers writes the map sorted by name
+    // Every shard is written in full before any replaces a file: a save with the shard
+    // count of the previous one reuses its shard names, and replacing them one by one
+    // would leave, on a failure part-way, the old index reading new shards beside old ones.
+    std::vector<std::unique_ptr<AtomicFile>> pending;
+    bool replaces_a_shard = false;
     for (size_t i = 0; i < shards.size(); ++i) {
       const std::string name = shard_name(options.base, i + 1, shards.size());
-      save_safetensors((out / name).string(), shards[i], options.metadata);
+      pending.push_back(std::make_unique<AtomicFile>((out / name).string(), "[safetensors]"));
+      write_safetensors(*pending.back(), shards[i], options.metadata);
+      replaces_a_shard = replaces_a_shard || fs::exists(out / name, ec);
       written.push_back(name);
       for (const Named& nt : shards[i]) sorted.emplace(nt.first, name);
     }
+    // The renames below are not one atomic step: without the old index, a crash between
+    // them leaves no checkpoint to read (an error) rather than a mix of two (silent).
+    if (replaces_a_shard) {
+      fs::remove(out / index_name, ec);
+      if (ec) fail_at(dir, "cannot remove the previous ", index_name, ": ", ec.message());
+    }
+    for (auto& file : pending) file->commit();
     for (const auto& [k, v] : sorted) weight_map[k] = v;
     json index = json::object();
     index["metadata"] = {{"total_size", total}};

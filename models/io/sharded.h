@@ -90,7 +90,9 @@ struct CheckpointSaveOptions {
 // Writes tensors into dir (created if missing): one <base>.safetensors when they fit one
 // shard, else shards of at most max_shard_bytes (filled greedily in the given order, as
 // huggingface_hub does) and then the index, each file atomically, the index last so that
-// a reader never sees an index naming shards not yet written. Afterwards removes files a
+// a reader never sees an index naming shards not yet written. Shards are written in full
+// to temporary files before any replaces an existing file, so a save that fails leaves the
+// previous checkpoint whole (at the cost of disk space for both). Afterwards removes files a
 // previous save left that would shadow or confuse this one: <base>-NNNNN-of-NNNNN
 // .safetensors shards not written now, <base>.safetensors when sharded, the index when
 // not. Returns the file names written, in write order.

@@ -117,6 +117,34 @@ TEST(ShardedCheckpoint, save_rejects_duplicates_and_creates_the_directory) {
             (std::vector<float>{5, 6}));
 }
 
+TEST(ShardedCheckpoint, failed_resave_keeps_the_old_checkpoint_whole) {
+  // Re-saving with the same shard count rewrites the same shard names. A save that fails
+  // on shard 2 must not have replaced shard 1 already: the old index would then read the
+  // new "a" beside the old "b", a silent mix of two checkpoints.
+  TempDir dir;
+  CheckpointSaveOptions opt;
+  opt.max_shard_bytes = 16;
+  save_checkpoint(dir.path.string(), {{"a", counting(4, 0)}, {"b", counting(4, 10)}}, opt);
+  const std::set<std::string> before = files_in(dir);
+  ASSERT_EQ(before.size(), 3u);  // two shards and the index
+
+  EXPECT_THROW_MSG(
+      save_checkpoint(dir.path.string(),
+                      {{"a", counting(4, 100)}, {"__metadata__", counting(4, 110)}}, opt),
+      "'__metadata__' is reserved");
+  EXPECT_EQ(files_in(dir), before);  // and no temporary files left behind
+  const CheckpointReader r = CheckpointReader::open(dir.path.string());
+  EXPECT_EQ(r.tensor("a").to_vector<float>(), counting(4, 0).to_vector<float>());
+  EXPECT_EQ(r.tensor("b").to_vector<float>(), counting(4, 10).to_vector<float>());
+
+  // A save that succeeds replaces both shards.
+  save_checkpoint(dir.path.string(), {{"a", counting(4, 100)}, {"b", counting(4, 110)}}, opt);
+  EXPECT_EQ(files_in(dir), before);
+  const CheckpointReader after = CheckpointReader::open(dir.path.string());
+  EXPECT_EQ(after.tensor("a").to_vector<float>(), counting(4, 100).to_vector<float>());
+  EXPECT_EQ(after.tensor("b").to_vector<float>(), counting(4, 110).to_vector<float>());
+}
+
 class ShardedIndexErrors : public ::testing::Test {
  protected:
   void SetUp() override {
