@@ -1,6 +1,9 @@
 #include "models/t5/config.h"
 
+#include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -43,18 +46,29 @@ void read(const json& j, const char* key, T& out, const std::string& label) {
   }
 }
 
-// Integers in hub configs are sometimes written as 1.0; accept them when integral.
+// Integers in hub configs are sometimes written as 1.0; accept them when integral. Values
+// outside int64 are refused: read as int64, 2^64 - 1 would wrap to -1, and casting a double
+// of 2^63 or more is undefined.
 void read_int(const json& j, const char* key, int64_t& out, const std::string& label) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return;
-  if (it->is_number_integer()) {
+  constexpr double kTwo63 = 9223372036854775808.0;
+  if (it->is_number_unsigned()) {
+    if (it->get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      out = static_cast<int64_t>(it->get<uint64_t>());
+      return;
+    }
+  } else if (it->is_number_integer()) {
     out = it->get<int64_t>();
-  } else if (it->is_number_float() &&
-             it->get<double>() == static_cast<double>(static_cast<int64_t>(it->get<double>()))) {
-    out = static_cast<int64_t>(it->get<double>());
-  } else {
-    fail(str_cat("[T5Config] ", label, ": key \"", key, "\" must be an integer, got ", it->dump()));
+    return;
+  } else if (it->is_number_float()) {
+    const double v = it->get<double>();
+    if (v >= -kTwo63 && v < kTwo63 && v == std::trunc(v)) {
+      out = static_cast<int64_t>(v);
+      return;
+    }
   }
+  fail(str_cat("[T5Config] ", label, ": key \"", key, "\" must be an integer, got ", it->dump()));
 }
 }  // namespace
 
@@ -64,8 +78,13 @@ T5Activation T5Config::activation() const {
 }
 
 void T5Config::validate(const std::string& label) const {
+  // Far above any T5 (t5-11b: d_ff 65536, 128 heads of 128; mT5's vocabulary: 250112), and
+  // small enough that every weight's element count, a product of two such sizes, fits int64.
+  constexpr int64_t kMaxSize = int64_t{1} << 24;
   auto positive = [&](const char* key, int64_t v) {
     SP_CHECK(v > 0, "[T5Config] ", label, ": ", key, " must be positive, got ", v);
+    SP_CHECK(v <= kMaxSize, "[T5Config] ", label, ": ", key, " must be at most ", kMaxSize,
+             ", got ", v);
   };
   positive("vocab_size", vocab_size);
   positive("d_model", d_model);
@@ -74,19 +93,28 @@ void T5Config::validate(const std::string& label) const {
   positive("num_layers", num_layers);
   positive("num_decoder_layers", num_decoder_layers);
   positive("num_heads", num_heads);
+  SP_CHECK(inner_dim() <= kMaxSize, "[T5Config] ", label,
+           ": num_heads * d_kv (the attention width) must be at most ", kMaxSize, ", got ",
+           inner_dim());
   positive("relative_attention_num_buckets", relative_attention_num_buckets);
   SP_CHECK(relative_attention_num_buckets >= 4, "[T5Config] ", label,
            ": relative_attention_num_buckets must be at least 4, got ",
            relative_attention_num_buckets);
-  SP_CHECK(relative_attention_max_distance > relative_attention_num_buckets / 4, "[T5Config] ",
+  // The decoder's causal buckets are exact below num_buckets / 2 and log-spaced up to
+  // max_distance beyond: a max_distance not above num_buckets / 2 divides by log(<= 1), which
+  // gives negative or NaN buckets (the encoder's halved table alone needs only / 4).
+  SP_CHECK(relative_attention_max_distance > relative_attention_num_buckets / 2, "[T5Config] ",
            label, ": relative_attention_max_distance (", relative_attention_max_distance,
-           ") must exceed relative_attention_num_buckets / 4");
+           ") must exceed relative_attention_num_buckets / 2 (", relative_attention_num_buckets / 2,
+           ")");
   SP_CHECK(dropout_rate >= 0 && dropout_rate < 1, "[T5Config] ", label,
            ": dropout_rate must be in [0, 1), got ", dropout_rate);
   SP_CHECK(layer_norm_epsilon >= 0, "[T5Config] ", label, ": layer_norm_epsilon must be >= 0");
   parse_activation(feed_forward_proj, label);
   SP_CHECK(pad_token_id >= 0 && pad_token_id < vocab_size, "[T5Config] ", label, ": pad_token_id ",
            pad_token_id, " outside the vocabulary of ", vocab_size);
+  SP_CHECK(eos_token_id >= 0 && eos_token_id < vocab_size, "[T5Config] ", label, ": eos_token_id ",
+           eos_token_id, " outside the vocabulary of ", vocab_size);
   SP_CHECK(decoder_start_token_id >= 0 && decoder_start_token_id < vocab_size, "[T5Config] ", label,
            ": decoder_start_token_id ", decoder_start_token_id, " outside the vocabulary");
 }
@@ -128,6 +156,9 @@ T5Config T5Config::from_json(const std::string& text, const std::string& label) 
 }
 
 T5Config T5Config::from_file(const std::string& path) {
+  std::error_code ec;
+  SP_CHECK(!std::filesystem::is_directory(path, ec), "[T5Config] ", path,
+           ": is a directory; expected its config.json");
   std::ifstream in(path);
   SP_CHECK(in.good(), "[T5Config] ", path, ": cannot open the file");
   std::stringstream ss;

@@ -61,7 +61,59 @@ TEST(T5Config, errors_name_the_file_and_key) {
                    "key \"tie_word_embeddings\" has the wrong type");
   EXPECT_THROW_MSG(T5Config::from_file("/nonexistent/config.json"),
                    "/nonexistent/config.json: cannot open");
+  // A checkpoint directory instead of its config.json: not "not valid JSON".
+  const std::string tmp = std::filesystem::temp_directory_path().string();
+  EXPECT_THROW_MSG(T5Config::from_file(tmp),
+                   "[T5Config] " + tmp + ": is a directory; expected its config.json");
   EXPECT_THROW_MSG(T5Config::preset("t5-huge"), "unknown preset \"t5-huge\"; known: t5-small");
+}
+
+TEST(T5Config, integers_that_do_not_fit_int64_are_refused) {
+  // 2^64 - 1 is a JSON unsigned integer: read as int64 it wrapped to -1, silently.
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"eos_token_id": 18446744073709551615})", "c.json"),
+                   "c.json: key \"eos_token_id\" must be an integer, got 18446744073709551615");
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"d_model": 1e30})", "c.json"),
+                   "key \"d_model\" must be an integer, got 1e+30");
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"d_model": 9.3e18})", "c.json"),
+                   "key \"d_model\" must be an integer");
+  EXPECT_EQ(T5Config::from_json(R"({"d_model": 512.0})").d_model, 512);
+}
+
+TEST(T5Config, token_ids_must_lie_in_the_vocabulary) {
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"eos_token_id": -3})", "c.json"),
+                   "c.json: eos_token_id -3 outside the vocabulary of 32128");
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"vocab_size": 100, "eos_token_id": 100})", "c.json"),
+                   "eos_token_id 100 outside the vocabulary of 100");
+}
+
+TEST(T5Config, sizes_whose_products_overflow_are_refused) {
+  // num_heads * d_kv overflowed int64 (undefined behaviour) and inner_dim() came out 0.
+  EXPECT_THROW_MSG(
+      T5Config::from_json(R"({"num_heads": 4294967296, "d_kv": 4294967296})", "c.json"),
+      "c.json: d_kv must be at most 16777216, got 4294967296");
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"num_heads": 65536, "d_kv": 65536})", "c.json"),
+                   "c.json: num_heads * d_kv (the attention width) must be at most 16777216, "
+                   "got 4294967296");
+  // t5-11b, the widest T5, is well inside the limits.
+  EXPECT_NO_THROW(T5Config::preset("t5-11b").validate());
+}
+
+TEST(T5Config, max_distance_must_exceed_the_causal_exact_buckets) {
+  // The decoder's causal buckets are exact below num_buckets / 2 = 16; beyond that the
+  // log-spaced formula divides by log(max_distance / 16): 0 for 16 (NaN and infinite
+  // buckets), negative for 12, where far keys land in a negative bucket.
+  EXPECT_LT(relative_position_bucket(-1000, /*bidirectional=*/false, 32, 12), 0);
+  for (const char* md : {"16", "12", "9"}) {
+    SCOPED_TRACE(md);
+    EXPECT_THROW_MSG(
+        T5Config::from_json(std::string(R"({"relative_attention_max_distance": )") + md + "}",
+                            "c.json"),
+        std::string("c.json: relative_attention_max_distance (") + md +
+            ") must exceed relative_attention_num_buckets / 2 (16)");
+  }
+  EXPECT_EQ(T5Config::from_json(R"({"relative_attention_max_distance": 17})")
+                .relative_attention_max_distance,
+            17);
 }
 
 TEST(T5Config, presets) {
