@@ -82,6 +82,19 @@ void scale_linear(Linear& linear, const Ia3Adapter& a, bool divide) {
 }
 }  // namespace
 
+void Ia3::load_state(const NamedTensors& tensors) {
+  // A merged W holds the old l: divide it out before the vectors change (see Lora).
+  const bool was_merged = merged_;
+  unmerge();
+  try {
+    PeftMethod::load_state(tensors);
+  } catch (...) {
+    if (was_merged) merge();
+    throw;
+  }
+  if (was_merged) merge();
+}
+
 void Ia3::merge() {
   if (merged_) return;
   for (size_t i = 0; i < adapters_.size(); ++i) {

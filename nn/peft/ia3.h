@@ -16,7 +16,8 @@
 //
 // merge() folds l into the weights (W * l per row, or per column for feed-forward ones)
 // and bypasses the adapters; unmerge() divides it out again (exact up to rounding unless
-// an entry of l is 0).
+// an entry of l is 0). Loading vectors into a merged method divides the old ones out and
+// folds the loaded ones in.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,6 +47,7 @@ class Ia3 : public PeftMethod {
   std::string name() const override { return "ia3"; }
   void attach(PeftHost& host) override;
   NamedTensors trainable() const override;
+  void load_state(const NamedTensors& tensors) override;
 
   void merge();    // W <- W * l; idempotent
   void unmerge();  // W <- W / l; idempotent

@@ -57,7 +57,7 @@ Lora::Lora(const nlohmann::json& s)
       rank_(s.at("rank").get<int64_t>()),
       alpha_(s.at("alpha").get<double>()),
       dropout_(s.at("dropout").get<double>()),
-      seed_(s.at("seed").get<uint64_t>()),
+      seed_(seed_setting(s, "lora")),
       targets_(TargetModules::from_settings(s.at("target_modules"), s.at("target_regex"),
                                             "[peft:lora]")) {
   SP_CHECK(rank_ >= 1, "[peft:lora] rank must be >= 1, got ", rank_);
@@ -110,6 +110,20 @@ void add_to_weight(Tensor& w, const Tensor& delta, double sign) {
   kernels::copy_(w, updated);
 }
 }  // namespace
+
+void Lora::load_state(const NamedTensors& tensors) {
+  // A merged W holds the old scale * B A: take it out before the factors change. load_state
+  // checks every name and shape before it copies, so a failed load changes no factor.
+  const bool was_merged = merged_;
+  unmerge();
+  try {
+    PeftMethod::load_state(tensors);
+  } catch (...) {
+    if (was_merged) merge();
+    throw;
+  }
+  if (was_merged) merge();
+}
 
 void Lora::merge() {
   if (merged_) return;

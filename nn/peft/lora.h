@@ -16,7 +16,8 @@
 // merge() folds scale * B A into each W and bypasses the adapters (inference at the base
 // model's cost); unmerge() subtracts it again: the exact inverse up to rounding in W's
 // dtype (f32: ~1e-7 relative; a bf16 backbone loses the update's low bits, so merge a
-// bf16 model only for inference).
+// bf16 model only for inference). Loading factors into a merged method unmerges the old
+// ones and merges the loaded ones, so W always carries the factors the method holds.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -55,6 +56,7 @@ class Lora : public PeftMethod {
   void attach(PeftHost& host) override;
   NamedTensors trainable() const override;
   std::vector<std::pair<std::string, Generator*>> generators() const override;
+  void load_state(const NamedTensors& tensors) override;
 
   // W += scale * B A in every wrapped layer; the adapters then pass through. Idempotent.
   void merge();

@@ -319,6 +319,41 @@ TEST(PeftLora, merge_and_unmerge) {
   EXPECT_LT(max_abs_diff(logits_of(*model, in), with_adapters), 1e-5);
 }
 
+// Loading factors into a merged LoRA: the merged weights must carry the loaded B A, not the
+// one merged before, and unmerge() must then give back the base weights.
+TEST(PeftLora, load_while_merged_uses_the_loaded_factors) {
+  const json settings = {{"rank", 2}, {"alpha", 4.0}, {"target_modules", {"q", "v", "wo"}}};
+  auto reference = tiny_model();
+  auto want = make_peft("lora", settings);
+  want->attach(*reference);
+  NamedTensors loaded = clone_all(want->trainable());
+  uint64_t seed = 40;
+  for (auto& [n, t] : loaded) fill_values(t, seed++, -0.4, 0.4);
+  want->load_state(loaded);
+  const Tensor expected = logits_of(*reference, tiny_batch());
+
+  auto model = tiny_model();
+  const NamedTensors base = clone_all(model->named_parameters());
+  auto method = make_peft("lora", settings);
+  method->attach(*model);
+  auto& lora = dynamic_cast<Lora&>(*method);
+  for (auto& [name, a] : lora.adapters()) fill_values(a->B, seed++, -0.4, 0.4);
+  lora.merge();
+  method->load_state(loaded);
+  EXPECT_TRUE(lora.merged());
+  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_batch()), expected), 1e-4);
+  lora.unmerge();
+  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_batch()), expected), 1e-5);
+  const NamedTensors after = model->named_parameters();
+  for (size_t i = 0; i < after.size(); ++i)
+    EXPECT_LT(max_abs_diff(after[i].second, base[i].second), 1e-6) << after[i].first;
+  // A failed load leaves the merged model as it was.
+  lora.merge();
+  EXPECT_THROW_MSG(method->load_state({}), "do not match");
+  EXPECT_TRUE(lora.merged());
+  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_batch()), expected), 1e-4);
+}
+
 TEST(PeftLora, bf16_backbone_trains_f32_factors) {
   auto model = tiny_model(DType::bf16);
   auto method = make_peft("lora", {{"rank", 2}});
@@ -460,6 +495,33 @@ TEST(PeftIa3, vectors_scale_keys_values_and_the_feed_forward_activation) {
   const NamedTensors after = model->named_parameters();
   for (size_t i = 0; i < after.size(); ++i)
     EXPECT_LT(max_abs_diff(after[i].second, before[i].second), 1e-6) << after[i].first;
+}
+
+// The same for IA3: vectors loaded into a merged model replace the merged ones.
+TEST(PeftIa3, load_while_merged_uses_the_loaded_vectors) {
+  auto reference = tiny_model();
+  auto want = make_peft("ia3");
+  want->attach(*reference);
+  NamedTensors loaded = clone_all(want->trainable());
+  uint64_t seed = 60;
+  for (auto& [n, t] : loaded) fill_values(t, seed++, 0.5, 1.5);
+  want->load_state(loaded);
+  const Tensor expected = logits_of(*reference, tiny_batch());
+
+  auto model = tiny_model();
+  const NamedTensors base = clone_all(model->named_parameters());
+  auto method = make_peft("ia3");
+  method->attach(*model);
+  for (auto& [n, t] : method->trainable()) fill_values(t, seed++, 0.5, 1.5);
+  auto& ia3 = dynamic_cast<Ia3&>(*method);
+  ia3.merge();
+  method->load_state(loaded);
+  EXPECT_TRUE(ia3.merged());
+  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_batch()), expected), 1e-4);
+  ia3.unmerge();
+  const NamedTensors after = model->named_parameters();
+  for (size_t i = 0; i < after.size(); ++i)
+    EXPECT_LT(max_abs_diff(after[i].second, base[i].second), 1e-5) << after[i].first;
 }
 
 // --- prefix tuning ---------------------------------------------------------------------
