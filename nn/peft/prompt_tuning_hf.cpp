@@ -51,15 +51,25 @@ HfPeftAdapter prompt_tuning_to_hf(const PeftMethod& m, const HfPeftModelInfo& in
 
 std::pair<nlohmann::json, NamedTensors> prompt_tuning_from_hf(const HfPeftAdapter& a,
                                                               const HfPeftModelInfo& info) {
-  const nlohmann::json& c = a.config;
-  SP_CHECK(c.value("task_type", "") == "SEQ_2_SEQ_LM", "[hf_peft:prompt_tuning] task_type ",
-           c.value("task_type", "null"), " is not SEQ_2_SEQ_LM (a T5 adapter)");
-  SP_CHECK(c.contains("num_virtual_tokens") && c["num_virtual_tokens"].is_number_integer(),
+  // PEFT writes null for the fields it leaves unset: absent and null mean the same.
+  auto field = [&](const char* key) {
+    return a.config.contains(key) ? a.config[key] : nlohmann::json();
+  };
+  const nlohmann::json task = field("task_type");
+  SP_CHECK(task == "SEQ_2_SEQ_LM", "[hf_peft:prompt_tuning] task_type ", task.dump(),
+           " is not SEQ_2_SEQ_LM (a T5 adapter)");
+  const nlohmann::json tokens = field("num_virtual_tokens");
+  SP_CHECK(tokens.is_number_integer(),
            "[hf_peft:prompt_tuning] adapter_config.json has no integer num_virtual_tokens");
-  const int64_t p = c["num_virtual_tokens"].get<int64_t>();
-  const int64_t subs = c.value("num_transformer_submodules", kSeq2SeqSubmodules);
-  SP_CHECK(c.value("token_dim", info.token_dim) == info.token_dim,
-           "[hf_peft:prompt_tuning] token_dim ", c["token_dim"].dump(), " differs from the model's ",
+  const int64_t p = tokens.get<int64_t>();
+  const nlohmann::json subs_field = field("num_transformer_submodules");
+  SP_CHECK(subs_field.is_null() || subs_field.is_number_integer(),
+           "[hf_peft:prompt_tuning] num_transformer_submodules must be an integer, got ",
+           subs_field.dump());
+  const int64_t subs = subs_field.is_null() ? kSeq2SeqSubmodules : subs_field.get<int64_t>();
+  const nlohmann::json dim = field("token_dim");
+  SP_CHECK(dim.is_null() || (dim.is_number_integer() && dim.get<int64_t>() == info.token_dim),
+           "[hf_peft:prompt_tuning] token_dim ", dim.dump(), " differs from the model's ",
            "d_model ", info.token_dim);
   const Tensor* emb = nullptr;
   for (const auto& [n, t] : a.tensors)

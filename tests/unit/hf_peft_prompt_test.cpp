@@ -94,6 +94,45 @@ TEST(HfPeftPrompt, import_reproduces_peft_logits) {
   expect_peft_logits(*model);
 }
 
+// PEFT writes null for config fields it leaves unset: a null num_transformer_submodules or
+// token_dim takes PEFT's seq2seq default (or no check), and a null or non-string task_type
+// gets our message, not a JSON type error.
+TEST(HfPeftPrompt, null_config_fields_take_defaults_or_clear_errors) {
+  QuietLog quiet;
+  auto model = load_t5(kDir + "/model");
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("sp_hf_prompt_null_" + std::to_string(::getpid())))
+          .string();
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(kDir + "/hf/adapter_model.safetensors",
+                             dir + "/adapter_model.safetensors",
+                             std::filesystem::copy_options::overwrite_existing);
+  const nlohmann::json config = read_json(kDir + "/hf/adapter_config.json");
+  auto write = [&](const char* key, const nlohmann::json& value) {
+    nlohmann::json c = config;
+    c[key] = value;
+    std::ofstream(dir + "/adapter_config.json") << c.dump();
+  };
+  for (const char* key : {"num_transformer_submodules", "token_dim"}) {
+    SCOPED_TRACE(key);
+    write(key, nullptr);
+    auto m = import_hf_peft(dir, *model);
+    EXPECT_EQ(dynamic_cast<PromptTuning&>(*m).length(), 3);
+    expect_peft_logits(*model);
+    model->set_input_hook(nullptr);
+  }
+  write("task_type", nullptr);
+  EXPECT_THROW_MSG(import_hf_peft(dir, *model), "task_type null is not SEQ_2_SEQ_LM");
+  write("task_type", 3);
+  EXPECT_THROW_MSG(import_hf_peft(dir, *model), "task_type 3 is not SEQ_2_SEQ_LM");
+  write("num_transformer_submodules", "2");
+  EXPECT_THROW_MSG(import_hf_peft(dir, *model),
+                   "num_transformer_submodules must be an integer, got \"2\"");
+  write("token_dim", 8);
+  EXPECT_THROW_MSG(import_hf_peft(dir, *model), "token_dim 8 differs from the model's d_model 16");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(HfPeftPrompt, settings_peft_cannot_hold_are_refused) {
   QuietLog quiet;
   auto model = load_t5(kDir + "/model");
