@@ -155,6 +155,15 @@ nlohmann::json resolve_peft_settings(const std::string& method, const nlohmann::
   return out;
 }
 
+uint64_t seed_setting(const nlohmann::json& settings, const std::string& method) {
+  const nlohmann::json& seed = settings.at("seed");
+  // Non-negative integers may be held unsigned (and above INT64_MAX): only signed ones can
+  // be negative.
+  SP_CHECK(seed.is_number_unsigned() || seed.get<int64_t>() >= 0, "[peft:", method,
+           "] setting 'seed' must be >= 0, got ", seed.dump());
+  return seed.get<uint64_t>();
+}
+
 std::unique_ptr<PeftMethod> make_peft(const std::string& method, const nlohmann::json& settings) {
   nlohmann::json resolved = resolve_peft_settings(method, settings);
   return peft_method(method).make(resolved);

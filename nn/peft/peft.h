@@ -114,6 +114,11 @@ struct PeftMethodInfo {
 // method or key (with a did-you-mean) and a value of the wrong type, naming the key.
 nlohmann::json resolve_peft_settings(const std::string& method, const nlohmann::json& settings);
 
+// settings["seed"] (resolved, so an integer) as a generator seed. Throws
+// "[peft:<method>] setting 'seed' must be >= 0, got -1" for a negative one, which would
+// otherwise wrap to 2^64 - 1.
+uint64_t seed_setting(const nlohmann::json& settings, const std::string& method);
+
 // A method made from the user's settings (resolved as above); not attached yet.
 std::unique_ptr<PeftMethod> make_peft(const std::string& method,
                                       const nlohmann::json& settings = nlohmann::json::object());

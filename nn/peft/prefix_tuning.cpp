@@ -88,7 +88,7 @@ PrefixTuning::PrefixTuning(const nlohmann::json& s)
       hidden_(s.at("hidden").get<int64_t>()),
       init_std_(s.at("init_std").get<double>()),
       merge_on_save_(s.at("merge_on_save").get<bool>()),
-      seed_(s.at("seed").get<uint64_t>()) {
+      seed_(seed_setting(s, "prefix_tuning")) {
   SP_CHECK(length_ >= 1, "[peft:prefix_tuning] length must be >= 1, got ", length_);
   SP_CHECK(hidden_ >= 1, "[peft:prefix_tuning] hidden must be >= 1, got ", hidden_);
   SP_CHECK(std::isfinite(init_std_) && init_std_ >= 0,

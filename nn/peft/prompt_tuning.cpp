@@ -100,7 +100,8 @@ PromptTuning::PromptTuning(const nlohmann::json& s) : PeftMethod(s) {
   SP_CHECK(s["vocab_top_n"].get<int64_t>() >= 1,
            "[peft:prompt_tuning] setting 'vocab_top_n' must be >= 1, got ",
            s["vocab_top_n"].get<int64_t>());
-  // Parse now so a malformed list fails at make_peft, before any model is loaded.
+  // Parse now so a malformed list or seed fails at make_peft, before any model is loaded.
+  seed_setting(s, "prompt_tuning");
   id_lists(s["class_label_ids"], "class_label_ids");
   id_list(s["vocab_ids"], "vocab_ids");
   SP_CHECK(init_ != "text" || !s["init_text_ids"].empty(),
@@ -116,7 +117,7 @@ Tensor PromptTuning::initial_prompt(const Tensor& embedding) {
   init_ids_.assign(P, std::vector<int64_t>(p, -1));
   if (init_ == "random_uniform") {
     const double r = s["init_range"].get<double>();
-    Generator gen(s["seed"].get<uint64_t>());
+    Generator gen(seed_setting(s, "prompt_tuning"));
     return uniform(Shape{P, p, D}, -r, r, DType::f32, &gen);
   }
 
@@ -130,7 +131,7 @@ Tensor PromptTuning::initial_prompt(const Tensor& embedding) {
   const int64_t top_n = std::min<int64_t>(s["vocab_top_n"].get<int64_t>(),
                                           static_cast<int64_t>(ranked.size()));
   ranked.resize(top_n);
-  std::mt19937_64 rng(s["seed"].get<uint64_t>());
+  std::mt19937_64 rng(seed_setting(s, "prompt_tuning"));
   // n draws from the population: distinct (a partial Fisher-Yates shuffle) when n <= N,
   // independent otherwise. mt19937_64's output is fixed by the standard (unlike the
   // std:: distributions), so a seed gives the same prompt everywhere; the modulo's bias is

@@ -76,6 +76,17 @@ TEST(Peft, settings_resolve_with_defaults_and_type_checks) {
                    "[peft:model_tuning] unknown setting 'rank'");
 }
 
+// A seed is a generator seed: a negative one is refused naming the setting, not wrapped to
+// 2^64 - 1; the largest unsigned 64-bit value is a seed like any other.
+TEST(Peft, negative_seed_is_refused_naming_the_setting) {
+  for (const char* method : {"prompt_tuning", "lora", "prefix_tuning"}) {
+    SCOPED_TRACE(method);
+    EXPECT_THROW_MSG(make_peft(method, {{"seed", -1}}),
+                     std::string("[peft:") + method + "] setting 'seed' must be >= 0, got -1");
+    EXPECT_NO_THROW(make_peft(method, {{"seed", UINT64_MAX}}));
+  }
+}
+
 TEST(Peft, parameter_count_describe) {
   ParameterCount c{10240, 60516864};
   EXPECT_EQ(c.describe(), "10,240 trainable parameters of 60,516,864 (0.0169%)");
