@@ -539,6 +539,12 @@ void Trainer::restore(const std::string& dir) {
 
   const std::string opt_path = (fs::path(dir) / "optimizer.safetensors").string();
   SafetensorsFile f = SafetensorsFile::open(opt_path);
+  // Another optimizer's slots can have the same names and shapes (AdamW's m and v, and
+  // Adafactor's with beta1 on unfactored parameters): the name written at save decides.
+  if (auto saved = f.metadata().find("optimizer"); saved != f.metadata().end())
+    SP_CHECK(saved->second == optimizer_.name(), "[trainer] ", opt_path, " holds the state of ",
+             saved->second, " but this run optimizes with ", optimizer_.name(),
+             ": resume with the same optimizer, or start in a new directory");
   optim::StateDict sd;
   for (const std::string& name : f.names()) sd.emplace_back(name, f.tensor(name));
   optimizer_.load_state_dict(sd);

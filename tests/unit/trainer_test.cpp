@@ -583,6 +583,22 @@ TEST(Trainer, FinishedRunContinuesWhenAskedForMoreSteps) {
   EXPECT_EQ(more.result.steps_done, 6);
 }
 
+// Adafactor with momentum keeps slots named and shaped as AdamW's on these small
+// parameters, so only the saved optimizer name can tell the two apart.
+TEST(Trainer, ResumeWithAnotherOptimizerIsRefused) {
+  TrainerTempDir tmp;
+  const std::string dir = tmp.sub("switch");
+  train_mlp(small_options(dir, 4));  // AdamW
+  MlpJob job{MlpConfig{}};
+  const NamedTensorList tr = job.trainable();
+  optim::Adafactor opt(tensors_of(tr), names_of(tr), {.beta1 = 0.9});
+  opt.set_schedule(optim::Schedule::constant(0.01));
+  Trainer trainer(small_options(dir, 6), job, opt);
+  EXPECT_THROW_MSG(trainer.run(),
+                   "holds the state of adamw but this run optimizes with adafactor: resume with "
+                   "the same optimizer, or start in a new directory");
+}
+
 TEST(Trainer, TimeBudgetStopsWithACheckpoint) {
   TrainerTempDir tmp;
   TrainerOptions o = small_options(tmp.sub("t"), 50);
