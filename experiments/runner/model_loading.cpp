@@ -39,8 +39,7 @@ void check_model_device(const ModelSpec& model) {
 }
 
 std::unique_ptr<T5ForConditionalGeneration> load_stage_model(const std::string& model_dir,
-                                                             const ModelSpec& model,
-                                                             double dropout,
+                                                             const ModelSpec& model, double dropout,
                                                              Generator* dropout_gen) {
   check_model_device(model);
   const std::string dir = base_checkpoint_dir(model_dir, model);
@@ -65,15 +64,24 @@ T5Tokenizer load_stage_tokenizer(const std::string& model_dir, const ModelSpec& 
                                  const TokenizerSpec& tokenizer) {
   T5TokenizerOptions options;
   options.extra_ids = tokenizer.extra_ids;
-  if (tokenizer.source == "file") return T5Tokenizer::load(tokenizer.path, options);
   // A trained vocabulary travels with the checkpoints of the stages that trained on it.
   const std::string dir = base_checkpoint_dir(model_dir, model);
-  SP_CHECK(!dir.empty(), "[run] no tokenizer: the model is a preset with no stage before this "
-                         "one; set tokenizer.source: file and tokenizer.path");
-  const fs::path path = fs::path(dir) / "spiece.model";
-  SP_CHECK(fs::exists(path), "[run] no tokenizer: ", path.string(),
-           " does not exist (set tokenizer.source: file and tokenizer.path)");
-  return T5Tokenizer::load(path.string(), options);
+  fs::path path = tokenizer.path;
+  if (tokenizer.source != "file") {
+    SP_CHECK(!dir.empty(),
+             "[run] no tokenizer: the model is a preset with no stage before "
+             "this one; set tokenizer.source: file and tokenizer.path");
+    path = fs::path(dir) / "spiece.model";
+    SP_CHECK(fs::exists(path), "[run] no tokenizer: ", path.string(),
+             " does not exist (set tokenizer.source: file and tokenizer.path)");
+  }
+  T5Tokenizer t = T5Tokenizer::load(path.string(), options);
+  const fs::path config = fs::path(dir) / "config.json";
+  if (dir.empty())
+    t.check_fits(preset_config(model).vocab_size, "preset " + model.preset);
+  else
+    t.check_fits(T5Config::from_file(config.string()).vocab_size, config.string());
+  return t;
 }
 
 }  // namespace sp

@@ -68,6 +68,13 @@ T5Tokenizer T5Tokenizer::load(const std::string& path, const T5TokenizerOptions&
   return from_serialized(bytes.str(), path, options);
 }
 
+void T5Tokenizer::check_fits(int64_t model_vocab, const std::string& model) const {
+  SP_CHECK(vocab_size() <= model_vocab, "[tokenizer] '", name_, "' has ", vocab_size(), " ids (",
+           spm_size_, " pieces + ", extra_ids_, " sentinels) but the model ", model,
+           " has vocab_size ", model_vocab,
+           ": its ids would index past the embedding (use the checkpoint's own spiece.model)");
+}
+
 T5Tokenizer T5Tokenizer::from_serialized(std::string_view model_bytes, const std::string& name,
                                          const T5TokenizerOptions& options) {
   SP_CHECK(options.extra_ids >= 0, "[tokenizer] extra_ids must be >= 0, got ", options.extra_ids);

@@ -122,6 +122,10 @@ class T5Tokenizer {
   const std::string& name() const { return name_; }
   SentinelSpacing sentinel_spacing() const { return spacing_; }
 
+  // Throws when this tokenizer's ids reach past an embedding of model_vocab rows (a
+  // spiece.model from another checkpoint, or too many extra_ids); model names the model.
+  void check_fits(int64_t model_vocab, const std::string& model) const;
+
   // <extra_id_n>'s id; n in [0, extra_ids).
   int64_t sentinel_id(int64_t n) const;
   bool is_sentinel(int64_t id) const { return id >= spm_size_ && id < vocab_size(); }

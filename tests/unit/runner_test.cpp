@@ -15,8 +15,10 @@
 
 #include "experiments/report/results.h"
 #include "experiments/runner/evaluation.h"
+#include "experiments/runner/model_loading.h"
 #include "experiments/runner/stage_executor.h"
 #include "experiments/spec/spec.h"
+#include "models/tokenizer/t5_tokenizer.h"
 #include "temp_dir.h"
 #include "tensor/error.h"
 #include "test_util.h"
@@ -295,6 +297,26 @@ TEST(Runner, TrialDirNamesAreSafe) {
             "length=20,init=class_labels,seed=1");
   EXPECT_EQ(trial_dir_name("data=/x/y z"), "data=_x_y_z");
   EXPECT_EQ(trial_dir_name(".."), "trial..");
+}
+
+// A stage's tokenizer must fit its model: a spiece.model of 1000 pieces + 100 sentinels
+// next to a 128-row model would index past the embedding at the first batch.
+TEST(ModelLoading, AStageTokenizerMustFitTheModel) {
+  TempDir dir;
+  const fs::path ckpt = dir.path / "ckpt";
+  fs::copy(std::string(SP_FIXTURES_DIR) + "/t5/v10_tied_relu", ckpt);
+  const std::string spiece = std::string(SP_FIXTURES_DIR) + "/tokenizer/spiece.model";
+  fs::copy_file(spiece, ckpt / "spiece.model");
+  ModelSpec model;
+  model.checkpoint = ckpt.string();
+  EXPECT_THROW_MSG(load_stage_tokenizer("", model, TokenizerSpec{}),
+                   "has 1100 ids (1000 pieces + 100 sentinels) but the model " +
+                       (ckpt / "config.json").string() + " has vocab_size 128");
+  TokenizerSpec file;
+  file.source = "file";
+  file.path = spiece;
+  file.extra_ids = 0;
+  EXPECT_THROW_MSG(load_stage_tokenizer("", model, file), "has 1000 ids");
 }
 
 }  // namespace

@@ -87,6 +87,17 @@ TEST(Tokenizer, fixture_sizes_and_special_ids) {
   EXPECT_EQ(tok.unk_id(), 2);
 }
 
+TEST(Tokenizer, check_fits_needs_every_id_inside_the_embedding) {
+  const auto& tok = tokenizer();
+  EXPECT_NO_THROW(tok.check_fits(tok.vocab_size(), "m"));
+  EXPECT_NO_THROW(tok.check_fits(tok.vocab_size() + 28, "m"));  // T5 rounds its rows up
+  EXPECT_THROW_MSG(tok.check_fits(tok.vocab_size() - 1, "ckpt/config.json"),
+                   str_cat("has ", tok.vocab_size(), " ids (", tok.spm_size(),
+                           " pieces + 100 sentinels) but the model ckpt/config.json has "
+                           "vocab_size ",
+                           tok.vocab_size() - 1));
+}
+
 TEST(Tokenizer, encode_matches_fixture) {
   const auto& tok = tokenizer();
   for (const auto& c : expected()["cases"]) {
