@@ -83,16 +83,7 @@ void scale_linear(Linear& linear, const Ia3Adapter& a, bool divide) {
 }  // namespace
 
 void Ia3::load_state(const NamedTensors& tensors) {
-  // A merged W holds the old l: divide it out before the vectors change (see Lora).
-  const bool was_merged = merged_;
-  unmerge();
-  try {
-    PeftMethod::load_state(tensors);
-  } catch (...) {
-    if (was_merged) merge();
-    throw;
-  }
-  if (was_merged) merge();
+  load_unmerged(*this, [&] { PeftMethod::load_state(tensors); });
 }
 
 void Ia3::merge() {

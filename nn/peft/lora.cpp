@@ -114,15 +114,7 @@ void add_to_weight(Tensor& w, const Tensor& delta, double sign) {
 void Lora::load_state(const NamedTensors& tensors) {
   // A merged W holds the old scale * B A: take it out before the factors change. load_state
   // checks every name and shape before it copies, so a failed load changes no factor.
-  const bool was_merged = merged_;
-  unmerge();
-  try {
-    PeftMethod::load_state(tensors);
-  } catch (...) {
-    if (was_merged) merge();
-    throw;
-  }
-  if (was_merged) merge();
+  load_unmerged(*this, [&] { PeftMethod::load_state(tensors); });
 }
 
 void Lora::merge() {

@@ -98,6 +98,22 @@ class PeftMethod {
   ParameterCount attached_count_;
 };
 
+// For methods that fold themselves into the weights (LoRA, IA3): runs load() with m
+// unmerged and merges again afterwards when m was merged (also when load() throws), so the
+// weights always carry the parameters the method holds.
+template <typename Mergeable, typename Load>
+void load_unmerged(Mergeable& m, Load&& load) {
+  const bool was_merged = m.merged();
+  m.unmerge();
+  try {
+    load();
+  } catch (...) {
+    if (was_merged) m.merge();
+    throw;
+  }
+  if (was_merged) m.merge();
+}
+
 // Where PEFT methods report (parameter counts, init warnings); stderr by default. A null
 // sink restores the default.
 void set_peft_log_sink(std::function<void(const std::string&)> sink);
