@@ -269,6 +269,35 @@ TEST(ReduceGpu, UnalignedViewsMatchAligned) {
   }
 }
 
+// Integer and bool inputs whose rows and columns allow 16-byte loads: bool's 16-element
+// packs (rows, and columns with their 32 KB of int64 partials in shared memory), which the
+// shapes above never reach, and i32 / i64 packs; unaligned views too, which must give the
+// CPU's values and the aligned path's bits. Long rows and tall columns take the split paths.
+TEST(ReduceGpu, IntegerAndBoolVectorPaths) {
+  SP_REQUIRE_CUDA();
+  uint64_t seed = 700;
+  for (DType dt : {DType::boolean, DType::i32, DType::i64}) {
+    for (const Shape& shape : {Shape{40, 64}, Shape{3, 40000}, Shape{50000, 32}}) {
+      SCOPED_TRACE(::testing::Message() << dtype_name(dt) << " " << shape);
+      const Tensor x = random_input(shape, dt, seed++);
+      const Tensor view = misaligned_gpu(x);
+      ASSERT_TRUE(view.is_contiguous());
+      for (uint32_t mask : {1u, 2u}) {
+        for (ReduceOp op : {ReduceOp::sum, ReduceOp::max, ReduceOp::min, ReduceOp::argmax}) {
+          check_reduce(op, x, mask);
+          const Shape kept = kept_shape(shape, mask);
+          const DType odt = out_dtype(op, dt);
+          Tensor want = Tensor::empty(kept, odt);
+          cpu_backend().reduce(op, want, x, mask);
+          Tensor from_view = poisoned_gpu(kept, odt);
+          cuda_backend().reduce(op, from_view, view, mask);
+          expect_bitwise(from_view, want);
+        }
+      }
+    }
+  }
+}
+
 // Through the dispatch layer: keepdim off, negative dims, and a float reduction of all dims.
 TEST(ReduceGpu, DispatchLayer) {
   SP_REQUIRE_CUDA();
