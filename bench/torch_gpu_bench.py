@@ -8,6 +8,7 @@ them, and the same byte or FLOP count, so GB/s and TFLOP/s compare directly:
   gpu_matmul_{bf16,f32}     a @ b (b a transposed view where tB=1, as x @ W^T); f32 strict
                             (torch.backends.cuda.matmul.allow_tf32 = False); 2*M*N*K flops
   gpu_softmax / _backward   softmax / log_softmax over the last dim; its backward from y, dy
+  gpu_add_softmax           torch.softmax(scores + bias, -1), T5's attention (bias broadcast)
   gpu_rms_norm              T5LayerNorm: w * (x * rsqrt(mean(x^2) + eps)) in f32, cast to w's
                             dtype before the multiply; forward, or forward + backward
   gpu_cross_entropy         lse - logit[target] + 1e-4 * lse^2 per row; forward (+ backward)
@@ -177,6 +178,14 @@ def bench_rows(res):
             us = median_us(lambda: f(x, -1))
             res.add("gpu_softmax", {"rows": rows, "cols": cols, "bf16": bf, "log": log}, us,
                     nbytes=2.0 * x.nbytes)
+    if res.wanted("gpu_add_softmax"):
+        for bf in (1, 0):
+            batch, heads, length = rows_(8), 12, 512
+            x = randn((batch, heads, length, length), dt_of(bf))
+            bias = randn((1, heads, length, length), dt_of(bf))
+            us = median_us(lambda: torch.softmax(x + bias, -1))
+            res.add("gpu_add_softmax", {"batch": 8, "heads": heads, "len": length, "bf16": bf}, us,
+                    nbytes=2.0 * x.nbytes + bias.nbytes)
     if res.wanted("gpu_softmax_backward"):
         for rows, cols, bf in ((32768, 512, 1), (4096, 32128, 1)):
             dt = dt_of(bf)

@@ -1,8 +1,9 @@
-// GPU row kernels: softmax, RMS norm, fused cross-entropy. Memory-bound: the figure is
-// GBps of the minimum bytes moved (each input read once, each output written once), to be
-// read beside gpu_copy's bandwidth from the same run; the target is >= 70% of it at the
-// sizes above L2 (50 MB).
+// GPU row kernels: softmax, add_softmax, RMS norm, fused cross-entropy. Memory-bound: the
+// figure is GBps of the minimum bytes moved (each input read once, each output written
+// once), to be read beside gpu_copy's bandwidth from the same run; the target is >= 70% of
+// it at the sizes above L2 (50 MB).
 //   gpu_softmax:        reads x [R, D], writes y [R, D]
+//   gpu_add_softmax:    reads scores [B, H, L, L] and a bias [H, L, L], writes y [B, H, L, L]
 //   gpu_rms_norm:       forward reads x [R, D] and w [D], writes y [R, D] and rstd [R];
 //                       fwd_bwd adds the backward: reads dy, x [R, D], w [D], rstd [R],
 //                       writes dx [R, D] and dw [D]
@@ -104,6 +105,31 @@ void gpu_softmax_backward(benchmark::State& state) {
   state.SetLabel(std::string(dtype_name(dt)) + " softmax backward");
 }
 
+// Args: batch, heads, len, dtype (0: f32, 1: bf16), fused (1: the backend's add_softmax;
+// 0: its reference, Backend::add_softmax's binary add then softmax). T5's attention:
+// softmax(scores [B, H, L, L] + position bias [1, H, L, L] broadcast over the batch).
+void gpu_add_softmax(benchmark::State& state) {
+  if (!gpu_bench::require_gpu(state)) return;
+  const int64_t batch = state.range(0), heads = state.range(1), len = state.range(2);
+  const DType dt = gpu_bench::bench_dtype(state.range(3));
+  const bool fused = state.range(4) != 0;
+  const Shape shape{batch, heads, len, len};
+  const Tensor x = random_gpu(shape, dt, 4);
+  const Tensor bias = random_gpu(Shape{1, heads, len, len}, dt, 5).expand(shape);
+  Tensor y = Tensor::empty(shape, dt, Device::cuda(0));
+  Backend& backend = cuda_backend();
+  gpu_bench::time_launches(state, [&] {
+    if (fused) {
+      backend.add_softmax(y, x, bias);
+    } else {
+      backend.Backend::add_softmax(y, x, bias);
+    }
+  });
+  gpu_bench::set_bytes(state, 2.0 * static_cast<double>(x.nbytes()) +
+                                  static_cast<double>(bias.numel() / batch * x.element_size()));
+  state.SetLabel(std::string(dtype_name(dt)) + (fused ? " fused" : " add then softmax"));
+}
+
 // Args: rows, d, dtype of x and w (0: f32, 1: bf16), with_backward (0 or 1).
 void gpu_rms_norm(benchmark::State& state) {
   if (!gpu_bench::require_gpu(state)) return;
@@ -161,6 +187,13 @@ SP_GPU_BENCHMARK(gpu_softmax)
     ->Args({4096, 32128, 0, 0})
     ->Args({4096, 32128, 1, 0})
     ->Args({4096, 32128, 1, 1});
+// t5-base's encoder: batch 8, 12 heads, 512 tokens.
+SP_GPU_BENCHMARK(gpu_add_softmax)
+    ->ArgNames({"batch", "heads", "len", "bf16", "fused"})
+    ->Args({8, 12, 512, 1, 1})
+    ->Args({8, 12, 512, 1, 0})
+    ->Args({8, 12, 512, 0, 1})
+    ->Args({8, 12, 512, 0, 0});
 SP_GPU_BENCHMARK(gpu_softmax_backward)
     ->ArgNames({"rows", "cols", "bf16"})
     ->Args({32768, 512, 1})

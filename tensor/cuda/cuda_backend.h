@@ -26,6 +26,7 @@ class CudaBackend final : public Backend {
   void matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulParams& p) override;
   // softmax.cu
   void softmax(Tensor& out, const Tensor& in, bool log) override;
+  void add_softmax(Tensor& out, const Tensor& in, const Tensor& bias) override;
   void softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, bool log) override;
   // rms_norm.cu
   void rms_norm(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& weight,

@@ -1,6 +1,7 @@
 // CUDA softmax / log-softmax, forward and backward, against the CPU backend: every float
 // dtype, rows from 1 to 32128 columns (the warp-per-row and block-per-row kernels, with
-// and without 16-byte vectors), masked rows, misaligned views, rank 0 and errors.
+// and without 16-byte vectors), masked rows, misaligned views, rank 0 and errors; and the
+// fused softmax(scores + bias).
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -73,17 +74,50 @@ TEST(GpuSoftmax, BackwardMatchesCpuForEveryDtypeAndShape) {
   }
 }
 
-// add_softmax on the device (the backend's add-then-softmax) against the CPU's fused
-// kernel: a position bias broadcast over the batch, rows of t5-small's encoder length.
-TEST(GpuSoftmax, AddSoftmaxMatchesCpu) {
+// add_softmax on the device (the fused warp kernel; rows past 1024 columns add, then take
+// the softmax) against the CPU's fused kernel and, bit for bit, against the device's own
+// add then softmax: T5's bias layouts (a position bias broadcast over the batch, a padding
+// mask broadcast over heads and queries, a full bias), rows with and without 16-byte
+// vectors, and views that start off a 16-byte boundary.
+TEST(GpuSoftmax, AddSoftmaxMatchesCpuAndAddThenSoftmax) {
   SP_REQUIRE_CUDA();
+  struct Case {
+    Shape x, bias;
+  };
+  const std::vector<Case> cases = {
+      {{4, 6, 9, 356}, {1, 6, 9, 356}},  // position bias
+      {{4, 6, 9, 356}, {4, 1, 1, 356}},  // padding mask
+      {{3, 5, 355}, {3, 5, 355}},        // full bias, odd rows: scalar loads
+      {{2, 3, 64}, {64}},                // one row broadcast everywhere
+      {{7, 1}, {7, 1}},                  // one column
+      {{2, 3, 1500}, {1, 3, 1500}},      // past a warp: add then softmax
+  };
   uint64_t seed = 500;
   for (DType dt : kFloatDtypes) {
-    SCOPED_TRACE(dtype_name(dt));
-    const Tensor x = random_cpu({4, 6, 9, 356}, dt, ++seed, 4.0);
-    const Tensor bias = random_cpu({1, 6, 9, 356}, dt, ++seed, 4.0);
-    expect_close(kernels::add_softmax(to_gpu(x), to_gpu(bias)), kernels::add_softmax(x, bias),
-                 arithmetic_tolerance(dt));
+    for (const Case& c : cases) {
+      SCOPED_TRACE(str_cat(dtype_name(dt), " x ", c.x, " bias ", c.bias));
+      const Tensor x = random_cpu(c.x, dt, ++seed, 4.0);
+      const Tensor bias = random_cpu(c.bias, dt, ++seed, 4.0);
+      const Tensor xg = to_gpu(x), bg = to_gpu(bias);
+      const Tensor fused = kernels::add_softmax(xg, bg);
+      expect_close(fused, kernels::add_softmax(x, bias), arithmetic_tolerance(dt));
+      expect_bitwise(fused,
+                     to_cpu(kernels::softmax(kernels::binary(BinaryOp::add, xg, bg), -1, false)));
+    }
+    // Scores and bias one element into their buffers, and bias rows 65 elements apart (off
+    // 16-byte boundaries): read element by element, still the same bits.
+    SCOPED_TRACE(str_cat(dtype_name(dt), " misaligned"));
+    const Tensor x = random_cpu({4 * 6 * 9 * 64 + 1}, dt, ++seed, 4.0);
+    const Tensor bias = random_cpu({6 * 9 * 64 + 1}, dt, ++seed, 4.0);
+    const Tensor xg = kernels::slice(to_gpu(x), 0, 1, x.numel()).reshape(Shape{4, 6, 9, 64});
+    const Tensor bg = kernels::slice(to_gpu(bias), 0, 1, bias.numel()).reshape(Shape{1, 6, 9, 64});
+    expect_bitwise(kernels::add_softmax(xg, bg),
+                   to_cpu(kernels::softmax(kernels::binary(BinaryOp::add, xg, bg), -1, false)));
+    const Tensor xa = to_gpu(random_cpu({4, 6, 9, 64}, dt, ++seed, 4.0));
+    const Tensor spaced =
+        kernels::slice(to_gpu(random_cpu({6, 9, 65}, dt, ++seed, 4.0)), -1, 0, 64);
+    expect_bitwise(kernels::add_softmax(xa, spaced),
+                   to_cpu(kernels::softmax(kernels::binary(BinaryOp::add, xa, spaced), -1, false)));
   }
 }
 
