@@ -591,7 +591,9 @@ TEST(Trainer, ResumeWithAnotherOptimizerIsRefused) {
   train_mlp(small_options(dir, 4));  // AdamW
   MlpJob job{MlpConfig{}};
   const NamedTensorList tr = job.trainable();
-  optim::Adafactor opt(tensors_of(tr), names_of(tr), {.beta1 = 0.9});
+  optim::AdafactorOptions momentum;
+  momentum.beta1 = 0.9;
+  optim::Adafactor opt(tensors_of(tr), names_of(tr), momentum);
   opt.set_schedule(optim::Schedule::constant(0.01));
   Trainer trainer(small_options(dir, 6), job, opt);
   EXPECT_THROW_MSG(trainer.run(),
