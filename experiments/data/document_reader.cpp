@@ -1,5 +1,6 @@
 #include "experiments/data/document_reader.h"
 
+#include <cstdio>
 #include <utility>
 
 #include "models/tokenizer/utf8.h"
@@ -54,6 +55,14 @@ std::optional<std::string> DocumentReader::read_line() {
   pos_.byte_offset += line.size() + (in_.eof() ? 0 : 1);
   ++pos_.line;
   if (!line.empty() && line.back() == '\r') line.pop_back();
+  // Checked here for every format: a stray byte would reach the vocabulary (or, in jsonl,
+  // an error message) as is.
+  if (const size_t bad = utf8::first_invalid(line); bad != std::string::npos) {
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(line[bad]));
+    fail(str_cat(path_, ":", pos_.line, ": not valid UTF-8 (byte ", byte, " at column ", bad + 1,
+                 "); documents must be UTF-8 text"));
+  }
   return line;
 }
 
@@ -101,6 +110,12 @@ std::optional<std::string> DocumentReader::next() {
 
 void DocumentReader::seek(const DocumentPosition& position) {
   in_.clear();
+  in_.seekg(0, std::ios::end);
+  const std::streamoff size = in_.tellg();
+  // Past the end, reading would quietly find no more documents (the file shrank, or the
+  // position is another file's).
+  SP_CHECK(size >= 0 && position.byte_offset <= static_cast<uint64_t>(size), "[data] cannot seek ",
+           path_, " to byte ", position.byte_offset, ": the file has ", size, " bytes");
   in_.seekg(static_cast<std::streamoff>(position.byte_offset));
   SP_CHECK(in_.good(), "[data] cannot seek ", path_, " to byte ", position.byte_offset);
   pos_ = position;

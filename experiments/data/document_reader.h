@@ -43,11 +43,13 @@ class DocumentReader {
   // Throws sp::Error "[data] cannot open <path>" when the file cannot be read.
   DocumentReader(std::string path, DocumentReaderOptions options = {});
 
-  // The next document, std::nullopt at the end of the file. jsonl errors name the file and
-  // the 1-based line: "data.jsonl:3: field \"text\" is missing".
+  // The next document, std::nullopt at the end of the file. Errors name the file and the
+  // 1-based line: "data.jsonl:3: field \"text\" is missing", "a.txt:2: not valid UTF-8
+  // (byte 0xE9 at column 4); ..." (every format must be UTF-8 text).
   std::optional<std::string> next();
   DocumentPosition position() const { return pos_; }
-  // Continues from a position that position() returned for the same file.
+  // Continues from a position that position() returned for the same file; throws when it
+  // lies past the end of the file.
   void seek(const DocumentPosition& position);
   const std::string& path() const { return path_; }
 

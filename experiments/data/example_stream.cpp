@@ -14,17 +14,30 @@ namespace {
 constexpr uint64_t kOrderPurpose = 1;
 constexpr uint64_t kNoisePurpose = 2;
 
-// Checks a saved state belongs to this stream before anything is restored.
-void check_state(const nlohmann::json& s, const char* objective, uint64_t seed,
-                 int64_t documents) {
+// Checks a saved state belongs to this stream before anything is restored: its objective,
+// and every setting in `settings` (the corpus size and what the position depends on) that
+// the state records (older versions recorded only the seed and the document count).
+void check_state(const nlohmann::json& s, const char* objective, const nlohmann::json& settings) {
   SP_CHECK(s.is_object(), "[data] a stream state must be a JSON object, got ", s.dump());
-  SP_CHECK(s.value("objective", "") == objective, "[data] the state is for objective \"",
-           s.value("objective", "?"), "\", this stream is ", objective);
-  SP_CHECK(s.value("seed", uint64_t{0}) == seed, "[data] the state is for seed ",
-           s.value("seed", uint64_t{0}), ", this stream has seed ", seed);
-  SP_CHECK(s.value("documents", int64_t{-1}) == documents, "[data] the state is for a corpus of ",
-           s.value("documents", int64_t{-1}), " documents, this one has ", documents,
-           " (the data changed)");
+  const nlohmann::json saved_objective = s.value("objective", nlohmann::json());
+  SP_CHECK(saved_objective == objective, "[data] the state is for objective ",
+           saved_objective.dump(), ", this stream is ", objective);
+  for (const auto& [key, ours] : settings.items()) {
+    const nlohmann::json saved = s.value(key, nlohmann::json());
+    if (saved == ours || saved.is_null()) continue;
+    if (key == "documents" || key == "tokens")
+      fail(str_cat("[data] the state is for a corpus of ", saved.dump(), " ", key,
+                   ", this one has ", ours.dump(), " (the data changed)"));
+    fail(str_cat("[data] the state is for ", key, " ", saved.dump(), ", this stream has ", key, " ",
+                 ours.dump()));
+  }
+}
+
+int64_t state_int(const nlohmann::json& s, const char* key) {
+  const auto it = s.find(key);
+  SP_CHECK(it != s.end() && it->is_number_integer(), "[data] the stream state has no integer \"",
+           key, "\": ", s.dump());
+  return it->get<int64_t>();
 }
 
 }  // namespace
@@ -77,7 +90,7 @@ SpanCorruptionStream::SpanCorruptionStream(std::shared_ptr<const TokenizedDocume
   SP_CHECK(docs_ && docs_->num_tokens() > 0, "[data] span corruption needs a corpus with tokens");
   SP_CHECK(options_.inputs_length >= 4, "[data] span corruption inputs_length must be at least 4, ",
            "got ", options_.inputs_length);
-  const SpanLengths lengths = raw_length_for_inputs_length(
+  const SpanLengths lengths = span_corruption_lengths(
       options_.inputs_length, options_.noise_density, options_.mean_noise_span_length);
   piece_length_ = lengths.tokens_length;
   targets_length_ = lengths.targets_length;
@@ -110,17 +123,30 @@ std::optional<Seq2SeqExample> SpanCorruptionStream::next() {
                          options_.mean_noise_span_length);
 }
 
+nlohmann::json SpanCorruptionStream::settings() const {
+  return {{"seed", options_.seed},
+          {"documents", docs_->size()},
+          {"tokens", docs_->num_tokens()},
+          {"shuffle", options_.shuffle},
+          {"inputs_length", options_.inputs_length},
+          {"noise_density", options_.noise_density},
+          {"mean_noise_span_length", options_.mean_noise_span_length}};
+}
+
 nlohmann::json SpanCorruptionStream::state() const {
-  return {{"objective", "span_corruption"}, {"seed", options_.seed},
-          {"documents", docs_->size()},     {"epoch", epoch_},
-          {"position", position_},          {"offset", offset_},
-          {"examples", examples_}};
+  nlohmann::json s = settings();
+  s["objective"] = "span_corruption";
+  s["epoch"] = epoch_;
+  s["position"] = position_;
+  s["offset"] = offset_;
+  s["examples"] = examples_;
+  return s;
 }
 
 void SpanCorruptionStream::set_state(const nlohmann::json& s) {
-  check_state(s, "span_corruption", options_.seed, docs_->size());
-  const int64_t epoch = s.at("epoch").get<int64_t>(), position = s.at("position").get<int64_t>(),
-                offset = s.at("offset").get<int64_t>(), examples = s.at("examples").get<int64_t>();
+  check_state(s, "span_corruption", settings());
+  const int64_t epoch = state_int(s, "epoch"), position = state_int(s, "position"),
+                offset = state_int(s, "offset"), examples = state_int(s, "examples");
   SP_CHECK(epoch >= 0 && examples >= 0 && position >= 0 && position < docs_->size(),
            "[data] span-corruption state out of range: ", s.dump());
   SP_CHECK(offset >= 0 && offset < std::max<int64_t>(1, docs_->length(order_.at(epoch, position))),
@@ -143,8 +169,8 @@ void PrefixLmStream::load_current() {
   // One noise stream per document visit: a document seen again in a later epoch gets a
   // new split.
   DataRng rng(noise_seed_, static_cast<uint64_t>(epoch_ * order_.size() + position_));
-  current_ = prefix_lm((*docs_)[order_.at(epoch_, position_)], rng, options_.prefix_lm,
-                       options_.vocab);
+  current_ =
+      prefix_lm((*docs_)[order_.at(epoch_, position_)], rng, options_.prefix_lm, options_.vocab);
   loaded_epoch_ = epoch_, loaded_position_ = position_;
 }
 
@@ -166,23 +192,36 @@ std::optional<Seq2SeqExample> PrefixLmStream::next() {
   }
 }
 
+nlohmann::json PrefixLmStream::settings() const {
+  return {{"seed", options_.seed},
+          {"documents", docs_->size()},
+          {"tokens", docs_->num_tokens()},
+          {"shuffle", options_.shuffle},
+          {"inputs_length", options_.prefix_lm.inputs_length},
+          {"max_chunk_length", options_.prefix_lm.max_chunk_length},
+          {"keep_single_token_pieces", options_.prefix_lm.keep_single_token_pieces}};
+}
+
 nlohmann::json PrefixLmStream::state() const {
-  return {{"objective", "prefix_lm"}, {"seed", options_.seed},   {"documents", docs_->size()},
-          {"epoch", epoch_},          {"position", position_}, {"within", within_},
-          {"examples", examples_}};
+  nlohmann::json s = settings();
+  s["objective"] = "prefix_lm";
+  s["epoch"] = epoch_;
+  s["position"] = position_;
+  s["within"] = within_;
+  s["examples"] = examples_;
+  return s;
 }
 
 void PrefixLmStream::set_state(const nlohmann::json& s) {
-  check_state(s, "prefix_lm", options_.seed, docs_->size());
-  const int64_t epoch = s.at("epoch").get<int64_t>(), position = s.at("position").get<int64_t>(),
-                within = s.at("within").get<int64_t>(), examples = s.at("examples").get<int64_t>();
-  SP_CHECK(epoch >= 0 && examples >= 0 && within >= 0 && position >= 0 &&
-               position < docs_->size(),
+  check_state(s, "prefix_lm", settings());
+  const int64_t epoch = state_int(s, "epoch"), position = state_int(s, "position"),
+                within = state_int(s, "within"), examples = state_int(s, "examples");
+  SP_CHECK(epoch >= 0 && examples >= 0 && within >= 0 && position >= 0 && position < docs_->size(),
            "[data] prefix-LM state out of range: ", s.dump());
   epoch_ = epoch, position_ = position, within_ = within, examples_ = examples;
   load_current();
-  SP_CHECK(within_ <= static_cast<int64_t>(current_.size()), "[data] prefix-LM state: ",
-           within_, " examples taken from a document that has ", current_.size());
+  SP_CHECK(within_ <= static_cast<int64_t>(current_.size()), "[data] prefix-LM state: ", within_,
+           " examples taken from a document that has ", current_.size());
 }
 
 }  // namespace sp

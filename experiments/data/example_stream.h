@@ -10,8 +10,9 @@
 //
 //   SpanCorruptionStream: T5's span_corruption. Documents (no EOS) are concatenated with
 //     no separator across document and epoch boundaries and cut into pieces of
-//     random_spans_helper(inputs_length).tokens_length tokens (568 for 512), each noised
-//     into one example of inputs_length inputs and about targets_length targets.
+//     span_corruption_lengths(inputs_length).tokens_length tokens (568 for 512, as T5's
+//     random_spans_helper), each noised into one example of at most inputs_length inputs
+//     and targets_length targets (the tail of a finite stream gives fewer).
 //   PrefixLmStream: T5's prefix_lm: one document at a time, prefix_lm() on it (pieces of
 //     inputs_length - 1 tokens, a random split per piece).
 #include <cstdint>
@@ -59,8 +60,9 @@ class ExampleStream {
   virtual std::optional<Seq2SeqExample> next() = 0;
   // Up to n examples: n unless a finite stream ends first.
   std::vector<Seq2SeqExample> take(int64_t n);
-  // Position, counters and seed as JSON; set_state checks the objective, seed and corpus
-  // size match and throws "[data] ..." naming the mismatch otherwise.
+  // Position, counters and the settings they depend on as JSON; set_state checks the
+  // objective, the seed, the corpus size (documents and tokens), shuffling and the
+  // objective's lengths match and throws "[data] ..." naming the mismatch otherwise.
   virtual nlohmann::json state() const = 0;
   virtual void set_state(const nlohmann::json& state) = 0;
   virtual int64_t examples_produced() const = 0;
@@ -83,11 +85,13 @@ class SpanCorruptionStream : public ExampleStream {
   void set_state(const nlohmann::json& state) override;
   int64_t examples_produced() const override { return examples_; }
   int64_t epoch() const override { return epoch_; }
-  // Raw tokens per example and the targets length they give (random_spans_helper).
+  // Raw tokens per example and the targets length they give (span_corruption_lengths).
   int64_t piece_length() const { return piece_length_; }
   int64_t targets_length() const { return targets_length_; }
 
  private:
+  nlohmann::json settings() const;
+
   std::shared_ptr<const TokenizedDocuments> docs_;
   SpanCorruptionStreamOptions options_;
   DocumentOrder order_;
@@ -116,6 +120,7 @@ class PrefixLmStream : public ExampleStream {
   int64_t epoch() const override { return epoch_; }
 
  private:
+  nlohmann::json settings() const;
   void load_current();
 
   std::shared_ptr<const TokenizedDocuments> docs_;

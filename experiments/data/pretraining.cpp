@@ -282,8 +282,7 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   const int64_t targets_length =
       o.targets_length > 0 ? o.targets_length
       : o.objective == PretrainObjective::span_corruption
-          ? raw_length_for_inputs_length(o.inputs_length, o.noise_density,
-                                         o.mean_noise_span_length)
+          ? span_corruption_lengths(o.inputs_length, o.noise_density, o.mean_noise_span_length)
                 .targets_length
           : o.inputs_length;
   PackingOptions packing;

@@ -53,8 +53,8 @@ struct PretrainOptions {
   int64_t batch_size = 32;        // packed rows per micro-batch
   int64_t grad_accumulation = 1;
   int64_t inputs_length = 128;
-  // 0: span corruption's targets for inputs_length (random_spans_helper), or
-  // inputs_length for prefix LM.
+  // 0: span corruption's targets for inputs_length (span_corruption_lengths: T5's
+  // random_spans_helper where that is exact), or inputs_length for prefix LM.
   int64_t targets_length = 0;
   // Span corruption's noise: share of tokens masked and mean length of a masked span (T5:
   // 0.15 and 3).

@@ -1,5 +1,7 @@
 #include "experiments/objectives/sentinel_targets.h"
 
+#include "models/tokenizer/utf8.h"
+
 namespace sp {
 
 std::vector<int32_t> add_sentinel_to_beginning(std::span<const int32_t> targets,
@@ -21,10 +23,8 @@ std::vector<int32_t> strip_leading_sentinel(std::span<const int32_t> prediction,
 std::string remove_extra_id_0(std::string_view decoded) {
   constexpr std::string_view kExtraId0 = "<extra_id_0>";
   if (decoded.starts_with(kExtraId0)) decoded.remove_prefix(kExtraId0.size());
-  // The ASCII characters Python's str.lstrip() treats as whitespace.
-  constexpr std::string_view kWhitespace = " \t\n\r\f\v\x1c\x1d\x1e\x1f";
-  const size_t first = decoded.find_first_not_of(kWhitespace);
-  return std::string(first == std::string_view::npos ? std::string_view{} : decoded.substr(first));
+  // Python's str.lstrip(): Unicode whitespace (NBSP, U+3000, ...), not only ASCII.
+  return std::string(utf8::lstrip(decoded));
 }
 
 }  // namespace sp

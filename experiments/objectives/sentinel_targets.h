@@ -24,8 +24,9 @@ std::vector<int32_t> add_sentinel_to_beginning(std::span<const int32_t> targets,
 std::vector<int32_t> strip_leading_sentinel(std::span<const int32_t> prediction,
                                             const SpecialTokens& vocab = {}, int64_t offset = 0);
 
-// Decoded text: drops a leading "<extra_id_0>" and then all leading whitespace, like
-// prompt-tuning's remove_extra_id_0 (whose lstrip also trims text without the sentinel).
+// Decoded text: drops a leading "<extra_id_0>" and then all leading whitespace (Unicode,
+// as Python's str.isspace), like prompt-tuning's remove_extra_id_0 (whose lstrip also
+// trims text without the sentinel).
 std::string remove_extra_id_0(std::string_view decoded);
 
 }  // namespace sp

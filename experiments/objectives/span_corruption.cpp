@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "tensor/error.h"
 
@@ -104,6 +105,10 @@ std::vector<int64_t> random_segmentation(int64_t num_items, int64_t num_segments
 
 std::vector<uint8_t> random_spans_noise_mask(int64_t length, DataRng& rng, double noise_density,
                                              double mean_noise_span_length) {
+  check_noise_params("random_spans_noise_mask", noise_density, mean_noise_span_length);
+  SP_CHECK(length >= 0, "[random_spans_noise_mask] length must be >= 0, got ", length);
+  // T5 returns before its clamps, which would otherwise force one noise token.
+  if (noise_density == 0.0) return std::vector<uint8_t>(static_cast<size_t>(length), 0);
   const NoiseSpanCounts c = noise_span_counts(length, noise_density, mean_noise_span_length);
   SP_CHECK(c.num_spans <= c.num_noise && c.num_spans <= c.num_nonnoise,
            "[random_spans_noise_mask] ", c.num_spans, " noise spans need as many noise and ",
@@ -185,6 +190,26 @@ SpanLengths random_spans_helper(int64_t inputs_length, double noise_density,
     --out.tokens_length;
     --out.targets_length;
   }
+  return out;
+}
+
+SpanLengths span_corruption_lengths(int64_t inputs_length, double noise_density,
+                                    double mean_noise_span_length) {
+  SP_CHECK(inputs_length >= 3, "[span_corruption] inputs_length must be at least 3 (a token, ",
+           "a sentinel and EOS), got ", inputs_length);
+  SpanLengths out =
+      raw_length_for_inputs_length(inputs_length, noise_density, mean_noise_span_length);
+  // {inputs, targets} of span_corruption on n >= 2 tokens: a drawn mask starts with
+  // non-noise and ends with noise, so each side has one sentinel per noise span.
+  const auto sizes = [&](int64_t n) -> std::pair<int64_t, int64_t> {
+    if (noise_density == 0.0) return {n + 1, 2};  // the tokens; <extra_id_0> alone
+    const NoiseSpanCounts c = noise_span_counts(n, noise_density, mean_noise_span_length);
+    return {c.num_nonnoise + c.num_spans + 1, c.num_noise + c.num_spans + 1};
+  };
+  out.tokens_length = std::max<int64_t>(out.tokens_length, 2);
+  while (out.tokens_length > 2 && sizes(out.tokens_length).first > inputs_length)
+    --out.tokens_length;
+  out.targets_length = sizes(out.tokens_length).second;
   return out;
 }
 

@@ -44,6 +44,7 @@ std::vector<int64_t> random_segmentation(int64_t num_items, int64_t num_segments
 // mask: [length], 1 = noise. Alternating spans, non-noise first, noise last (before the
 // cut to the original length when length < 2); the noise segmentation is drawn before the
 // non-noise one. All masks with the counts of noise_span_counts are equally likely.
+// noise_density 0 gives an all-zero mask without a draw, as in T5.
 std::vector<uint8_t> random_spans_noise_mask(int64_t length, DataRng& rng,
                                              double noise_density = 0.15,
                                              double mean_noise_span_length = 3.0);
@@ -90,5 +91,14 @@ inline SpanLengths raw_length_for_inputs_length(int64_t inputs_length, double no
                                                 double mean_noise_span_length = 3.0) {
   return random_spans_helper(inputs_length, noise_density, mean_noise_span_length, 1, 1);
 }
+
+// What the pretraining stream uses: random_spans_helper's tokens_length, shortened while
+// the pieces' actual inputs (from the float32 counts with their clamps) exceed
+// inputs_length, and the exact targets length of such a piece (shorter pieces give no
+// more). They differ from the helper's for inputs_length 4..9 (it counts round(1 / 3) = 0
+// spans where the mask has 1: one input too many) and wherever float32 rounds the noise
+// up (172 -> 40 targets, not 38); at 256, 512 and 1024 they agree. inputs_length >= 3.
+SpanLengths span_corruption_lengths(int64_t inputs_length, double noise_density = 0.15,
+                                    double mean_noise_span_length = 3.0);
 
 }  // namespace sp

@@ -230,12 +230,16 @@ std::optional<PretrainStage> parse_pretrain(MapReader& stages) {
   }
   s.pack = r.boolean("pack", d.pack);
   parse_loop(r, s, d, true);
-  if (!r.has("targets_length"))  // what the inputs length yields, as T5's random_spans_helper
-    s.targets_length = s.objective == "span_corruption"
-                           ? raw_length_for_inputs_length(s.inputs_length, s.noise_density,
-                                                          s.mean_noise_span_length)
-                                 .targets_length
-                           : s.inputs_length;
+  if (s.objective == "span_corruption") {
+    // The targets follow from the inputs length: what the pretraining stream's pieces give.
+    r.check(!r.has("targets_length"), "targets_length",
+            "applies to prefix_lm only: span corruption's targets follow from inputs_length");
+    s.targets_length =
+        span_corruption_lengths(s.inputs_length, s.noise_density, s.mean_noise_span_length)
+            .targets_length;
+  } else if (!r.has("targets_length")) {
+    s.targets_length = s.inputs_length;
+  }
   r.finish();
   if (s.steps == 0) return std::nullopt;
   return s;

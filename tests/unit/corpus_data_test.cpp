@@ -88,6 +88,34 @@ TEST(DocumentReader, jsonl_field_and_errors) {
             (std::vector<std::string>{"x"}));
 }
 
+// Text that is not UTF-8 (a Latin-1 file, a stray byte) fails naming the file and line,
+// in every format, instead of reaching the tokenizer and the vocabulary as is.
+TEST(DocumentReader, non_utf8_bytes_name_the_file_and_line) {
+  TempDir dir;
+  const std::string latin1 = dir.write("latin1.txt", "fine\r\ncaf\xe9 au lait\n");
+  for (DocumentFormat format : {DocumentFormat::lines, DocumentFormat::paragraphs})
+    EXPECT_THROW_MSG(read_documents(latin1, {.format = format}),
+                     "latin1.txt:2: not valid UTF-8 (byte 0xE9 at column 4)");
+  const std::string blank = dir.write("blank.txt", "a\n\xff\n");
+  EXPECT_THROW_MSG(read_documents(blank), "blank.txt:2: not valid UTF-8 (byte 0xFF at column 1)");
+  const std::string jsonl = dir.write("x.jsonl", "{\"text\": \"ok\"}\n{\"text\": \"\xc3(\"}\n");
+  EXPECT_THROW_MSG(read_documents(jsonl, {.format = DocumentFormat::jsonl}),
+                   "x.jsonl:2: not valid UTF-8 (byte 0xC3 at column 11)");
+  // Well-formed multi-byte text and a CRLF line end are fine.
+  EXPECT_EQ(read_documents(dir.write("ok.txt", "caf\xc3\xa9\r\n\xf0\x9f\x98\x80\n")),
+            (std::vector<std::string>{"caf\xc3\xa9", "\xf0\x9f\x98\x80"}));
+}
+
+TEST(DocumentReader, seek_past_the_end_of_the_file_is_refused) {
+  TempDir dir;
+  const std::string path = dir.write("s.txt", "a\nb\n");
+  DocumentReader reader(path);
+  EXPECT_THROW_MSG(reader.seek({.documents = 5, .byte_offset = 40, .line = 9}),
+                   "[data] cannot seek " + path + " to byte 40: the file has 4 bytes");
+  reader.seek({.documents = 2, .byte_offset = 4, .line = 2});  // the end itself is fine
+  EXPECT_EQ(reader.next(), std::nullopt);
+}
+
 TEST(DocumentReader, seek_resumes_exactly) {
   TempDir dir;
   for (DocumentFormat format : {DocumentFormat::lines, DocumentFormat::paragraphs}) {

@@ -122,8 +122,7 @@ void check_resume(const std::shared_ptr<TokenizedDocuments>& docs, const Options
   Stream uninterrupted(docs, o);
   const std::vector<Seq2SeqExample> expected = uninterrupted.take(cut + more);
   Stream first(docs, o);
-  EXPECT_EQ(first.take(cut),
-            std::vector<Seq2SeqExample>(expected.begin(), expected.begin() + cut));
+  EXPECT_EQ(first.take(cut), std::vector<Seq2SeqExample>(expected.begin(), expected.begin() + cut));
   const std::string saved = first.state().dump();
   Stream second(docs, o);
   second.set_state(nlohmann::json::parse(saved));
@@ -138,8 +137,7 @@ TEST(SpanCorruptionStream, resumes_exactly_across_epochs) {
   o.inputs_length = 64;
   o.seed = 11;
   o.vocab = small_vocab();
-  for (int64_t cut : {0, 1, 7, 10, 23})
-    check_resume<SpanCorruptionStream>(docs, o, cut, 15);
+  for (int64_t cut : {0, 1, 7, 10, 23}) check_resume<SpanCorruptionStream>(docs, o, cut, 15);
   SpanCorruptionStream s(docs, o);
   s.take(25);
   EXPECT_GE(s.epoch(), 2);
@@ -167,6 +165,143 @@ TEST(SpanCorruptionStream, seeds_and_state_checks) {
   auto empty = std::make_shared<TokenizedDocuments>();
   empty->add({});
   EXPECT_THROW_MSG(SpanCorruptionStream(empty, o), "needs a corpus with tokens");
+}
+
+// Short inputs lengths, where random_spans_helper's piece gives one input too many (it
+// ignores the mask's minimum of one span), and 172, where float32 gives 2 more targets.
+TEST(SpanCorruptionStream, examples_fit_inputs_length_and_targets_length) {
+  const auto docs = make_docs(30);
+  for (const int64_t L : {4, 5, 6, 7, 8, 9, 32, 172}) {
+    SpanCorruptionStreamOptions o;
+    o.inputs_length = L;
+    o.vocab = small_vocab();
+    SpanCorruptionStream stream(docs, o);
+    for (const Seq2SeqExample& ex : stream.take(60)) {
+      ASSERT_LE(static_cast<int64_t>(ex.inputs.size()), L) << "inputs_length " << L;
+      ASSERT_EQ(static_cast<int64_t>(ex.targets.size()), stream.targets_length())
+          << "inputs_length " << L;
+      // Every sentinel of the targets is in the inputs: nothing needs truncating.
+      EXPECT_EQ(uncorrupt(ex, o.vocab).size(), static_cast<size_t>(stream.piece_length()));
+    }
+  }
+}
+
+// A state carries the settings its position depends on; restoring it under other ones
+// would continue some other stream without a word.
+TEST(SpanCorruptionStream, state_from_another_configuration_is_refused) {
+  const auto docs = make_docs(30);
+  SpanCorruptionStreamOptions o;
+  o.inputs_length = 32;
+  o.vocab = small_vocab();
+  SpanCorruptionStream saved(docs, o);
+  saved.take(3);
+  const nlohmann::json state = saved.state();
+  {
+    SpanCorruptionStreamOptions other = o;
+    other.inputs_length = 64;
+    SpanCorruptionStream s(docs, other);
+    EXPECT_THROW_MSG(s.set_state(state),
+                     "the state is for inputs_length 32, this stream has inputs_length 64");
+  }
+  {
+    SpanCorruptionStreamOptions other = o;
+    other.noise_density = 0.3;
+    SpanCorruptionStream s(docs, other);
+    EXPECT_THROW_MSG(s.set_state(state), "the state is for noise_density 0.15");
+  }
+  {
+    SpanCorruptionStreamOptions other = o;
+    other.mean_noise_span_length = 2.0;
+    SpanCorruptionStream s(docs, other);
+    EXPECT_THROW_MSG(s.set_state(state), "the state is for mean_noise_span_length 3");
+  }
+  {
+    SpanCorruptionStreamOptions other = o;
+    other.shuffle = false;
+    SpanCorruptionStream s(docs, other);
+    EXPECT_THROW_MSG(s.set_state(state),
+                     "the state is for shuffle true, this stream has shuffle false");
+  }
+  // As many documents, other tokens.
+  auto changed = std::make_shared<TokenizedDocuments>();
+  for (int64_t i = 0; i < docs->size(); ++i) {
+    const auto d = (*docs)[i];
+    changed->add(i == 4 ? d.subspan(1) : d);
+  }
+  SpanCorruptionStream s(changed, o);
+  EXPECT_THROW_MSG(s.set_state(state),
+                   "the state is for a corpus of 715 tokens, this one has 714 (the data changed)");
+  // The same settings restore.
+  SpanCorruptionStream same(docs, o);
+  same.set_state(state);
+  EXPECT_EQ(same.take(2), saved.take(2));
+}
+
+TEST(SpanCorruptionStream, malformed_state_gives_a_clear_error) {
+  const auto docs = make_docs(30);
+  SpanCorruptionStreamOptions o;
+  o.inputs_length = 32;
+  o.vocab = small_vocab();
+  SpanCorruptionStream a(docs, o), b(docs, o);
+  nlohmann::json state = a.state();
+  state.erase("offset");
+  EXPECT_THROW_MSG(b.set_state(state), "[data] the stream state has no integer \"offset\"");
+  state = a.state();
+  state["epoch"] = "two";
+  EXPECT_THROW_MSG(b.set_state(state), "[data] the stream state has no integer \"epoch\"");
+  // A state from before the settings were recorded (seed and documents only) restores.
+  state = a.state();
+  for (const char* key :
+       {"tokens", "shuffle", "inputs_length", "noise_density", "mean_noise_span_length"})
+    state.erase(key);
+  EXPECT_NO_THROW(b.set_state(state));
+  state = a.state();
+  state["seed"] = "zero";
+  EXPECT_THROW_MSG(b.set_state(state), "the state is for seed \"zero\", this stream has seed 0");
+  PrefixLmStreamOptions p;
+  p.vocab = small_vocab();
+  PrefixLmStream c(docs, p);
+  nlohmann::json ps = c.state();
+  ps.erase("within");
+  EXPECT_THROW_MSG(c.set_state(ps), "[data] the stream state has no integer \"within\"");
+}
+
+TEST(PrefixLmStream, state_from_another_configuration_is_refused) {
+  const auto docs = make_docs(30);
+  PrefixLmStreamOptions o;
+  o.prefix_lm.inputs_length = 16;
+  o.vocab = small_vocab();
+  PrefixLmStream saved(docs, o);
+  saved.take(5);
+  const nlohmann::json state = saved.state();
+  {
+    PrefixLmStreamOptions other = o;
+    other.prefix_lm.inputs_length = 8;
+    PrefixLmStream s(docs, other);
+    EXPECT_THROW_MSG(s.set_state(state),
+                     "the state is for inputs_length 16, this stream has inputs_length 8");
+  }
+  {
+    PrefixLmStreamOptions other = o;
+    other.prefix_lm.max_chunk_length = 10;
+    PrefixLmStream s(docs, other);
+    EXPECT_THROW_MSG(s.set_state(state), "the state is for max_chunk_length 65536");
+  }
+  {
+    PrefixLmStreamOptions other = o;
+    other.prefix_lm.keep_single_token_pieces = true;
+    PrefixLmStream s(docs, other);
+    EXPECT_THROW_MSG(s.set_state(state), "the state is for keep_single_token_pieces false");
+  }
+  {
+    PrefixLmStreamOptions other = o;
+    other.shuffle = false;
+    PrefixLmStream s(docs, other);
+    EXPECT_THROW_MSG(s.set_state(state), "the state is for shuffle true");
+  }
+  PrefixLmStream same(docs, o);
+  same.set_state(state);
+  EXPECT_EQ(same.take(3), saved.take(3));
 }
 
 TEST(PrefixLmStream, one_document_at_a_time_and_resume) {

@@ -156,6 +156,20 @@ TEST(Pretraining, noise_settings_reach_the_span_corruption_stream) {
   EXPECT_NE(run_pretraining(a).initial_loss, run_pretraining(b).initial_loss);
 }
 
+// A rerun in the same out_dir resumes its data stream; with another inputs_length the
+// saved position belongs to other pieces, and the run says so instead of going on.
+TEST(Pretraining, resuming_with_other_data_settings_is_refused) {
+  TempDir dir;
+  PretrainOptions o = tiny_options(shared_corpus(), (dir.path / "run").string());
+  o.steps = 2;
+  o.eval_every = 1;
+  run_pretraining(o);
+  o.steps = 4;
+  o.inputs_length = 24;
+  EXPECT_THROW_MSG(run_pretraining(o),
+                   "the state is for inputs_length 32, this stream has inputs_length 24");
+}
+
 TEST(Pretraining, clear_errors) {
   TempDir dir;
   PretrainOptions o = tiny_options((dir.path / "nothing").string(), (dir.path / "out").string());

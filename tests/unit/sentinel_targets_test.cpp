@@ -71,5 +71,15 @@ TEST(SentinelTargets, removes_extra_id_0_from_text) {
   EXPECT_EQ(remove_extra_id_0(""), "");
 }
 
+// Python's str.lstrip() strips Unicode whitespace too (str.isspace): NO-BREAK SPACE,
+// IDEOGRAPHIC SPACE, NEL, ...; other non-ASCII text stays.
+TEST(SentinelTargets, remove_extra_id_0_strips_unicode_whitespace_like_python) {
+  EXPECT_EQ(remove_extra_id_0("<extra_id_0>\u00a0positive"), "positive");
+  EXPECT_EQ(remove_extra_id_0("<extra_id_0> \u3000\u2003yes"), "yes");
+  EXPECT_EQ(remove_extra_id_0("\xc2\x85\u00a0no"), "no");  // NEL, NBSP
+  EXPECT_EQ(remove_extra_id_0("<extra_id_0>\u00e9t\u00e9"), "\u00e9t\u00e9");
+  EXPECT_EQ(remove_extra_id_0("<extra_id_0>\xff x"), "\xff x");  // not UTF-8: kept
+}
+
 }  // namespace
 }  // namespace sp

@@ -123,7 +123,8 @@ TEST(SpanCorruption, counts_clamp_tiny_lengths) {
   const NoiseSpanCounts c3 = noise_span_counts(3);  // 0.45 -> 0 -> clamped to 1
   EXPECT_EQ(c3.num_noise, 1);
   EXPECT_EQ(c3.num_nonnoise, 2);
-  // Density 1 still leaves one non-noise token; density 0 still one noise token.
+  // Density 1 still leaves one non-noise token; density 0 counts one noise token (the
+  // mask itself returns all zeros before the counts, see zero_noise_density_masks_nothing).
   EXPECT_EQ(noise_span_counts(10, 1.0, 3.0).num_noise, 9);
   EXPECT_EQ(noise_span_counts(10, 0.0, 3.0).num_noise, 1);
 }
@@ -327,6 +328,74 @@ TEST(SpanCorruption, random_spans_helper_lengths) {
   const SpanLengths half = random_spans_helper(512, 0.5, 3.0);
   EXPECT_EQ(half.tokens_length, 766);
   EXPECT_EQ(half.targets_length, 512);
+}
+
+// T5's random_spans_noise_mask returns an all-false mask at noise density 0 (before any
+// clamp): the inputs are the tokens, the targets one sentinel for the single non-noise run.
+TEST(SpanCorruption, zero_noise_density_masks_nothing) {
+  for (const int64_t n : {0, 1, 2, 3, 10, 568}) {
+    DataRng rng(3);
+    const std::vector<uint8_t> mask = random_spans_noise_mask(n, rng, 0.0);
+    EXPECT_EQ(mask, std::vector<uint8_t>(static_cast<size_t>(n), 0)) << n;
+    EXPECT_EQ(rng.state().counter, 0u) << "no draws for an empty mask";
+  }
+  DataRng rng(3);
+  const Seq2SeqExample ex = span_corruption(iota_tokens(5), rng, {}, 0.0);
+  EXPECT_EQ(ex.inputs, (std::vector<int32_t>{100, 101, 102, 103, 104, kEos}));
+  EXPECT_EQ(ex.targets, (std::vector<int32_t>{kS0, kEos}));
+}
+
+// span_corruption_lengths: the piece length and targets length of the examples actually
+// drawn, where random_spans_helper's float64 prediction without the mask's clamps is off.
+TEST(SpanCorruption, lengths_of_the_examples_actually_drawn) {
+  // Where the helper is right, the same numbers.
+  for (const int64_t L : {256, 512, 1024}) {
+    const SpanLengths helper = raw_length_for_inputs_length(L);
+    const SpanLengths exact = span_corruption_lengths(L);
+    EXPECT_EQ(exact.tokens_length, helper.tokens_length) << L;
+    EXPECT_EQ(exact.targets_length, helper.targets_length) << L;
+  }
+  // Inputs length 6: the helper asks for 6 tokens (1 noise token, round(1 / 3) = 0 spans),
+  // but the mask has at least one span: 5 + 1 + EOS = 7 inputs. 5 tokens fit.
+  EXPECT_EQ(raw_length_for_inputs_length(6).tokens_length, 6);
+  EXPECT_EQ(span_corruption_lengths(6).tokens_length, 5);
+  EXPECT_EQ(span_corruption_lengths(6).targets_length, 3);
+  // 172: float32 rounds 190 * 0.15 up to 29 noise tokens in 10 spans: 40 targets, not 38.
+  EXPECT_EQ(raw_length_for_inputs_length(172).targets_length, 38);
+  EXPECT_EQ(span_corruption_lengths(172).tokens_length, 190);
+  EXPECT_EQ(span_corruption_lengths(172).targets_length, 40);
+  EXPECT_EQ(span_corruption_lengths(100, 0.0).tokens_length, 99);
+  EXPECT_EQ(span_corruption_lengths(100, 0.0).targets_length, 2);
+  struct Setting {
+    double density, mean;
+  };
+  SpecialTokens vocab;
+  vocab.num_sentinels = 1000;  // mean 1 at 1200 makes about 200 spans
+  for (const Setting s : {Setting{0.15, 3.0}, Setting{0.3, 8.0}, Setting{0.5, 3.0},
+                          Setting{0.0, 3.0}, Setting{0.15, 1.0}}) {
+    for (int64_t L = 3; L <= 1200; ++L) {
+      const SpanLengths lengths = span_corruption_lengths(L, s.density, s.mean);
+      DataRng rng(static_cast<uint64_t>(L));
+      const Seq2SeqExample ex =
+          span_corruption(iota_tokens(lengths.tokens_length), rng, vocab, s.density, s.mean);
+      ASSERT_LE(static_cast<int64_t>(ex.inputs.size()), L)
+          << "inputs_length " << L << " density " << s.density << " mean " << s.mean;
+      ASSERT_EQ(static_cast<int64_t>(ex.targets.size()), lengths.targets_length)
+          << "inputs_length " << L << " density " << s.density << " mean " << s.mean;
+    }
+  }
+  // The shorter tail of a finite stream fits too: the sizes never shrink as pieces grow.
+  for (int64_t L = 3; L <= 1200; ++L) {
+    const SpanLengths lengths = span_corruption_lengths(L);
+    for (int64_t n = 2; n <= lengths.tokens_length; ++n) {
+      const NoiseSpanCounts c = noise_span_counts(n);
+      ASSERT_LE(c.num_nonnoise + c.num_spans + 1, L) << n << " tokens, inputs_length " << L;
+      ASSERT_LE(c.num_noise + c.num_spans + 1, lengths.targets_length)
+          << n << " tokens, inputs_length " << L;
+    }
+  }
+  EXPECT_THROW_MSG(span_corruption_lengths(2),
+                   "[span_corruption] inputs_length must be at least 3");
 }
 
 TEST(SpanCorruption, errors) {

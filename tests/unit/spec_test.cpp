@@ -124,7 +124,7 @@ TEST_F(SpecTest, PretrainingDefaultsFollowT5) {
   const Trial& t = spec.trials[0];
   EXPECT_EQ(spec.name, "t");  // the file's stem
   EXPECT_EQ(t.stage_order(), (std::vector<StageKind>{StageKind::pretrain, StageKind::lm_adapt}));
-  EXPECT_EQ(t.pretrain->targets_length, 114);  // random_spans_helper(512)
+  EXPECT_EQ(t.pretrain->targets_length, 114);  // random_spans_helper(512) agrees here
   EXPECT_EQ(t.pretrain->optimizer.schedule.kind, "rsqrt");
   EXPECT_DOUBLE_EQ(t.pretrain->optimizer.lr, 1.0);
   EXPECT_TRUE(t.pretrain->optimizer.multiply_by_parameter_scale);
@@ -133,6 +133,16 @@ TEST_F(SpecTest, PretrainingDefaultsFollowT5) {
   EXPECT_EQ(t.lm_adapt->depends_on, t.pretrain->hash);
   EXPECT_EQ(t.tokenizer.source, "train");
   EXPECT_EQ(t.model.config.at("vocab_size"), 2176);  // 2000 + 100 sentinels, to 128
+  // Span corruption's targets follow from its inputs: what its pieces give (float32 counts
+  // round the noise up at 172: 40 targets, where random_spans_helper says 38).
+  const std::string base =
+      "model: {preset: t5-tiny}\ntokenizer: {vocab_size: 2000}\ncorpus: {builtin: wordnet}\n";
+  EXPECT_EQ(parse(base + "stages: {pretrain: {steps: 1, inputs_length: 172}}\n")
+                .trials[0]
+                .pretrain->targets_length,
+            40);
+  EXPECT_THROW_MSG(parse(base + "stages: {pretrain: {steps: 1, targets_length: 50}}\n"),
+                   "stages.pretrain.targets_length applies to prefix_lm only");
   EXPECT_EQ(t.model.config.at("d_model"), 64);
   EXPECT_EQ(model_vocab_size(32000, 100), 32128);
 }
