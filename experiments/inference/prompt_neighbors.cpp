@@ -1,6 +1,7 @@
 #include "experiments/inference/prompt_neighbors.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "tensor/error.h"
 
@@ -22,11 +23,20 @@ std::vector<PromptPositionNeighbors> prompt_neighbors(const Tensor& prompts,
   SP_CHECK(prompts.dim() == 3, "[neighbors] prompts must be [P, p, D], got ", prompts.dim(),
            " dims");
   SP_CHECK(k >= 1, "[neighbors] k must be >= 1, got ", k);
+  // A diverged prompt would list arbitrary pieces with a cosine of NaN.
+  const std::vector<double> values = prompts.to_vector<double>();  // [P * p * D], small
+  const int64_t len = prompts.size(1), D = prompts.size(2);
+  for (size_t i = 0; i < values.size(); ++i)
+    SP_CHECK(std::isfinite(values[i]), "[neighbors] prompt ", static_cast<int64_t>(i) / D / len,
+             " position ", static_cast<int64_t>(i) / D % len, " holds ", values[i],
+             ": a prompt must be finite");
   std::vector<std::vector<int64_t>> label_pieces;
   for (const std::string& label : labels) {
     std::vector<int64_t> ids;
+    // <unk> stands for whatever the vocabulary lacks: a prompt near it is near no label.
     for (int64_t id : tokenizer.encode(label, /*add_eos=*/false))
-      if (tokenizer.id_to_piece(id) != "\xE2\x96\x81") ids.push_back(id);
+      if (!tokenizer.is_special(id) && tokenizer.id_to_piece(id) != "\xE2\x96\x81")
+        ids.push_back(id);
     label_pieces.push_back(std::move(ids));
   }
   std::vector<PromptPositionNeighbors> out;

@@ -1,7 +1,7 @@
 #pragma once
 // The paper's interpretability analysis of a tuned prompt: per prompt position, the k
 // vocabulary pieces nearest by cosine similarity, and which class labels are among them (a
-// label counts when one of its pieces, other than a bare "▁", is a neighbour). Used by
+// label counts when one of its pieces, other than a bare "▁" or <unk>, is a neighbour). Used by
 // `softprompt neighbors` and by the eval stage's `prompt_neighbors` key.
 #include <cstdint>
 #include <string>
@@ -25,7 +25,8 @@ struct PromptPositionNeighbors {
 };
 
 // prompts: [P, p, D]; embedding: [V, D] -> P * p entries, prompt-major. Only ids below the
-// tokenizer's vocab_size() (pieces with text) are candidates.
+// tokenizer's vocab_size() (pieces with text) are candidates. Throws naming the prompt and
+// position when a value is not finite (a diverged prompt).
 std::vector<PromptPositionNeighbors> prompt_neighbors(const Tensor& prompts,
                                                       const Tensor& embedding,
                                                       const T5Tokenizer& tokenizer, int64_t k,

@@ -40,10 +40,14 @@ int64_t ensemble_rank_classify(const T5ForConditionalGeneration& model, int64_t 
   SP_CHECK(!input_ids.empty(), "[ensemble] empty input");
   const int64_t N = num_members, C = static_cast<int64_t>(candidates.size());
   const int64_t S = static_cast<int64_t>(input_ids.size());
+  const int64_t V = model.config().vocab_size;
   size_t T = 0;
-  for (const auto& c : candidates) {
-    SP_CHECK(!c.empty(), "[ensemble] an empty candidate");
-    T = std::max(T, c.size());
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    SP_CHECK(!candidates[i].empty(), "[ensemble] an empty candidate");
+    for (int64_t id : candidates[i])
+      SP_CHECK(id >= 0 && id < V, "[ensemble] candidate ", i, " holds token id ", id,
+               ", outside the vocabulary [0, ", V, ")");
+    T = std::max(T, candidates[i].size());
   }
   // Rows k * C + i: member k scoring candidate i.
   std::vector<int64_t> labels(N * C * T, -100);

@@ -85,10 +85,15 @@ int64_t rank_classify(const T5ForConditionalGeneration& model,
   SP_CHECK(!input_ids.empty(), "[rank_classify] empty input");
   const int64_t C = static_cast<int64_t>(candidates.size());
   const int64_t S = static_cast<int64_t>(input_ids.size());
+  const int64_t V = model.config().vocab_size;
   size_t T = 0;
-  for (const auto& c : candidates) {
-    SP_CHECK(!c.empty(), "[rank_classify] an empty candidate");
-    T = std::max(T, c.size());
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    SP_CHECK(!candidates[i].empty(), "[rank_classify] an empty candidate");
+    // -100 would be scored as ignored padding: the candidate would lose a token.
+    for (int64_t id : candidates[i])
+      SP_CHECK(id >= 0 && id < V, "[rank_classify] candidate ", i, " holds token id ", id,
+               ", outside the vocabulary [0, ", V, ")");
+    T = std::max(T, candidates[i].size());
   }
   std::vector<int64_t> labels(C * T, -100);
   for (int64_t i = 0; i < C; ++i)

@@ -144,6 +144,17 @@ Tensor T5Stack::forward(const Tensor& inputs_embeds, const Tensor& mask, const T
   SP_CHECK(inputs_embeds.dim() == 3, "[T5Stack] expected inputs_embeds as [B, T, D], got ",
            describe(inputs_embeds));
   SP_CHECK(!is_decoder_ || enc.defined(), "[T5Stack] the decoder needs encoder hidden states");
+  // Masks and encoder states of another batch size would broadcast (a [1, S] mask over
+  // every row) instead of failing.
+  const int64_t B = inputs_embeds.size(0);
+  SP_CHECK(!mask.defined() || (mask.dim() == 2 && mask.size(0) == B),
+           "[T5Stack] attention mask is ", describe(mask),
+           ", expected one row per example of the batch of ", B);
+  SP_CHECK(!is_decoder_ || (enc.dim() == 3 && enc.size(0) == B), "[T5Stack] encoder states are ",
+           describe(enc), ", expected [", B, ", S, D] for a decoder batch of ", B);
+  SP_CHECK(!enc_mask.defined() || (enc_mask.dim() == 2 && enc_mask.size(0) == B),
+           "[T5Stack] encoder attention mask is ", describe(enc_mask),
+           ", expected one row per example of the batch of ", B);
   const int64_t T = inputs_embeds.size(1);
   const int64_t past = cache ? cache->length : 0;
   const int64_t K = past + T;
@@ -316,6 +327,11 @@ T5Encoded T5ForConditionalGeneration::encode_inputs(const T5Inputs& host_in) con
            "[T5] give exactly one of input_ids and inputs_embeds");
   const T5Segments segments{in.encoder_segment_ids, in.encoder_positions};
   Tensor embeds = in.inputs_embeds.defined() ? in.inputs_embeds : embed(in.input_ids);
+  // Only an input hook reads task ids: without one, an ensemble's members would all be the
+  // bare model.
+  SP_CHECK(!in.task_ids.defined() || input_hook_,
+           "[T5] task_ids pick each example's prompt, but the model has no PEFT input hook "
+           "(prompt tuning) to read them");
   T5Encoded out;
   out.mask = in.attention_mask;
   if (input_hook_) {

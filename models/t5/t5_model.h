@@ -120,7 +120,8 @@ struct T5Inputs {
   Tensor encoder_positions{};    // [B, S]
   Tensor decoder_positions{};    // [B, T]
   Tensor task_ids{};             // [B] i64: each example's prompt / adapter id (mixed-task
-                                 // batches, ensembles), or undefined; read by PEFT hooks
+                                 // batches, ensembles), or undefined; read by the PEFT
+                                 // input hook (an error without one)
 };
 
 // The encoder's output as the decoder sees it: after a PEFT input hook the sequence may be

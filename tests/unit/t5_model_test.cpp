@@ -150,6 +150,32 @@ TEST(T5Model, cached_decoding_matches_full_decoding) {
   EXPECT_EQ(cache.self[0].k.shape(), (Shape{2, 2, 4, 6}));
 }
 
+// A mask or encoder batch of another size broadcast instead of failing: a [1, S] mask
+// silently masked every row like row 0, and one encoded input served every decoder row.
+TEST(T5Model, batch_size_mismatches_are_errors) {
+  T5ForConditionalGeneration m(tiny_decoder3(true));
+  Generator gen(2);
+  m.init_weights(&gen);
+  m.eval();
+  NoGradGuard no_grad;
+  Tensor ids = Tensor::from_vector<int64_t>({5, 6, 7, 8}, Shape{2, 2});
+  Tensor one_mask = Tensor::from_vector<int64_t>({1, 0}, Shape{1, 2});
+  EXPECT_THROW_MSG(greedy_generate(m, ids, one_mask),
+                   "[T5Stack] attention mask is [1, 2] i64, expected one row per example of the "
+                   "batch of 2");
+  EXPECT_THROW_MSG(m.encode(m.embed(ids), Tensor::ones(Shape{3, 2}, DType::i64)),
+                   "[T5Stack] attention mask is [3, 2] i64");
+  T5Inputs in;
+  in.input_ids = ids.slice(0, 0, 1).contiguous();
+  in.labels = Tensor::from_vector<int64_t>({3, 1, 4, 1}, Shape{2, 2});
+  EXPECT_THROW_MSG(score_sequences(m, in.input_ids, Tensor(), in.labels),
+                   "[T5Stack] encoder states are [1, 2, 16] f32, expected [2, S, D] for a decoder "
+                   "batch of 2");
+  Tensor enc = m.encode(m.embed(ids));
+  EXPECT_THROW_MSG(m.decode(Tensor::zeros(Shape{2, 1}, DType::i64), enc, one_mask),
+                   "[T5Stack] encoder attention mask is [1, 2] i64");
+}
+
 TEST(T5Model, greedy_generation_and_rank_classification) {
   T5ForConditionalGeneration m(tiny_decoder3(false));
   Generator gen(3);
