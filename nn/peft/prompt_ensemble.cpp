@@ -34,14 +34,18 @@ std::unique_ptr<PromptTuning> load_prompt_ensemble(const std::vector<std::string
   for (const std::string& dir : dirs) {
     const nlohmann::json s = read_config(dir);
     for (const char* key : {"length", "position"})
-      SP_CHECK(s[key] == first[key], "[ensemble] ", dir, " has ", key, " ", s[key].dump(),
-               ", ", dirs[0], " has ", first[key].dump(), ": the prompts must agree");
+      SP_CHECK(s[key] == first[key], "[ensemble] ", dir, " has ", key, " ", s[key].dump(), ", ",
+               dirs[0], " has ", first[key].dump(), ": the prompts must agree");
     SafetensorsFile f = SafetensorsFile::open(dir + "/peft_model.safetensors");
     Tensor p = f.tensor("prompt", DType::f32);
     SP_CHECK(p.dim() == 3 && p.size(1) == first["length"].get<int64_t>() &&
                  p.size(2) == host.model_dim(),
-             "[ensemble] ", dir, ": prompt is ", describe(p), ", expected [n, ",
+             "[ensemble] ", dir, ": prompt is ", describe(p), ", expected [1, ",
              first["length"].get<int64_t>(), ", ", host.model_dim(), "]");
+    // Members are counted by directory (task id n is dirs[n]'s prompt): a directory of a
+    // mixed-task run holds one prompt per task, and those are not members of one ensemble.
+    SP_CHECK(p.size(0) == 1, "[ensemble] ", dir, " holds ", p.size(0),
+             " prompts (a mixed-task run?): an ensemble member is one prompt");
     prompts.push_back(p);
   }
   NoGradGuard no_grad;

@@ -19,10 +19,9 @@
 
 namespace sp {
 
-// Prompts saved by PromptTuning::save, each of the same length, position and d_model,
-// loaded as one multi-prompt method attached to host: the prompts of dirs[0] first (most
-// directories hold one), so task id n is the n-th prompt. Throws naming the directory that
-// differs.
+// Prompts saved by PromptTuning::save, one per directory, each of the same length, position
+// and d_model, loaded as one multi-prompt method attached to host: task id n is dirs[n]'s
+// prompt. Throws naming the directory that differs or holds several prompts.
 std::unique_ptr<PromptTuning> load_prompt_ensemble(const std::vector<std::string>& dirs,
                                                    PeftHost& host);
 

@@ -1,4 +1,6 @@
 // Prompt tuning: inits, the joined input, mixed-task batches, ensembles, bf16 backbones.
+#include "nn/peft/prompt_tuning.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,7 +12,6 @@
 #include "nn/optim/adamw.h"
 #include "nn/peft/neighbors.h"
 #include "nn/peft/prompt_ensemble.h"
-#include "nn/peft/prompt_tuning.h"
 #include "test_util.h"
 #include "tiny_t5.h"
 
@@ -42,7 +43,9 @@ std::string temp_dir(const std::string& name) {
 }
 
 struct QuietLog {
-  QuietLog() { set_peft_log_sink([this](const std::string& m) { lines.push_back(m); }); }
+  QuietLog() {
+    set_peft_log_sink([this](const std::string& m) { lines.push_back(m); });
+  }
   ~QuietLog() { set_peft_log_sink(nullptr); }
   std::vector<std::string> lines;
 };
@@ -63,8 +66,9 @@ PromptTuning& as_prompt(PeftMethod& m) { return dynamic_cast<PromptTuning&>(m); 
 TEST(PromptTuning, random_uniform_init_in_range_and_seeded) {
   QuietLog quiet;
   auto model = tiny_model();
-  auto a = make_peft("prompt_tuning",
-                     {{"length", 6}, {"init", "random_uniform"}, {"init_range", 0.25}, {"seed", 3}});
+  auto a =
+      make_peft("prompt_tuning",
+                {{"length", 6}, {"init", "random_uniform"}, {"init_range", 0.25}, {"seed", 3}});
   a->attach(*model);
   const Tensor& p = as_prompt(*a).prompt();
   EXPECT_EQ(p.shape(), (Shape{1, 6, 16}));
@@ -78,8 +82,9 @@ TEST(PromptTuning, random_uniform_init_in_range_and_seeded) {
   EXPECT_LT(lo, -0.15f);  // spread over the range, not a constant
   EXPECT_GT(hi, 0.15f);
   auto model2 = tiny_model();
-  auto b = make_peft("prompt_tuning",
-                     {{"length", 6}, {"init", "random_uniform"}, {"init_range", 0.25}, {"seed", 3}});
+  auto b =
+      make_peft("prompt_tuning",
+                {{"length", 6}, {"init", "random_uniform"}, {"init_range", 0.25}, {"seed", 3}});
   b->attach(*model2);
   EXPECT_EQ(as_prompt(*b).prompt().to_vector<float>(), v);
 }
@@ -142,9 +147,9 @@ TEST(PromptTuning, class_label_positions_are_averaged_label_embeddings) {
 TEST(PromptTuning, class_labels_beyond_length_dropped_with_warning) {
   QuietLog quiet;
   auto model = tiny_model();
-  auto m = make_peft("prompt_tuning", {{"length", 2},
-                                       {"init", "class_labels"},
-                                       {"class_label_ids", {{5}, {6}, {7}}}});
+  auto m =
+      make_peft("prompt_tuning",
+                {{"length", 2}, {"init", "class_labels"}, {"class_label_ids", {{5}, {6}, {7}}}});
   m->attach(*model);
   const Tensor p = as_prompt(*m).prompt().select(0, 0);
   EXPECT_EQ(row(p, 0), row(model->shared.weight, 5));
@@ -157,8 +162,8 @@ TEST(PromptTuning, class_labels_beyond_length_dropped_with_warning) {
 TEST(PromptTuning, text_init_repeats_the_text) {
   QuietLog quiet;
   auto model = tiny_model();
-  auto m = make_peft("prompt_tuning",
-                     {{"length", 5}, {"init", "text"}, {"init_text_ids", {11, 12}}});
+  auto m =
+      make_peft("prompt_tuning", {{"length", 5}, {"init", "text"}, {"init_text_ids", {11, 12}}});
   m->attach(*model);
   const Tensor p = as_prompt(*m).prompt().select(0, 0);
   const int64_t want[] = {11, 12, 11, 12, 11};
@@ -262,7 +267,8 @@ TEST(PromptTuning, save_then_load_reproduces_outputs) {
   m->attach(*model);
   Tensor ids = Tensor::from_vector(std::vector<int64_t>{5, 6, 7, 1}, Shape{1, 4});
   auto want = greedy_generate(*model, ids, Tensor(), {.max_new_tokens = 4});
-  T5Inputs in{.input_ids = ids, .labels = Tensor::from_vector(std::vector<int64_t>{3, 1}, Shape{1, 2})};
+  T5Inputs in{.input_ids = ids,
+              .labels = Tensor::from_vector(std::vector<int64_t>{3, 1}, Shape{1, 2})};
   std::vector<float> logits = model->forward(in).logits.to_vector<float>();
   m->save(dir);
   EXPECT_TRUE(std::filesystem::exists(dir + "/peft_config.json"));
@@ -288,21 +294,24 @@ TEST(PromptTuning, mixed_batch_equals_per_prompt_runs) {
   auto m = make_peft("prompt_tuning",
                      {{"length", 3}, {"init", "random_uniform"}, {"num_prompts", 3}, {"seed", 2}});
   m->attach(*model);
-  Tensor ids = Tensor::from_vector(std::vector<int64_t>{5, 6, 7, 1, 8, 9, 1, 0, 10, 1, 0, 0},
-                                   Shape{3, 4});
-  Tensor mask = Tensor::from_vector(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0},
-                                    Shape{3, 4});
+  Tensor ids =
+      Tensor::from_vector(std::vector<int64_t>{5, 6, 7, 1, 8, 9, 1, 0, 10, 1, 0, 0}, Shape{3, 4});
+  Tensor mask =
+      Tensor::from_vector(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0}, Shape{3, 4});
   Tensor labels = Tensor::from_vector(std::vector<int64_t>{3, 1, 4, 1, 2, 1}, Shape{3, 2});
   const std::vector<int64_t> task = {2, 0, 1};
   NoGradGuard no_grad;
-  T5Inputs in{.input_ids = ids, .attention_mask = mask, .labels = labels,
+  T5Inputs in{.input_ids = ids,
+              .attention_mask = mask,
+              .labels = labels,
               .task_ids = Tensor::from_vector(task)};
   std::vector<float> mixed = model->forward(in).logits.to_vector<float>();
   auto gen = greedy_generate(*model, ids, mask, {.max_new_tokens = 3}, in.task_ids);
   auto scores = score_sequences(*model, ids, mask, labels, in.task_ids);
   const int64_t per = 2 * 48;
   for (int64_t b = 0; b < 3; ++b) {
-    T5Inputs one{.input_ids = ids.slice(0, b, b + 1), .attention_mask = mask.slice(0, b, b + 1),
+    T5Inputs one{.input_ids = ids.slice(0, b, b + 1),
+                 .attention_mask = mask.slice(0, b, b + 1),
                  .labels = labels.slice(0, b, b + 1),
                  .task_ids = Tensor::from_vector(std::vector<int64_t>{task[b]})};
     std::vector<float> alone = model->forward(one).logits.to_vector<float>();
@@ -330,8 +339,9 @@ TEST(PromptTuning, ensemble_equals_majority_of_members) {
   std::vector<std::vector<int64_t>> member_rank;
   for (int k = 0; k < 3; ++k) {
     auto model = tiny_model();
-    auto m = make_peft("prompt_tuning",
-                       {{"length", 2}, {"init", "random_uniform"}, {"init_range", 2.0}, {"seed", k}});
+    auto m =
+        make_peft("prompt_tuning",
+                  {{"length", 2}, {"init", "random_uniform"}, {"init_range", 2.0}, {"seed", k}});
     m->attach(*model);
     dirs.push_back(root + "/p" + std::to_string(k));
     m->save(dirs.back());
@@ -349,6 +359,17 @@ TEST(PromptTuning, ensemble_equals_majority_of_members) {
   int64_t best = ensemble_rank_classify(*model, 3, {5, 6, 7, 1}, candidates, &choices);
   for (int k = 0; k < 3; ++k) EXPECT_EQ(choices[k], member_rank[k][0]);
   EXPECT_EQ(best, majority_vote(member_rank)[0]);
+  // A mixed-task run's directory holds a prompt per task: not one member each.
+  {
+    auto host = tiny_model();
+    auto two =
+        make_peft("prompt_tuning", {{"length", 2}, {"init", "random_uniform"}, {"num_prompts", 2}});
+    two->attach(*host);
+    two->save(root + "/two");
+    auto again = tiny_model();
+    EXPECT_THROW_MSG(load_prompt_ensemble({dirs[0], root + "/two"}, *again),
+                     "/two holds 2 prompts (a mixed-task run?): an ensemble member is one prompt");
+  }
   std::filesystem::remove_all(root);
 }
 
@@ -376,11 +397,15 @@ TEST(PromptTuning, nearest_neighbors_find_the_init_pieces) {
   }
   // Hand-checked: [1, 0] is nearest [2, 0] (cosine 1), then [1, 1] (0.7071), not [0, 3].
   Tensor table = Tensor::from_vector(std::vector<float>{0, 3, 1, 1, 2, 0}, Shape{3, 2});
-  auto small = nearest_neighbors(Tensor::from_vector(std::vector<float>{1, 0}, Shape{1, 2}), table, 2);
+  auto small =
+      nearest_neighbors(Tensor::from_vector(std::vector<float>{1, 0}, Shape{1, 2}), table, 2);
   EXPECT_EQ(small[0][0].id, 2);
   EXPECT_EQ(small[0][1].id, 1);
   EXPECT_NEAR(small[0][1].cosine, std::sqrt(0.5), 1e-6);
-  EXPECT_EQ(nearest_neighbors(Tensor::from_vector(std::vector<float>{1, 0}, Shape{1, 2}), table, 2, 2)[0][0].id, 1);
+  EXPECT_EQ(nearest_neighbors(Tensor::from_vector(std::vector<float>{1, 0}, Shape{1, 2}), table, 2,
+                              2)[0][0]
+                .id,
+            1);
 }
 
 // A bf16 backbone: the prompt stays f32 and its gradient arrives in f32.
