@@ -1,6 +1,8 @@
 #include "nn/peft/neighbors.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "autograd/grad_mode.h"
@@ -18,9 +20,8 @@ Tensor normalize_rows(const Tensor& x) {
 
 }  // namespace
 
-std::vector<std::vector<Neighbor>> nearest_neighbors(const Tensor& vectors,
-                                                     const Tensor& embedding, int64_t k,
-                                                     int64_t num_rows) {
+std::vector<std::vector<Neighbor>> nearest_neighbors(const Tensor& vectors, const Tensor& embedding,
+                                                     int64_t k, int64_t num_rows) {
   SP_CHECK(vectors.dim() == 2 && embedding.dim() == 2 && vectors.size(1) == embedding.size(1),
            "[neighbors] expected vectors [n, D] and embedding [V, D], got ", describe(vectors),
            " and ", describe(embedding));
@@ -36,8 +37,14 @@ std::vector<std::vector<Neighbor>> nearest_neighbors(const Tensor& vectors,
   for (int64_t i = 0; i < n; ++i) {
     const float* s = sim.data() + i * V;
     std::iota(order.begin(), order.end(), 0);
+    // A NaN similarity (a non-finite embedding row) ranks last: compared as is, it would
+    // break the strict ordering partial_sort needs.
+    auto score = [s](int64_t x) {
+      return std::isnan(s[x]) ? -std::numeric_limits<float>::infinity() : s[x];
+    };
     std::partial_sort(order.begin(), order.begin() + kk, order.end(), [&](int64_t x, int64_t y) {
-      return s[x] != s[y] ? s[x] > s[y] : x < y;
+      const float sx = score(x), sy = score(y);
+      return sx != sy ? sx > sy : x < y;
     });
     for (int64_t j = 0; j < kk; ++j) out[i].push_back({order[j], s[order[j]]});
   }

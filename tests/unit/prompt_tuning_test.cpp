@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <set>
 
 #include "autograd/ops.h"
@@ -406,6 +408,15 @@ TEST(PromptTuning, nearest_neighbors_find_the_init_pieces) {
                               2)[0][0]
                 .id,
             1);
+  // A non-finite embedding row (cosine NaN) ranks after every finite one.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor broken = Tensor::from_vector(std::vector<float>{nan, 1, 0, 3, nan, 0, 1, 1}, Shape{4, 2});
+  auto ranked =
+      nearest_neighbors(Tensor::from_vector(std::vector<float>{1, 0}, Shape{1, 2}), broken, 4);
+  ASSERT_EQ(ranked[0].size(), 4u);
+  EXPECT_EQ(ranked[0][0].id, 3);
+  EXPECT_EQ(ranked[0][1].id, 1);
+  EXPECT_TRUE(std::isnan(ranked[0][2].cosine) && std::isnan(ranked[0][3].cosine));
 }
 
 // A bf16 backbone: the prompt stays f32 and its gradient arrives in f32.
