@@ -29,24 +29,53 @@ constexpr uint64_t kDropoutPurpose = 4;
 constexpr uint64_t kValidationSeed = 0;  // the same validation examples for every run
 
 nlohmann::json options_json(const PretrainOptions& o) {
-  return {{"objective", objective_name(o.objective)},
-          {"data_dir", o.data_dir},
-          {"init_checkpoint", o.init_checkpoint},
-          {"preset", o.init_checkpoint.empty() && o.config_path.empty() ? o.preset : ""},
-          {"config_path", o.config_path},
-          {"dropout", o.dropout},
-          {"steps", o.steps},
-          {"batch_size", o.batch_size},
-          {"grad_accumulation", o.grad_accumulation},
-          {"inputs_length", o.inputs_length},
-          {"targets_length", o.targets_length},
-          {"optimizer", o.optimizer},
-          {"schedule", o.schedule},
-          {"lr", o.lr ? nlohmann::json(*o.lr) : nlohmann::json(nullptr)},
-          {"rsqrt_offset", o.rsqrt_offset},
-          {"warmup_steps", o.warmup_steps},
-          {"seed", o.seed},
-          {"eval_examples", o.eval_examples}};
+  nlohmann::json j = {
+      {"objective", objective_name(o.objective)},
+      {"data_dir", o.data_dir},
+      {"init_checkpoint", o.init_checkpoint},
+      {"preset", o.init_checkpoint.empty() && o.config_path.empty() ? o.preset : ""},
+      {"config_path", o.config_path},
+      {"dropout", o.dropout},
+      {"steps", o.steps},
+      {"batch_size", o.batch_size},
+      {"grad_accumulation", o.grad_accumulation},
+      {"inputs_length", o.inputs_length},
+      {"targets_length", o.targets_length},
+      {"seed", o.seed},
+      {"eval_examples", o.eval_examples}};
+  if (o.make_optimizer) {
+    j["optimizer"] = o.optimizer_json;
+  } else {
+    j["optimizer"] = o.optimizer;
+    j["schedule"] = o.schedule;
+    j["lr"] = o.lr ? nlohmann::json(*o.lr) : nlohmann::json(nullptr);
+    j["rsqrt_offset"] = o.rsqrt_offset;
+    j["warmup_steps"] = o.warmup_steps;
+  }
+  return j;
+}
+
+// The optimizer the name fields of o describe (the softprompt pretrain / lm-adapt flags).
+std::unique_ptr<optim::Optimizer> named_optimizer(const PretrainOptions& o,
+                                                  const NamedTensorList& params) {
+  std::unique_ptr<optim::Optimizer> opt;
+  if (o.optimizer == "adafactor")
+    opt = std::make_unique<optim::Adafactor>(tensors_of(params), names_of(params));
+  else if (o.optimizer == "adamw")
+    opt = std::make_unique<optim::AdamW>(tensors_of(params), names_of(params));
+  else
+    fail(
+        str_cat("[pretrain] unknown optimizer \"", o.optimizer, "\"; expected adafactor or adamw"));
+  optim::Schedule schedule;
+  if (o.schedule == "rsqrt")
+    schedule = optim::Schedule::rsqrt(o.lr.value_or(1.0), o.rsqrt_offset);
+  else if (o.schedule == "constant")
+    schedule = optim::Schedule::constant(o.lr.value_or(1e-3));
+  else
+    fail(str_cat("[pretrain] unknown schedule \"", o.schedule, "\"; expected rsqrt or constant"));
+  if (o.warmup_steps > 0) schedule = schedule.with_warmup(o.warmup_steps);
+  opt->set_schedule(schedule);
+  return opt;
 }
 
 // Rows of packed examples and the target tokens they hold (to weight batch means).
@@ -58,8 +87,8 @@ struct EvalBatch {
 class PretrainJob : public TrainingJob {
  public:
   PretrainJob(T5ForConditionalGeneration& model, ExampleStream& stream, PackingOptions packing,
-              std::vector<EvalBatch> eval_batches, Generator& dropout_gen,
-              std::string spiece_model, double z_loss)
+              std::vector<EvalBatch> eval_batches, Generator& dropout_gen, std::string spiece_model,
+              double z_loss)
       : model_(model),
         stream_(stream),
         packing_(packing),
@@ -98,7 +127,8 @@ class PretrainJob : public TrainingJob {
     stream_.set_state(state.at("stream"));
     pending_.clear();
     for (const nlohmann::json& p : state.at("pending"))
-      pending_.push_back({p.at(0).get<std::vector<int32_t>>(), p.at(1).get<std::vector<int32_t>>()});
+      pending_.push_back(
+          {p.at(0).get<std::vector<int32_t>>(), p.at(1).get<std::vector<int32_t>>()});
   }
 
   void save_model(const std::string& dir) override {
@@ -160,8 +190,8 @@ class PretrainJob : public TrainingJob {
 
 std::unique_ptr<ExampleStream> make_stream(const PretrainOptions& o,
                                            std::shared_ptr<const TokenizedDocuments> docs,
-                                           const SpecialTokens& vocab, uint64_t seed,
-                                           bool shuffle, int64_t max_epochs) {
+                                           const SpecialTokens& vocab, uint64_t seed, bool shuffle,
+                                           int64_t max_epochs) {
   if (o.objective == PretrainObjective::span_corruption) {
     SpanCorruptionStreamOptions s;
     s.seed = seed, s.shuffle = shuffle, s.max_epochs = max_epochs, s.vocab = vocab;
@@ -188,7 +218,8 @@ std::vector<EvalBatch> eval_batches(const std::vector<Seq2SeqExample>& examples,
     part.rows.assign(all.rows.begin() + static_cast<std::ptrdiff_t>(start),
                      all.rows.begin() + static_cast<std::ptrdiff_t>(end));
     EvalBatch b;
-    for (const PackedRow& row : part.rows) b.target_tokens += static_cast<int64_t>(row.targets.size());
+    for (const PackedRow& row : part.rows)
+      b.target_tokens += static_cast<int64_t>(row.targets.size());
     b.batch = make_packed_batch(part, packing);
     out.push_back(std::move(b));
   }
@@ -209,12 +240,14 @@ const char* objective_name(PretrainObjective objective) {
 PretrainObjective objective_from_name(const std::string& name) {
   if (name == "span_corruption") return PretrainObjective::span_corruption;
   if (name == "prefix_lm") return PretrainObjective::prefix_lm;
-  fail(str_cat("[pretrain] unknown objective \"", name, "\"; expected span_corruption or prefix_lm"));
+  fail(str_cat("[pretrain] unknown objective \"", name,
+               "\"; expected span_corruption or prefix_lm"));
 }
 
 nlohmann::json PretrainResult::to_json() const {
   nlohmann::json curve = nlohmann::json::array();
-  for (const auto& [step, loss] : validation_loss) curve.push_back({{"step", step}, {"loss", loss}});
+  for (const auto& [step, loss] : validation_loss)
+    curve.push_back({{"step", step}, {"loss", loss}});
   return {{"model_dir", model_dir},
           {"steps_done", train.steps_done},
           {"stop_reason", train.stop_reason},
@@ -238,8 +271,9 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   const CorpusFiles corpus = corpus_files(o.data_dir);
   fs::create_directories(o.out_dir);
   auto log = [&](const std::string& line) {
-    if (o.verbose) std::cerr << "[" << (o.init_checkpoint.empty() ? "pretrain" : "lm-adapt")
-                             << "] " << line << "\n";
+    if (o.verbose)
+      std::cerr << "[" << (o.init_checkpoint.empty() ? "pretrain" : "lm-adapt") << "] " << line
+                << "\n";
   };
 
   // The tokenizer must be the model's: a continued checkpoint brings its own.
@@ -258,12 +292,12 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
     T5LoadOptions load;
     load.dropout_gen = &dropout_gen;
     model = load_t5(o.init_checkpoint, load);
-    SP_CHECK(model->config().vocab_size >= tokens.vocab_size, "[pretrain] ",
-             o.init_checkpoint, " has ", model->config().vocab_size, " embedding rows but ",
-             spiece, " needs ", tokens.vocab_size);
+    SP_CHECK(model->config().vocab_size >= tokens.vocab_size, "[pretrain] ", o.init_checkpoint,
+             " has ", model->config().vocab_size, " embedding rows but ", spiece, " needs ",
+             tokens.vocab_size);
   } else {
-    T5Config c = o.config_path.empty() ? T5Config::preset(o.preset)
-                                       : T5Config::from_file(o.config_path);
+    T5Config c =
+        o.config_path.empty() ? T5Config::preset(o.preset) : T5Config::from_file(o.config_path);
     c.vocab_size = (tokens.vocab_size + 127) / 128 * 128;
     c.dropout_rate = o.dropout;
     c.validate(o.config_path.empty() ? o.preset : o.config_path);
@@ -303,10 +337,10 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   log(str_cat(o.init_checkpoint.empty() ? "new model " : "continuing ",
               o.init_checkpoint.empty() ? (o.config_path.empty() ? o.preset : o.config_path)
                                         : o.init_checkpoint,
-              ": d_model ", config.d_model, ", ", config.num_layers, "+",
-              config.num_decoder_layers, " layers, ", result.parameters, " parameters; ",
-              objective_name(o.objective), " inputs ", o.inputs_length, " targets ",
-              targets_length, ", ", val_examples.size(), " validation examples"));
+              ": d_model ", config.d_model, ", ", config.num_layers, "+", config.num_decoder_layers,
+              " layers, ", result.parameters, " parameters; ", objective_name(o.objective),
+              " inputs ", o.inputs_length, " targets ", targets_length, ", ", val_examples.size(),
+              " validation examples"));
 
   // The baseline and the loss before training, once per output directory.
   const std::string baseline_path = (fs::path(o.out_dir) / "baseline.json").string();
@@ -325,7 +359,8 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
                                      {"unigram_tokens_counted", unigram.tokens_counted()},
                                      {"initial_validation_loss", result.initial_loss},
                                      {"validation_examples", val_examples.size()}}
-                              .dump(2) + "\n",
+                              .dump(2) +
+                          "\n",
                       "[pretrain]");
   }
   log(str_cat("validation loss before training ", result.initial_loss,
@@ -335,22 +370,8 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   auto stream = make_stream(o, train_docs, vocab, o.seed, true, 0);
   PretrainJob job(*model, *stream, packing, std::move(eval), dropout_gen, spiece, o.z_loss);
   const NamedTensorList params = job.trainable();
-  std::unique_ptr<optim::Optimizer> opt;
-  if (o.optimizer == "adafactor")
-    opt = std::make_unique<optim::Adafactor>(tensors_of(params), names_of(params));
-  else if (o.optimizer == "adamw")
-    opt = std::make_unique<optim::AdamW>(tensors_of(params), names_of(params));
-  else
-    fail(str_cat("[pretrain] unknown optimizer \"", o.optimizer, "\"; expected adafactor or adamw"));
-  optim::Schedule schedule;
-  if (o.schedule == "rsqrt")
-    schedule = optim::Schedule::rsqrt(o.lr.value_or(1.0), o.rsqrt_offset);
-  else if (o.schedule == "constant")
-    schedule = optim::Schedule::constant(o.lr.value_or(1e-3));
-  else
-    fail(str_cat("[pretrain] unknown schedule \"", o.schedule, "\"; expected rsqrt or constant"));
-  if (o.warmup_steps > 0) schedule = schedule.with_warmup(o.warmup_steps);
-  opt->set_schedule(schedule);
+  std::unique_ptr<optim::Optimizer> opt =
+      o.make_optimizer ? o.make_optimizer(params) : named_optimizer(o, params);
 
   TrainerOptions t;
   t.steps = o.steps;

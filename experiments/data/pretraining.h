@@ -22,14 +22,16 @@
 // load_t5 reads), and pretrain.json (the options, the baseline, the validation loss
 // before training, the eval history, tokens/s), written atomically at the end.
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "experiments/training/trainer.h"
+#include "nn/optim/optimizer.h"
 
 namespace sp {
 
@@ -50,7 +52,7 @@ struct PretrainOptions {
   double dropout = 0.0;     // T5 1.1 pretrained without dropout
 
   int64_t steps = 1000;
-  int64_t batch_size = 32;        // packed rows per micro-batch
+  int64_t batch_size = 32;  // packed rows per micro-batch
   int64_t grad_accumulation = 1;
   int64_t inputs_length = 128;
   // 0: span corruption's targets for inputs_length (span_corruption_lengths: T5's
@@ -61,6 +63,11 @@ struct PretrainOptions {
   double noise_density = 0.15;
   double mean_noise_span_length = 3.0;
 
+  // The optimizer: make_optimizer when set (the runner builds its spec's, schedule
+  // included, and describes it in optimizer_json for the summary), else from the fields
+  // below.
+  std::function<std::unique_ptr<optim::Optimizer>(const NamedTensorList&)> make_optimizer;
+  nlohmann::json optimizer_json;
   std::string optimizer = "adafactor";  // adafactor (T5X defaults) | adamw
   std::string schedule = "rsqrt";       // rsqrt | constant
   // rsqrt: lr / sqrt(max(step, rsqrt_offset)), T5's 1 / sqrt(max(step, 1e4)) by default;
@@ -73,12 +80,12 @@ struct PretrainOptions {
   // (the validation loss stays plain cross-entropy); 0: off.
   double z_loss = 0;
 
-  uint64_t seed = 0;           // data order, noise, initialisation, dropout
-  int64_t eval_every = 100;    // 0: only at the end
+  uint64_t seed = 0;         // data order, noise, initialisation, dropout
+  int64_t eval_every = 100;  // 0: only at the end
   int64_t eval_examples = 256;
   int64_t log_every = 10;
-  int64_t checkpoint_every = 0;  // 0: at every evaluation
-  double max_seconds = 0;        // a time budget for training; 0: none
+  int64_t checkpoint_every = 0;       // 0: at every evaluation
+  double max_seconds = 0;             // a time budget for training; 0: none
   int64_t baseline_examples = 20000;  // train examples the unigram baseline counts
   ProgressMode progress = ProgressMode::automatic;
   bool verbose = true;  // a few lines on stderr (corpus, model, baseline)
@@ -86,13 +93,13 @@ struct PretrainOptions {
 
 struct PretrainResult {
   TrainResult train;
-  std::string model_dir;           // the exported checkpoint
-  double unigram_baseline = 0;     // validation cross-entropy of the unigram model (nats)
-  double initial_loss = 0;         // validation loss before the first step (fresh runs)
+  std::string model_dir;        // the exported checkpoint
+  double unigram_baseline = 0;  // validation cross-entropy of the unigram model (nats)
+  double initial_loss = 0;      // validation loss before the first step (fresh runs)
   std::vector<std::pair<int64_t, double>> validation_loss;  // (step, loss) of every eval
-  double tokens_per_second = 0;    // non-padding input + target tokens over training time
+  double tokens_per_second = 0;  // non-padding input + target tokens over training time
   int64_t parameters = 0;
-  int64_t vocab_size = 0;          // the model's embedding rows
+  int64_t vocab_size = 0;  // the model's embedding rows
   nlohmann::json to_json() const;
 };
 

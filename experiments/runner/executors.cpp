@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
+#include <system_error>
 
 #include "experiments/data/corpus_builder.h"
 #include "experiments/data/document_reader.h"
@@ -363,38 +365,102 @@ class DefaultExecutor : public StageExecutor {
   }
 };
 
+// corpus.files with each directory replaced by the files under it, in path order (hidden
+// entries skipped): the spec accepts "text or jsonl files, or directories of them".
+std::vector<std::string> corpus_text_files(const std::vector<std::string>& entries) {
+  std::vector<std::string> out;
+  for (const std::string& entry : entries) {
+    std::error_code ec;
+    if (!fs::is_directory(entry, ec)) {
+      out.push_back(entry);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (auto it = fs::recursive_directory_iterator(entry, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->path().filename().string().starts_with(".")) {
+        it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file()) found.push_back(it->path().string());
+    }
+    SP_CHECK(!ec, "[run] corpus.files: cannot list the directory ", entry, ": ", ec.message());
+    SP_CHECK(!found.empty(), "[run] corpus.files: the directory ", entry, " holds no files");
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
+}
+
+// The spiece.model a corpus directory holds when it trains none (a built corpus has one):
+// tokenizer.source file's path, or the one beside the checkpoint the stage starts from.
+std::string corpus_tokenizer_file(const StageRequest& r) {
+  const Trial& t = *r.trial;
+  if (t.tokenizer.source == "train") return "";
+  if (t.tokenizer.source == "file") return t.tokenizer.path;
+  const std::string checkpoint = base_checkpoint_dir(r.model_dir, t.model);
+  SP_CHECK(!checkpoint.empty(), "[run] tokenizer.source ", t.tokenizer.source,
+           " needs model.checkpoint");
+  const std::string path = (fs::path(checkpoint) / "spiece.model").string();
+  SP_CHECK(fs::is_regular_file(path), "[run] tokenizer.source ", t.tokenizer.source, ": ", path,
+           " does not exist");
+  return path;
+}
+
 // The corpus (and, for tokenizer.source train, its vocabulary) of a trial, built once per
 // run directory under stages/corpus-<hash of the corpus and tokenizer settings>; reused
-// when its corpus.json (written last) exists.
+// when its corpus.json (written last by build_corpus) and spiece.model exist.
 std::string ensure_corpus(const StageRequest& r) {
   const Trial& t = *r.trial;
-  const nlohmann::json key = {{"corpus", t.corpus.canonical_json()},
-                              {"tokenizer", t.tokenizer.canonical_json()}};
+  const std::string tokenizer_file = corpus_tokenizer_file(r);
+  nlohmann::json key = {{"corpus", t.corpus.canonical_json()},
+                        {"tokenizer", t.tokenizer.canonical_json()}};
+  // The checkpoint's tokenizer is not in its settings: its bytes name it.
+  if (t.tokenizer.source == "checkpoint") key["spiece_sha256"] = sha256_file_hex(tokenizer_file);
   const std::string hash = sha256_hex(key.dump()).substr(0, 12);
   const fs::path dir =
       fs::path(r.run_dir.empty() ? fs::path(r.dir).parent_path().parent_path().string()
                                  : r.run_dir) /
       "stages" / ("corpus-" + hash);
   std::ostream& log = r.log ? *r.log : std::cout;
-  if (fs::exists(dir / "corpus.json")) return dir.string();
-  log << "[run]     building the corpus -> " << dir.string() << "\n";
-  log.flush();
-  CorpusBuildOptions o;
-  o.out_dir = dir.string();
-  SP_CHECK(t.corpus.builtin.empty() || t.corpus.builtin == "wordnet",
-           "[run] unknown built-in corpus '", t.corpus.builtin, "' (expected wordnet)");
-  o.use_wordnet = t.corpus.builtin == "wordnet";
-  o.text_files = t.corpus.files;
-  o.text_format.format = parse_document_format(t.corpus.format);
-  o.text_format.jsonl_field = t.corpus.jsonl_field;
-  o.vocab_size = t.tokenizer.vocab_size;
-  o.train_vocabulary = t.tokenizer.source == "train";
-  const CorpusSummary summary = build_corpus(o);
-  if (t.tokenizer.source == "file")
-    fs::copy_file(t.tokenizer.path, dir / "spiece.model", fs::copy_options::overwrite_existing);
-  log << "[run]     corpus: " << summary.train_documents << " training documents, "
-      << summary.vocab_pieces << " vocabulary pieces\n";
+  if (!fs::exists(dir / "corpus.json")) {
+    log << "[run]     building the corpus -> " << dir.string() << "\n";
+    log.flush();
+    CorpusBuildOptions o;
+    o.out_dir = dir.string();
+    SP_CHECK(t.corpus.builtin.empty() || t.corpus.builtin == "wordnet",
+             "[run] unknown built-in corpus '", t.corpus.builtin, "' (expected wordnet)");
+    o.use_wordnet = t.corpus.builtin == "wordnet";
+    o.text_files = corpus_text_files(t.corpus.files);
+    o.text_format.format = parse_document_format(t.corpus.format);
+    o.text_format.jsonl_field = t.corpus.jsonl_field;
+    o.vocab_size = t.tokenizer.vocab_size;
+    o.train_vocabulary = t.tokenizer.source == "train";
+    const CorpusSummary summary = build_corpus(o);
+    log << "[run]     corpus: " << summary.train_documents << " training documents, "
+        << summary.vocab_pieces << " vocabulary pieces\n";
+  }
+  // Copied atomically after corpus.json, so an interrupted copy is redone, not kept.
+  if (!tokenizer_file.empty() && !fs::exists(dir / "spiece.model")) {
+    std::ifstream in(tokenizer_file, std::ios::binary);
+    SP_CHECK(in, "[run] cannot read the tokenizer ", tokenizer_file);
+    const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    write_file_atomic((dir / "spiece.model").string(), bytes, "[run]");
+  }
   return dir.string();
+}
+
+// What run_pretraining cannot do as the spec asks fails here, naming the key, instead of
+// training with settings the spec did not ask for: it always packs, and initialises a
+// preset from the stage's seed.
+void check_pretraining_settings(const Trial& t, StageKind kind, bool from_preset) {
+  const std::string stage = stage_kind_name(kind);
+  const bool pack = kind == StageKind::lm_adapt ? t.lm_adapt->pack : t.pretrain->pack;
+  SP_CHECK(pack, "[run] stages.", stage, ".pack: ", stage,
+           " always packs its examples; false is not supported");
+  SP_CHECK(!from_preset || t.model.init_seed == 0, "[run] model.init_seed: ", stage,
+           " initialises a preset from stages.", stage, ".seed; set that instead of init_seed ",
+           t.model.init_seed);
 }
 
 StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
@@ -408,9 +474,10 @@ StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
     o.noise_density = t.pretrain->noise_density;
     o.mean_noise_span_length = t.pretrain->mean_noise_span_length;
   }
+  o.init_checkpoint = base_checkpoint_dir(r.model_dir, t.model);
+  check_pretraining_settings(t, r.kind, o.init_checkpoint.empty());
   o.data_dir = ensure_corpus(r);
   o.out_dir = r.dir;
-  o.init_checkpoint = base_checkpoint_dir(r.model_dir, t.model);
   if (o.init_checkpoint.empty()) {
     o.preset = t.model.preset;
     if (!t.model.config.empty()) {
@@ -426,11 +493,11 @@ StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
   o.grad_accumulation = loop.grad_accumulation;
   o.inputs_length = loop.inputs_length;
   o.targets_length = lm ? loop.targets_length : 0;
-  o.optimizer = loop.optimizer.name;
-  o.schedule = loop.optimizer.schedule.kind;
-  o.lr = loop.optimizer.lr;
-  o.rsqrt_offset = loop.optimizer.schedule.rsqrt_offset;
-  o.warmup_steps = loop.optimizer.schedule.warmup_steps;
+  // The spec's optimizer and schedule, every key of them, as the tune stage builds its own.
+  o.make_optimizer = [&loop](const NamedTensorList& params) {
+    return make_optimizer(loop.optimizer, params, loop.steps);
+  };
+  o.optimizer_json = loop.optimizer.canonical_json();
   o.clip_global_norm = loop.optimizer.clip_global_norm;
   o.z_loss = loop.z_loss;
   o.seed = loop.seed;

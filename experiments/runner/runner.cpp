@@ -53,13 +53,25 @@ nlohmann::json typed_value(const std::string& text) {
   return text;
 }
 
+// The trial's swept values that name it: sweep.hide's keys (kept in Trial::sweep_point)
+// are left out of trial ids, result points and plot groups alike.
+std::vector<std::pair<std::string, std::string>> visible_point(const ExperimentSpec& spec,
+                                                               const Trial& t) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& kv : t.sweep_point)
+    if (std::find(spec.sweep_keys.begin(), spec.sweep_keys.end(), kv.first) !=
+        spec.sweep_keys.end())
+      out.push_back(kv);
+  return out;
+}
+
 // A shared stage's legend entry in the training curves: the trial's swept values that can
 // reach it (not those of later stages, nor seeds), else the stage kind's name.
-std::string upstream_label(const Trial& t, StageKind kind) {
+std::string upstream_label(const ExperimentSpec& spec, const Trial& t, StageKind kind) {
   std::vector<std::string> later = {"stages.tune.", "stages.eval."};
   if (kind == StageKind::pretrain) later.push_back("stages.lm_adapt.");
   std::string label;
-  for (const auto& [key, value] : t.sweep_point) {
+  for (const auto& [key, value] : visible_point(spec, t)) {
     if (is_seed_key(key) ||
         std::any_of(later.begin(), later.end(), [&](const std::string& p) { return key.starts_with(p); }))
       continue;
@@ -68,9 +80,9 @@ std::string upstream_label(const Trial& t, StageKind kind) {
   return label.empty() ? stage_kind_name(kind) : label;
 }
 
-nlohmann::json point_of(const Trial& t) {
+nlohmann::json point_of(const ExperimentSpec& spec, const Trial& t) {
   nlohmann::json point = nlohmann::json::object();
-  for (const auto& [key, value] : t.sweep_point)
+  for (const auto& [key, value] : visible_point(spec, t))
     if (!is_seed_key(key)) point[key] = typed_value(value);
   return point;
 }
@@ -158,6 +170,21 @@ class Runner {
     return j.is_object() && j.contains("stages") ? j["stages"] : nlohmann::json();
   }
 
+  // Whether stages/<name> is finished: its DONE exists and the model directory it names
+  // (relative to the stage directory, or absolute) is still there.
+  bool stage_complete(const std::string& name) const {
+    const fs::path sdir = dir_ / "stages" / name;
+    std::ifstream in(sdir / kDone);
+    if (!in) return false;
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    // An unreadable DONE counts as finished: shared_stage reports it, naming the file.
+    if (!j.is_object() || !j.contains("output") || !j["output"].is_object()) return true;
+    const nlohmann::json& model = j["output"].value("model_dir", nlohmann::json());
+    if (!model.is_string() || model.get<std::string>().empty()) return true;
+    const fs::path m = model.get<std::string>();
+    return fs::exists(m.is_relative() ? sdir / m : m);
+  }
+
   void run_trial(size_t index) {
     const Trial& trial = spec_.trials[index];
     const fs::path tdir = dir_ / "trials" / trial_dir_name(trial.id);
@@ -230,7 +257,7 @@ class Runner {
           log_ << "[run]   eval done in " << seconds["eval"] << " s\n";
         }
       }
-      const nlohmann::json point = point_of(trial);
+      const nlohmann::json point = point_of(spec_, trial);
       const std::string now = utc_timestamp();
       for (ResultRecord& r : records) {
         r.trial = trial.id;
@@ -272,6 +299,13 @@ class Runner {
       fail(str_cat("[run] stage stages/", name, " failed earlier in this run: ", it->second));
     const fs::path sdir = dir_ / "stages" / name;
     CachedStage stage;
+    if (fs::exists(sdir / kDone) && !stage_complete(name)) {
+      // Finished once, but its model is gone: run it again (a trainer that finished re-exports
+      // its model from the last checkpoint without training).
+      log_ << "[run]   " << stage_kind_name(kind) << " stages/" << name
+           << ": its model directory is missing, running it again\n";
+      fs::remove(sdir / kDone);
+    }
     if (fs::exists(sdir / kDone)) {
       const std::string source = (sdir / kDone).string();
       nlohmann::json j;
@@ -331,7 +365,7 @@ class Runner {
       }
     std::set<std::string> listed;
     for (const Trial& t : spec_.trials) {
-      for (const auto& [key, value] : t.sweep_point) {
+      for (const auto& [key, value] : visible_point(spec_, t)) {
         auto& values = c.sweep_values[key];
         const nlohmann::json v = typed_value(value);
         if (std::find(values.begin(), values.end(), v) == values.end()) values.push_back(v);
@@ -353,7 +387,8 @@ class Runner {
           }
         }
         c.shared_stages.push_back(info);
-        c.curves.push_back({info.kind, upstream_label(t, kind), info.dir + "/metrics.jsonl"});
+        c.curves.push_back(
+            {info.kind, upstream_label(spec_, t, kind), info.dir + "/metrics.jsonl"});
       }
       if (t.has(StageKind::tune)) {
         const std::string name = std::string("tune-") + t.stage_hash(StageKind::tune);

@@ -16,12 +16,15 @@
 #include "experiments/report/results.h"
 #include "experiments/runner/evaluation.h"
 #include "experiments/runner/model_loading.h"
+#include "experiments/runner/optimizer_factory.h"
 #include "experiments/runner/stage_executor.h"
 #include "experiments/spec/spec.h"
+#include "models/t5/checkpoint.h"
 #include "models/tokenizer/t5_tokenizer.h"
 #include "temp_dir.h"
 #include "tensor/error.h"
 #include "test_util.h"
+#include "tiny_t5.h"
 
 namespace sp {
 namespace {
@@ -254,6 +257,55 @@ TEST(Runner, InterruptedTrialFailsAloneAndResumesOnRerun) {
   EXPECT_EQ(std::count(after.begin(), after.end(), '\n'), 8);
 }
 
+// A finished stage whose model directory was removed runs again (the trainer re-exports it
+// from its last checkpoint) instead of handing the next stage a path that is not there.
+TEST(Runner, AFinishedStageWhoseModelIsGoneRunsAgain) {
+  TempDir dir;
+  const ExperimentSpec spec = make_spec({1}, {1});
+  RunOptions o;
+  o.out_dir = dir.path.string();
+  std::ostringstream log;
+  o.log = &log;
+  FakeExecutor first;
+  ASSERT_EQ(run_experiment(spec, o, first), 0);
+  fs::remove_all(dir.path / "stages/lm_adapt-l0/model");
+  fs::remove_all(dir.path / "stages/tune-t1s1/prompt");
+  fs::remove_all(dir.path / "trials");
+  FakeExecutor second;
+  EXPECT_EQ(run_experiment(spec, o, second), 0) << log.str();
+  EXPECT_EQ(second.calls["pretrain:p0"], 0);
+  EXPECT_EQ(second.calls["lm_adapt:l0"], 1);
+  EXPECT_EQ(second.calls["tune:t1s1"], 1);
+  EXPECT_TRUE(fs::exists(dir.path / "stages/lm_adapt-l0/model"));
+  EXPECT_TRUE(fs::exists(dir.path / "stages/tune-t1s1/prompt"));
+  EXPECT_NE(log.str().find("lm_adapt stages/lm_adapt-l0: its model directory is missing, "
+                           "running it again"),
+            std::string::npos);
+}
+
+// sweep.hide's keys (a data_dir zipped with its task) name no trial and no plot group: they
+// stay out of the result points, summary.csv and the plots' lines.
+TEST(Runner, HiddenSweepKeysStayOutOfPointsAndReports) {
+  TempDir dir;
+  ExperimentSpec spec = make_spec({1, 5}, {1, 2});
+  for (Trial& t : spec.trials)
+    t.sweep_point.insert(t.sweep_point.begin() + 1,
+                         {"stages.tune.data_dir", "/data/" + t.sweep_point[0].second});
+  RunOptions o;
+  o.out_dir = dir.path.string();
+  std::ostringstream log;
+  o.log = &log;
+  FakeExecutor exec;
+  ASSERT_EQ(run_experiment(spec, o, exec), 0) << log.str();
+  const std::vector<ResultRecord> results = read_results((dir.path / "results.jsonl").string());
+  ASSERT_EQ(results.size(), 8u);
+  EXPECT_EQ(results[0].point, (nlohmann::json{{"peft.length", 1}}));
+  const std::string csv = read_text(dir.path / "summary.csv");
+  EXPECT_TRUE(csv.starts_with("stage,task,split,peft.length,metric,mean,std,n\n")) << csv;
+  const std::string svg = read_text(dir.path / "tune-fake_task-validation-accuracy.svg");
+  EXPECT_EQ(svg.find("data_dir"), std::string::npos) << svg;
+}
+
 TEST(Runner, EnsembleMembersAreTunedOnceAcrossTrials) {
   TempDir dir;
   // Seeds 1 and 2 with 3 members each: members seeds {1,2,3} and {2,3,4} share two.
@@ -317,6 +369,134 @@ TEST(ModelLoading, AStageTokenizerMustFitTheModel) {
   file.path = spiece;
   file.extra_ids = 0;
   EXPECT_THROW_MSG(load_stage_tokenizer("", model, file), "has 1000 ids");
+}
+
+// A checkpoint with its tokenizer beside it (the fixture's 1000 pieces + 100 sentinels) and
+// a small text corpus: what LM adaptation of a released checkpoint reads.
+struct CheckpointAndCorpus {
+  std::string checkpoint, text;
+  explicit CheckpointAndCorpus(const TempDir& dir) {
+    T5Config c = tiny_t5_config();
+    c.vocab_size = 1152;
+    T5ForConditionalGeneration model(c);
+    Generator init(3);
+    model.init_weights(&init);
+    checkpoint = dir / "ckpt";
+    save_t5(model, checkpoint);
+    fs::copy_file(std::string(SP_FIXTURES_DIR) + "/tokenizer/spiece.model",
+                  fs::path(checkpoint) / "spiece.model");
+    std::string lines;
+    for (int i = 0; i < 400; ++i)
+      lines += "the cat number " + std::to_string(i) + " sees the dog and eats the bread\n";
+    text = dir.write("text.txt", lines);
+  }
+};
+
+std::string adapt_spec_yaml(const std::string& checkpoint, const std::string& corpus_file,
+                            const std::string& more = "") {
+  return "name: adapt\nmodel: {checkpoint: " + checkpoint + "}\ncorpus: {files: [" + corpus_file +
+         "]}\nstages:\n  lm_adapt: {steps: 2, batch_size: 2, inputs_length: 16, log_every: 1" +
+         more + "}\n";
+}
+
+// tokenizer.source defaults to the checkpoint's: the corpus then trains no vocabulary, and
+// LM adaptation must still run (Figure 3(d) adapts the released checkpoints).
+TEST(RunnerExecutor, LmAdaptsACheckpointWithItsOwnTokenizer) {
+  TempDir dir;
+  const CheckpointAndCorpus in(dir);
+  const ExperimentSpec spec =
+      parse_spec(adapt_spec_yaml(in.checkpoint, in.text), dir / "adapt.yaml");
+  RunOptions o;
+  o.out_dir = dir / "run";
+  std::ostringstream log;
+  o.log = &log;
+  ASSERT_EQ(run_experiment(spec, o), 0) << log.str();
+  const auto results = read_results(dir / "run/results.jsonl");
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].stage, "lm_adapt");
+  EXPECT_EQ(results[0].step, 2);
+  // The corpus directory holds the checkpoint's tokenizer, byte for byte.
+  bool found = false;
+  for (const auto& e : fs::directory_iterator(dir.path / "run/stages"))
+    if (e.path().filename().string().starts_with("corpus-")) {
+      found = true;
+      EXPECT_EQ(read_text(e.path() / "spiece.model"),
+                read_text(fs::path(in.checkpoint) / "spiece.model"));
+    }
+  EXPECT_TRUE(found);
+}
+
+// corpus.files may name directories of text files (fig3d reads ${C4_DIR}).
+TEST(RunnerExecutor, CorpusFilesMayBeDirectories) {
+  TempDir dir;
+  const CheckpointAndCorpus in(dir);
+  fs::create_directories(dir.path / "texts/part");
+  fs::rename(in.text, dir.path / "texts/part/a.txt");
+  const ExperimentSpec spec =
+      parse_spec(adapt_spec_yaml(in.checkpoint, dir / "texts"), dir / "adapt.yaml");
+  RunOptions o;
+  o.out_dir = dir / "run";
+  std::ostringstream log;
+  o.log = &log;
+  ASSERT_EQ(run_experiment(spec, o), 0) << log.str();
+  EXPECT_NE(log.str().find(" training documents, 0 vocabulary pieces"), std::string::npos)
+      << log.str();
+  fs::create_directories(dir.path / "empty");
+  const ExperimentSpec empty =
+      parse_spec(adapt_spec_yaml(in.checkpoint, dir / "empty"), dir / "adapt.yaml");
+  o.out_dir = dir / "run2";
+  EXPECT_EQ(run_experiment(empty, o), 1);
+  EXPECT_NE(read_text(dir.path / "run2/failures.txt")
+                .find("[run] corpus.files: the directory " + (dir / "empty") + " holds no files"),
+            std::string::npos);
+}
+// Pretraining and LM adaptation train with the spec's optimizer and schedule, every key of
+// them (adamw used to train with AdamW's weight decay 0.01 while the spec and its hash said
+// 0, and a linear schedule was not available); what run_pretraining cannot do is refused
+// by name.
+TEST(RunnerExecutor, PretrainingTrainsWithTheSpecsOptimizer) {
+  TempDir dir;
+  const CheckpointAndCorpus in(dir);
+  const std::string optimizer =
+      "{name: adamw, lr: 0.4, weight_decay: 0.1, schedule: {kind: linear, final_fraction: 0.25}}";
+  const ExperimentSpec spec = parse_spec(
+      adapt_spec_yaml(in.checkpoint, in.text, ", optimizer: " + optimizer), dir / "adapt.yaml");
+  RunOptions o;
+  o.out_dir = dir / "run";
+  std::ostringstream log;
+  o.log = &log;
+  ASSERT_EQ(run_experiment(spec, o), 0) << log.str();
+  fs::path stage;
+  for (const auto& e : fs::directory_iterator(dir.path / "run/stages"))
+    if (e.path().filename().string().starts_with("lm_adapt-")) stage = e.path();
+  ASSERT_FALSE(stage.empty());
+  // The learning rate of each step is the spec's linear schedule's.
+  const optim::Schedule want = make_schedule(spec.trials[0].lm_adapt->optimizer, 2);
+  std::istringstream lines(read_text(stage / "metrics.jsonl"));
+  int steps = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    if (!j.contains("lr")) continue;
+    EXPECT_NEAR(j["lr"].get<double>(), want.lr(j["step"].get<int64_t>() - 1), 1e-12) << line;
+    ++steps;
+  }
+  EXPECT_EQ(steps, 2);
+  EXPECT_LT(want.lr(1), want.lr(0));  // decaying, not constant
+  const nlohmann::json summary = nlohmann::json::parse(read_text(stage / "pretrain.json"));
+  EXPECT_EQ(summary["options"]["optimizer"]["name"], "adamw");
+  EXPECT_EQ(summary["options"]["optimizer"]["weight_decay"], 0.1);
+
+  for (const auto& [more, error] : std::vector<std::pair<std::string, std::string>>{
+           {", pack: false", "[run] stages.lm_adapt.pack: lm_adapt always packs its examples"}}) {
+    const ExperimentSpec bad =
+        parse_spec(adapt_spec_yaml(in.checkpoint, in.text, more), dir / "adapt.yaml");
+    RunOptions b;
+    b.out_dir = dir / "bad";
+    b.log = &log;
+    EXPECT_EQ(run_experiment(bad, b), 1) << more;
+    EXPECT_NE(read_text(fs::path(b.out_dir) / "failures.txt").find(error), std::string::npos)
+        << read_text(fs::path(b.out_dir) / "failures.txt");
+  }
 }
 
 }  // namespace
