@@ -104,20 +104,29 @@ ResultRecord result_from_json(const nlohmann::json& j, const std::string& source
 namespace {
 
 // An interrupted append leaves a last line without its newline: cut it off, so the next
-// record starts a line of its own instead of being glued onto the partial one.
-void drop_partial_last_line(int fd, const std::string& path) {
+// record starts a line of its own instead of being glued onto the partial one. A last line
+// that parses (read_results counts it: a file edited by hand) only gets its newline.
+void end_last_line(int fd, const std::string& path) {
   const off_t size = ::lseek(fd, 0, SEEK_END);
   SP_CHECK(size >= 0, "[results] cannot seek in ", path, ": ", std::strerror(errno));
   off_t keep = size;
   char c = '\n';
+  std::string tail;  // the last line, reversed
   while (keep > 0) {
     const ssize_t n = ::pread(fd, &c, 1, keep - 1);
     if (n < 0 && errno == EINTR) continue;
     SP_CHECK(n == 1, "[results] cannot read ", path, ": ", std::strerror(errno));
     if (c == '\n') break;
+    tail += c;
     --keep;
   }
   if (keep == size) return;
+  std::reverse(tail.begin(), tail.end());
+  if (!nlohmann::json::parse(tail, nullptr, /*allow_exceptions=*/false).is_discarded()) {
+    SP_CHECK(::write(fd, "\n", 1) == 1, "[results] cannot append to ", path, ": ",
+             std::strerror(errno));
+    return;
+  }
   SP_CHECK(::ftruncate(fd, keep) == 0, "[results] cannot cut the partial last line of ", path, ": ",
            std::strerror(errno));
 }
@@ -129,7 +138,7 @@ void append_result(const std::string& path, const ResultRecord& r) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   SP_CHECK(fd >= 0, "[results] cannot open ", path, " for appending: ", std::strerror(errno));
   try {
-    drop_partial_last_line(fd, path);
+    end_last_line(fd, path);
   } catch (...) {
     ::close(fd);
     throw;

@@ -40,13 +40,14 @@ nlohmann::json to_json(const ResultRecord& r);
 ResultRecord result_from_json(const nlohmann::json& j, const std::string& source, int64_t line);
 
 // Appends one line (write + fsync on a file opened for appending, so an interrupted run
-// leaves at most one partial last line, which read_results skips).
+// leaves at most one partial last line, which read_results skips and the next append cuts
+// off; a last line that parses but lacks its newline is ended instead).
 void append_result(const std::string& path, const ResultRecord& r);
 
 // Every record of path in file order, the last one per (trial, stage, task, split) kept at
 // the position of its last occurrence. A missing file is an empty list; a malformed line
-// throws naming the line, except a last line without its newline (an interrupted append),
-// which is skipped.
+// throws naming the line, except a last line without its newline that does not parse (an
+// interrupted append), which is skipped.
 std::vector<ResultRecord> read_results(const std::string& path);
 
 // The current UTC time as "YYYY-MM-DDTHH:MM:SSZ".

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <set>
 #include <tuple>
@@ -31,7 +32,7 @@ bool point_less(const nlohmann::json& a, const nlohmann::json& b) {
 }
 
 std::string csv_cell(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";
   for (char c : s) {
     if (c == '"') out += '"';
@@ -99,7 +100,9 @@ std::vector<SummaryRow> summarize(const std::vector<ResultRecord>& results) {
     double sq = 0;
     for (const auto& [seed, v] : g.values)
       if (!std::isnan(v)) sq += (v - row.mean) * (v - row.mean);
-    row.std = row.n > 1 ? std::sqrt(sq / static_cast<double>(row.n - 1)) : 0.0;
+    row.std = row.n > 1    ? std::sqrt(sq / static_cast<double>(row.n - 1))
+              : row.n == 1 ? 0.0
+                           : std::numeric_limits<double>::quiet_NaN();
     rows.push_back(std::move(row));
   }
   std::sort(rows.begin(), rows.end(), [](const SummaryRow& a, const SummaryRow& b) {

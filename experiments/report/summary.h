@@ -5,7 +5,8 @@
 //   tune,wic_wordnet,validation,class_label,5,accuracy,71.25,2.474873734,2
 //
 // The standard deviation is the sample one (n - 1 in the denominator), 0 for a single
-// seed; NaN metrics (a run that produced none) are left out of the mean and of n.
+// seed; NaN metrics (a run that produced none) are left out of the mean and of n, and a
+// row with none left (n = 0) has NaN for both mean and std.
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -35,7 +36,8 @@ std::vector<std::string> swept_keys(const std::vector<ResultRecord>& results);
 // A point value as a table cell: strings bare, numbers as JSON writes them.
 std::string cell_text(const nlohmann::json& v);
 
-// The CSV text (header + one line per row); cells with a comma or quote are quoted.
+// The CSV text (header + one line per row); cells with a comma, quote or line break are
+// quoted.
 std::string summary_csv(const std::vector<SummaryRow>& rows, const std::vector<std::string>& keys);
 
 // Orders two point values: numbers by value before strings, strings lexically.

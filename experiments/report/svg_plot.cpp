@@ -107,14 +107,23 @@ std::vector<double> log_ticks(double lo, double hi) {
   SP_CHECK(lo > 0 && hi > lo, "[plot] log_ticks needs 0 < lo < hi, got [", lo, ", ", hi, "]");
   const int e0 = static_cast<int>(std::floor(std::log10(lo)));
   const int e1 = static_cast<int>(std::ceil(std::log10(hi)));
-  const bool dense = std::log10(hi) - std::log10(lo) < 2;
-  std::vector<double> ticks;
-  for (int e = e0; e <= e1; ++e) {
-    for (double m : dense ? std::vector<double>{1, 2, 5} : std::vector<double>{1}) {
-      const double t = m * std::pow(10.0, e);
-      if (t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9)) ticks.push_back(t);
+  auto multiples = [&](const std::vector<double>& mantissas) {
+    std::vector<double> ticks;
+    for (int e = e0; e <= e1; ++e) {
+      for (double m : mantissas) {
+        const double t = m * std::pow(10.0, e);
+        if (t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9)) ticks.push_back(t);
+      }
     }
-  }
+    return ticks;
+  };
+  const bool dense = std::log10(hi) - std::log10(lo) < 2;
+  std::vector<double> ticks =
+      multiples(dense ? std::vector<double>{1, 2, 5} : std::vector<double>{1});
+  // A range inside one decade may hold no 1, 2 or 5 multiple (a loss between 2.6 and 4.7):
+  // every integer multiple then, else linear ticks (all positive, as lo is).
+  if (ticks.size() < 2) ticks = multiples({1, 2, 3, 4, 5, 6, 7, 8, 9});
+  if (ticks.size() < 2) ticks = nice_ticks(lo, hi, 4);
   return ticks;
 }
 
@@ -297,8 +306,20 @@ std::string render_line_plot(const std::vector<PlotSeries>& series, const PlotOp
       const std::string color = kColors[k % std::size(kColors)];
       svg += "<line x1=\"" + num(lx) + "\" y1=\"" + num(ly) + "\" x2=\"" + num(lx + 20) +
              "\" y2=\"" + num(ly) + "\" stroke=\"" + color + "\" stroke-width=\"2\"/>";
-      svg += "<text class=\"legend-entry\" x=\"" + num(lx + 26) + "\" y=\"" + num(ly + 4) +
-             "\">" + xml_escape(series[k].name) + "</text>\n";
+      // Names longer than the legend column are cut (at a UTF-8 boundary) with an ellipsis,
+      // at about 7 px per character; the tooltip keeps the whole name.
+      const std::string& name = series[k].name;
+      const size_t fits = static_cast<size_t>(std::max(4.0, (legend_w - 24) / 7.0));
+      std::string shown = name;
+      if (name.size() > fits) {
+        size_t cut = fits - 1;
+        while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
+        shown = name.substr(0, cut) + "\u2026";
+      }
+      svg += "<text class=\"legend-entry\" x=\"" + num(lx + 26) + "\" y=\"" + num(ly + 4) + "\">" +
+             xml_escape(shown) +
+             (shown == name ? std::string() : "<title>" + xml_escape(name) + "</title>") +
+             "</text>\n";
     }
     svg += "</g>\n";
   }

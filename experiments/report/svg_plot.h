@@ -49,7 +49,8 @@ void write_line_plot(const std::string& path, const std::vector<PlotSeries>& ser
 // Tick positions covering [lo, hi] at a 1/2/5 x 10^k step, about target of them.
 std::vector<double> nice_ticks(double lo, double hi, int target);
 // Ticks for a log axis over [lo, hi] (both > 0): powers of ten, with 2 and 5 multiples
-// when the range spans less than two decades.
+// when the range spans less than two decades; at least two (every integer multiple, else
+// linear ticks) when that leaves fewer.
 std::vector<double> log_ticks(double lo, double hi);
 // A short tick label: "0.25", "1e+04", "150".
 std::string tick_text(double v);

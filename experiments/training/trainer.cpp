@@ -191,8 +191,12 @@ TrainResult Trainer::run() {
   }
   metrics_.open(metrics_path(), step_);
 
-  // A run that stopped at its step count continues when asked for more steps.
-  if (finished_ && stop_reason_ == "steps" && step_ < options_.steps) finished_ = false;
+  // A run that stopped at its step count continues when asked for more steps, and one that
+  // stopped at its time budget when given more time (or none).
+  const bool more_time = options_.max_seconds == 0 || elapsed_before_ < options_.max_seconds;
+  if (finished_ && step_ < options_.steps &&
+      (stop_reason_ == "steps" || (stop_reason_ == "max_seconds" && more_time)))
+    finished_ = false;
   // Asked for no more steps than the checkpoint already has: nothing to train.
   if (!finished_ && step_ >= options_.steps) {
     finished_ = true;
@@ -379,7 +383,12 @@ void Trainer::show_progress(int64_t step, const StepStats& last, bool line_due) 
                           : 0;
   const double ex_s = train_seconds_this_run_ > 0 ? last.examples * rate : 0;
   const double tok_s = train_seconds_this_run_ > 0 ? last.tokens * rate : 0;
-  const double eta = rate > 0 ? static_cast<double>(options_.steps - step) / rate : NAN;
+  // The ETA counts this run's wall time per step, evaluations and checkpoints included.
+  const double wall = seconds_since(started_);
+  const double eta =
+      steps_this_run_ > 0 && wall > 0
+          ? static_cast<double>(options_.steps - step) * wall / static_cast<double>(steps_this_run_)
+          : NAN;
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "step %lld/%lld  loss %.4f  lr %.2e  gnorm %.3g  %s ex/s  %s tok/s  ETA %s",

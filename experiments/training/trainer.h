@@ -151,7 +151,7 @@ struct TrainerOptions {
   double min_improvement = 0;   // a new best must beat the old by more than this
   double clip_global_norm = 0;  // 0: off
   // Stop (with a checkpoint) once the run's wall time, earlier processes included, reaches
-  // this; 0: off.
+  // this; 0: off. A run stopped so continues when run again with a larger budget (or 0).
   double max_seconds = 0;
   std::string out_dir;       // required
   bool export_model = true;  // call job.save_model into out_dir/model at the end

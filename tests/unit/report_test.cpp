@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -170,6 +171,22 @@ TEST(ReportResults, AppendAfterAnInterruptedAppendKeepsTheFileReadable) {
   EXPECT_EQ(text.back(), '\n');
 }
 
+// A last line that is a complete record but lacks its newline (a file edited or merged by
+// hand) counts as a record for read_results, so the next append must keep it.
+TEST(ReportResults, AppendKeepsACompleteLastLineWithoutItsNewline) {
+  TempDir dir;
+  const std::string path = (dir.path / "results.jsonl").string();
+  { std::ofstream(path) << to_json(record("a", 1, "random", 1, 50)).dump(); }
+  ASSERT_EQ(read_results(path).size(), 1u);
+  append_result(path, record("b", 5, "random", 1, 60));
+  const std::vector<ResultRecord> got = read_results(path);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].trial, "a");
+  EXPECT_EQ(got[1].trial, "b");
+  const std::string text = read_text(path);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2);
+}
+
 TEST(ReportResults, MalformedLineNamesTheFileAndLine) {
   TempDir dir;
   const std::string path = (dir.path / "results.jsonl").string();
@@ -222,6 +239,29 @@ TEST(ReportSummary, NanMetricsAreLeftOutOfMeanAndCount) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].n, 2);
   EXPECT_DOUBLE_EQ(rows[0].mean, 60);
+}
+
+// Keys and values with commas, quotes and line breaks (CR included: spreadsheet and Python
+// readers end a row at a bare CR) are quoted, so every row keeps its columns.
+TEST(ReportSummary, CsvQuotesCommasQuotesAndLineBreaks) {
+  ResultRecord r = record("a", 1, "random", 1, 50);
+  r.point = {{"data, \"dir\"", "x\ry"}, {"note", "two\nlines"}};
+  const std::string csv = summary_csv(summarize({r}), swept_keys({r}));
+  EXPECT_EQ(csv,
+            "stage,task,split,\"data, \"\"dir\"\"\",note,metric,mean,std,n\n"
+            "tune,wordnet_wic,validation,\"x\ry\",\"two\nlines\",accuracy,50,0,1\n");
+}
+
+// A point whose every seed produced NaN has no numbers: NaN mean and std, not a std of 0.
+TEST(ReportSummary, AllNanSeedsGiveNanMeanAndStd) {
+  const std::vector<ResultRecord> r = {record("a", 1, "random", 1, std::nan("")),
+                                       record("b", 1, "random", 2, std::nan(""))};
+  const std::vector<SummaryRow> rows = summarize(r);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].n, 0);
+  EXPECT_TRUE(std::isnan(rows[0].mean));
+  EXPECT_TRUE(std::isnan(rows[0].std));
+  EXPECT_NE(summary_csv(rows, swept_keys(r)).find(",accuracy,nan,nan,0\n"), std::string::npos);
 }
 
 TEST(ReportSvg, WellFormedWithEveryPointReadBack) {
@@ -306,6 +346,57 @@ TEST(ReportSvg, NiceAndLogTicks) {
   EXPECT_EQ(log_ticks(3, 40), (std::vector<double>{5, 10, 20}));
   EXPECT_EQ(tick_text(150), "150");
   EXPECT_EQ(tick_text(100000), "1e+05");
+}
+
+// A log axis over less than a decade still gets at least two labelled ticks (a loss curve
+// between 2.6 and 4.7 had none: no multiple of 1, 2 or 5 falls inside).
+TEST(ReportSvg, LogAxisWithinADecadeHasTicks) {
+  for (const auto& [lo, hi] :
+       std::vector<std::pair<double, double>>{{2.56, 4.75}, {3.1, 3.3}, {0.031, 0.045}, {6, 9}}) {
+    const std::vector<double> t = log_ticks(lo, hi);
+    EXPECT_GE(t.size(), 2u) << lo << ".." << hi;
+    for (double v : t) {
+      EXPECT_GE(v, lo * (1 - 1e-9));
+      EXPECT_LE(v, hi * (1 + 1e-9));
+    }
+  }
+  EXPECT_EQ(log_ticks(0.8, 1200), (std::vector<double>{1, 10, 100, 1000}));  // unchanged
+  PlotOptions o;
+  o.log_y = true;
+  const std::string svg = render_line_plot({PlotSeries{"loss", {1, 2, 3}, {3.2, 3.5, 3.8}, {}}}, o);
+  const size_t y_axis = svg.find("<g class=\"y-axis\"");
+  const std::string y_part = svg.substr(y_axis, svg.find("</g>", y_axis) - y_axis);
+  size_t ticks = 0;
+  for (size_t p = 0; (p = y_part.find("class=\"tick\"", p)) != std::string::npos; ++p) ++ticks;
+  EXPECT_GE(ticks, 2u) << y_part;
+}
+
+// A legend entry too long for the legend column is shortened with an ellipsis so it stays
+// inside the image; the full name is kept in its tooltip.
+TEST(ReportSvg, LongLegendEntriesStayInsideTheImage) {
+  const std::string name =
+      "stages.tune.peft.init=class_labels, stages.tune.optimizer.lr=0.3 & <more>";
+  PlotOptions o;
+  const std::string svg = render_line_plot(
+      {PlotSeries{name, {1, 2}, {1, 2}, {}}, PlotSeries{"b", {1, 2}, {2, 3}, {}}}, o);
+  parse_xml(svg);
+  const size_t entry = svg.find("class=\"legend-entry\"");
+  ASSERT_NE(entry, std::string::npos);
+  const size_t x_at = svg.find("x=\"", entry) + 3;
+  const double x = std::stod(svg.substr(x_at));
+  const size_t text_at = svg.find('>', entry) + 1;
+  const std::string text = svg.substr(text_at, svg.find('<', text_at) - text_at);
+  // Sans-serif at 12px is about 7px per character at most (UTF-8: count lead bytes).
+  const auto chars = std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  });
+  EXPECT_LE(x + 7.0 * static_cast<double>(chars), o.width) << text;
+  EXPECT_TRUE(text.ends_with("\u2026")) << text;
+  EXPECT_NE(svg.find("<title>stages.tune.peft.init=class_labels, stages.tune.optimizer.lr=0.3 "
+                     "&amp; &lt;more&gt;</title>"),
+            std::string::npos);
+  // Short names are left alone.
+  EXPECT_NE(svg.find(">b</text>"), std::string::npos);
 }
 
 TEST(ReportPlots, OneLinePerSeriesKeyAgainstTheChosenX) {

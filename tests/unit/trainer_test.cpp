@@ -613,6 +613,50 @@ TEST(Trainer, TimeBudgetStopsWithACheckpoint) {
   EXPECT_TRUE(fs::exists(o.out_dir + "/model/model.safetensors"));
 }
 
+// A run stopped by its time budget continues when given more time (0: no budget), as one
+// stopped at its step count does when asked for more steps; the same budget trains nothing.
+TEST(Trainer, TimeBudgetRunContinuesWithMoreTime) {
+  TrainerTempDir tmp;
+  TrainerOptions o = small_options(tmp.sub("t"), 6);
+  o.max_seconds = 1e-9;
+  ASSERT_EQ(train_mlp(o).result.steps_done, 1);
+  const MlpRun same = train_mlp(o);
+  EXPECT_EQ(same.calls, 0);
+  EXPECT_EQ(same.result.stop_reason, "max_seconds");
+  o.max_seconds = 0;
+  const MlpRun more = train_mlp(o);
+  EXPECT_EQ(more.result.resumed_from, 1);
+  EXPECT_EQ(more.calls, 5);
+  EXPECT_EQ(more.result.steps_done, 6);
+  EXPECT_EQ(more.result.stop_reason, "steps");
+}
+
+// The ETA counts the time evaluations take, not only the training steps'.
+TEST(Trainer, EtaCountsEvaluationTime) {
+  struct SlowEvalJob : MlpJob {
+    std::optional<EvalResult> evaluate(int64_t step) override {
+      ::usleep(300'000);
+      return MlpJob::evaluate(step);
+    }
+  } job;
+  const NamedTensorList tr = job.trainable();
+  optim::SGD opt(tensors_of(tr), names_of(tr));
+  opt.set_schedule(optim::Schedule::constant(0.1));
+  TrainerTempDir tmp;
+  TrainerOptions o = small_options(tmp.sub("eta"), 3);
+  o.eval_every = 1;
+  o.progress = ProgressMode::plain;
+  ::testing::internal::CaptureStderr();
+  Trainer(o, job, opt).run();
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  const size_t line = err.find("step 1/3 ");
+  ASSERT_NE(line, std::string::npos) << err;
+  const std::string first = err.substr(line, err.find('\n', line) - line);
+  // Two steps left at 0.3 s of evaluation each: about a second, not "0s".
+  EXPECT_EQ(first.find("ETA 0s"), std::string::npos) << first;
+  EXPECT_NE(first.find("ETA "), std::string::npos) << first;
+}
+
 TEST(Trainer, PlainProgressLines) {
   TrainerTempDir tmp;
   TrainerOptions o = small_options(tmp.sub("p"), 4);
