@@ -34,22 +34,34 @@ nlohmann::json CorpusSummary::to_json(const CorpusBuildOptions& o) const {
       {"format", "softprompt-corpus-1"},
       {"sources", sources_json},
       {"documents_read", documents_read},
+      {"max_documents", o.max_documents},
       {"empty_documents", empty_documents},
       {"duplicates_removed", duplicates},
       {"splits",
-       {{"train", {{"file", "train.txt"}, {"documents", train_documents},
-                   {"bytes", train_bytes}, {"sha256", train_sha256}}},
-        {"validation", {{"file", "validation.txt"}, {"documents", validation_documents},
-                        {"bytes", validation_bytes}, {"sha256", validation_sha256}}}}},
-      {"split", {{"method", "sha256(seed:text) < fraction"}, {"seed", o.seed},
-                 {"validation_fraction", o.validation_fraction}}},
-      {"vocabulary",
-       o.train_vocabulary
-           ? nlohmann::json{{"file", "spiece.model"}, {"model_type", "unigram"},
-                            {"requested_size", o.vocab_size}, {"pieces", vocab_pieces},
-                            {"threads", o.vocab_threads}, {"sha256", vocab_sha256},
-                            {"trained_on", "train.txt"}}
-           : nlohmann::json(nullptr)},
+       {{"train",
+         {{"file", "train.txt"},
+          {"documents", train_documents},
+          {"bytes", train_bytes},
+          {"sha256", train_sha256}}},
+        {"validation",
+         {{"file", "validation.txt"},
+          {"documents", validation_documents},
+          {"bytes", validation_bytes},
+          {"sha256", validation_sha256}}}}},
+      {"split",
+       {{"method", "sha256(seed:text) < fraction"},
+        {"seed", o.seed},
+        {"validation_fraction", o.validation_fraction}}},
+      {"vocabulary", o.train_vocabulary
+                         ? nlohmann::json{{"file", "spiece.model"},
+                                          {"model_type", "unigram"},
+                                          {"requested_size", o.vocab_size},
+                                          {"pieces", vocab_pieces},
+                                          {"threads", o.vocab_threads},
+                                          {"input_sentence_size", o.input_sentence_size},
+                                          {"sha256", vocab_sha256},
+                                          {"trained_on", "train.txt"}}
+                         : nlohmann::json(nullptr)},
       {"text_format", document_format_name(o.text_format.format)},
   };
 }
@@ -96,7 +108,9 @@ CorpusSummary build_corpus(const CorpusBuildOptions& o) {
   CorpusSummary summary;
   SplitWriter train(out.train), validation(out.validation);
   std::unordered_set<std::string> seen;
+  auto full = [&] { return o.max_documents > 0 && summary.documents_read >= o.max_documents; };
   auto add = [&](const std::string& raw) {
+    if (full()) return;
     ++summary.documents_read;
     std::string doc = normalize_whitespace(raw);
     if (doc.empty()) {
@@ -119,7 +133,9 @@ CorpusSummary build_corpus(const CorpusBuildOptions& o) {
   for (const std::string& path : o.text_files) {
     DocumentReader reader(path, o.text_format);
     int64_t n = 0;
-    while (auto doc = reader.next()) {
+    while (!full()) {
+      const std::optional<std::string> doc = reader.next();
+      if (!doc) break;
       add(*doc);
       ++n;
     }
@@ -142,7 +158,7 @@ CorpusSummary build_corpus(const CorpusBuildOptions& o) {
     v.num_threads = o.vocab_threads;
     v.hard_vocab_limit = false;  // a small corpus ends with fewer pieces instead of failing
     v.max_sentence_length = 1 << 16;
-    v.input_sentence_size = 2'000'000;
+    v.input_sentence_size = o.input_sentence_size;
     v.verbose = o.verbose;
     train_vocab({out.train}, out.spiece_model, v);
     sentencepiece::SentencePieceProcessor model;
@@ -156,10 +172,9 @@ CorpusSummary build_corpus(const CorpusBuildOptions& o) {
 }
 
 CorpusFiles corpus_files(const std::string& dir) {
-  const CorpusFiles f{dir, (fs::path(dir) / "train.txt").string(),
-                      (fs::path(dir) / "validation.txt").string(),
-                      (fs::path(dir) / "spiece.model").string(),
-                      (fs::path(dir) / "corpus.json").string()};
+  const CorpusFiles f{
+      dir, (fs::path(dir) / "train.txt").string(), (fs::path(dir) / "validation.txt").string(),
+      (fs::path(dir) / "spiece.model").string(), (fs::path(dir) / "corpus.json").string()};
   for (const std::string* p : {&f.manifest, &f.train, &f.validation, &f.spiece_model})
     SP_CHECK(fs::is_regular_file(*p), "[corpus] ", dir, " is not a built corpus: ", *p,
              " is missing (make one with `softprompt data build-corpus --out ", dir, "`)");

@@ -8,11 +8,10 @@
 //   corpus.json                 counts, sources with their sha256, the options; written last,
 //                               so its presence means the directory is complete
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "experiments/data/document_reader.h"
 #include "experiments/data/wordnet.h"
@@ -23,15 +22,17 @@ struct CorpusBuildOptions {
   std::string out_dir;
   bool use_wordnet = true;
   std::string wordnet_dir = kDefaultWordnetDir;
-  std::vector<std::string> text_files;        // read after WordNet, in order
-  DocumentReaderOptions text_format;          // how the text files hold documents
+  std::vector<std::string> text_files;  // read after WordNet, in order
+  DocumentReaderOptions text_format;    // how the text files hold documents
+  int64_t max_documents = 0;            // documents read, over all sources in order; 0: all
   double validation_fraction = 0.02;
-  uint64_t seed = 0;                          // part of the split hash
+  uint64_t seed = 0;  // part of the split hash
   // About 3M tokens of WordNet text: at 8000 pieces nearly every piece is seen hundreds of
   // times, words stay about 1.3 pieces long, and a tiny model's embedding and softmax stay
   // cheap (8k x 256 rather than 32k x 256). A small corpus may end with fewer pieces.
   int64_t vocab_size = 8000;
   bool train_vocabulary = true;
+  int64_t input_sentence_size = 2'000'000;  // train.txt lines the vocabulary samples; 0: all
   int vocab_threads = 2;  // part of the recipe: SentencePiece splits its sums per thread
   bool verbose = false;
 };

@@ -434,7 +434,9 @@ std::string ensure_corpus(const StageRequest& r) {
     o.text_files = corpus_text_files(t.corpus.files);
     o.text_format.format = parse_document_format(t.corpus.format);
     o.text_format.jsonl_field = t.corpus.jsonl_field;
+    o.max_documents = t.corpus.max_documents;
     o.vocab_size = t.tokenizer.vocab_size;
+    o.input_sentence_size = t.tokenizer.input_sentence_size;
     o.train_vocabulary = t.tokenizer.source == "train";
     const CorpusSummary summary = build_corpus(o);
     log << "[run]     corpus: " << summary.train_documents << " training documents, "

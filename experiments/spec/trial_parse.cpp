@@ -515,7 +515,8 @@ TokenizerSpec parse_tokenizer(MapReader& root, const ModelSpec& model,
     t.vocab_size = r.integer("vocab_size", t.vocab_size);
     r.check(t.vocab_size >= 16, "vocab_size", "must be >= 16");
     t.input_sentence_size = r.integer("input_sentence_size", t.input_sentence_size);
-    r.check(t.input_sentence_size >= 0, "input_sentence_size", "must be >= 0 (0: all)");
+    r.check(t.input_sentence_size == 0 || t.input_sentence_size > 100, "input_sentence_size",
+            "must be 0 (all) or more than 100 (SentencePiece samples no fewer)");
   }
   t.extra_ids = r.integer("extra_ids", t.extra_ids);
   r.check(t.extra_ids >= 0, "extra_ids", "must be >= 0");

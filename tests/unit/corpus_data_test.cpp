@@ -131,8 +131,8 @@ TEST(DocumentReader, seek_resumes_exactly) {
       second.seek(pos);
       std::vector<std::string> rest;
       while (auto d = second.next()) rest.push_back(*d);
-      EXPECT_EQ(rest, std::vector<std::string>(all.begin() + static_cast<std::ptrdiff_t>(cut),
-                                               all.end()))
+      EXPECT_EQ(rest,
+                std::vector<std::string>(all.begin() + static_cast<std::ptrdiff_t>(cut), all.end()))
           << document_format_name(format) << " cut at " << cut;
     }
   }
@@ -153,8 +153,8 @@ TEST(Wordnet, synset_line_to_document) {
             "physical object, object: a tangible and visible entity; an entity that can cast a "
             "shadow. \"it was full of rackets; balls and other objects\"");
   // Adjective markers go; a gloss with examples only.
-  EXPECT_EQ(wordnet_document(*parse_synset_line("00001 00 s 01 long(a) 0 000 | \"a long way\"",
-                                                'a', "t:2")),
+  EXPECT_EQ(wordnet_document(
+                *parse_synset_line("00001 00 s 01 long(a) 0 000 | \"a long way\"", 'a', "t:2")),
             "long. \"a long way\"");
   EXPECT_EQ(parse_synset_line("  1 This software and database is provided", 'n', "t:3"),
             std::nullopt);
@@ -236,8 +236,9 @@ TEST(Corpus, build_dedup_split_and_vocab) {
   EXPECT_EQ(all.size(), train.size() + validation.size()) << "a document appears twice";
   for (const std::string& d : validation) EXPECT_TRUE(in_validation_split(d, 0, 0.2)) << d;
   for (const std::string& d : train) EXPECT_FALSE(in_validation_split(d, 0, 0.2)) << d;
-  EXPECT_TRUE(all.count("cat stone 0: the cat that sleeps near the stone. \"a cat sleeps when "
-                        "the stone falls\""));
+  EXPECT_TRUE(
+      all.count("cat stone 0: the cat that sleeps near the stone. \"a cat sleeps when "
+                "the stone falls\""));
   EXPECT_TRUE(all.count("same: a repeated gloss"));
 
   const nlohmann::json manifest = nlohmann::json::parse(std::ifstream(files.manifest));
@@ -264,8 +265,8 @@ TEST(Corpus, adding_a_file_keeps_the_split) {
   o.out_dir = (dir.path / "a").string();
   build_corpus(o);
   const std::string extra = dir.write("extra.txt",
-                                     "a brand new sentence\n\nanother  new\tsentence\n"
-                                     "the cat that sleeps near the river\n");
+                                      "a brand new sentence\n\nanother  new\tsentence\n"
+                                      "the cat that sleeps near the river\n");
   o.out_dir = (dir.path / "b").string();
   o.text_files = {extra};
   const CorpusSummary s = build_corpus(o);
@@ -287,6 +288,39 @@ TEST(Corpus, adding_a_file_keeps_the_split) {
   o.out_dir = (dir.path / "c").string();
   build_corpus(o);
   EXPECT_NE(lines_of((dir.path / "c" / "validation.txt").string()), b_val);
+}
+
+// corpus.max_documents and tokenizer.input_sentence_size of a spec reach the build.
+TEST(Corpus, max_documents_and_input_sentence_size_are_honoured) {
+  TempDir dir;
+  const std::string wn = make_fake_wordnet(dir, 60);
+  CorpusBuildOptions o;
+  o.wordnet_dir = wn;
+  o.vocab_size = 120;
+  o.vocab_threads = 1;
+  o.out_dir = (dir.path / "all").string();
+  const CorpusSummary all = build_corpus(o);
+  // SentencePiece's smallest sample (it refuses 1..100): fewer sentences, fewer pieces.
+  o.input_sentence_size = 101;
+  o.out_dir = (dir.path / "sampled").string();
+  const CorpusSummary sampled = build_corpus(o);
+  EXPECT_GT(all.train_documents, 200);
+  EXPECT_LT(sampled.vocab_pieces, all.vocab_pieces);
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(
+                corpus_files(o.out_dir).manifest))["vocabulary"]["input_sentence_size"],
+            101);
+
+  const std::string text = dir.write("more.txt", "one more line\nand another\n");
+  o.text_files = {text};
+  o.train_vocabulary = false;
+  o.max_documents = 70;  // the first WordNet file's 66, then 4 of the next; none of more.txt
+  o.out_dir = (dir.path / "few").string();
+  const CorpusSummary few = build_corpus(o);
+  EXPECT_EQ(few.documents_read, 70);
+  EXPECT_EQ(few.train_documents + few.validation_documents, 70 - 6);  // a gloss repeated 6x
+  EXPECT_EQ(few.sources.back().documents, 0);
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(dir.path / "few/corpus.json"))["max_documents"],
+            70);
 }
 
 TEST(Corpus, clear_errors) {
