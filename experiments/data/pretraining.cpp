@@ -277,8 +277,9 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   };
 
   // The tokenizer must be the model's: a continued checkpoint brings its own.
-  std::string spiece = corpus.spiece_model;
-  if (!o.init_checkpoint.empty() && fs::exists(fs::path(o.init_checkpoint) / "spiece.model"))
+  std::string spiece = o.spiece_model.empty() ? corpus.spiece_model : o.spiece_model;
+  if (o.spiece_model.empty() && !o.init_checkpoint.empty() &&
+      fs::exists(fs::path(o.init_checkpoint) / "spiece.model"))
     spiece = (fs::path(o.init_checkpoint) / "spiece.model").string();
   const TokenizedCorpus tokens = tokenize_corpus(spiece, corpus.train, corpus.validation);
   const SpecialTokens& vocab = tokens.vocab;

@@ -47,6 +47,9 @@ struct PretrainOptions {
   // corpus's, must match the model's vocabulary); empty: a new model from preset or
   // config_path with vocab_size from the tokenizer (rounded up to a multiple of 128).
   std::string init_checkpoint;
+  // The tokenizer (a spiece.model); empty: init_checkpoint's when it has one, else the
+  // corpus's. The runner passes its corpus's copy of the spec's tokenizer.
+  std::string spiece_model;
   std::string preset = "t5-tiny";
   std::string config_path;  // a config.json; wins over preset
   double dropout = 0.0;     // T5 1.1 pretrained without dropout

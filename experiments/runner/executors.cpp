@@ -479,6 +479,8 @@ StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
   o.init_checkpoint = base_checkpoint_dir(r.model_dir, t.model);
   check_pretraining_settings(t, r.kind, o.init_checkpoint.empty());
   o.data_dir = ensure_corpus(r);
+  // The spec's tokenizer, as ensure_corpus placed it (trained, the file, or the checkpoint's).
+  o.spiece_model = (fs::path(o.data_dir) / "spiece.model").string();
   o.out_dir = r.dir;
   if (o.init_checkpoint.empty()) {
     o.preset = t.model.preset;

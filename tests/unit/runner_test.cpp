@@ -21,6 +21,7 @@
 #include "experiments/spec/spec.h"
 #include "models/t5/checkpoint.h"
 #include "models/tokenizer/t5_tokenizer.h"
+#include "models/tokenizer/train_vocab.h"
 #include "temp_dir.h"
 #include "tensor/error.h"
 #include "test_util.h"
@@ -424,6 +425,33 @@ TEST(RunnerExecutor, LmAdaptsACheckpointWithItsOwnTokenizer) {
                 read_text(fs::path(in.checkpoint) / "spiece.model"));
     }
   EXPECT_TRUE(found);
+}
+
+// tokenizer.source: file wins over the checkpoint's own spiece.model: the adapted model is
+// trained and exported with the file.
+TEST(RunnerExecutor, LmAdaptationUsesTheSpecsTokenizerFile) {
+  TempDir dir;
+  const CheckpointAndCorpus in(dir);
+  VocabTrainingOptions v;
+  v.vocab_size = 200;
+  v.hard_vocab_limit = false;
+  const std::string other = (dir.path / "other.model").string();
+  train_vocab({in.text}, other, v);
+  const ExperimentSpec spec = parse_spec(
+      adapt_spec_yaml(in.checkpoint, in.text) + "tokenizer: {source: file, path: " + other + "}\n",
+      dir / "adapt.yaml");
+  RunOptions o;
+  o.out_dir = dir / "run";
+  std::ostringstream log;
+  o.log = &log;
+  ASSERT_EQ(run_experiment(spec, o), 0) << log.str();
+  int models = 0;
+  for (const auto& e : fs::directory_iterator(dir.path / "run/stages"))
+    if (e.path().filename().string().starts_with("lm_adapt-")) {
+      EXPECT_EQ(read_text(e.path() / "model/spiece.model"), read_text(other));
+      ++models;
+    }
+  EXPECT_EQ(models, 1);
 }
 
 // corpus.files may name directories of text files (fig3d reads ${C4_DIR}).
