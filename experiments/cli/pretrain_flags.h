@@ -37,14 +37,6 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
   sub.add_option("--targets-length", o.targets_length,
                  "Decoder tokens per row; 0: what the objective needs for --inputs-length")
       ->capture_default_str();
-  sub.add_option("--noise-density", o.noise_density,
-                 "Span corruption: share of tokens masked")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  sub.add_option("--mean-noise-span-length", o.mean_noise_span_length,
-                 "Span corruption: mean length of a masked span")
-      ->check(CLI::Range(1.0, 1e6))
-      ->capture_default_str();
   sub.add_option("--optimizer", o.optimizer, "adafactor (T5X defaults) or adamw")
       ->check(CLI::IsMember({"adafactor", "adamw"}))
       ->capture_default_str();
@@ -77,8 +69,9 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
   sub.add_option("--log-every", o.log_every, "Steps between metrics lines")
       ->check(positive())
       ->capture_default_str();
-  sub.add_option("--checkpoint-every", o.checkpoint_every, "Steps between checkpoints (0: at "
-                                                           "each evaluation)")
+  sub.add_option("--checkpoint-every", o.checkpoint_every,
+                 "Steps between checkpoints (0: at "
+                 "each evaluation)")
       ->capture_default_str();
   sub.add_option("--max-seconds", o.max_seconds, "Training time budget; 0: none")
       ->capture_default_str();

@@ -452,19 +452,6 @@ std::string ensure_corpus(const StageRequest& r) {
   return dir.string();
 }
 
-// What run_pretraining cannot do as the spec asks fails here, naming the key, instead of
-// training with settings the spec did not ask for: it always packs, and initialises a
-// preset from the stage's seed.
-void check_pretraining_settings(const Trial& t, StageKind kind, bool from_preset) {
-  const std::string stage = stage_kind_name(kind);
-  const bool pack = kind == StageKind::lm_adapt ? t.lm_adapt->pack : t.pretrain->pack;
-  SP_CHECK(pack, "[run] stages.", stage, ".pack: ", stage,
-           " always packs its examples; false is not supported");
-  SP_CHECK(!from_preset || t.model.init_seed == 0, "[run] model.init_seed: ", stage,
-           " initialises a preset from stages.", stage, ".seed; set that instead of init_seed ",
-           t.model.init_seed);
-}
-
 StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
   const Trial& t = *r.trial;
   const bool lm = r.kind == StageKind::lm_adapt;
@@ -477,7 +464,6 @@ StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
     o.mean_noise_span_length = t.pretrain->mean_noise_span_length;
   }
   o.init_checkpoint = base_checkpoint_dir(r.model_dir, t.model);
-  check_pretraining_settings(t, r.kind, o.init_checkpoint.empty());
   o.data_dir = ensure_corpus(r);
   // The spec's tokenizer, as ensure_corpus placed it (trained, the file, or the checkpoint's).
   o.spiece_model = (fs::path(o.data_dir) / "spiece.model").string();
@@ -496,7 +482,8 @@ StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
   o.batch_size = loop.batch_size / loop.grad_accumulation;
   o.grad_accumulation = loop.grad_accumulation;
   o.inputs_length = loop.inputs_length;
-  o.targets_length = lm ? loop.targets_length : 0;
+  // Span corruption's targets follow from inputs_length; prefix LM's are the spec's.
+  o.targets_length = o.objective == PretrainObjective::prefix_lm ? loop.targets_length : 0;
   // The spec's optimizer and schedule, every key of them, as the tune stage builds its own.
   o.make_optimizer = [&loop](const NamedTensorList& params) {
     return make_optimizer(loop.optimizer, params, loop.steps);

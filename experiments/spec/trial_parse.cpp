@@ -229,8 +229,11 @@ std::optional<PretrainStage> parse_pretrain(MapReader& stages) {
     r.check(s.mean_noise_span_length >= 1, "mean_noise_span_length", "must be >= 1");
   }
   s.pack = r.boolean("pack", d.pack);
+  r.check(s.pack, "pack", "must be true: pretraining always packs its examples");
   parse_loop(r, s, d, true);
   if (s.objective == "span_corruption") {
+    r.check(s.inputs_length >= 4, "inputs_length",
+            str_cat("must be >= 4 for span corruption, got ", s.inputs_length));
     // The targets follow from the inputs length: what the pretraining stream's pieces give.
     r.check(!r.has("targets_length"), "targets_length",
             "applies to prefix_lm only: span corruption's targets follow from inputs_length");
@@ -252,6 +255,7 @@ std::optional<LmAdaptStage> parse_lm_adapt(MapReader& stages) {
   const LmAdaptStage d = pretraining_defaults<LmAdaptStage>();
   LmAdaptStage s;
   s.pack = r.boolean("pack", d.pack);
+  r.check(s.pack, "pack", "must be true: pretraining always packs its examples");
   parse_loop(r, s, d, true);
   // prefix_lm splits one piece of inputs_length - 1 tokens: the targets can be as long.
   if (!r.has("targets_length")) s.targets_length = s.inputs_length;
@@ -607,6 +611,14 @@ Trial parse_trial(const SpecNode& root_node, const TrialParseContext& ctx) {
   if (t.tune) t.seed = t.tune->seed;
 
   t.model = parse_model(root, ctx);
+  if (!t.model.preset.empty() && (t.pretrain || t.lm_adapt)) {
+    const char* first = t.pretrain ? "pretrain" : "lm_adapt";
+    root.map("model").check(t.model.init_seed == 0, "init_seed",
+                            str_cat("is not used: the ", first,
+                                    " stage initialises the preset "
+                                    "from stages.",
+                                    first, ".seed; set that instead"));
+  }
   t.tokenizer = parse_tokenizer(root, t.model, ctx);
   const bool corpus_needed = t.pretrain || t.lm_adapt || t.tokenizer.source == "train";
   t.corpus = parse_corpus(root, corpus_needed, ctx);

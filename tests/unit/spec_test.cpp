@@ -143,6 +143,18 @@ TEST_F(SpecTest, PretrainingDefaultsFollowT5) {
             40);
   EXPECT_THROW_MSG(parse(base + "stages: {pretrain: {steps: 1, targets_length: 50}}\n"),
                    "stages.pretrain.targets_length applies to prefix_lm only");
+  EXPECT_THROW_MSG(parse(base + "stages: {pretrain: {steps: 1, inputs_length: 3}}\n"),
+                   "t.yaml:4:46: stages.pretrain.inputs_length must be >= 4 for span corruption");
+  EXPECT_EQ(parse(base + "stages: {pretrain: {steps: 1, objective: prefix_lm, inputs_length: 3, "
+                         "targets_length: 2}}\n")
+                .trials[0]
+                .pretrain->targets_length,
+            2);
+  // A preset that a pretraining stage starts from is initialised from that stage's seed.
+  EXPECT_THROW_MSG(parse("model: {preset: t5-tiny, init_seed: 3}\n" + base.substr(25) +
+                         "stages: {lm_adapt: {steps: 1}}\n"),
+                   "model.init_seed is not used: the lm_adapt stage initialises the preset from "
+                   "stages.lm_adapt.seed");
   EXPECT_EQ(t.model.config.at("d_model"), 64);
   EXPECT_EQ(model_vocab_size(32000, 100), 32128);
 }
