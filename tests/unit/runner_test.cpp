@@ -469,11 +469,14 @@ TEST(RunnerExecutor, PrefixLmPretrainingKeepsItsTargetsLength) {
   std::ostringstream log;
   o.log = &log;
   ASSERT_EQ(run_experiment(spec, o), 0) << log.str();
-  for (const auto& e : fs::directory_iterator(dir.path / "run/stages"))
-    if (e.path().filename().string().starts_with("pretrain-"))
-      EXPECT_EQ(
-          nlohmann::json::parse(read_text(e.path() / "pretrain.json"))["options"]["targets_length"],
-          6);
+  int stages = 0;
+  for (const auto& e : fs::directory_iterator(dir.path / "run/stages")) {
+    if (!e.path().filename().string().starts_with("pretrain-")) continue;
+    const nlohmann::json summary = nlohmann::json::parse(read_text(e.path() / "pretrain.json"));
+    EXPECT_EQ(summary["options"]["targets_length"], 6);
+    ++stages;
+  }
+  EXPECT_EQ(stages, 1);
 }
 
 // corpus.files may name directories of text files (fig3d reads ${C4_DIR}).
