@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <string_view>
 
+#include "models/tokenizer/utf8.h"
 #include "tensor/error.h"
 
 namespace sp {
@@ -15,37 +17,70 @@ void check_sizes(const char* metric, size_t targets, size_t predictions) {
   SP_CHECK(targets > 0, "[", metric, "] no examples to score");
 }
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
 // Python's string.punctuation.
 bool is_ascii_punctuation(char c) {
   return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') ||
          (c >= '{' && c <= '~');
 }
 
-// A character of a \w word for the \b of remove_articles: ASCII letters, digits and '_',
-// and every byte of a non-ASCII (UTF-8) character, which Python's Unicode \w also counts
-// for letters.
-bool is_word_char(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return u >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_';
+// Python's str.lower() for ASCII, Latin-1 and Latin Extended-A (U+0130, which lowers to
+// two code points, is left as it is); other code points are returned unchanged.
+char32_t unicode_lower(char32_t c) {
+  if ((c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 0x20;
+  if (c == 0x178) return 0xFF;
+  const bool even_upper = (c >= 0x100 && c <= 0x137 && c != 0x130) || (c >= 0x14A && c <= 0x177);
+  const bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
+  if ((even_upper && c % 2 == 0) || (odd_upper && c % 2 == 1)) return c + 1;
+  return c;
 }
 
-std::vector<std::string> split_whitespace(const std::string& s) {
-  std::vector<std::string> words;
-  size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && is_space(s[i])) ++i;
-    size_t j = i;
-    while (j < s.size() && !is_space(s[j])) ++j;
-    if (j > i) words.push_back(s.substr(i, j - i));
-    i = j;
+// A character of a \w word for the \b of remove_articles, as Python's Unicode \w: ASCII
+// letters, digits and '_', and non-ASCII code points except whitespace and the symbols and
+// punctuation of Latin-1, General Punctuation (dashes, curly quotes) and Currency Symbols.
+bool is_word_char(char32_t c) {
+  if (c < 0x80)
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  if (utf8::is_space(c)) return false;
+  if (c >= 0xA0 && c <= 0xBF)  // ª ² ³ µ ¹ º ¼ ½ ¾ are \w
+    return c == 0xAA || c == 0xB2 || c == 0xB3 || c == 0xB5 || c == 0xB9 || c == 0xBA ||
+           (c >= 0xBC && c <= 0xBE);
+  return c != 0xD7 && c != 0xF7 && !(c >= 0x2000 && c <= 0x206F) && !(c >= 0x20A0 && c <= 0x20CF);
+}
+
+void append_utf8(std::string& out, char32_t c) {
+  if (c < 0x80) {
+    out.push_back(static_cast<char>(c));
+  } else if (c < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else if (c < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
   }
+}
+
+// Python's str.split() with no argument: runs of Unicode whitespace separate words.
+std::vector<std::string> split_unicode_whitespace(const std::string& s) {
+  std::vector<std::string> words;
+  std::string word;
+  for (size_t i = 0; i < s.size();) {
+    size_t len = 1;
+    const char32_t c = utf8::decode(s, i, &len);
+    if (utf8::is_space(c)) {
+      if (!word.empty()) words.push_back(std::move(word));
+      word.clear();
+    } else {
+      word.append(s, i, len);
+    }
+    i += len;
+  }
+  if (!word.empty()) words.push_back(std::move(word));
   return words;
 }
 
@@ -147,27 +182,41 @@ double group_exact_match(const std::vector<int>& targets, const std::vector<int>
 }
 
 std::string normalize_squad(const std::string& text) {
-  std::string s;
-  s.reserve(text.size());
-  for (char c : text)
-    if (!is_ascii_punctuation(c)) s.push_back(ascii_lower(c));
+  // Lowercase and drop ASCII punctuation, one code point at a time (a malformed byte is
+  // kept as it is).
+  std::vector<char32_t> cps;
+  std::vector<std::string> bytes;  // each kept code point's UTF-8
+  for (size_t i = 0; i < text.size();) {
+    size_t len = 1;
+    const char32_t c = utf8::decode(text, i, &len);
+    std::string b = text.substr(i, len);
+    i += len;
+    if (c < 0x80 && is_ascii_punctuation(static_cast<char>(c))) continue;
+    const char32_t lower = unicode_lower(c);
+    if (lower != c) {
+      b.clear();
+      append_utf8(b, lower);
+    }
+    cps.push_back(lower);
+    bytes.push_back(std::move(b));
+  }
   // Articles become a space, as re.sub(r"\b(a|an|the)\b", " ", s) does.
   std::string out;
-  out.reserve(s.size());
+  out.reserve(text.size());
   size_t i = 0;
-  while (i < s.size()) {
-    if (is_word_char(s[i]) && (i == 0 || !is_word_char(s[i - 1]))) {
+  while (i < cps.size()) {
+    if (is_word_char(cps[i]) && (i == 0 || !is_word_char(cps[i - 1]))) {
       size_t j = i;
-      while (j < s.size() && is_word_char(s[j])) ++j;
-      const std::string word = s.substr(i, j - i);
+      std::string word;
+      while (j < cps.size() && is_word_char(cps[j])) word += bytes[j++];
       out += (word == "a" || word == "an" || word == "the") ? std::string(" ") : word;
       i = j;
     } else {
-      out.push_back(s[i++]);
+      out += bytes[i++];
     }
   }
   std::string joined;
-  for (const std::string& w : split_whitespace(out)) {
+  for (const std::string& w : split_unicode_whitespace(out)) {
     if (!joined.empty()) joined.push_back(' ');
     joined += w;
   }
@@ -178,48 +227,54 @@ SquadScore squad_max_over_answers(const std::vector<std::string>& answers,
                                   const std::string& prediction) {
   SP_CHECK(!answers.empty(), "[squad] no gold answers to compare the prediction with");
   const std::string pred = normalize_squad(prediction);
-  const std::vector<std::string> pred_tokens = split_whitespace(pred);
+  const std::vector<std::string> pred_tokens = split_unicode_whitespace(pred);
   SquadScore best;
   for (const std::string& answer : answers) {
     const std::string gold = normalize_squad(answer);
     best.em = std::max(best.em, gold == pred ? 1.0 : 0.0);
-    best.f1 = std::max(best.f1, token_f1(split_whitespace(gold), pred_tokens));
+    best.f1 = std::max(best.f1, token_f1(split_unicode_whitespace(gold), pred_tokens));
   }
   return best;
 }
 
-bool wsc_names_referent(const std::string& prediction, const std::string& referent) {
+int wsc_simple_class(const std::string& prediction, const std::string& referent) {
   static const std::set<std::string> kDeterminers = {
       "a",    "an",   "few", "her",   "his",   "each", "every", "many",  "much",  "my",  "our",
       "some", "that", "the", "their", "these", "this", "those", "which", "whose", "your"};
-  // Strip, lowercase, and drop determiners (splitting on single spaces, as T5 does).
+  // clean(): strip, lowercase, drop determiners, splitting on single spaces as T5 does; the
+  // words of " ".join(kept).split(" "), so nothing kept reads as one empty word.
   auto clean = [&](const std::string& s) {
-    size_t b = 0, e = s.size();
-    while (b < e && is_space(s[b])) ++b;
-    while (e > b && is_space(s[e - 1])) --e;
+    const std::string_view stripped = utf8::strip(s);
     std::string lower;
-    for (size_t i = b; i < e; ++i) lower.push_back(ascii_lower(s[i]));
+    for (size_t i = 0; i < stripped.size();) {
+      size_t len = 1;
+      const char32_t c = utf8::decode(stripped, i, &len);
+      if (unicode_lower(c) == c)
+        lower.append(stripped.substr(i, len));
+      else
+        append_utf8(lower, unicode_lower(c));
+      i += len;
+    }
     std::vector<std::string> kept;
     for (std::string& w : split_on_space(lower))
       if (!kDeterminers.count(w)) kept.push_back(std::move(w));
+    if (kept.empty()) kept.emplace_back();
     return kept;
   };
   const std::vector<std::string> pred = clean(prediction);
   const std::vector<std::string> ref = clean(referent);
-  auto joined_empty = [](const std::vector<std::string>& words) {
-    return std::all_of(words.begin(), words.end(),
-                       [](const std::string& w) { return w.empty(); }) &&
-           words.size() <= 1;
-  };
-  if (joined_empty(pred)) return false;
+  // An empty prediction is -1, not 0, so it cannot match a False label by accident.
+  if (pred.size() == 1 && pred[0].empty()) return -1;
   auto has_quote = [](const std::vector<std::string>& words) {
     return std::any_of(words.begin(), words.end(),
                        [](const std::string& w) { return w.find('\'') != std::string::npos; });
   };
-  if (has_quote(pred) != has_quote(ref)) return false;
+  if (has_quote(pred) != has_quote(ref)) return 0;
   const std::set<std::string> p(pred.begin(), pred.end()), r(ref.begin(), ref.end());
-  return std::includes(r.begin(), r.end(), p.begin(), p.end()) ||
-         std::includes(p.begin(), p.end(), r.begin(), r.end());
+  return (std::includes(r.begin(), r.end(), p.begin(), p.end()) ||
+          std::includes(p.begin(), p.end(), r.begin(), r.end()))
+             ? 1
+             : 0;
 }
 
 }  // namespace sp

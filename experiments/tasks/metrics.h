@@ -44,10 +44,11 @@ struct SquadScore {
 SquadScore squad_max_over_answers(const std::vector<std::string>& answers,
                                   const std::string& prediction);
 
-// T5's wsc_simple postprocessor: whether prediction names the referent, ignoring case and
-// determiners; either word set may contain the other ("fuzzy bunny" vs "bunny"), but a
-// possessive on one side only ("Bob" vs "Bob's hat") is no match; an empty prediction never
-// matches.
-bool wsc_names_referent(const std::string& prediction, const std::string& referent);
+// T5's wsc_simple postprocessor: 1 when prediction names the referent, ignoring case and
+// determiners (either word set may contain the other: "fuzzy bunny" vs "bunny", but a
+// possessive on one side only, "Bob" vs "Bob's hat", is no match), 0 when it does not, and
+// -1 when the prediction is empty once determiners are dropped, so that it never equals an
+// example's 0/1 label.
+int wsc_simple_class(const std::string& prediction, const std::string& referent);
 
 }  // namespace sp

@@ -171,7 +171,7 @@ class WscTask : public Task {
       SP_CHECK(examples[i].label == 0 || examples[i].label == 1, "[wsc] example ", examples[i].id,
                " has no label (a test split?)");
       targets.push_back(examples[i].label);
-      predicted.push_back(wsc_names_referent(predictions[i], examples[i].targets) ? 1 : 0);
+      predicted.push_back(wsc_simple_class(predictions[i], examples[i].targets));
     }
     return {{"accuracy", accuracy_score(targets, predicted)}};
   }

@@ -64,6 +64,25 @@ TEST(TaskMetrics, SquadNormalisation) {
   EXPECT_EQ(normalize_squad("Zoë's (café)"), "zoës café");  // non-ASCII kept, ASCII lowered
 }
 
+// Python's str.lower(), \b and str.split() in T5's normalize_squad are Unicode-aware (values
+// worked out with Python 3): a no-break or thin space separates words and ends an article,
+// a dash or curly quote is not part of a word, non-ASCII capitals are lowered; non-ASCII
+// punctuation itself is kept (string.punctuation is ASCII).
+TEST(TaskMetrics, SquadNormalisationFollowsPythonsUnicodeRules) {
+  EXPECT_EQ(normalize_squad("The\u00a0Cat"), "cat");
+  EXPECT_EQ(normalize_squad("the\u2009end"), "end");
+  EXPECT_EQ(normalize_squad("\u00c9MILE Zola"), "\u00e9mile zola");
+  EXPECT_EQ(normalize_squad("\u0141\u00d3D\u0179 \u0178"), "\u0142\u00f3d\u017a \u00ff");
+  EXPECT_EQ(normalize_squad("war\u2014the end"), "war\u2014 end");
+  EXPECT_EQ(normalize_squad("\u2019the cat\u2019"), "\u2019 cat\u2019");
+  EXPECT_EQ(normalize_squad("1\u00d7the 2"), "1\u00d7 2");
+  EXPECT_EQ(normalize_squad("\u00e9the"), "\u00e9the");  // a letter: still one word
+  // A gold answer with a no-break space matches the decoded prediction with a plain one.
+  const SquadScore s = squad_max_over_answers({"Manchester\u00a0United"}, "Manchester United");
+  EXPECT_DOUBLE_EQ(s.em, 1.0);
+  EXPECT_DOUBLE_EQ(s.f1, 1.0);
+}
+
 TEST(TaskMetrics, SquadTakesTheBestAnswer) {
   // "president obama" vs "barack obama": 1 common token, P = R = 1/2 -> 0.5; vs "obama":
   // P = 1/2, R = 1 -> 2/3.
@@ -84,14 +103,26 @@ TEST(TaskMetrics, SquadTakesTheBestAnswer) {
 }
 
 TEST(TaskMetrics, WscMatching) {
-  EXPECT_TRUE(wsc_names_referent("the fuzzy bunny", "bunny"));
-  EXPECT_TRUE(wsc_names_referent("bunny", "The fuzzy bunny"));
-  EXPECT_TRUE(wsc_names_referent(" Tom ", "tom"));
-  EXPECT_TRUE(wsc_names_referent("his hat", "hat"));
-  EXPECT_FALSE(wsc_names_referent("Bob", "Bob's hat"));
-  EXPECT_FALSE(wsc_names_referent("the dog", "The cat"));
-  EXPECT_FALSE(wsc_names_referent("", "Tom"));
-  EXPECT_FALSE(wsc_names_referent("the", "Tom"));
+  EXPECT_EQ(wsc_simple_class("the fuzzy bunny", "bunny"), 1);
+  EXPECT_EQ(wsc_simple_class("bunny", "The fuzzy bunny"), 1);
+  EXPECT_EQ(wsc_simple_class(" Tom ", "tom"), 1);
+  EXPECT_EQ(wsc_simple_class("his hat", "hat"), 1);
+  EXPECT_EQ(wsc_simple_class("Bob", "Bob's hat"), 0);
+  EXPECT_EQ(wsc_simple_class("the dog", "The cat"), 0);
+  EXPECT_EQ(wsc_simple_class("\u00c9mile", "\u00e9mile"), 1);  // str.lower() is Unicode
+}
+
+// T5's wsc_simple returns -1 for a prediction that is empty once cleaned ("We don't want an
+// empty prediction to accidentally return 0 and spuriously match the label"), so it is wrong
+// whatever the label. A referent that cleans to nothing is the set {""}, which contains no
+// real prediction's words and is no subset of them.
+TEST(TaskMetrics, WscEmptyPredictionIsNeitherClass) {
+  EXPECT_EQ(wsc_simple_class("", "Tom"), -1);
+  EXPECT_EQ(wsc_simple_class("  ", "Tom"), -1);
+  EXPECT_EQ(wsc_simple_class("the", "Tom"), -1);
+  EXPECT_EQ(wsc_simple_class("The  the", "Tom"), -1);  // kept words [""], joined ""
+  EXPECT_EQ(wsc_simple_class("dog", "that"), 0);
+  EXPECT_EQ(wsc_simple_class("a  dog", "that"), 1);  // {"", "dog"} contains {""}
 }
 
 TEST(TaskMetrics, SuperGlueAverageAveragesInsideTasksFirst) {

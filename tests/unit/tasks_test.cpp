@@ -238,6 +238,10 @@ TEST_F(TaskFiles, WscSimple) {
   auto task = make_task("wsc", o);
   EXPECT_DOUBLE_EQ(task->compute_metrics(val, {"Mark", "Mark"}).at("accuracy"), 100.0);
   EXPECT_DOUBLE_EQ(task->compute_metrics(val, {"mark", "Pete"}).at("accuracy"), 50.0);
+  // T5's wsc_simple postprocessor maps a prediction that is empty after dropping
+  // determiners to -1, which matches no label: wrong even on the False example.
+  EXPECT_DOUBLE_EQ(task->compute_metrics(val, {"", "the"}).at("accuracy"), 0.0);
+  EXPECT_DOUBLE_EQ(task->compute_metrics(val, {"Mark", ""}).at("accuracy"), 50.0);
 }
 
 TEST_F(TaskFiles, WscSpecialCasesAndBadIndex) {
