@@ -21,6 +21,12 @@ void accumulate_into_leaf(AutogradMeta& leaf, Tensor g) {
     leaf.grad = owned ? std::move(g) : kernels::clone(g);
     return;
   }
+  // A gradient given with set_grad may be strided, even a broadcast view whose elements
+  // share memory: adding into it in place would be wrong, so replace it by a fresh sum.
+  if (!leaf.grad.is_contiguous()) {
+    leaf.grad = kernels::binary(BinaryOp::add, leaf.grad, g);
+    return;
+  }
   backend_for(leaf.grad).binary(BinaryOp::add, leaf.grad, leaf.grad, g);
 }
 

@@ -16,6 +16,25 @@ void Inputs::accumulate(int i, Tensor g) {
   acc = acc.defined() ? kernels::binary(BinaryOp::add, acc, g) : g;
 }
 
+Node::~Node() {
+  // Destroying a node would destroy the nodes only it holds, one stack frame each: a chain
+  // as long as a training run (a loss summed over steps without detach) overflows the
+  // stack. Take those nodes out here and destroy them one at a time instead. The saved
+  // tensors go first, since they may hold the same nodes through their grad_fn.
+  std::vector<std::shared_ptr<Node>> orphans;
+  auto take = [&orphans](Node& n) {
+    n.fn_ = nullptr;
+    for (Edge& e : n.edges_)
+      if (e.node && e.node.use_count() == 1) orphans.push_back(std::move(e.node));
+  };
+  take(*this);
+  while (!orphans.empty()) {
+    std::shared_ptr<Node> n = std::move(orphans.back());
+    orphans.pop_back();
+    take(*n);
+  }
+}
+
 std::vector<Tensor> Node::apply(const Tensor& grad) {
   SP_CHECK(fn_, "[backward] the graph through ", name_,
            " was already used by a backward pass and its saved tensors are released");

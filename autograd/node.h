@@ -10,6 +10,10 @@
 // The lambda captures what backward needs (saved tensors); the engine destroys it right
 // after it runs, which releases them. Capture an op's own output only as out.detach():
 // the output holds the node, so capturing it whole would be a cycle.
+//
+// Saved tensors share storage with the forward's tensors and nothing tracks versions: an
+// in-place write (kernels::copy_, an optimizer step) to a tensor a pending graph saved
+// silently changes that graph's gradients. Step only after backward, or detach().clone().
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -54,6 +58,9 @@ class Node {
  public:
   Node(const char* name, std::vector<Edge> edges, BackwardFn fn, uint64_t sequence)
       : name_(name), edges_(std::move(edges)), fn_(std::move(fn)), sequence_(sequence) {}
+  ~Node();  // iterative: a graph millions of nodes deep must not overflow the stack
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
   const char* name() const { return name_; }
   std::vector<Edge>& edges() { return edges_; }
   uint64_t sequence() const { return sequence_; }  // creation order; later runs first

@@ -23,8 +23,15 @@ Tensor Tensor::grad() const { return autograd_ ? autograd_->grad : Tensor(); }
 
 void Tensor::set_grad(const Tensor& g) {
   SP_CHECK(is_leaf(), "[set_grad] only leaves hold gradients");
-  if (g.defined())
-    SP_CHECK(g.shape() == shape_, "[set_grad] gradient shape ", g.shape(), " differs from ", shape_);
+  if (g.defined()) {
+    SP_CHECK(g.shape() == shape_, "[set_grad] gradient shape ", g.shape(), " differs from ",
+             shape_);
+    // Backward adds into the gradient in place, reading it as the tensor's dtype.
+    SP_CHECK(g.dtype() == dtype_, "[set_grad] gradient dtype ", dtype_name(g.dtype()),
+             " differs from the tensor's ", dtype_name(dtype_));
+    SP_CHECK(g.device() == device(), "[set_grad] gradient device ", g.device(),
+             " differs from the tensor's ", device());
+  }
   if (!autograd_) autograd_ = std::make_shared<AutogradMeta>();
   autograd_->grad = g;
 }

@@ -108,4 +108,34 @@ TEST(Autograd, BackwardReleasesSavedTensors) {
 }
 
 }  // namespace
+TEST(Autograd, SetGradChecksDtype) {
+  Tensor x = leaf(Tensor::from_vector(std::vector<float>{1, 2, 3}));
+  EXPECT_THROW_MSG(x.set_grad(Tensor::zeros({3}, DType::f64)),
+                   "[set_grad] gradient dtype f64 differs from the tensor's f32");
+  EXPECT_FALSE(x.grad().defined());
+}
+
+// A gradient set from a broadcast view (stride 0) must not be accumulated into in place:
+// its elements share one memory cell.
+TEST(Autograd, AccumulatesIntoAStridedGivenGradient) {
+  Tensor x = leaf(Tensor::from_vector(std::vector<float>{1, 2, 3}));
+  x.set_grad(kernels::expand(Tensor::zeros({1}), Shape{3}));
+  sum(x * Tensor::from_vector(std::vector<float>{1, 2, 3})).backward();
+  expect_values(x.grad(), {1, 2, 3});
+  EXPECT_TRUE(x.grad().is_contiguous());
+}
+
+// Destroying a graph must not recurse once per node: a loss summed over many steps
+// without detach makes a chain as long as the run.
+TEST(Autograd, LongGraphsDestroyWithoutDeepRecursion) {
+  Tensor x = leaf(Tensor::from_vector(std::vector<float>{1}));
+  const Tensor c = Tensor::from_vector(std::vector<float>{1});
+  for (bool run_backward : {true, false}) {
+    Tensor y = x;
+    for (int i = 0; i < 300000; ++i) y = i % 2 ? y * 1.0 : y * c;  // mul saves y itself
+    if (run_backward) sum(y).backward();
+  }
+  expect_values(x.grad(), {1});
+}
+
 }  // namespace sp
