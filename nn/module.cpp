@@ -82,7 +82,7 @@ void Module::collect_slots(const std::string& prefix, bool params, bool buffers,
     for (Slot& s : params_) out.emplace_back(join(prefix, s.name), s.tensor);
   if (buffers)
     for (Slot& s : buffers_)
-      if (s.persistent) out.emplace_back(join(prefix, s.name), s.tensor);
+      if (s.persistent && s.tensor->defined()) out.emplace_back(join(prefix, s.name), s.tensor);
   for (auto& [name, child] : children_)
     child->collect_slots(join(prefix, name), params, buffers, out);
 }

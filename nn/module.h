@@ -57,7 +57,7 @@ class Module {
   // name; otherwise loads what matches and returns the lists.
   LoadStateDictResult load_state_dict(const NamedTensors& state, bool strict = true);
 
-  // Pointers to every registered parameter and persistent buffer, in state_dict order
+  // Pointers to every registered parameter and defined persistent buffer, in state_dict order
   // (loaders fill them in place; valid while the module lives and registers nothing new).
   std::vector<std::pair<std::string, Tensor*>> tensor_slots();
   // The registered tensor with that dotted name, or nullptr.

@@ -155,6 +155,23 @@ TEST(Module, duplicate_names_throw) {
   EXPECT_THROW_MSG(Bad(), "[Module] name registered twice: a");
 }
 
+// An unset (undefined) buffer is in neither the state dict nor what load_state_dict wants.
+TEST(Module, undefined_buffer_round_trips) {
+  struct WithOptional : Module {
+    WithOptional() : lin(2, 2) {
+      register_module("lin", &lin);
+      register_buffer("cache", &cache);
+    }
+    Linear lin;
+    Tensor cache;  // filled later, maybe never
+  };
+  WithOptional m;
+  const NamedTensors sd = m.state_dict();
+  EXPECT_EQ(names_of(sd), (std::vector<std::string>{"lin.weight", "lin.bias"}));
+  EXPECT_TRUE(m.load_state_dict(sd).ok());
+  EXPECT_EQ(m.tensor_slots().size(), sd.size());
+}
+
 TEST(Module, find_parameter) {
   Net net;
   EXPECT_EQ(net.find_parameter("layer.1.norm.weight"), &net.blocks[1]->norm.weight);
