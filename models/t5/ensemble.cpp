@@ -1,6 +1,5 @@
 #include "models/t5/ensemble.h"
 
-#include <algorithm>
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -40,22 +39,8 @@ int64_t ensemble_rank_classify(const T5ForConditionalGeneration& model, int64_t 
   SP_CHECK(!input_ids.empty(), "[ensemble] empty input");
   const int64_t N = num_members, C = static_cast<int64_t>(candidates.size());
   const int64_t S = static_cast<int64_t>(input_ids.size());
-  const int64_t V = model.config().vocab_size;
-  size_t T = 0;
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    SP_CHECK(!candidates[i].empty(), "[ensemble] an empty candidate");
-    for (int64_t id : candidates[i])
-      SP_CHECK(id >= 0 && id < V, "[ensemble] candidate ", i, " holds token id ", id,
-               ", outside the vocabulary [0, ", V, ")");
-    T = std::max(T, candidates[i].size());
-  }
   // Rows k * C + i: member k scoring candidate i.
-  std::vector<int64_t> labels(N * C * T, -100);
-  for (int64_t k = 0; k < N; ++k)
-    for (int64_t i = 0; i < C; ++i)
-      std::copy(candidates[i].begin(), candidates[i].end(), labels.begin() + (k * C + i) * T);
-  Tensor label_t = Tensor::from_vector(labels, Shape{N * C, static_cast<int64_t>(T)});
-  if (!model.device().is_cpu()) label_t = label_t.to(model.device());
+  const Tensor label_t = candidate_labels(model, candidates, N, "ensemble");
 
   NoGradGuard no_grad;
   // The input is encoded once per member and shared by that member's candidates.
@@ -73,12 +58,13 @@ int64_t ensemble_rank_classify(const T5ForConditionalGeneration& model, int64_t 
   CrossEntropyOptions ce;
   ce.reduction = Reduction::none;
   std::vector<double> nll = cross_entropy(logits, label_t, ce).to_vector<double>();  // [N*C, T]
+  const int64_t T = label_t.size(1);
   std::vector<std::vector<int64_t>> choice(N, std::vector<int64_t>(1));
   for (int64_t k = 0; k < N; ++k) {
     std::vector<double> logprob(C, 0.0);
     for (int64_t i = 0; i < C; ++i)
-      for (size_t t = 0; t < T; ++t)
-        if (labels[(k * C + i) * T + t] != -100) logprob[i] -= nll[(k * C + i) * T + t];
+      for (size_t t = 0; t < candidates[i].size(); ++t)  // the padding follows
+        logprob[i] -= nll[(k * C + i) * T + t];
     int64_t best = 0;
     for (int64_t i = 1; i < C; ++i)
       if (logprob[i] > logprob[best]) best = i;

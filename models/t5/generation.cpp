@@ -77,6 +77,27 @@ std::vector<SequenceScore> score_sequences(const T5ForConditionalGeneration& mod
   return scores;
 }
 
+Tensor candidate_labels(const T5ForConditionalGeneration& model,
+                        const std::vector<std::vector<int64_t>>& candidates, int64_t copies,
+                        const char* op) {
+  const int64_t C = static_cast<int64_t>(candidates.size());
+  const int64_t V = model.config().vocab_size;
+  size_t T = 0;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    SP_CHECK(!candidates[i].empty(), "[", op, "] an empty candidate");
+    for (int64_t id : candidates[i])
+      SP_CHECK(id >= 0 && id < V, "[", op, "] candidate ", i, " holds token id ", id,
+               ", outside the vocabulary [0, ", V, ")");
+    T = std::max(T, candidates[i].size());
+  }
+  std::vector<int64_t> labels(copies * C * T, -100);
+  for (int64_t k = 0; k < copies; ++k)
+    for (int64_t i = 0; i < C; ++i)
+      std::copy(candidates[i].begin(), candidates[i].end(), labels.begin() + (k * C + i) * T);
+  Tensor out = Tensor::from_vector(labels, Shape{copies * C, static_cast<int64_t>(T)});
+  return model.device().is_cpu() ? out : out.to(model.device());
+}
+
 int64_t rank_classify(const T5ForConditionalGeneration& model,
                       const std::vector<int64_t>& input_ids,
                       const std::vector<std::vector<int64_t>>& candidates,
@@ -85,21 +106,7 @@ int64_t rank_classify(const T5ForConditionalGeneration& model,
   SP_CHECK(!input_ids.empty(), "[rank_classify] empty input");
   const int64_t C = static_cast<int64_t>(candidates.size());
   const int64_t S = static_cast<int64_t>(input_ids.size());
-  const int64_t V = model.config().vocab_size;
-  size_t T = 0;
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    SP_CHECK(!candidates[i].empty(), "[rank_classify] an empty candidate");
-    // -100 would be scored as ignored padding: the candidate would lose a token.
-    for (int64_t id : candidates[i])
-      SP_CHECK(id >= 0 && id < V, "[rank_classify] candidate ", i, " holds token id ", id,
-               ", outside the vocabulary [0, ", V, ")");
-    T = std::max(T, candidates[i].size());
-  }
-  std::vector<int64_t> labels(C * T, -100);
-  for (int64_t i = 0; i < C; ++i)
-    std::copy(candidates[i].begin(), candidates[i].end(), labels.begin() + i * T);
-  Tensor label_t = Tensor::from_vector(labels, Shape{C, static_cast<int64_t>(T)});
-  if (!model.device().is_cpu()) label_t = label_t.to(model.device());
+  const Tensor label_t = candidate_labels(model, candidates, 1, "rank_classify");
 
   // The input is encoded once and shared by every candidate.
   NoGradGuard no_grad;
@@ -114,13 +121,13 @@ int64_t rank_classify(const T5ForConditionalGeneration& model,
   CrossEntropyOptions ce;
   ce.reduction = Reduction::none;
   std::vector<double> nll = cross_entropy(logits, label_t, ce).to_vector<double>();  // [C, T]
+  const int64_t T = label_t.size(1);
   std::vector<SequenceScore> s(C);
   for (int64_t i = 0; i < C; ++i)
-    for (size_t t = 0; t < T; ++t)
-      if (labels[i * T + t] != -100) {
-        s[i].logprob -= nll[i * T + t];
-        ++s[i].num_tokens;
-      }
+    for (size_t t = 0; t < candidates[i].size(); ++t) {  // the padding follows
+      s[i].logprob -= nll[i * T + t];
+      ++s[i].num_tokens;
+    }
   int64_t best = 0;
   for (int64_t i = 1; i < C; ++i)
     if (s[i].logprob > s[best].logprob) best = i;

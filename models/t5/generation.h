@@ -34,6 +34,14 @@ std::vector<SequenceScore> score_sequences(const T5ForConditionalGeneration& mod
                                            const Tensor& input_ids, const Tensor& attention_mask,
                                            const Tensor& labels, const Tensor& task_ids = Tensor());
 
+// The candidates as label rows for scoring, [copies * C, T] i64 on the model's device:
+// copy k's candidate i at row k * C + i, padded with -100 to the longest (T). Every id must
+// be a token of the model's vocabulary (a -100 would be scored as padding); op names the
+// caller in errors.
+Tensor candidate_labels(const T5ForConditionalGeneration& model,
+                        const std::vector<std::vector<int64_t>>& candidates, int64_t copies,
+                        const char* op);
+
 // Rank classification: for one input (ids without padding) and candidate target sequences,
 // the index of the candidate with the highest total log-likelihood; scores (when given)
 // receives every candidate's score. task_id >= 0 picks the input's prompt (mixed-task
