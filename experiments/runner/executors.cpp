@@ -397,14 +397,7 @@ std::vector<std::string> corpus_text_files(const std::vector<std::string>& entri
 std::string corpus_tokenizer_file(const StageRequest& r) {
   const Trial& t = *r.trial;
   if (t.tokenizer.source == "train") return "";
-  if (t.tokenizer.source == "file") return t.tokenizer.path;
-  const std::string checkpoint = base_checkpoint_dir(r.model_dir, t.model);
-  SP_CHECK(!checkpoint.empty(), "[run] tokenizer.source ", t.tokenizer.source,
-           " needs model.checkpoint");
-  const std::string path = (fs::path(checkpoint) / "spiece.model").string();
-  SP_CHECK(fs::is_regular_file(path), "[run] tokenizer.source ", t.tokenizer.source, ": ", path,
-           " does not exist");
-  return path;
+  return stage_tokenizer_file(r.model_dir, t.model, t.tokenizer);
 }
 
 // The corpus (and, for tokenizer.source train, its vocabulary) of a trial, built once per

@@ -60,22 +60,26 @@ std::unique_ptr<T5ForConditionalGeneration> load_stage_model(const std::string& 
   return m;
 }
 
+std::string stage_tokenizer_file(const std::string& model_dir, const ModelSpec& model,
+                                 const TokenizerSpec& tokenizer) {
+  if (tokenizer.source == "file") return tokenizer.path;
+  // A trained vocabulary travels with the checkpoints of the stages that trained on it.
+  const std::string dir = base_checkpoint_dir(model_dir, model);
+  SP_CHECK(!dir.empty(),
+           "[run] no tokenizer: the model is a preset with no stage before "
+           "this one; set tokenizer.source: file and tokenizer.path");
+  const fs::path path = fs::path(dir) / "spiece.model";
+  SP_CHECK(fs::exists(path), "[run] no tokenizer: ", path.string(),
+           " does not exist (set tokenizer.source: file and tokenizer.path)");
+  return path.string();
+}
+
 T5Tokenizer load_stage_tokenizer(const std::string& model_dir, const ModelSpec& model,
                                  const TokenizerSpec& tokenizer) {
   T5TokenizerOptions options;
   options.extra_ids = tokenizer.extra_ids;
-  // A trained vocabulary travels with the checkpoints of the stages that trained on it.
+  T5Tokenizer t = T5Tokenizer::load(stage_tokenizer_file(model_dir, model, tokenizer), options);
   const std::string dir = base_checkpoint_dir(model_dir, model);
-  fs::path path = tokenizer.path;
-  if (tokenizer.source != "file") {
-    SP_CHECK(!dir.empty(),
-             "[run] no tokenizer: the model is a preset with no stage before "
-             "this one; set tokenizer.source: file and tokenizer.path");
-    path = fs::path(dir) / "spiece.model";
-    SP_CHECK(fs::exists(path), "[run] no tokenizer: ", path.string(),
-             " does not exist (set tokenizer.source: file and tokenizer.path)");
-  }
-  T5Tokenizer t = T5Tokenizer::load(path.string(), options);
   const fs::path config = fs::path(dir) / "config.json";
   if (dir.empty())
     t.check_fits(preset_config(model).vocab_size, "preset " + model.preset);

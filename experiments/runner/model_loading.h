@@ -27,12 +27,16 @@ void check_model_device(const ModelSpec& model);
 // on the host, then moved once; PEFT attached afterwards follows the model's device);
 // dropout_gen drives its dropout (may be null; must outlive the model).
 std::unique_ptr<T5ForConditionalGeneration> load_stage_model(const std::string& model_dir,
-                                                             const ModelSpec& model,
-                                                             double dropout,
+                                                             const ModelSpec& model, double dropout,
                                                              Generator* dropout_gen);
 
-// The tokenizer: TokenizerSpec source "file" reads its path; otherwise
-// <checkpoint>/spiece.model. Throws naming what is missing.
+// The spiece.model a stage starting at model_dir uses: TokenizerSpec source "file"'s path;
+// otherwise <checkpoint>/spiece.model (a trained vocabulary travels with the checkpoints of
+// the stages that trained on it). Throws naming what is missing.
+std::string stage_tokenizer_file(const std::string& model_dir, const ModelSpec& model,
+                                 const TokenizerSpec& tokenizer);
+
+// The tokenizer of stage_tokenizer_file, which must fit the model's embedding.
 T5Tokenizer load_stage_tokenizer(const std::string& model_dir, const ModelSpec& model,
                                  const TokenizerSpec& tokenizer);
 
