@@ -12,7 +12,7 @@ namespace sp::cli {
 
 struct PretrainFlags {
   PretrainOptions options;
-  double lr = 0;  // 0: the schedule's default
+  double lr = 0;  // 0: the schedule's default (rsqrt: 1, the others: 1e-3)
   std::string progress = "auto";
 };
 
@@ -37,22 +37,32 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
   sub.add_option("--targets-length", o.targets_length,
                  "Decoder tokens per row; 0: what the objective needs for --inputs-length")
       ->capture_default_str();
-  sub.add_option("--optimizer", o.optimizer, "adafactor (T5X defaults) or adamw")
-      ->check(CLI::IsMember({"adafactor", "adamw"}))
+  OptimizerSpec& opt = o.optimizer;
+  sub.add_option("--optimizer", opt.name,
+                 "adafactor (T5X's pretraining settings), adamw (beta 0.9/0.999, eps 1e-8) or sgd")
+      ->check(CLI::IsMember({"adafactor", "adamw", "sgd"}))
       ->capture_default_str();
-  sub.add_option("--schedule", o.schedule,
-                 "rsqrt: LR / sqrt(max(step, --rsqrt-offset)) (T5); constant: LR")
-      ->check(CLI::IsMember({"rsqrt", "constant"}))
+  sub.add_option("--schedule", opt.schedule.kind,
+                 "rsqrt: LR / sqrt(max(step, --rsqrt-offset)) (T5); constant: LR; linear, "
+                 "cosine: LR decayed to 0 at the last step")
+      ->check(CLI::IsMember({"rsqrt", "constant", "linear", "cosine"}))
       ->capture_default_str();
   sub.add_option("--lr", f.lr,
-                 "Learning rate (rsqrt: its numerator, default 1; constant: "
-                 "default 1e-3)")
-      ->check(non_negative());
-  sub.add_option("--rsqrt-offset", o.rsqrt_offset, "Steps of constant rate before the decay")
+                 "Learning rate (rsqrt: its numerator, default 1; the others: default 1e-3)")
+      ->check(positive());
+  sub.add_option("--rsqrt-offset", opt.schedule.rsqrt_offset,
+                 "Steps of constant rate before the decay")
       ->check(positive())
       ->capture_default_str();
-  sub.add_option("--warmup-steps", o.warmup_steps, "Linear warm-up steps")->capture_default_str();
-  sub.add_option("--clip", o.clip_global_norm, "Global gradient-norm clipping; 0: off")
+  sub.add_option("--warmup-steps", opt.schedule.warmup_steps, "Linear warm-up steps from 0")
+      ->check(non_negative())
+      ->capture_default_str();
+  sub.add_option("--weight-decay", opt.weight_decay,
+                 "adafactor: T5X's decay rate (not scaled by LR); adamw, sgd: decoupled; 0: off")
+      ->check(non_negative())
+      ->capture_default_str();
+  sub.add_option("--clip", opt.clip_global_norm, "Global gradient-norm clipping; 0: off")
+      ->check(non_negative())
       ->capture_default_str();
   sub.add_option("--z-loss", o.z_loss, "T5X's z-loss coefficient (1e-4 in T5X); 0: off")
       ->check(non_negative())
@@ -82,7 +92,7 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
 
 inline int run_pretrain_flags(PretrainFlags& f) {
   PretrainOptions& o = f.options;
-  if (f.lr > 0) o.lr = f.lr;
+  o.optimizer.lr = f.lr > 0 ? f.lr : o.optimizer.schedule.kind == "rsqrt" ? 1.0 : 1e-3;
   o.progress = f.progress == "live"    ? ProgressMode::live
                : f.progress == "plain" ? ProgressMode::plain
                : f.progress == "off"   ? ProgressMode::off

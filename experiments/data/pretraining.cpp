@@ -14,10 +14,9 @@
 #include "experiments/data/tokenized_documents.h"
 #include "experiments/data/unigram_baseline.h"
 #include "experiments/objectives/span_corruption.h"
+#include "experiments/training/optimizer_factory.h"
 #include "models/io/atomic_file.h"
 #include "models/t5/checkpoint.h"
-#include "nn/optim/adafactor.h"
-#include "nn/optim/adamw.h"
 #include "tensor/error.h"
 
 namespace sp {
@@ -43,39 +42,8 @@ nlohmann::json options_json(const PretrainOptions& o) {
       {"targets_length", o.targets_length},
       {"seed", o.seed},
       {"eval_examples", o.eval_examples}};
-  if (o.make_optimizer) {
-    j["optimizer"] = o.optimizer_json;
-  } else {
-    j["optimizer"] = o.optimizer;
-    j["schedule"] = o.schedule;
-    j["lr"] = o.lr ? nlohmann::json(*o.lr) : nlohmann::json(nullptr);
-    j["rsqrt_offset"] = o.rsqrt_offset;
-    j["warmup_steps"] = o.warmup_steps;
-  }
+  j["optimizer"] = o.optimizer.canonical_json();
   return j;
-}
-
-// The optimizer the name fields of o describe (the softprompt pretrain / lm-adapt flags).
-std::unique_ptr<optim::Optimizer> named_optimizer(const PretrainOptions& o,
-                                                  const NamedTensorList& params) {
-  std::unique_ptr<optim::Optimizer> opt;
-  if (o.optimizer == "adafactor")
-    opt = std::make_unique<optim::Adafactor>(tensors_of(params), names_of(params));
-  else if (o.optimizer == "adamw")
-    opt = std::make_unique<optim::AdamW>(tensors_of(params), names_of(params));
-  else
-    fail(
-        str_cat("[pretrain] unknown optimizer \"", o.optimizer, "\"; expected adafactor or adamw"));
-  optim::Schedule schedule;
-  if (o.schedule == "rsqrt")
-    schedule = optim::Schedule::rsqrt(o.lr.value_or(1.0), o.rsqrt_offset);
-  else if (o.schedule == "constant")
-    schedule = optim::Schedule::constant(o.lr.value_or(1e-3));
-  else
-    fail(str_cat("[pretrain] unknown schedule \"", o.schedule, "\"; expected rsqrt or constant"));
-  if (o.warmup_steps > 0) schedule = schedule.with_warmup(o.warmup_steps);
-  opt->set_schedule(schedule);
-  return opt;
 }
 
 // Rows of packed examples and the target tokens they hold (to weight batch means).
@@ -233,6 +201,16 @@ double read_double(const std::string& path, const char* key) {
 
 }  // namespace
 
+OptimizerSpec t5_pretraining_optimizer() {
+  OptimizerSpec o;
+  o.name = "adafactor";
+  o.lr = 1.0;
+  o.schedule.kind = "rsqrt";
+  o.schedule.rsqrt_offset = 10000;
+  o.multiply_by_parameter_scale = true;
+  return o;
+}
+
 const char* objective_name(PretrainObjective objective) {
   return objective == PretrainObjective::span_corruption ? "span_corruption" : "prefix_lm";
 }
@@ -371,8 +349,7 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   auto stream = make_stream(o, train_docs, vocab, o.seed, true, 0);
   PretrainJob job(*model, *stream, packing, std::move(eval), dropout_gen, spiece, o.z_loss);
   const NamedTensorList params = job.trainable();
-  std::unique_ptr<optim::Optimizer> opt =
-      o.make_optimizer ? o.make_optimizer(params) : named_optimizer(o, params);
+  std::unique_ptr<optim::Optimizer> opt = make_optimizer(o.optimizer, params, o.steps);
 
   TrainerOptions t;
   t.steps = o.steps;
@@ -383,7 +360,7 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   t.keep_best = false;  // pretraining exports its last parameters
   t.metric = "loss";
   t.higher_is_better = false;
-  t.clip_global_norm = o.clip_global_norm;
+  t.clip_global_norm = o.optimizer.clip_global_norm;
   t.max_seconds = o.max_seconds;
   t.out_dir = o.out_dir;
   t.progress = o.progress;

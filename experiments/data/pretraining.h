@@ -22,22 +22,24 @@
 // load_t5 reads), and pretrain.json (the options, the baseline, the validation loss
 // before training, the eval history, tokens/s), written atomically at the end.
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "experiments/spec/spec.h"
 #include "experiments/training/trainer.h"
-#include "nn/optim/optimizer.h"
 
 namespace sp {
 
 enum class PretrainObjective { span_corruption, prefix_lm };
 const char* objective_name(PretrainObjective objective);
 PretrainObjective objective_from_name(const std::string& name);  // throws on others
+
+// Adafactor as T5X pretrains (factored, parameter scale, decay rate 0.8, update clipping 1)
+// at lr / sqrt(max(step, 10000)) with lr 1, no weight decay.
+OptimizerSpec t5_pretraining_optimizer();
 
 struct PretrainOptions {
   PretrainObjective objective = PretrainObjective::span_corruption;
@@ -66,19 +68,10 @@ struct PretrainOptions {
   double noise_density = 0.15;
   double mean_noise_span_length = 3.0;
 
-  // The optimizer: make_optimizer when set (the runner builds its spec's, schedule
-  // included, and describes it in optimizer_json for the summary), else from the fields
-  // below.
-  std::function<std::unique_ptr<optim::Optimizer>(const NamedTensorList&)> make_optimizer;
-  nlohmann::json optimizer_json;
-  std::string optimizer = "adafactor";  // adafactor (T5X defaults) | adamw
-  std::string schedule = "rsqrt";       // rsqrt | constant
-  // rsqrt: lr / sqrt(max(step, rsqrt_offset)), T5's 1 / sqrt(max(step, 1e4)) by default;
-  // constant: lr (default 1e-3).
-  std::optional<double> lr;
-  int64_t rsqrt_offset = 10000;
-  int64_t warmup_steps = 0;
-  double clip_global_norm = 0;
+  // The optimizer and its schedule (make_optimizer, experiments/training/optimizer_factory.h)
+  // and the gradient clipping; by default T5's pretraining: Adafactor with T5X's defaults at
+  // 1 / sqrt(max(step, 1e4)).
+  OptimizerSpec optimizer = t5_pretraining_optimizer();
   // T5X's auxiliary z-loss, z_loss * log(Z)^2 per target token, added to the training loss
   // (the validation loss stays plain cross-entropy); 0: off.
   double z_loss = 0;

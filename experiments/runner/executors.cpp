@@ -16,11 +16,11 @@
 #include "experiments/inference/prompt_neighbors.h"
 #include "experiments/runner/evaluation.h"
 #include "experiments/runner/model_loading.h"
-#include "experiments/runner/optimizer_factory.h"
 #include "experiments/runner/stage_executor.h"
 #include "experiments/runner/tune_job.h"
 #include "experiments/tasks/task.h"
 #include "experiments/training/dtype_policy.h"
+#include "experiments/training/optimizer_factory.h"
 #include "experiments/training/trainer.h"
 #include "models/io/atomic_file.h"
 #include "models/tokenizer/t5_tokenizer.h"
@@ -478,11 +478,7 @@ StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
   // Span corruption's targets follow from inputs_length; prefix LM's are the spec's.
   o.targets_length = o.objective == PretrainObjective::prefix_lm ? loop.targets_length : 0;
   // The spec's optimizer and schedule, every key of them, as the tune stage builds its own.
-  o.make_optimizer = [&loop](const NamedTensorList& params) {
-    return make_optimizer(loop.optimizer, params, loop.steps);
-  };
-  o.optimizer_json = loop.optimizer.canonical_json();
-  o.clip_global_norm = loop.optimizer.clip_global_norm;
+  o.optimizer = loop.optimizer;
   o.z_loss = loop.z_loss;
   o.seed = loop.seed;
   o.log_every = loop.log_every;

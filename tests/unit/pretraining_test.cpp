@@ -8,7 +8,9 @@
 #include <fstream>
 
 #include "experiments/data/corpus_builder.h"
+#include "experiments/training/optimizer_factory.h"
 #include "models/t5/checkpoint.h"
+#include "nn/optim/adafactor.h"
 #include "temp_dir.h"
 #include "test_util.h"
 
@@ -58,8 +60,8 @@ PretrainOptions tiny_options(const std::string& data, const std::string& out) {
   o.eval_every = 10;
   o.eval_examples = 8;
   o.log_every = 5;
-  o.schedule = "constant";
-  o.lr = 1e-2;
+  o.optimizer.schedule.kind = "constant";
+  o.optimizer.lr = 1e-2;
   o.progress = ProgressMode::off;
   o.verbose = false;
   return o;
@@ -170,14 +172,49 @@ TEST(Pretraining, resuming_with_other_data_settings_is_refused) {
                    "the state is for inputs_length 32, this stream has inputs_length 24");
 }
 
+TEST(Pretraining, default_optimizer_is_t5x_pretraining_adafactor) {
+  Tensor w = Tensor::zeros({4, 4});
+  w.requires_grad_(true);
+  auto opt = make_optimizer(PretrainOptions().optimizer, {{"w", w}}, 100);
+  auto* adafactor = dynamic_cast<optim::Adafactor*>(opt.get());
+  ASSERT_NE(adafactor, nullptr);
+  EXPECT_TRUE(adafactor->options().multiply_by_parameter_scale);
+  EXPECT_TRUE(adafactor->options().factored);
+  EXPECT_FALSE(adafactor->options().weight_decay_rate.has_value());
+  EXPECT_DOUBLE_EQ(adafactor->options().decay_rate, 0.8);
+  ASSERT_TRUE(opt->schedule().has_value());
+  EXPECT_DOUBLE_EQ(opt->schedule()->lr(1), 0.01);       // 1 / sqrt(1e4)
+  EXPECT_DOUBLE_EQ(opt->schedule()->lr(40000), 0.005);  // 1 / sqrt(4e4)
+}
+
+TEST(Pretraining, runs_with_the_optimizer_it_is_given) {
+  TempDir dir;
+  PretrainOptions o = tiny_options(shared_corpus(), (dir.path / "pt").string());
+  o.steps = 2;
+  o.optimizer.name = "adamw";
+  o.optimizer.weight_decay = 0.1;
+  o.optimizer.schedule.kind = "linear";
+  const PretrainResult r = run_pretraining(o);
+  // The trainer's checkpoint says what it trained with.
+  const nlohmann::json state =
+      nlohmann::json::parse(std::ifstream(fs::path(r.train.last_checkpoint) / "state.json"));
+  EXPECT_EQ(state["options"]["optimizer"], "adamw");
+  EXPECT_EQ(state["options"]["schedule"], "linear(peak 0.01, total 2, final 0)");
+  const nlohmann::json summary =
+      nlohmann::json::parse(std::ifstream(fs::path(o.out_dir) / "pretrain.json"));
+  EXPECT_EQ(summary["options"]["optimizer"], o.optimizer.canonical_json());
+  EXPECT_EQ(summary["options"]["optimizer"]["name"], "adamw");
+  EXPECT_DOUBLE_EQ(summary["options"]["optimizer"]["weight_decay"].get<double>(), 0.1);
+}
+
 TEST(Pretraining, clear_errors) {
   TempDir dir;
   PretrainOptions o = tiny_options((dir.path / "nothing").string(), (dir.path / "out").string());
   EXPECT_THROW_MSG(run_pretraining(o), "is not a built corpus");
   o.data_dir = shared_corpus();
-  o.optimizer = "sgd";
-  EXPECT_THROW_MSG(run_pretraining(o), "unknown optimizer \"sgd\"");
-  o.optimizer = "adafactor";
+  o.optimizer.name = "lamb";
+  EXPECT_THROW_MSG(run_pretraining(o), "[optimizer] unknown optimizer 'lamb'");
+  o.optimizer.name = "adafactor";
   o.preset = "t5-enormous";
   EXPECT_THROW_MSG(run_pretraining(o), "unknown preset \"t5-enormous\"");
   EXPECT_THROW_MSG(objective_from_name("mlm"), "expected span_corruption or prefix_lm");

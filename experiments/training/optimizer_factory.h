@@ -1,6 +1,7 @@
 #pragma once
 // OptimizerSpec (experiments/spec/spec.h) -> an optimizer over named tensors, with its
-// learning-rate schedule set, as every training stage of the runner needs it.
+// learning-rate schedule set, as every training stage needs it (the runner's stages, `softprompt
+// pretrain` and `lm-adapt`).
 #include <cstdint>
 #include <memory>
 
@@ -13,7 +14,7 @@ namespace sp {
 // The schedule of spec over total_steps (linear and cosine decay to the last step).
 optim::Schedule make_schedule(const OptimizerSpec& spec, int64_t total_steps);
 
-// adafactor | adamw | sgd over params; throws "[run] unknown optimizer '...'" otherwise.
+// adafactor | adamw | sgd over params; throws "[optimizer] unknown optimizer '...'" otherwise.
 std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerSpec& spec,
                                                  const NamedTensorList& params,
                                                  int64_t total_steps);

@@ -1,4 +1,4 @@
-#include "experiments/runner/optimizer_factory.h"
+#include "experiments/training/optimizer_factory.h"
 
 #include "nn/optim/adafactor.h"
 #include "nn/optim/adamw.h"
@@ -20,7 +20,7 @@ optim::Schedule make_schedule(const OptimizerSpec& spec, int64_t total_steps) {
   } else if (s.kind == "step") {
     schedule = optim::Schedule::step_decay(spec.lr, s.decay_every, s.decay_factor);
   } else {
-    fail(str_cat("[run] unknown schedule '", s.kind,
+    fail(str_cat("[optimizer] unknown schedule '", s.kind,
                  "' (expected constant, rsqrt, linear, cosine or step)"));
   }
   if (s.warmup_steps > 0) schedule = schedule.with_warmup(s.warmup_steps, s.warmup_init);
@@ -54,7 +54,8 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerSpec& spec,
     o.weight_decay = spec.weight_decay;
     opt = std::make_unique<optim::SGD>(tensors_of(params), names_of(params), o);
   } else {
-    fail(str_cat("[run] unknown optimizer '", spec.name, "' (expected adafactor, adamw or sgd)"));
+    fail(str_cat("[optimizer] unknown optimizer '", spec.name,
+                 "' (expected adafactor, adamw or sgd)"));
   }
   opt->set_schedule(make_schedule(spec, total_steps));
   return opt;
