@@ -1,15 +1,44 @@
 #include "models/io/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <filesystem>
 #include <system_error>
 
 #include "tensor/error.h"
 
 namespace sp {
+namespace {
+
+// True when no process has this id (kill with signal 0 checks without sending anything).
+bool process_is_gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+// Removes "<name>.tmp.<pid>" files beside path that a process killed mid-write left behind:
+// those of processes that no longer exist. Best effort; a live writer's file is kept.
+void remove_stale_temporaries(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  const std::string prefix = path.filename().string() + ".tmp.";
+  const pid_t self = ::getpid();
+  std::error_code ec;
+  fs::directory_iterator it(path.has_parent_path() ? path.parent_path() : fs::path("."), ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    pid_t pid = 0;
+    const char* first = name.data() + prefix.size();
+    const char* last = name.data() + name.size();
+    const auto [end, err] = std::from_chars(first, last, pid);
+    if (err != std::errc() || end != last || pid <= 0 || pid == self) continue;
+    std::error_code ignored;
+    if (process_is_gone(pid)) fs::remove(it->path(), ignored);
+  }
+}
+
+}  // namespace
 
 AtomicFile::AtomicFile(std::string path, std::string tag)
     : path_(std::move(path)), tag_(std::move(tag)) {
@@ -61,6 +90,7 @@ void AtomicFile::commit() {
     ::fsync(dfd);
     ::close(dfd);
   }
+  remove_stale_temporaries(path_);
 }
 
 void write_file_atomic(const std::string& path, std::string_view contents, const std::string& tag) {
