@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -48,8 +49,7 @@ nlohmann::json typed_value(const std::string& text) {
   try {
     nlohmann::json j = nlohmann::json::parse(text);
     if (j.is_number() || j.is_boolean()) return j;
-  } catch (const nlohmann::json::exception&) {
-  }
+  } catch (const nlohmann::json::exception&) {}
   return text;
 }
 
@@ -72,8 +72,8 @@ std::string upstream_label(const ExperimentSpec& spec, const Trial& t, StageKind
   if (kind == StageKind::pretrain) later.push_back("stages.lm_adapt.");
   std::string label;
   for (const auto& [key, value] : visible_point(spec, t)) {
-    if (is_seed_key(key) ||
-        std::any_of(later.begin(), later.end(), [&](const std::string& p) { return key.starts_with(p); }))
+    if (is_seed_key(key) || std::any_of(later.begin(), later.end(),
+                                        [&](const std::string& p) { return key.starts_with(p); }))
       continue;
     label += (label.empty() ? "" : ",") + key + "=" + value;
   }
@@ -170,6 +170,31 @@ class Runner {
     return j.is_object() && j.contains("stages") ? j["stages"] : nlohmann::json();
   }
 
+  // A finished trial's records go back into results.jsonl when it has none of them (the
+  // file was deleted or replaced): they are kept in the trial's DONE marker.
+  void restore_records(const std::string& trial_id, const fs::path& done) {
+    const std::string results_path = (dir_ / "results.jsonl").string();
+    if (!recorded_trials_) {
+      recorded_trials_.emplace();
+      for (const ResultRecord& r : read_results(results_path)) recorded_trials_->insert(r.trial);
+    }
+    if (recorded_trials_->count(trial_id)) return;
+    std::ifstream in(done);
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("records") && j["records"] == 0) return;
+    if (!j.is_object() || !j.contains("results") || !j["results"].is_array()) {
+      log_ << "[run]   results.jsonl has no records of it and " << done.string()
+           << " keeps none (written by an older version); delete it to run the trial again\n";
+      return;
+    }
+    int64_t line = 0;
+    for (const nlohmann::json& r : j["results"])
+      append_result(results_path, result_from_json(r, done.string() + " results", ++line));
+    recorded_trials_->insert(trial_id);
+    log_ << "[run]   " << line << " records restored to results.jsonl from " << done.string()
+         << "\n";
+  }
+
   // Whether stages/<name> is finished: its DONE exists and the model directory it names
   // (relative to the stage directory, or absolute) is still there.
   bool stage_complete(const std::string& name) const {
@@ -195,6 +220,11 @@ class Runner {
       if (done_signature(tdir / kDone) == signature) {
         log_ << "[run] " << label << ": done, skipped\n";
         ++skipped_;
+        try {
+          restore_records(trial.id, tdir / kDone);
+        } catch (const std::exception& e) {
+          log_ << "[run]   cannot restore its records: " << e.what() << "\n";
+        }
         return;
       }
       // Same id, other settings (an edited spec or --set): run it again; its new results
@@ -208,8 +238,8 @@ class Runner {
       fs::create_directories(tdir);
       std::vector<ResultRecord> records;
       std::map<std::string, double> seconds;
-      std::string model_dir;  // where the next stage starts
-      std::string base_model; // what the tune stage started from (eval loads it again)
+      std::string model_dir;   // where the next stage starts
+      std::string base_model;  // what the tune stage started from (eval loads it again)
       std::vector<std::string> tuned_dirs;
       const bool has_downstream = trial.has(StageKind::tune) || trial.has(StageKind::eval);
       for (StageKind kind : trial.stage_order()) {
@@ -271,8 +301,12 @@ class Runner {
         for (const auto& [k, v] : r.metrics) log_ << " " << k << "=" << v;
         log_ << "\n";
       }
-      nlohmann::json done = {{"trial", trial.id}, {"seconds", seconds}, {"finished", now},
-                             {"records", records.size()}, {"stages", signature}};
+      // The records once more, so that a results.jsonl deleted or lost can be refilled.
+      nlohmann::json results = nlohmann::json::array();
+      for (const ResultRecord& r : records) results.push_back(to_json(r));
+      nlohmann::json done = {{"trial", trial.id},   {"seconds", seconds},
+                             {"finished", now},     {"records", records.size()},
+                             {"stages", signature}, {"results", results}};
       write_file_atomic((tdir / kDone).string(), done.dump(2) + "\n", "[run]");
     } catch (const std::exception& e) {
       log_ << "[run] " << label << " FAILED: " << e.what() << "\n";
@@ -383,8 +417,7 @@ class Runner {
           info.done = true;
           try {
             info.seconds = nlohmann::json::parse(read_text(done)).value("seconds", 0.0);
-          } catch (const nlohmann::json::exception&) {
-          }
+          } catch (const nlohmann::json::exception&) {}
         }
         c.shared_stages.push_back(info);
         c.curves.push_back(
@@ -393,7 +426,8 @@ class Runner {
       if (t.has(StageKind::tune)) {
         const std::string name = std::string("tune-") + t.stage_hash(StageKind::tune);
         if (listed.insert(name).second)
-          c.curves.push_back({"tune " + t.tune->task.name, t.id, "stages/" + name + "/metrics.jsonl"});
+          c.curves.push_back(
+              {"tune " + t.tune->task.name, t.id, "stages/" + name + "/metrics.jsonl"});
       }
     }
     c.trials_total = static_cast<int64_t>(spec_.trials.size());
@@ -424,6 +458,8 @@ class Runner {
   std::map<std::string, std::string> failed_;
   std::vector<std::string> failures_;
   size_t skipped_ = 0;
+  // The trials results.jsonl has records of; read at the first skipped trial.
+  std::optional<std::set<std::string>> recorded_trials_;
 };
 
 }  // namespace
@@ -445,8 +481,7 @@ std::string trial_dir_name(const std::string& trial_id) {
   return out;
 }
 
-int run_experiment(const ExperimentSpec& spec, const RunOptions& options,
-                   StageExecutor& executor) {
+int run_experiment(const ExperimentSpec& spec, const RunOptions& options, StageExecutor& executor) {
   return Runner(spec, options, executor).run();
 }
 

@@ -205,6 +205,37 @@ TEST(Runner, RerunSkipsFinishedTrialsAndStagesWithoutTouchingResults) {
   EXPECT_EQ(read_results((dir.path / "results.jsonl").string()).size(), 6u);
 }
 
+TEST(Runner, ADeletedResultsFileIsRefilledFromTheFinishedTrials) {
+  TempDir dir;
+  const ExperimentSpec spec = make_spec({1, 5}, {1, 2});
+  RunOptions o;
+  o.out_dir = dir.path.string();
+  std::ostringstream log;
+  o.log = &log;
+  FakeExecutor first;
+  ASSERT_EQ(run_experiment(spec, o, first), 0);
+  const fs::path results = dir.path / "results.jsonl";
+  const std::vector<ResultRecord> before = read_results(results.string());
+  ASSERT_EQ(before.size(), 8u);
+  const std::string summary = read_text(dir.path / "summary.csv");
+
+  fs::remove(results);
+  FakeExecutor second;
+  EXPECT_EQ(run_experiment(spec, o, second), 0);
+  EXPECT_TRUE(second.calls.empty());  // nothing ran again
+  const std::vector<ResultRecord> after = read_results(results.string());
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(to_json(after[i]), to_json(before[i])) << i;
+  EXPECT_EQ(read_text(dir.path / "summary.csv"), summary);
+  EXPECT_NE(log.str().find("2 records restored to results.jsonl"), std::string::npos);
+
+  // A file that still has the trials is left as it is.
+  const std::string full = read_text(results);
+  FakeExecutor third;
+  EXPECT_EQ(run_experiment(spec, o, third), 0);
+  EXPECT_EQ(read_text(results), full);
+}
+
 TEST(Runner, ATrialFinishedWithOtherSettingsRunsAgain) {
   TempDir dir;
   ExperimentSpec spec = make_spec({1, 5}, {1});
