@@ -1,9 +1,9 @@
 #include "experiments/data/tokenized_documents.h"
 
+#include <exception>
 #include <limits>
 
 #include "models/tokenizer/t5_tokenizer.h"
-
 #include "tensor/error.h"
 
 namespace sp {
@@ -19,11 +19,20 @@ TokenizedDocuments tokenize_documents(const std::vector<std::string>& documents,
            "[data] vocabulary too large for int32 ids: ", tokenizer.vocab_size());
   const auto n = static_cast<int64_t>(documents.size());
   std::vector<std::vector<int32_t>> ids(documents.size());
+  // An exception must not leave an OpenMP region (that terminates the process): the first
+  // one is kept and thrown after the loop.
+  std::exception_ptr error;
 #pragma omp parallel for schedule(dynamic, 256)
   for (int64_t i = 0; i < n; ++i) {
-    const std::vector<int64_t> wide = tokenizer.encode(documents[static_cast<size_t>(i)], false);
-    ids[static_cast<size_t>(i)].assign(wide.begin(), wide.end());
+    try {
+      const std::vector<int64_t> wide = tokenizer.encode(documents[static_cast<size_t>(i)], false);
+      ids[static_cast<size_t>(i)].assign(wide.begin(), wide.end());
+    } catch (...) {
+#pragma omp critical(sp_tokenize_documents_error)
+      if (!error) error = std::current_exception();
+    }
   }
+  if (error) std::rethrow_exception(error);
   TokenizedDocuments out;
   for (const auto& d : ids) out.add(d);
   return out;
