@@ -254,6 +254,15 @@ TrainResult Trainer::run() {
         (options_.checkpoint_every > 0 && step % options_.checkpoint_every == 0) ||
         (evaluated.value_or(false) && options_.keep_best) || end;
     finished_ = end;
+    // An export from an earlier stop of this directory (a run continued to more steps or
+    // time) is stale once the final checkpoint says the run is finished: remove it first, so
+    // a crash before the new export leaves none and the next run exports again.
+    if (end && options_.export_model) {
+      std::error_code ec;
+      fs::remove_all(fs::path(options_.out_dir) / "model", ec);
+      SP_CHECK(!ec, "[trainer] cannot remove the stale ", options_.out_dir,
+               "/model: ", ec.message());
+    }
     if (checkpoint_due) write_checkpoint(step, end);
   }
   if (live_line_open_) std::fputs("\n", stderr);

@@ -583,6 +583,36 @@ TEST(Trainer, FinishedRunContinuesWhenAskedForMoreSteps) {
   EXPECT_EQ(more.result.steps_done, 6);
 }
 
+// A finished run continued to more steps that crashes after its final checkpoint but
+// before the export must not leave the first run's model as the export: running the
+// directory again exports the final parameters, as an uninterrupted run does.
+TEST(Trainer, ContinuedRunCrashingBeforeTheExportDoesNotKeepTheOldModel) {
+  TrainerTempDir tmp;
+  const std::string dir = tmp.sub("stale");
+  TrainerOptions o = small_options(dir, 4);
+  o.keep_best = false;  // the export is the final parameters
+  ASSERT_EQ(train_mlp(o).result.steps_done, 4);
+  ASSERT_TRUE(fs::exists(dir + "/model/model.safetensors"));
+  o.steps = 6;
+  {
+    struct CrashingExportJob : MlpJob {
+      void save_model(const std::string&) override { SP_CHECK(false, "[test] crash in export"); }
+    } job;
+    const NamedTensorList tr = job.trainable();
+    optim::AdamW opt(tensors_of(tr), names_of(tr), {.weight_decay = 0.01});
+    opt.set_schedule(optim::Schedule::linear(0.05, o.steps).with_warmup(3));
+    EXPECT_THROW_MSG(Trainer(o, job, opt).run(), "crash in export");
+  }
+  EXPECT_EQ(checkpoint_dir::resume_step(dir + "/checkpoints"), 6);
+  const MlpRun again = train_mlp(o);
+  EXPECT_EQ(again.calls, 0);
+  EXPECT_EQ(again.result.steps_done, 6);
+  SafetensorsFile model = SafetensorsFile::open(dir + "/model/model.safetensors");
+  const std::vector<std::string> names = {"l1.weight", "l1.bias", "l2.weight", "l2.bias"};
+  for (size_t i = 0; i < names.size(); ++i)
+    EXPECT_EQ(model.tensor(names[i]).to_vector<float>(), again.params[i]) << names[i];
+}
+
 // Adafactor with momentum keeps slots named and shaped as AdamW's on these small
 // parameters, so only the saved optimizer name can tell the two apart.
 TEST(Trainer, ResumeWithAnotherOptimizerIsRefused) {
