@@ -19,7 +19,11 @@ std::optional<double> lookup(const nlohmann::json& j, const std::string& key) {
   } else {
     const nlohmann::json* cur = &j;
     size_t start = 0;
-    while (cur && cur->is_object()) {
+    while (cur) {
+      if (!cur->is_object()) {  // the path goes on past a non-object: no such field
+        cur = nullptr;
+        break;
+      }
       const size_t dot = key.find('.', start);
       auto it2 = cur->find(key.substr(start, dot == std::string::npos ? dot : dot - start));
       if (it2 == cur->end()) {
@@ -39,7 +43,8 @@ std::optional<double> lookup(const nlohmann::json& j, const std::string& key) {
 }  // namespace
 
 std::vector<PlotSeries> series_from_jsonl(const std::vector<std::string>& files,
-                                          const std::string& x, const std::vector<std::string>& ys) {
+                                          const std::string& x,
+                                          const std::vector<std::string>& ys) {
   SP_CHECK(!files.empty(), "[plot] no metrics file given");
   SP_CHECK(!ys.empty(), "[plot] no y key given");
   std::vector<PlotSeries> out;

@@ -88,15 +88,20 @@ std::vector<SummaryRow> summarize(const std::vector<ResultRecord>& results) {
   std::vector<SummaryRow> rows;
   for (auto& [id, g] : groups) {
     SummaryRow row = g.row;
-    double sum = 0;
+    // The mean as the first value plus the mean offset from it: seeds that agree give that
+    // value exactly, and so a std of exactly 0 (summing 11.11... three times and dividing
+    // by 3 does not give 11.11... back).
+    double shift = 0, sum = 0;
     for (const auto& [seed, v] : g.values) {
       if (std::isnan(v)) continue;
-      sum += v;
+      if (row.n == 0 && std::isfinite(v)) shift = v;
+      sum += v - shift;
       ++row.n;
       row.seeds.push_back(seed);
     }
     std::sort(row.seeds.begin(), row.seeds.end());
-    row.mean = row.n ? sum / static_cast<double>(row.n) : std::numeric_limits<double>::quiet_NaN();
+    row.mean =
+        row.n ? shift + sum / static_cast<double>(row.n) : std::numeric_limits<double>::quiet_NaN();
     double sq = 0;
     for (const auto& [seed, v] : g.values)
       if (!std::isnan(v)) sq += (v - row.mean) * (v - row.mean);

@@ -252,6 +252,32 @@ TEST(ReportSummary, CsvQuotesCommasQuotesAndLineBreaks) {
             "tune,wordnet_wic,validation,\"x\ry\",\"two\nlines\",accuracy,50,0,1\n");
 }
 
+// Seeds that all give the same accuracy (a small model stuck at the majority class) have no
+// spread: std is exactly 0, not rounding noise such as 2e-15 in summary.csv and an error
+// bar in the plot.
+TEST(ReportSummary, IdenticalSeedsHaveZeroStd) {
+  for (const double v : {100.0 * 1 / 9, 100.0 * 2 / 9, 0.1, 71.25}) {
+    std::vector<ResultRecord> r;
+    for (int seed = 0; seed < 3; ++seed)
+      r.push_back(record("t" + std::to_string(seed), 1, "random", seed, v));
+    const std::vector<SummaryRow> rows = summarize(r);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].n, 3);
+    EXPECT_EQ(rows[0].mean, v);
+    EXPECT_EQ(rows[0].std, 0.0) << v;
+    EXPECT_NE(summary_csv(rows, swept_keys(r))
+                  .find(",accuracy," +
+                        [&] {
+                          char buf[40];
+                          std::snprintf(buf, sizeof buf, "%.10g", v);
+                          return std::string(buf);
+                        }() +
+                        ",0,3\n"),
+              std::string::npos)
+        << summary_csv(rows, swept_keys(r));
+  }
+}
+
 // A point whose every seed produced NaN has no numbers: NaN mean and std, not a std of 0.
 TEST(ReportSummary, AllNanSeedsGiveNanMeanAndStd) {
   const std::vector<ResultRecord> r = {record("a", 1, "random", 1, std::nan("")),
@@ -535,6 +561,20 @@ TEST(ReportMetricsPlot, SeriesFromJsonlLogsSkipLinesWithoutTheKeys) {
   const auto two = series_from_jsonl({a.string(), b.string()}, "step", {"loss"});
   EXPECT_EQ(two[1].name, "tune");
   EXPECT_THROW(series_from_jsonl({a.string()}, "step", {"nope"}), Error);
+}
+
+// A dotted key names a field inside nested objects: "loss.smoothed" is not "loss" on a line
+// whose "loss" is a plain number, so such a line has no "loss.smoothed".
+TEST(ReportMetricsPlot, DottedKeyDoesNotStopAtANumber) {
+  TempDir dir;
+  const fs::path a = dir.path / "metrics.jsonl";
+  std::ofstream(a) << "{\"step\": 10, \"loss\": 5.5}\n"
+                      "{\"step\": 20, \"loss\": 4.0, \"eval\": {\"loss\": {\"smoothed\": 3}}}\n";
+  EXPECT_THROW(series_from_jsonl({a.string()}, "step", {"loss.smoothed"}), Error);
+  const auto nested = series_from_jsonl({a.string()}, "step", {"eval.loss.smoothed"});
+  ASSERT_EQ(nested.size(), 1u);
+  EXPECT_EQ(nested[0].x, (std::vector<double>{20}));
+  EXPECT_EQ(nested[0].y, (std::vector<double>{3}));
 }
 
 }  // namespace
