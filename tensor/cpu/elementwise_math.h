@@ -66,7 +66,9 @@ SP_ALWAYS_INLINE inline float tanh(float x) {
   p = p * z - 5.37397155531e-2f;
   p = p * z + 1.33314422036e-1f;
   p = p * z - 3.33332819422e-1f;
-  const float small = p * z * x + x;
+  // x + x p z is +0 for x = -0 (-0 + +0); tanh is odd and |p z| < 1 here, so taking x's
+  // sign changes nothing else and keeps tanh(-0) = -0, as libm and CUDA's tanhf give.
+  const float small = std::copysign(p * z * x + x, x);
   const float e = emath::exp(2.0f * (ax > 10.0f ? 10.0f : ax));  // tanh(10) rounds to 1
   const float big = std::copysign(1.0f - 2.0f / (e + 1.0f), x);
   return ax < 0.625f ? small : big;

@@ -20,6 +20,9 @@ namespace {
 
 struct NoWeight {};
 
+// Row chunks of the backward, each with its own dw partial.
+constexpr int64_t kDwChunks = 32;
+
 template <typename T>
 constexpr bool is_half_v = std::is_same_v<T, bf16> || std::is_same_v<T, f16>;
 
@@ -242,9 +245,10 @@ void rms_norm_backward_typed(Tensor& dx, Tensor& dweight, const Tensor& dy, cons
   if constexpr (kHasWeight) wp = weight.data<W>();
   const A inv_d = A(1) / static_cast<A>(D);
 
-  // Rows go in a fixed number of chunks, each with its own dw partial, summed in chunk
-  // order afterwards: no races, and the result does not depend on the thread count.
-  const int64_t chunks = std::min<int64_t>(R, std::max<int64_t>(32, num_threads()));
+  // Rows go in a fixed number of chunks (a function of R only, never of the thread count),
+  // each with its own dw partial, summed in chunk order afterwards: no races, and the
+  // result is the same for any thread count.
+  const int64_t chunks = std::min<int64_t>(R, kDwChunks);
   Tensor partial;
   A* pp = nullptr;
   if (need_dw) {

@@ -88,6 +88,8 @@ Tensor unary(UnaryOp op, const Tensor& x, UnaryParams p) {
   const char* name = unary_name(op);
   SP_CHECK(x.defined(), "[", name, "] undefined tensor");
   check_floating(x, name);
+  // With lo > hi the backends' x < lo ? lo : min(x, hi) is not min(max(x, lo), hi).
+  SP_CHECK(op != UnaryOp::clamp || !(p.a > p.b), "[clamp] lo ", p.a, " is above hi ", p.b);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (out.numel() == 0) return out;
   backend_for(x).unary(op, out, x, p);
@@ -146,11 +148,13 @@ Tensor binary_scalar(BinaryOp op, const Tensor& x, double s) {
     }
   } else {
     // Converting s to the integer dtype must not change it: x < 2.5 is not x < 2.
+    // i32 takes its whole range [-2^31, 2^31 - 1]; i64 the integers a double holds exactly.
+    const bool i32 = x.dtype() == DType::i32;
     const bool representable =
         x.dtype() == DType::boolean
             ? (s == 0 || s == 1)
-            : (std::nearbyint(s) == s &&
-               std::fabs(s) <= (x.dtype() == DType::i32 ? 2147483647.0 : 9.007199254740992e15));
+            : (std::nearbyint(s) == s && s >= (i32 ? -2147483648.0 : -9.007199254740992e15) &&
+               s <= (i32 ? 2147483647.0 : 9.007199254740992e15));
     SP_CHECK(representable, "[", name, "] scalar ", s, " is not representable in ",
              dtype_name(x.dtype()));
   }

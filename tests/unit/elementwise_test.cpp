@@ -183,6 +183,23 @@ TEST(Elementwise, UnaryNanPropagates) {
     EXPECT_TRUE(std::isnan(kernels::unary(op, x, {-1, 1}).item<float>())) << static_cast<int>(op);
 }
 
+TEST(Elementwise, OddUnaryOpsKeepTheSignOfZero) {
+  // tanh, like libm's (the f64 path) and CUDA's tanhf, maps -0 to -0 in every dtype.
+  for (DType dt : {DType::f32, DType::bf16, DType::f16, DType::f64}) {
+    const Tensor x = Tensor::from_vector(std::vector<float>{-0.0f, 0.0f, -0.25f}, {3}, dt);
+    for (UnaryOp op : {UnaryOp::tanh, UnaryOp::neg, UnaryOp::gelu_tanh, UnaryOp::silu}) {
+      const std::vector<double> v = kernels::unary(op, x).to_vector<double>();
+      const bool flips = op == UnaryOp::neg;
+      EXPECT_TRUE(v[0] == 0 && std::signbit(v[0]) != flips)
+          << "op " << static_cast<int>(op) << " " << dtype_name(dt) << " of -0 gave " << v[0];
+      EXPECT_TRUE(v[1] == 0 && std::signbit(v[1]) == flips)
+          << "op " << static_cast<int>(op) << " " << dtype_name(dt);
+    }
+  }
+  EXPECT_TRUE(std::signbit(cpu::emath::tanh(-0.0f)));
+  EXPECT_EQ(cpu::emath::tanh(-0.25f), -cpu::emath::tanh(0.25f));
+}
+
 TEST(Elementwise, UnaryOnStridedAndBroadcastInputs) {
   // A transposed view: out is contiguous in the view's logical order.
   const Tensor x = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
@@ -319,6 +336,15 @@ TEST(Elementwise, BinaryIntegersAndBool) {
             (std::vector<int32_t>{-2147483647 - 1, -2147483647}));
   EXPECT_EQ(kernels::binary(BinaryOp::minimum, big, one).to_vector<int32_t>(),
             (std::vector<int32_t>{1, -2147483647 - 1}));
+  // Scalars at the ends of the i32 range are representable, and so exact.
+  EXPECT_EQ(kernels::binary_scalar(BinaryOp::eq, big, -2147483648.0).to_vector<int>(),
+            (std::vector<int>{0, 1}));
+  EXPECT_EQ(kernels::binary_scalar(BinaryOp::eq, big, 2147483647.0).to_vector<int>(),
+            (std::vector<int>{1, 0}));
+  EXPECT_THROW_MSG(kernels::binary_scalar(BinaryOp::eq, big, 2147483648.0),
+                   "is not representable in i32");
+  EXPECT_THROW_MSG(kernels::binary_scalar(BinaryOp::eq, big, -2147483649.0),
+                   "is not representable in i32");
   // Masks: comparisons on bool.
   const Tensor t = Tensor::from_vector(std::vector<bool>{true, true, false, false}, {4});
   const Tensor u = Tensor::from_vector(std::vector<bool>{true, false, true, false}, {4});
@@ -406,6 +432,7 @@ TEST(Elementwise, Errors) {
   EXPECT_THROW_MSG(masked_fill(Tensor::zeros({3}), Tensor::zeros({2, 3}, DType::boolean), 0),
                    "[masked_fill] mask [2, 3] bool does not broadcast to x [3] f32");
   EXPECT_THROW_MSG(clamp(a, 1, 0), "[clamp] lo 1 is above hi 0");
+  EXPECT_THROW_MSG(kernels::unary(UnaryOp::clamp, a, {1, 0}), "[clamp] lo 1 is above hi 0");
   EXPECT_THROW_MSG(kernels::activation_backward(ActivationGrad::relu, a, Tensor::zeros({3, 2})),
                    "[relu_backward] shapes differ: dy is [2, 3] f32, x is [3, 2] f32");
 }

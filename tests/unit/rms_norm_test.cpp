@@ -1,8 +1,10 @@
 // RMS norm forward and backward against hand references, T5's 16-bit weight semantics,
 // dtypes and errors.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
+#include <vector>
 
 #include "autograd/ops.h"
 #include "test_util.h"
@@ -139,6 +141,25 @@ TEST(RmsNorm, BackwardMatchesReference) {
   rms_norm(x32, w32).backward(kernels::cast(dy, DType::f32));
   expect_values(x32.grad(), ref.dx, 1e-4);
   expect_values(w32.grad(), ref.dw, 1e-4);
+}
+
+TEST(RmsNorm, DweightDoesNotDependOnTheThreadCount) {
+  // dweight sums per-chunk partials: the chunks must be a function of the rows only, also
+  // on machines with more threads than chunks (64 here, oversubscribed if need be).
+  const Tensor x = test_tensor({300, 64}, 7, DType::f32, 3.0);
+  const Tensor w = test_tensor({64}, 8, DType::f32);
+  const Tensor dy = test_tensor({300, 64}, 9, DType::f32);
+  const Tensor rstd = kernels::rms_norm(x, w, 1e-6).rstd;
+  const int saved = omp_get_max_threads();
+  std::vector<std::vector<float>> dw;
+  for (int threads : {1, 2, 64}) {
+    omp_set_num_threads(threads);
+    dw.push_back(
+        kernels::rms_norm_backward(dy, x, w, rstd, false, true).dweight.to_vector<float>());
+  }
+  omp_set_num_threads(saved);
+  EXPECT_EQ(dw[0], dw[1]);
+  EXPECT_EQ(dw[0], dw[2]);
 }
 
 TEST(RmsNorm, FrozenWeightGetsNoGradient) {
