@@ -145,12 +145,20 @@ void T5Tokenizer::encode_segment(std::string_view segment, std::vector<int64_t>&
     std::string text = "<unk>";
     text.append(segment);
     check_status(raw_->Encode(text, &ids), "encode");
-    const size_t drop = ids.size() >= unk_prefix_pieces_ ? unk_prefix_pieces_ : 0;
-    out.insert(out.end(), ids.begin() + static_cast<std::ptrdiff_t>(drop), ids.end());
-  } else {
-    check_status(raw_->Encode(segment, &ids), "encode");
-    out.insert(out.end(), ids.begin(), ids.end());
+    // The pieces of "<unk>" are a prefix to drop only when the whitespace became "▁" (no
+    // piece reaches across it). Whitespace that nmt_nfkc deletes (VT, U+001C..U+001F) or
+    // keeps as a character (U+0085) starts no word, and the text after it could merge into
+    // the last piece of "<unk>" (an unknown ">" and unknown text are one <unk>) and be
+    // dropped with it: such a segment is encoded as it is, as seqio and transformers do.
+    const size_t drop = unk_prefix_pieces_;
+    if (ids.size() > drop && raw_->IdToPiece(ids[drop]).starts_with(kSpaceSymbol)) {
+      out.insert(out.end(), ids.begin() + static_cast<std::ptrdiff_t>(drop), ids.end());
+      return;
+    }
+    ids.clear();
   }
+  check_status(raw_->Encode(segment, &ids), "encode");
+  out.insert(out.end(), ids.begin(), ids.end());
 }
 
 std::vector<int64_t> T5Tokenizer::encode(std::string_view text, bool add_eos) const {
@@ -233,7 +241,8 @@ BatchEncoding T5Tokenizer::encode_batch(const std::vector<std::string>& texts,
     longest = std::max(longest, n);
   }
   int64_t length = options.padding == Padding::max_length ? options.max_length : longest;
-  if (options.pad_to_multiple_of > 0) {
+  // As transformers: without padding, pad_to_multiple_of does nothing.
+  if (options.pad_to_multiple_of > 0 && options.padding != Padding::none) {
     const int64_t m = options.pad_to_multiple_of;
     length = (length + m - 1) / m * m;
   }

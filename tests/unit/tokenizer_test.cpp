@@ -154,6 +154,34 @@ TEST(Tokenizer, sentinel_spacing_by_hand) {
   EXPECT_NE(stripped, tok.encode("<extra_id_0> cat", false));
 }
 
+TEST(Tokenizer, whitespace_that_starts_no_word_after_a_sentinel_loses_no_text) {
+  // Python calls VT, U+001F and U+0085 (NEL, what cp1252's "..." becomes when read as
+  // latin-1) whitespace, but nmt_nfkc does not turn them into "▁": it deletes VT and U+001F,
+  // and this vocabulary does not know U+0085. seqio sees "▁<extra_id_0>" followed by the text
+  // as it is, and so does transformers (the segment does not start with " "). "<" and ">"
+  // are unknown here too, so "<unk>" + segment merged ">" with unknown text after it into one
+  // <unk> piece, dropped with the prefix: "漢字" and the <unk> of U+0085 vanished.
+  const auto& tok = tokenizer();
+  const int64_t s0 = tok.sentinel_id(0), unk = tok.unk_id();
+  const std::string kanji = "\xE6\xBC\xA2\xE5\xAD\x97";
+  EXPECT_EQ(tok.encode("<extra_id_0>" + kanji, false), (std::vector<int64_t>{s0, unk}));
+  const std::vector<int64_t> plain = tok.encode("a <extra_id_0>x y");
+  for (const std::string ws : {"\x0B", "\x1F", "\xC2\x85"}) {
+    SCOPED_TRACE("whitespace: " + ::testing::PrintToString(ws));
+    // U+0085 and the unknown text after it are one <unk>.
+    EXPECT_EQ(tok.encode("<extra_id_0>" + ws + kanji, false), (std::vector<int64_t>{s0, unk}));
+    std::vector<int64_t> want = plain;
+    if (ws == "\xC2\x85") want.insert(want.begin() + 2, unk);
+    EXPECT_EQ(tok.encode("a <extra_id_0>" + ws + "x y"), want);
+    // Strip spacing drops all of Python's whitespace after a sentinel.
+    EXPECT_EQ(strip_tokenizer().encode("a <extra_id_0>" + ws + "x y"),
+              strip_tokenizer().encode("a <extra_id_0>x y"));
+  }
+  // Whitespace the normaliser turns into "▁" still starts a word.
+  EXPECT_EQ(tok.encode("<extra_id_0>\n" + kanji, false),
+            (std::vector<int64_t>{s0, tok.piece_to_id("\xE2\x96\x81"), unk}));
+}
+
 // --- fixture: decoding ------------------------------------------------------------------------
 
 void expect_decodes(const json& c, const std::vector<int64_t>& ids) {
@@ -348,6 +376,22 @@ TEST(Tokenizer, batch_tensors) {
   const BatchEncoding empty = tok.encode_batch({});
   EXPECT_EQ(empty.batch, 0);
   EXPECT_EQ(empty.input_ids_tensor().shape(), (Shape{0, 0}));
+}
+
+TEST(Tokenizer, no_padding_ignores_pad_to_multiple_of) {
+  // Padding::none keeps the longest row's length, as transformers' padding=False ignores
+  // pad_to_multiple_of; it used to round the length up to 16 anyway.
+  const auto& tok = tokenizer();
+  const BatchEncoding enc = tok.encode_batch({"dog", "the dog runs."},
+                                             {.padding = Padding::none, .pad_to_multiple_of = 16});
+  const auto longest = static_cast<int64_t>(tok.encode("the dog runs.").size());
+  ASSERT_NE(longest % 16, 0);
+  EXPECT_EQ(enc.length, longest);
+  EXPECT_EQ(enc.row(1), tok.encode("the dog runs."));
+  EXPECT_EQ(tok.encode_batch({"dog", "the dog runs."},
+                             {.padding = Padding::longest, .pad_to_multiple_of = 16})
+                .length,
+            16);
 }
 
 TEST(Tokenizer, batch_option_errors) {
