@@ -126,9 +126,18 @@ CorpusSummary build_corpus(const CorpusBuildOptions& o) {
 
   if (o.use_wordnet) {
     std::vector<WordnetFile> files;
-    for (const std::string& doc : read_wordnet_documents(o.wordnet_dir, &files)) add(doc);
-    for (const WordnetFile& f : files)
-      summary.sources.push_back({"wordnet:" + f.path, f.sha256, f.documents});
+    const std::vector<std::string> docs = read_wordnet_documents(o.wordnet_dir, &files);
+    // The documents come file after file; each source counts those read before max_documents.
+    size_t next = 0;
+    for (const WordnetFile& f : files) {
+      int64_t n = 0;
+      for (int64_t k = 0; k < f.documents; ++k, ++next) {
+        if (full()) continue;
+        add(docs[next]);
+        ++n;
+      }
+      summary.sources.push_back({"wordnet:" + f.path, f.sha256, n});
+    }
   }
   for (const std::string& path : o.text_files) {
     DocumentReader reader(path, o.text_format);

@@ -175,10 +175,15 @@ void PrefixLmStream::load_current() {
 }
 
 std::optional<Seq2SeqExample> PrefixLmStream::next() {
-  for (int64_t scanned = 0;; ++scanned) {
+  // Epochs begun in this call. Once a second one begins, the whole epoch between the two
+  // gave nothing. (Counting documents would not do: shuffled, the one document that yields
+  // examples can be first in an epoch and last in the next, 2n - 1 documents apart.)
+  int64_t epochs_begun = 0;
+  for (;;) {
     if (options_.max_epochs > 0 && epoch_ >= options_.max_epochs) return std::nullopt;
-    SP_CHECK(scanned <= order_.size(), "[data] no document of ", order_.size(),
-             " yields a prefix-LM example (each needs at least 2 tokens)");
+    SP_CHECK(epochs_begun < 2, "[data] no document of ", order_.size(),
+             " yields a prefix-LM example (each needs at least ",
+             options_.prefix_lm.keep_single_token_pieces ? "1 token)" : "2 tokens)");
     load_current();
     if (within_ < static_cast<int64_t>(current_.size())) {
       ++examples_;
@@ -188,6 +193,7 @@ std::optional<Seq2SeqExample> PrefixLmStream::next() {
     if (++position_ == order_.size()) {
       position_ = 0;
       ++epoch_;
+      ++epochs_begun;
     }
   }
 }

@@ -323,6 +323,32 @@ TEST(Corpus, max_documents_and_input_sentence_size_are_honoured) {
             70);
 }
 
+// A source's document count is what was read from it: with max_documents, a WordNet file
+// cut short (or never reached) reports the documents taken, like a text file does, and the
+// sources add up to documents_read.
+TEST(Corpus, source_counts_are_the_documents_read) {
+  TempDir dir;
+  const std::string wn = make_fake_wordnet(dir, 60);  // 66 documents per file
+  CorpusBuildOptions o;
+  o.wordnet_dir = wn;
+  o.train_vocabulary = false;
+  o.text_files = {dir.write("more.txt", "one more line\nand another\n")};
+  o.max_documents = 70;
+  o.out_dir = (dir.path / "few").string();
+  const CorpusSummary s = build_corpus(o);
+  ASSERT_EQ(s.sources.size(), 5u);
+  const std::vector<int64_t> expected = {66, 4, 0, 0, 0};
+  int64_t total = 0;
+  for (size_t i = 0; i < s.sources.size(); ++i) {
+    EXPECT_EQ(s.sources[i].documents, expected[i]) << s.sources[i].name;
+    total += s.sources[i].documents;
+  }
+  EXPECT_EQ(total, s.documents_read);
+  const nlohmann::json manifest =
+      nlohmann::json::parse(std::ifstream(dir.path / "few/corpus.json"));
+  EXPECT_EQ(manifest["sources"][1]["documents"], 4);
+}
+
 TEST(Corpus, clear_errors) {
   TempDir dir;
   CorpusBuildOptions o;

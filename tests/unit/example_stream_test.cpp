@@ -356,6 +356,28 @@ TEST(PrefixLmStream, fails_when_nothing_qualifies) {
   EXPECT_THROW_MSG(s.next(), "no document of 2 yields a prefix-LM example");
 }
 
+// One document yields examples, the others none: shuffled, it can be the first of one
+// epoch and the last of the next, 2n - 1 documents apart. That is no reason to fail.
+TEST(PrefixLmStream, one_productive_document_among_empty_ones_is_enough) {
+  for (const bool keep : {false, true}) {
+    for (uint64_t seed = 0; seed < 20; ++seed) {
+      auto docs = std::make_shared<TokenizedDocuments>();
+      docs->add(std::vector<int32_t>{5, 6, 7});
+      for (int i = 0; i < 4; ++i)
+        docs->add(keep ? std::vector<int32_t>{} : std::vector<int32_t>{8});
+      PrefixLmStreamOptions o;
+      o.prefix_lm.inputs_length = 4;  // the document is one piece of 3 tokens
+      o.prefix_lm.keep_single_token_pieces = keep;
+      o.seed = seed;
+      o.vocab = small_vocab();
+      PrefixLmStream s(docs, o);
+      std::vector<Seq2SeqExample> got;
+      ASSERT_NO_THROW(got = s.take(12)) << "seed " << seed << " keep " << keep;
+      EXPECT_EQ(got.size(), 12u);
+    }
+  }
+}
+
 TEST(UnigramModel, cross_entropy_by_hand) {
   // Targets: ids 3, 3, 4, 1 (EOS twice): counts 3:2 4:1 1:2 of 5 tokens, add-1 over 6 ids.
   const std::vector<Seq2SeqExample> train = {{{7, 1}, {3, 3, 1}}, {{8, 1}, {4, 1}}};
