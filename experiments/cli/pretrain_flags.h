@@ -67,7 +67,9 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
   sub.add_option("--z-loss", o.z_loss, "T5X's z-loss coefficient (1e-4 in T5X); 0: off")
       ->check(non_negative())
       ->capture_default_str();
-  sub.add_option("--dropout", o.dropout, "Dropout rate (a new model)")->capture_default_str();
+  sub.add_option("--dropout", o.dropout,
+                 "Dropout rate while training (over a --model checkpoint's own)")
+      ->capture_default_str();
   sub.add_option("--seed", o.seed, "Seed for data order, noise, initialisation, dropout")
       ->capture_default_str();
   sub.add_option("--eval-every", o.eval_every,

@@ -270,6 +270,7 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   if (!o.init_checkpoint.empty()) {
     T5LoadOptions load;
     load.dropout_gen = &dropout_gen;
+    load.dropout_rate = o.dropout;
     model = load_t5(o.init_checkpoint, load);
     SP_CHECK(model->config().vocab_size >= tokens.vocab_size, "[pretrain] ", o.init_checkpoint,
              " has ", model->config().vocab_size, " embedding rows but ", spiece, " needs ",

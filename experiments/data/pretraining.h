@@ -54,7 +54,9 @@ struct PretrainOptions {
   std::string spiece_model;
   std::string preset = "t5-tiny";
   std::string config_path;  // a config.json; wins over preset
-  double dropout = 0.0;     // T5 1.1 pretrained without dropout
+  // The dropout rate while training, over init_checkpoint's own (hub configs say 0.1); T5
+  // 1.1 pretrained without dropout.
+  double dropout = 0.0;
 
   int64_t steps = 1000;
   int64_t batch_size = 32;  // packed rows per micro-batch

@@ -52,10 +52,10 @@ std::unique_ptr<T5ForConditionalGeneration> load_stage_model(const std::string& 
     if (!model.device.is_cpu()) m->to(model.device);
     return m;
   }
-  T5Config config = T5Config::from_file((fs::path(dir) / "config.json").string());
-  config.dropout_rate = dropout;
-  auto m = std::make_unique<T5ForConditionalGeneration>(config, DType::f32, dropout_gen);
-  load_t5_weights(*m, dir);
+  T5LoadOptions load;
+  load.dropout_gen = dropout_gen;
+  load.dropout_rate = dropout;
+  auto m = load_t5(dir, load);
   if (!model.device.is_cpu()) m->to(model.device);
   return m;
 }

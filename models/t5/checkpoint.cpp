@@ -58,18 +58,35 @@ T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::strin
     }
     source.emplace(name, src);
   }
+  // A tied model's head is shared.weight: a stored lm_head.weight is a duplicate to ignore
+  // only when it equals that; otherwise it is the checkpoint's own head (transformers 5 saves
+  // T5 1.1 so, with tie_word_embeddings: true), which a tied model cannot hold.
+  auto duplicate_head = [&]() {
+    auto it = source.find("shared.weight");
+    if (it == source.end() || reader.info("lm_head.weight").shape != reader.info(it->second).shape)
+      return false;
+    return reader.tensor("lm_head.weight", DType::f32).to_vector<float>() ==
+           reader.tensor(it->second, DType::f32).to_vector<float>();
+  };
+  bool own_head = false;
   for (const std::string& name : reader.names()) {
     if (used.count(name)) continue;
     const bool alias =
         name == "encoder.embed_tokens.weight" || name == "decoder.embed_tokens.weight";
-    if (alias || name == kLegacyCrossBias || (tied && name == "lm_head.weight"))
+    const bool head = tied && name == "lm_head.weight";
+    if (alias || name == kLegacyCrossBias || (head && duplicate_head())) {
       r.ignored.push_back(name);
-    else
+    } else {
       r.unexpected.push_back(name);
+      own_head = own_head || head;
+    }
   }
   if (strict && (!r.missing.empty() || !r.unexpected.empty() || !r.mismatched.empty())) {
     fail(str_cat("[load_t5] ", dir, ": checkpoint does not match the T5 config:",
-                 list_name_mismatches(r.missing, r.unexpected, r.mismatched)));
+                 list_name_mismatches(r.missing, r.unexpected, r.mismatched),
+                 own_head ? "\n  the checkpoint has its own lm_head.weight but the model is tied "
+                            "(tie_word_embeddings): build it untied, as load_t5 does"
+                          : ""));
   }
 
   NoGradGuard no_grad;
@@ -95,6 +112,10 @@ std::unique_ptr<T5ForConditionalGeneration> load_t5(const std::string& dir,
   // when the checkpoint has one, else shared.weight, whatever tie_word_embeddings says.
   // The output scale stays as the config gives it.
   config.tie_word_embeddings = !CheckpointReader::open(dir).contains("lm_head.weight");
+  if (options.dropout_rate) {
+    config.dropout_rate = *options.dropout_rate;
+    config.validate(config_path);
+  }
   auto model =
       std::make_unique<T5ForConditionalGeneration>(config, options.dtype, options.dropout_gen);
   T5LoadReport r = load_t5_weights(*model, dir, options.strict);

@@ -22,6 +22,9 @@ struct T5LoadOptions {
   DType dtype = DType::f32;  // f32 or bf16 (f16 loads but is unsafe for T5)
   bool strict = true;        // false: missing tensors keep their init, unexpected ones are skipped
   Generator* dropout_gen = nullptr;
+  // The dropout rate to train with, over config.json's (hub configs say 0.1); unset: the
+  // config's.
+  std::optional<double> dropout_rate;
 };
 
 struct T5LoadReport {
@@ -36,7 +39,9 @@ std::unique_ptr<T5ForConditionalGeneration> load_t5(const std::string& dir,
                                                     const T5LoadOptions& options = {},
                                                     T5LoadReport* report = nullptr);
 
-// Loads weights from dir into an existing model of the same configuration.
+// Loads weights from dir into an existing model of the same configuration. A tied model
+// ignores a stored lm_head.weight only when it equals shared.weight; a head of its own is
+// unexpected (load_t5 builds such a checkpoint's model untied).
 T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::string& dir,
                              bool strict = true);
 

@@ -207,6 +207,22 @@ TEST(Pretraining, runs_with_the_optimizer_it_is_given) {
   EXPECT_DOUBLE_EQ(summary["options"]["optimizer"]["weight_decay"].get<double>(), 0.1);
 }
 
+TEST(Pretraining, lm_adaptation_trains_with_the_dropout_it_is_given) {
+  TempDir dir;
+  PretrainOptions o = tiny_options(shared_corpus(), (dir.path / "pt").string());
+  o.steps = 2;
+  o.dropout = 0.3;  // the checkpoint's config says 0.3, as hub configs say 0.1
+  const PretrainResult base = run_pretraining(o);
+  ASSERT_DOUBLE_EQ(load_t5(base.model_dir)->config().dropout_rate, 0.3);
+  PretrainOptions a = tiny_options(shared_corpus(), (dir.path / "lm").string());
+  a.objective = PretrainObjective::prefix_lm;
+  a.init_checkpoint = base.model_dir;
+  a.steps = 2;
+  a.dropout = 0.0;
+  const PretrainResult adapted = run_pretraining(a);
+  EXPECT_DOUBLE_EQ(load_t5(adapted.model_dir)->config().dropout_rate, 0.0);
+}
+
 TEST(Pretraining, clear_errors) {
   TempDir dir;
   PretrainOptions o = tiny_options((dir.path / "nothing").string(), (dir.path / "out").string());

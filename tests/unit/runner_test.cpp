@@ -385,6 +385,32 @@ TEST(Runner, TrialDirNamesAreSafe) {
 
 // A stage's tokenizer must fit its model: a spiece.model of 1000 pieces + 100 sentinels
 // next to a 128-row model would index past the embedding at the first batch.
+// transformers 5 writes T5 1.1 as tie_word_embeddings: true with its own lm_head.weight,
+// and hub configs say dropout_rate 0.1: a stage's model takes the checkpoint's head and the
+// stage's dropout.
+TEST(ModelLoading, AStageModelHasTheCheckpointsHeadAndTheStagesDropout) {
+  TempDir dir;
+  const std::string ckpt = (dir.path / "ckpt").string();
+  fs::copy(std::string(SP_FIXTURES_DIR) + "/t5/v11_gated_gelu_untied", ckpt);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(ckpt + "/config.json"));
+  ASSERT_EQ(config["dropout_rate"], 0.1);
+  config["tie_word_embeddings"] = true;
+  config["scale_decoder_outputs"] = false;
+  std::ofstream(ckpt + "/config.json") << config.dump(2);
+  ModelSpec spec;
+  spec.checkpoint = ckpt;
+  auto m = load_stage_model("", spec, 0.0, nullptr);
+  EXPECT_FALSE(m->config().tie_word_embeddings);
+  EXPECT_EQ(m->config().dropout_rate, 0.0);
+  auto reference = load_t5(ckpt);
+  m->eval();
+  reference->eval();
+  const T5Inputs in{.input_ids = Tensor::from_vector<int64_t>({5, 6, 7, 1}, Shape{1, 4}),
+                    .labels = Tensor::from_vector<int64_t>({3, 4, 1}, Shape{1, 3})};
+  EXPECT_EQ(m->forward(in).logits.to_vector<float>(),
+            reference->forward(in).logits.to_vector<float>());
+}
+
 TEST(ModelLoading, AStageTokenizerMustFitTheModel) {
   TempDir dir;
   const fs::path ckpt = dir.path / "ckpt";

@@ -289,6 +289,44 @@ TEST(T5Checkpoint, save_load_round_trip_and_strict_errors) {
   std::filesystem::remove_all(dir);
 }
 
+// transformers 5 saves a T5 1.1 checkpoint with tie_word_embeddings: true (it forces that),
+// scale_decoder_outputs: false, and the model's own lm_head.weight. A model built from that
+// config.json is tied; load_t5_weights ignored the checkpoint's head, so the shared
+// embedding served as the output projection and every logit was silently wrong.
+TEST(T5Checkpoint, own_head_is_not_dropped_when_the_config_says_tied) {
+  T5ForConditionalGeneration m(tiny_decoder3(true));
+  Generator gen(5);
+  m.init_weights(&gen);
+  m.eval();
+  const std::string dir = temp_dir("v5_head");
+  save_t5(m, dir);
+  T5Config v5 = m.config();
+  v5.tie_word_embeddings = true;
+  v5.scale_decoder_outputs = false;
+  {
+    std::ofstream out(dir + "/config.json");
+    out << v5.to_json();
+  }
+  const T5Inputs in{.input_ids = Tensor::from_vector<int64_t>({5, 6, 7, 1}, Shape{1, 4}),
+                    .labels = Tensor::from_vector<int64_t>({3, 4, 1}, Shape{1, 3})};
+  const std::vector<double> want = m.forward(in).logits.to_vector<double>();
+  // load_t5 builds the model from the checkpoint: the head is lm_head.weight.
+  auto loaded = load_t5(dir);
+  loaded->eval();
+  sp::testing::expect_values(loaded->forward(in).logits, want, 1e-6);
+  // A model built from config.json alone is tied: it cannot hold the checkpoint's head, and
+  // loading into it must say so instead of computing with the wrong head.
+  T5ForConditionalGeneration tied(T5Config::from_file(dir + "/config.json"));
+  EXPECT_THROW_MSG(load_t5_weights(tied, dir), "1 unexpected:\n    lm_head.weight");
+  // A stored head equal to shared.weight (a tied model saved with its duplicate) is ignored.
+  NamedTensors sd = tied.state_dict();
+  sd.emplace_back("lm_head.weight", tied.shared.weight);
+  save_safetensors(dir + "/model.safetensors", sd);
+  const T5LoadReport r = load_t5_weights(tied, dir);
+  EXPECT_EQ(r.ignored, (std::vector<std::string>{"lm_head.weight"}));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(T5Model, bf16_forward_runs_in_bf16_with_f32_loss) {
   T5ForConditionalGeneration m(tiny_decoder3(true));
   Generator gen(6);
