@@ -38,16 +38,20 @@ struct EvalArgs {
   int64_t max_examples = 0;
   bool task_prefix = false;
   uint64_t task_seed = 0;
+  std::string task_config;
 };
 
 int run_eval(const EvalArgs& a) {
-  SP_CHECK(a.prompt.empty() != a.ensemble.empty(), "[eval] give exactly one of --prompt DIR or "
-                                                   "--ensemble DIR1,DIR2,...");
-  const std::vector<std::string> members = a.prompt.empty() ? a.ensemble : std::vector<std::string>{a.prompt};
+  SP_CHECK(a.prompt.empty() != a.ensemble.empty(),
+           "[eval] give exactly one of --prompt DIR or "
+           "--ensemble DIR1,DIR2,...");
+  const std::vector<std::string> members =
+      a.prompt.empty() ? a.ensemble : std::vector<std::string>{a.prompt};
   TaskOptions to;
   to.data_dir = a.data;
   to.task_prefix = a.task_prefix;
   to.seed = a.task_seed;
+  to.config = a.task_config;
   const auto task = make_task(a.task, to);
   std::vector<TaskExample> examples = task->load(a.split);
   if (a.max_examples > 0 && static_cast<int64_t>(examples.size()) > a.max_examples)
@@ -67,8 +71,12 @@ int run_eval(const EvalArgs& a) {
   bool one_pass = false;
   if (members.size() > 1) {
     // Prompt ensembles run in one forward pass per batch; other methods one by one.
+    // A config that is missing or not a JSON object goes the one-by-one way, where
+    // load_peft reports it with its path.
     std::ifstream config(std::filesystem::path(members[0]) / "peft_config.json");
-    one_pass = config && nlohmann::json::parse(config).value("method", "") == "prompt_tuning";
+    const nlohmann::json c =
+        config ? nlohmann::json::parse(config, nullptr, false) : nlohmann::json();
+    one_pass = c.is_object() && c.contains("method") && c["method"] == "prompt_tuning";
   }
   if (one_pass) {
     auto model = load_stage_model(a.model, ms, 0.0, nullptr);
@@ -112,8 +120,9 @@ std::function<int()> setup_eval(CLI::App& sub) {
   sub.add_option("--split", a->split, "Split to score")->capture_default_str();
   sub.add_option("--prompt", a->prompt, "A tuned PEFT directory (peft_config.json + parameters)")
       ->check(CLI::ExistingDirectory);
-  sub.add_option("--ensemble", a->ensemble, "Several tuned PEFT directories, comma-separated: "
-                                            "majority vote of their predictions")
+  sub.add_option("--ensemble", a->ensemble,
+                 "Several tuned PEFT directories, comma-separated: "
+                 "majority vote of their predictions")
       ->delimiter(',')
       ->check(CLI::ExistingDirectory);
   sub.add_option("--predictions", a->predictions,
@@ -139,6 +148,7 @@ std::function<int()> setup_eval(CLI::App& sub) {
   sub.add_flag("--task-prefix", a->task_prefix, "Prepend T5's task name to the inputs");
   sub.add_option("--task-seed", a->task_seed, "Seed of tasks that make their data (wordnet_wic)")
       ->capture_default_str();
+  sub.add_option("--config", a->task_config, "The task's YAML file (task custom)");
   return [a] { return run_eval(*a); };
 }
 
