@@ -158,6 +158,14 @@ CorpusSummary build_corpus(const CorpusBuildOptions& o) {
   summary.validation_bytes = validation.bytes;
   summary.train_sha256 = train.hash.finish_hex();
   summary.validation_sha256 = validation.hash.finish_hex();
+  // The splits replace an earlier build's: first the directory stops being a built corpus
+  // (no manifest; no vocabulary when this build trains none), so that a failure from here on
+  // cannot leave the new splits beside the old manifest and vocabulary.
+  for (const std::string& stale : {out.manifest, o.train_vocabulary ? "" : out.spiece_model}) {
+    if (stale.empty()) continue;
+    fs::remove(stale, ec);
+    SP_CHECK(!ec, "[corpus] cannot remove the earlier build's ", stale, ": ", ec.message());
+  }
   train.file.commit();
   validation.file.commit();
 

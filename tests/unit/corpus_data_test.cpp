@@ -349,6 +349,31 @@ TEST(Corpus, source_counts_are_the_documents_read) {
   EXPECT_EQ(manifest["sources"][1]["documents"], 4);
 }
 
+// A rebuild into the same directory that fails (here: too small a vocabulary) must not leave
+// the new splits passing for a corpus beside the old manifest and vocabulary.
+TEST(Corpus, a_failed_rebuild_leaves_no_corpus_behind) {
+  TempDir dir;
+  CorpusBuildOptions o;
+  o.out_dir = (dir.path / "corpus").string();
+  o.wordnet_dir = make_fake_wordnet(dir, 30);
+  o.vocab_size = 120;
+  o.vocab_threads = 1;
+  build_corpus(o);
+  ASSERT_NO_THROW(corpus_files(o.out_dir));
+  o.text_files = {dir.write("more.txt", "some more text 0123456789 XYZ\n")};
+  o.vocab_size = 8;
+  EXPECT_ANY_THROW(build_corpus(o));
+  EXPECT_THROW_MSG(corpus_files(o.out_dir), "is not a built corpus");
+
+  // Rebuilt without a vocabulary: an earlier build's spiece.model does not stay behind.
+  o.vocab_size = 120;
+  build_corpus(o);
+  o.train_vocabulary = false;
+  build_corpus(o);
+  EXPECT_FALSE(fs::exists(fs::path(o.out_dir) / "spiece.model"));
+  EXPECT_TRUE(fs::exists(fs::path(o.out_dir) / "corpus.json"));
+}
+
 TEST(Corpus, clear_errors) {
   TempDir dir;
   CorpusBuildOptions o;
