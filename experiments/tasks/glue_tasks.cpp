@@ -53,6 +53,9 @@ class GlueTsvTask : public ClassificationTask {
     SP_CHECK(static_cast<bool>(std::getline(in, line)), "[", name_, "] ", path,
              ":1: expected a header row");
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    // GLUE's MRPC train.tsv and dev.tsv start with a UTF-8 byte order mark, copied from
+    // msr_paraphrase_train.txt's header (TFDS skips it too), in front of "Quality".
+    if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     const std::vector<std::string> header = split_tabs(line);
     auto column = [&](const std::string& name, bool required) -> int {
       for (size_t i = 0; i < header.size(); ++i)

@@ -97,9 +97,13 @@ std::string marked_text(const WscSpans& x) {
     const int64_t i = x.span2_index;
     SP_CHECK(i > 0 && i < static_cast<int64_t>(words.size()), "[wsc] span2_index ", i,
              " is not inside the text's ", words.size(), " words (T5 needs 0 < index < words)");
-    for (int64_t k = 0; k < static_cast<int64_t>(words.size()); ++k) {
-      if (k > 0) blanked.push_back(' ');
-      blanked.append(k == i ? std::string("X") : words[k]);
+    // join([join(words[:i]), "X", join(words[i + 1:])], " "): a last-word pronoun leaves
+    // "... X " with a trailing space, which the " X " replacement below still marks.
+    for (int64_t k = 0; k < i; ++k) blanked.append(words[k]).push_back(' ');
+    blanked.append("X ");
+    for (int64_t k = i + 1; k < static_cast<int64_t>(words.size()); ++k) {
+      if (k > i + 1) blanked.push_back(' ');
+      blanked.append(words[k]);
     }
   }
   // regex_replace(" X ", " *pronoun* "), every occurrence left to right.

@@ -261,6 +261,17 @@ TEST_F(TaskFiles, WscSpecialCasesAndBadIndex) {
   EXPECT_THROW_MSG(load("wsc", "validation"), "val.jsonl:1: [wsc] span2_index 5 is not inside");
 }
 
+TEST_F(TaskFiles, WscPronounAsTheLastWord) {
+  // T5's _wsc_inputs joins [words before, "X", words after] with spaces, so a pronoun that
+  // is the last word leaves "... X " (an empty third part), which the " X " replacement
+  // still marks.
+  write("val.jsonl", R"({"text": "Tom threw the ball to him", "target": {"span1_index": 0, )"
+                     R"("span1_text": "Tom", "span2_index": 5, "span2_text": "him"}, "idx": 0, )"
+                     R"("label": false})"
+                     "\n");
+  EXPECT_EQ(load("wsc", "validation", true)[0].inputs, "wsc: Tom threw the ball to *him* ");
+}
+
 TEST_F(TaskFiles, GlueTsv) {
   write("MRPC/dev.tsv",
         "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
@@ -287,6 +298,20 @@ TEST_F(TaskFiles, GlueTsv) {
   auto qqp = make_task("qqp", o)->load("train");
   EXPECT_EQ(qqp[0].inputs, "qqp question1: Why? question2: How?");
   EXPECT_EQ(qqp[0].targets, "not_duplicate");
+}
+
+TEST_F(TaskFiles, GlueMrpcHeaderWithByteOrderMark) {
+  // GLUE's download script copies msr_paraphrase_train.txt's header, UTF-8 byte order mark
+  // included, into MRPC/train.tsv and dev.tsv (TFDS skips those 3 bytes, f.seek(3)): the
+  // label column is still "Quality", so the rows keep their labels.
+  write("dev.tsv",
+        "\xEF\xBB\xBFQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+        "1\t1\t2\tHe said hi.\tHe greeted.\n");
+  const auto ex = load("mrpc", "validation");
+  ASSERT_EQ(ex.size(), 1u);
+  EXPECT_EQ(ex[0].inputs, "sentence1: He said hi. sentence2: He greeted.");
+  EXPECT_EQ(ex[0].targets, "equivalent");
+  EXPECT_EQ(ex[0].label, 1);
 }
 
 TEST_F(TaskFiles, CustomYamlTask) {
