@@ -231,9 +231,10 @@ std::optional<PretrainStage> parse_pretrain(MapReader& stages) {
   s.pack = r.boolean("pack", d.pack);
   r.check(s.pack, "pack", "must be true: pretraining always packs its examples");
   parse_loop(r, s, d, true);
+  // run_pretraining's minimum, for either objective.
+  r.check(s.inputs_length >= 4, "inputs_length",
+          str_cat("must be >= 4 for pretraining, got ", s.inputs_length));
   if (s.objective == "span_corruption") {
-    r.check(s.inputs_length >= 4, "inputs_length",
-            str_cat("must be >= 4 for span corruption, got ", s.inputs_length));
     // The targets follow from the inputs length: what the pretraining stream's pieces give.
     r.check(!r.has("targets_length"), "targets_length",
             "applies to prefix_lm only: span corruption's targets follow from inputs_length");
@@ -257,6 +258,8 @@ std::optional<LmAdaptStage> parse_lm_adapt(MapReader& stages) {
   s.pack = r.boolean("pack", d.pack);
   r.check(s.pack, "pack", "must be true: pretraining always packs its examples");
   parse_loop(r, s, d, true);
+  r.check(s.inputs_length >= 4, "inputs_length",
+          str_cat("must be >= 4 for pretraining, got ", s.inputs_length));
   // prefix_lm splits one piece of inputs_length - 1 tokens: the targets can be as long.
   if (!r.has("targets_length")) s.targets_length = s.inputs_length;
   r.finish();
@@ -466,6 +469,8 @@ ModelSpec parse_model(MapReader& root, const TrialParseContext& ctx) {
     r.get("config");  // resolved once the tokenizer is known (resolve_model_config)
   } else {
     check_path(ctx, r.loc("checkpoint"), "model.checkpoint", m.checkpoint, true);
+    r.check(!r.has("init_seed"), "init_seed",
+            "applies to presets only: a checkpoint brings its own weights");
     r.check(!r.has("config"), "config",
             "applies to presets only: a checkpoint brings its own config.json");
     r.get("config");
@@ -476,8 +481,16 @@ ModelSpec parse_model(MapReader& root, const TrialParseContext& ctx) {
 
 // A preset's full T5Config as JSON with model.config's keys over it (each must be a
 // T5Config key), validated by T5Config itself.
-nlohmann::json resolve_model_config(MapReader& model, int64_t default_vocab) {
+// pretrained: a pretrain or lm_adapt stage builds the model, its vocab_size from the tokenizer.
+nlohmann::json resolve_model_config(MapReader& model, int64_t default_vocab, bool pretrained) {
   MapReader r = model.map("config");
+  // Every stage builds its model with its own dropout (stages.*.dropout).
+  r.check(!r.has("dropout_rate"), "dropout_rate",
+          "is set by each stage's dropout (stages.pretrain.dropout, stages.tune.dropout, ...)");
+  if (pretrained)
+    r.check(!r.has("vocab_size"), "vocab_size",
+            "is set by the pretraining stage that builds the model: the tokenizer's pieces + "
+            "100 sentinels, rounded up to a multiple of 128");
   const std::string preset = model.string("preset", "");
   nlohmann::json config = nlohmann::json::parse(T5Config::preset(preset).to_json());
   if (default_vocab > 0) config["vocab_size"] = default_vocab;
@@ -499,7 +512,8 @@ nlohmann::json resolve_model_config(MapReader& model, int64_t default_vocab) {
   return config;
 }
 
-TokenizerSpec parse_tokenizer(MapReader& root, const ModelSpec& model,
+// pretrains: the trial has a pretrain or lm_adapt stage.
+TokenizerSpec parse_tokenizer(MapReader& root, const ModelSpec& model, bool pretrains,
                               const TrialParseContext& ctx) {
   MapReader r = root.map("tokenizer");
   TokenizerSpec t;
@@ -510,6 +524,11 @@ TokenizerSpec parse_tokenizer(MapReader& root, const ModelSpec& model,
   if (t.source == "checkpoint")
     r.check(!model.checkpoint.empty(), "source",
             "is checkpoint but the model is a preset: give tokenizer.path or source: train");
+  // The trained vocabulary is stored with the models of the stages that train on the corpus.
+  if (t.source == "train")
+    r.check(pretrains, "source",
+            "is train, which needs a pretrain or lm_adapt stage (the vocabulary is trained "
+            "with their corpus); tuning a preset without one needs tokenizer.path");
   if (t.source == "file") {
     r.check(r.has("path"), "path", "is required with source: file (a spiece.model)");
     t.path = r.string("path", "");
@@ -524,6 +543,11 @@ TokenizerSpec parse_tokenizer(MapReader& root, const ModelSpec& model,
   }
   t.extra_ids = r.integer("extra_ids", t.extra_ids);
   r.check(t.extra_ids >= 0, "extra_ids", "must be >= 0");
+  // run_pretraining tokenizes with T5's 100 sentinels, and sizes a new model by them.
+  r.check(!pretrains || t.extra_ids == 100, "extra_ids",
+          str_cat("must be 100 with a pretrain or lm_adapt stage (pretraining uses T5's 100 "
+                  "sentinels), got ",
+                  t.extra_ids));
   r.finish();
   return t;
 }
@@ -619,7 +643,7 @@ Trial parse_trial(const SpecNode& root_node, const TrialParseContext& ctx) {
                                     "from stages.",
                                     first, ".seed; set that instead"));
   }
-  t.tokenizer = parse_tokenizer(root, t.model, ctx);
+  t.tokenizer = parse_tokenizer(root, t.model, t.pretrain || t.lm_adapt, ctx);
   const bool corpus_needed = t.pretrain || t.lm_adapt || t.tokenizer.source == "train";
   t.corpus = parse_corpus(root, corpus_needed, ctx);
   if (!t.model.preset.empty()) {
@@ -627,7 +651,7 @@ Trial parse_trial(const SpecNode& root_node, const TrialParseContext& ctx) {
     const int64_t vocab = t.tokenizer.source == "train"
                               ? model_vocab_size(t.tokenizer.vocab_size, t.tokenizer.extra_ids)
                               : 0;
-    t.model.config = resolve_model_config(model, vocab);
+    t.model.config = resolve_model_config(model, vocab, t.pretrain || t.lm_adapt);
   }
   root.finish();
   check_trial_splits(root_node, t, ctx);

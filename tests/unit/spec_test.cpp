@@ -144,8 +144,8 @@ TEST_F(SpecTest, PretrainingDefaultsFollowT5) {
   EXPECT_THROW_MSG(parse(base + "stages: {pretrain: {steps: 1, targets_length: 50}}\n"),
                    "stages.pretrain.targets_length applies to prefix_lm only");
   EXPECT_THROW_MSG(parse(base + "stages: {pretrain: {steps: 1, inputs_length: 3}}\n"),
-                   "t.yaml:4:46: stages.pretrain.inputs_length must be >= 4 for span corruption");
-  EXPECT_EQ(parse(base + "stages: {pretrain: {steps: 1, objective: prefix_lm, inputs_length: 3, "
+                   "t.yaml:4:46: stages.pretrain.inputs_length must be >= 4 for pretraining");
+  EXPECT_EQ(parse(base + "stages: {pretrain: {steps: 1, objective: prefix_lm, inputs_length: 4, "
                          "targets_length: 2}}\n")
                 .trials[0]
                 .pretrain->targets_length,
@@ -157,6 +157,93 @@ TEST_F(SpecTest, PretrainingDefaultsFollowT5) {
                    "stages.lm_adapt.seed");
   EXPECT_EQ(t.model.config.at("d_model"), 64);
   EXPECT_EQ(model_vocab_size(32000, 100), 32128);
+}
+
+// run_pretraining refuses inputs_length below 4 for either objective: a prefix-LM pretrain or
+// an lm_adapt stage of 2 or 3 input tokens passed the spec and failed when the stage ran.
+TEST_F(SpecTest, PretrainingStagesNeedFourInputTokens) {
+  const std::string base =
+      "model: {preset: t5-tiny}\ntokenizer: {vocab_size: 2000}\ncorpus: {builtin: wordnet}\n";
+  EXPECT_THROW_MSG(parse(base + "stages: {lm_adapt: {steps: 1, inputs_length: 3}}\n"),
+                   "t.yaml:4:46: stages.lm_adapt.inputs_length must be >= 4 for pretraining");
+  EXPECT_THROW_MSG(
+      parse(base + "stages: {pretrain: {steps: 1, objective: prefix_lm, inputs_length: 3}}\n"),
+      "stages.pretrain.inputs_length must be >= 4 for pretraining");
+  EXPECT_EQ(parse(base + "stages: {lm_adapt: {steps: 1, inputs_length: 4}}\n")
+                .trials[0]
+                .lm_adapt->inputs_length,
+            4);
+}
+
+// tokenizer.source train trains the vocabulary with the corpus a pretrain or lm_adapt stage
+// builds, and the stages after them read it from their model: a preset tuned without one
+// had no tokenizer at all ("[run] no tokenizer") once the tune stage ran.
+TEST_F(SpecTest, ATrainedTokenizerNeedsAPretrainingStage) {
+  const std::string tune = "stages: {tune: {task: rte, data_dir: " + path("RTE") + "}}\n";
+  EXPECT_THROW_MSG(parse("model: {preset: t5-tiny}\ncorpus: {builtin: wordnet}\n" + tune),
+                   "tokenizer.source is train, which needs a pretrain or lm_adapt stage");
+  EXPECT_THROW_MSG(parse("model: {preset: t5-tiny}\ntokenizer: {source: train}\n"
+                         "corpus: {builtin: wordnet}\n" +
+                         tune),
+                   "t.yaml:2:21: tokenizer.source is train");
+  write("spiece.model", "x");
+  EXPECT_EQ(
+      parse("model: {preset: t5-tiny}\ntokenizer: {path: " + path("spiece.model") + "}\n" + tune)
+          .trials[0]
+          .tokenizer.source,
+      "file");
+}
+
+// Pretraining and LM adaptation tokenize with T5's 100 sentinels and size a new model's
+// embedding from the tokenizer (pieces + 100, to a multiple of 128), whatever the spec
+// said: extra_ids 200 gave a 1152-row model that the next stage's 1200-id tokenizer did
+// not fit, and model.config.vocab_size 2048 gave 1152 rows too.
+TEST_F(SpecTest, PretrainingKeepsT5sSentinelsAndSizesThePresetsVocabulary) {
+  const std::string corpus = "corpus: {builtin: wordnet}\n";
+  EXPECT_THROW_MSG(
+      parse("model: {preset: t5-tiny}\ntokenizer: {vocab_size: 500, extra_ids: 200}\n" + corpus +
+            "stages: {pretrain: {steps: 1}}\n"),
+      "t.yaml:2:41: tokenizer.extra_ids must be 100 with a pretrain or lm_adapt stage");
+  EXPECT_THROW_MSG(parse("model: {checkpoint: " + path("ckpt") + "}\ntokenizer: {extra_ids: 0}\n" +
+                         corpus + "stages: {lm_adapt: {steps: 1}}\n"),
+                   "tokenizer.extra_ids must be 100 with a pretrain or lm_adapt stage");
+  EXPECT_EQ(parse(base_spec("", "tokenizer: {extra_ids: 0}\n")).trials[0].tokenizer.extra_ids, 0);
+  EXPECT_THROW_MSG(parse("model: {preset: t5-tiny, config: {vocab_size: 2048}}\n"
+                         "tokenizer: {vocab_size: 500}\n" +
+                         corpus + "stages: {lm_adapt: {steps: 1}}\n"),
+                   "t.yaml:1:47: model.config.vocab_size is set by the pretraining stage");
+  // Other config keys still apply, and a preset tuned without pretraining takes it.
+  EXPECT_EQ(parse("model: {preset: t5-tiny, config: {d_ff: 128}}\ntokenizer: {vocab_size: 500}\n" +
+                  corpus + "stages: {pretrain: {steps: 1}}\n")
+                .trials[0]
+                .model.config.at("d_ff"),
+            128);
+  write("spiece.model", "x");
+  EXPECT_EQ(parse("model: {preset: t5-tiny, config: {vocab_size: 2048}}\ntokenizer: {path: " +
+                  path("spiece.model") + "}\nstages: {tune: {task: rte, data_dir: " + path("RTE") +
+                  "}}\n")
+                .trials[0]
+                .model.config.at("vocab_size"),
+            2048);
+}
+
+// Keys of model that nothing reads: a checkpoint's weights are its own (init_seed was
+// accepted and ignored), and every stage builds its model with its own dropout (a
+// model.config.dropout_rate changed the stages' hashes and nothing they computed).
+TEST_F(SpecTest, ModelKeysThatNoStageReadsAreRefused) {
+  EXPECT_THROW_MSG(parse(base_spec("", "  init_seed: 3\n")),
+                   "model.init_seed applies to presets only");
+  EXPECT_THROW_MSG(parse("model: {preset: t5-tiny, config: {dropout_rate: 0.3}}\n"
+                         "tokenizer: {vocab_size: 500}\ncorpus: {builtin: wordnet}\n"
+                         "stages: {pretrain: {steps: 1}}\n"),
+                   "t.yaml:1:49: model.config.dropout_rate is set by each stage's dropout");
+  write("spiece.model", "x");
+  const std::string tune_only = "tokenizer: {path: " + path("spiece.model") +
+                                "}\nstages: {tune: {task: rte, data_dir: " + path("RTE") + "}}\n";
+  EXPECT_THROW_MSG(parse("model: {preset: t5-tiny, config: {dropout_rate: 0.3}}\n" + tune_only),
+                   "model.config.dropout_rate is set by each stage's dropout");
+  EXPECT_EQ(parse("model: {preset: t5-tiny, init_seed: 3}\n" + tune_only).trials[0].model.init_seed,
+            3u);
 }
 
 TEST_F(SpecTest, ZeroStepsSkipAStage) {
