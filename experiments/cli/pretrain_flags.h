@@ -14,6 +14,7 @@ struct PretrainFlags {
   PretrainOptions options;
   double lr = 0;  // 0: the schedule's default (rsqrt: 1, the others: 1e-3)
   std::string progress = "auto";
+  std::string device = "cpu";
 };
 
 inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
@@ -87,6 +88,7 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
       ->capture_default_str();
   sub.add_option("--max-seconds", o.max_seconds, "Training time budget; 0: none")
       ->capture_default_str();
+  sub.add_option("--device", f.device, "cpu, cuda or cuda:N")->capture_default_str();
   sub.add_option("--progress", f.progress, "auto, live, plain or off")
       ->check(CLI::IsMember({"auto", "live", "plain", "off"}))
       ->capture_default_str();
@@ -94,6 +96,7 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
 
 inline int run_pretrain_flags(PretrainFlags& f) {
   PretrainOptions& o = f.options;
+  o.device = device_from_flag(o.init_checkpoint.empty() ? "pretrain" : "lm-adapt", f.device);
   o.optimizer.lr = f.lr > 0 ? f.lr : o.optimizer.schedule.kind == "rsqrt" ? 1.0 : 1e-3;
   o.progress = f.progress == "live"    ? ProgressMode::live
                : f.progress == "plain" ? ProgressMode::plain

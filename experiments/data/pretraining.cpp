@@ -41,6 +41,7 @@ nlohmann::json options_json(const PretrainOptions& o) {
       {"inputs_length", o.inputs_length},
       {"targets_length", o.targets_length},
       {"seed", o.seed},
+      {"device", o.device.str()},
       {"eval_examples", o.eval_examples}};
   j["optimizer"] = o.optimizer.canonical_json();
   return j;
@@ -285,6 +286,7 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
     Generator init_gen(derive_seed(o.seed, kInitPurpose));
     model->init_weights(&init_gen);
   }
+  if (!o.device.is_cpu()) model->to(o.device);
   const T5Config& config = model->config();
 
   // Data.

@@ -52,6 +52,9 @@ struct PretrainOptions {
   // The tokenizer (a spiece.model); empty: init_checkpoint's when it has one, else the
   // corpus's. The runner passes its corpus's copy of the spec's tokenizer.
   std::string spiece_model;
+  // Where the model, its batches and the optimizer state live (the model is built or
+  // loaded on the host and moved once; checkpoints are written to the host).
+  Device device = Device::cpu();
   std::string preset = "t5-tiny";
   std::string config_path;  // a config.json; wins over preset
   // The dropout rate while training, over init_checkpoint's own (hub configs say 0.1); T5

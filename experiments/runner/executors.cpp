@@ -470,6 +470,7 @@ StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
       o.config_path = path;
     }
   }
+  o.device = t.model.device;
   o.dropout = loop.dropout;
   o.steps = loop.steps;
   o.batch_size = loop.batch_size / loop.grad_accumulation;

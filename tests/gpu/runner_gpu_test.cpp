@@ -14,11 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "experiments/data/corpus_builder.h"
+#include "experiments/data/pretraining.h"
 #include "experiments/report/results.h"
 #include "experiments/runner/runner.h"
 #include "experiments/spec/spec.h"
 #include "gpu_test_util.h"
 #include "temp_dir.h"
+#include "tensor/allocator.h"
 
 namespace sp {
 namespace {
@@ -199,6 +202,53 @@ TEST(RunnerGpu, MicroSpecOnCudaMatchesTheCpuRun) {
               100.0 / 24 + 1e-9)
         << c_results[i].stage;
   }
+}
+
+// softprompt pretrain / lm-adapt and the runner's pretraining stages train on the device
+// they are given: the CUDA allocator holds the model, and the losses are the CPU's.
+TEST(PretrainGpu, PretrainingRunsOnTheDeviceLikeTheCpu) {
+  SP_REQUIRE_CUDA();
+  TempDir tmp;
+  write_corpus(tmp.path / "corpus.txt");
+  CorpusBuildOptions c;
+  c.out_dir = (tmp.path / "corpus").string();
+  c.use_wordnet = false;
+  c.text_files = {(tmp.path / "corpus.txt").string()};
+  c.vocab_size = 100;
+  c.vocab_threads = 1;
+  c.verbose = false;
+  build_corpus(c);
+
+  auto run_on = [&](Device device, const std::string& folder) {
+    PretrainOptions o;
+    o.data_dir = c.out_dir;
+    o.out_dir = (tmp.path / folder).string();
+    o.device = device;
+    o.steps = 6;
+    o.batch_size = 4;
+    o.inputs_length = 32;
+    o.eval_every = 3;
+    o.eval_examples = 8;
+    o.optimizer.schedule.kind = "constant";
+    o.optimizer.lr = 1e-2;
+    o.progress = ProgressMode::off;
+    o.verbose = false;
+    return run_pretraining(o);
+  };
+  const PretrainResult cpu = run_on(Device::cpu(), "cpu");
+  Allocator& gpu_memory = allocator_for(Device::cuda(0));
+  gpu_memory.reset_peak();
+  const int64_t before = gpu_memory.stats().peak_bytes;
+  const PretrainResult gpu = run_on(Device::cuda(0), "cuda");
+  // At least the f32 parameters lived on the device.
+  EXPECT_GE(gpu_memory.stats().peak_bytes - before, 4 * gpu.parameters);
+  expect_close(gpu.initial_loss, cpu.initial_loss, 2e-3, "initial validation loss");
+  ASSERT_EQ(gpu.validation_loss.size(), cpu.validation_loss.size());
+  for (size_t i = 0; i < cpu.validation_loss.size(); ++i)
+    expect_close(gpu.validation_loss[i].second, cpu.validation_loss[i].second, 2e-3,
+                 "validation loss at step " + std::to_string(cpu.validation_loss[i].first));
+  const json summary = read_json(tmp.path / "cuda" / "pretrain.json");
+  EXPECT_EQ(summary["options"]["device"], "cuda:0");
 }
 
 }  // namespace
