@@ -1,6 +1,7 @@
 #include "tensor/allocator.h"
 
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -20,6 +21,10 @@ constexpr bool kCacheBlocks = true;
 
 constexpr size_t kAlignment = 64;
 
+// Larger requests cannot be given a size class without overflowing size_t (size_class
+// would loop forever); no machine has that much memory, so they fail as out of memory.
+constexpr size_t kMaxRequest = std::numeric_limits<size_t>::max() / 2;
+
 // Size classes: multiples of 64 up to 512 B, then four classes per power of two, so a
 // reused block wastes at most a quarter of its size.
 size_t size_class(size_t nbytes) {
@@ -35,9 +40,10 @@ class CpuCachingAllocator final : public Allocator {
   ~CpuCachingAllocator() override { empty_cache(); }
 
   void* allocate(size_t nbytes) override {
-    const size_t cls = size_class(nbytes);
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.num_allocs;
+    if (nbytes > kMaxRequest) fail_oom_locked(nbytes, nbytes);
+    const size_t cls = size_class(nbytes);
     void* p = nullptr;
     auto it = free_.find(cls);
     if (it != free_.end() && !it->second.empty()) {
@@ -45,7 +51,7 @@ class CpuCachingAllocator final : public Allocator {
       it->second.pop_back();
       stats_.cached_bytes -= static_cast<int64_t>(cls);
     } else {
-      p = system_alloc(cls);
+      p = system_alloc(cls, nbytes);
     }
     stats_.current_bytes += static_cast<int64_t>(nbytes);
     stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.current_bytes);
@@ -89,16 +95,21 @@ class CpuCachingAllocator final : public Allocator {
   }
 
   // Called with mu_ held.
-  void* system_alloc(size_t cls) {
+  void* system_alloc(size_t cls, size_t requested) {
     ++stats_.num_system_allocs;
     void* p = std::aligned_alloc(kAlignment, cls);
     if (!p) {
       release_cached_locked();
       p = std::aligned_alloc(kAlignment, cls);
     }
-    SP_CHECK(p, "[allocator] out of CPU memory allocating ", cls, " bytes (", stats_.current_bytes,
-             " bytes held by tensors, peak ", stats_.peak_bytes, ")");
+    if (!p) fail_oom_locked(requested, cls);
     return p;
+  }
+
+  [[noreturn]] void fail_oom_locked(size_t requested, size_t cls) {
+    fail(str_cat("[allocator] out of CPU memory allocating ", cls, " bytes (requested ", requested,
+                 "; ", stats_.current_bytes, " bytes held by tensors, ", stats_.cached_bytes,
+                 " cached, peak ", stats_.peak_bytes, ")"));
   }
 
   mutable std::mutex mu_;

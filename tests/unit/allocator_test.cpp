@@ -1,8 +1,10 @@
 // The CPU allocator's statistics and cache.
+#include "tensor/allocator.h"
+
 #include <gtest/gtest.h>
 
-#include "tensor/allocator.h"
 #include "tensor/tensor.h"
+#include "test_util.h"
 
 namespace sp {
 namespace {
@@ -40,6 +42,22 @@ TEST(Allocator, ReusesFreedBlocks) {
   EXPECT_EQ(cpu_memory_stats().num_system_allocs, system_allocs);
   EXPECT_GE(cpu_memory_stats().cached_bytes, int64_t{4} << 20);
 #endif
+}
+
+TEST(Allocator, AbsurdRequestsThrowNamingTheRequestedSize) {
+  Allocator& cpu = allocator_for(Device::cpu());
+  const AllocatorStats before = cpu_memory_stats();
+  // Past SIZE_MAX / 2 the size class computation used to loop forever.
+  EXPECT_THROW_MSG(cpu.allocate(SIZE_MAX - 3),
+                   "[allocator] out of CPU memory allocating 18446744073709551612 bytes");
+  // The message names the request, not only its (larger) size class.
+  EXPECT_THROW_MSG(cpu.allocate((size_t{1} << 62) + 1),
+                   "allocating 5764607523034234880 bytes (requested 4611686018427387905; ");
+  const AllocatorStats after = cpu_memory_stats();
+  EXPECT_EQ(after.current_bytes, before.current_bytes);
+  EXPECT_EQ(after.peak_bytes, before.peak_bytes);
+  Tensor still_fine = Tensor::empty({16});
+  EXPECT_EQ(cpu_memory_stats().current_bytes, before.current_bytes + 64);
 }
 
 }  // namespace
