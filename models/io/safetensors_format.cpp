@@ -131,6 +131,8 @@ uint64_t read_u64_le(const unsigned char* p) {
 }
 
 void parse_metadata(const json& value, SafetensorsHeader& out, const Context& ctx) {
+  // The reference reader deserialises __metadata__ as an optional map: null is no metadata.
+  if (value.is_null()) return;
   if (!value.is_object())
     ctx.fail("__metadata__ must be an object of strings, got ", value.type_name(), " ",
              brief(value));

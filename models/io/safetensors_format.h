@@ -43,7 +43,7 @@ struct SafetensorsEntry {
 
 struct SafetensorsHeader {
   std::vector<SafetensorsEntry> entries;        // in header order
-  std::map<std::string, std::string> metadata;  // "__metadata__", empty when absent
+  std::map<std::string, std::string> metadata;  // "__metadata__", empty when absent or null
   uint64_t header_bytes = 0;                    // N
   uint64_t data_start = 0;                      // 8 + N: where the data buffer starts in the file
   uint64_t data_bytes = 0;                      // file size - 8 - N

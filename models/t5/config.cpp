@@ -127,10 +127,22 @@ T5Config T5Config::from_json(const std::string& text, const std::string& label) 
     fail(str_cat("[T5Config] ", label, ": not valid JSON: ", e.what()));
   }
   SP_CHECK(j.is_object(), "[T5Config] ", label, ": expected a JSON object");
-  if (j.contains("model_type") && j["model_type"].is_string())
-    SP_CHECK(j["model_type"] == "t5", "[T5Config] ", label, ": model_type is \"",
-             j["model_type"].get<std::string>(), "\", expected \"t5\"");
+  // mT5 (MT5ForConditionalGeneration) is T5 1.1 with other defaults; umT5 is not T5's layout.
+  bool mt5 = false;
+  if (j.contains("model_type") && j["model_type"].is_string()) {
+    mt5 = j["model_type"] == "mt5";
+    SP_CHECK(j["model_type"] == "t5" || mt5, "[T5Config] ", label, ": model_type is \"",
+             j["model_type"].get<std::string>(), "\", expected \"t5\" or \"mt5\"");
+  }
   T5Config c;
+  if (mt5) {  // MT5Config's defaults
+    c.vocab_size = 250112;
+    c.d_ff = 1024;
+    c.num_layers = c.num_decoder_layers = 8;
+    c.num_heads = 6;
+    c.feed_forward_proj = "gated-gelu";
+    c.tie_word_embeddings = false;
+  }
   read_int(j, "vocab_size", c.vocab_size, label);
   read_int(j, "d_model", c.d_model, label);
   read_int(j, "d_kv", c.d_kv, label);

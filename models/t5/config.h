@@ -39,7 +39,8 @@ struct T5Config {
   void validate(const std::string& label = "config") const;
 
   // Parses config.json text. transformers 4 configs lack scale_decoder_outputs: it then
-  // equals tie_word_embeddings (what 4.x computes). label names the source in errors.
+  // equals tie_word_embeddings (what 4.x computes). model_type "mt5" (T5 1.1's layout) is
+  // read too, its missing keys taking MT5Config's defaults. label names the source in errors.
   static T5Config from_json(const std::string& text, const std::string& label = "config.json");
   static T5Config from_file(const std::string& path);
   // transformers-4 layout (no scale_decoder_outputs key) when scale_decoder_outputs ==

@@ -411,6 +411,16 @@ TEST(Safetensors, accepts_well_formed_edge_cases) {
   EXPECT_EQ(f.names(), (std::vector<std::string>{"e", "s", "z"}));
 }
 
+// The reference reader (safetensors' Rust core, behind Python's safe_open) takes
+// "__metadata__": null as no metadata.
+TEST(Safetensors, null_metadata_reads_as_none) {
+  const SafetensorsFile f = SafetensorsFile::from_bytes(make_file(
+      R"({"__metadata__":null,"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4));
+  EXPECT_TRUE(f.metadata().empty());
+  EXPECT_EQ(f.names(), std::vector<std::string>{"a"});
+  EXPECT_EQ(f.tensor("a").shape(), Shape{1});
+}
+
 TEST(Safetensors, rejects_truncated_files) {
   expect_corrupt({1, 2, 3, 4, 5}, "file is 5 bytes, too short for the 8-byte header length");
   expect_corrupt({}, "file is 0 bytes");

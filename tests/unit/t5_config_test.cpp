@@ -47,6 +47,45 @@ TEST(T5Config, transformers5_config_keeps_both_fields) {
             std::string::npos);
 }
 
+// mT5 is T5 1.1 with its own model_type and MT5Config's defaults (vocabulary 250112,
+// gated-gelu, untied); its weights use T5's names and layout.
+TEST(T5Config, mt5_configs_load_with_mt5_defaults) {
+  // google/mt5-small's config.json.
+  const T5Config small = T5Config::from_json(
+      R"({"_name_or_path": "/home/patrick/hugging_face/t5/mt5-small",
+      "architectures": ["MT5ForConditionalGeneration"], "d_ff": 1024, "d_kv": 64, "d_model": 512,
+      "decoder_start_token_id": 0, "dropout_rate": 0.1, "eos_token_id": 1,
+      "feed_forward_proj": "gated-gelu", "initializer_factor": 1.0, "is_encoder_decoder": true,
+      "layer_norm_epsilon": 1e-06, "model_type": "mt5", "num_decoder_layers": 8, "num_heads": 6,
+      "num_layers": 8, "pad_token_id": 0, "relative_attention_num_buckets": 32,
+      "tie_word_embeddings": false, "tokenizer_class": "T5Tokenizer",
+      "transformers_version": "4.10.0.dev0", "use_cache": true, "vocab_size": 250112})",
+      "mt5-small/config.json");
+  EXPECT_EQ(small.vocab_size, 250112);
+  EXPECT_EQ(small.inner_dim(), 384);
+  EXPECT_EQ(small.relative_attention_max_distance, 128);
+  EXPECT_EQ(small.activation(), T5Activation::gelu_new);
+  EXPECT_TRUE(small.is_gated());
+  EXPECT_FALSE(small.tie_word_embeddings);
+  EXPECT_FALSE(small.scale_decoder_outputs);
+  // Keys left out take MT5Config's defaults, not T5Config's.
+  const T5Config bare = T5Config::from_json(R"({"model_type": "mt5"})");
+  EXPECT_EQ(bare.vocab_size, 250112);
+  EXPECT_EQ(bare.d_model, 512);
+  EXPECT_EQ(bare.d_ff, 1024);
+  EXPECT_EQ(bare.num_layers, 8);
+  EXPECT_EQ(bare.num_decoder_layers, 8);
+  EXPECT_EQ(bare.num_heads, 6);
+  EXPECT_EQ(bare.feed_forward_proj, "gated-gelu");
+  EXPECT_FALSE(bare.tie_word_embeddings);
+  EXPECT_FALSE(bare.scale_decoder_outputs);
+  // Written back as a T5 config that reads the same.
+  EXPECT_EQ(T5Config::from_json(small.to_json()).to_json(), small.to_json());
+  // umT5 has a relative position table in every layer: not a T5 layout.
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"model_type": "umt5"})", "c.json"),
+                   "model_type is \"umt5\"");
+}
+
 TEST(T5Config, errors_name_the_file_and_key) {
   EXPECT_THROW_MSG(T5Config::from_json(R"({"d_model": "big"})", "dir/config.json"),
                    "[T5Config] dir/config.json: key \"d_model\" must be an integer");
