@@ -81,7 +81,9 @@ void cross_entropy_step(benchmark::State& state) {
   }
   const double big = static_cast<double>(rows * vocab * dtype_size(dt));
   const double small = static_cast<double>(rows * (8 + 4 + 4));
-  const double bytes = backward ? 3 * big + 2 * small + rows * 8.0 : big + small;
+  // Forward: logits, then targets (8), loss (4), lse (4) per row; the backward adds logits read
+  // and dlogits written, then targets (8), dloss (4), lse (4) per row.
+  const double bytes = backward ? 3 * big + 2 * small : big + small;
   state.counters["GBps"] =
       benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::string(dtype_name(dt)) + (backward ? " forward+backward" : " forward"));
