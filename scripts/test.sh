@@ -17,7 +17,9 @@ if [[ -n "${SP_SANITIZE:-}" ]]; then
   # Sanitizers check our host code; the CUDA runtime's own allocations confuse ASan.
   export SP_WITH_CUDA=${SP_WITH_CUDA:-OFF}
   extra+=("-DSP_SANITIZE=$SP_SANITIZE" -DCMAKE_BUILD_TYPE=RelWithDebInfo)
-  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+  # allocator_may_return_null: an impossible allocation returns null, as malloc does, so
+  # the allocator's out-of-memory error is what the tests see (ASan would abort instead).
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 else
   build_dir=${SP_BUILD_DIR:-$repo_root/build}

@@ -16,10 +16,12 @@ std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.str(
 Shape contiguous_strides(const Shape& shape) {
   Shape strides;
   strides.resize(shape.size());
-  int64_t s = 1;
+  // Unsigned: the running product of an empty shape's other dims may pass 2^63 (as for
+  // [2^40, 0, 2^40]); those strides are never used to address memory.
+  uint64_t s = 1;
   for (int i = shape.size() - 1; i >= 0; --i) {
-    strides[i] = s;
-    s *= std::max<int64_t>(shape[i], 1);
+    strides[i] = static_cast<int64_t>(s);
+    s *= static_cast<uint64_t>(std::max<int64_t>(shape[i], 1));
   }
   return strides;
 }
