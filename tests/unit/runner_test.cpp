@@ -122,6 +122,18 @@ class FakeExecutor : public StageExecutor {
   }
 };
 
+// An output directory and the log of run_experiment, for the runner tests.
+struct RunDir {
+  TempDir dir;
+  std::ostringstream log;
+  RunOptions options() {
+    RunOptions o;
+    o.out_dir = dir.path.string();
+    o.log = &log;
+    return o;
+  }
+};
+
 int total_calls(const FakeExecutor& e, const std::string& prefix) {
   int n = 0;
   for (const auto& [k, v] : e.calls)
@@ -130,22 +142,19 @@ int total_calls(const FakeExecutor& e, const std::string& prefix) {
 }
 
 TEST(Runner, SharedStagesRunOnceAndReportsAreWritten) {
-  TempDir dir;
+  RunDir run;
   const ExperimentSpec spec = make_spec({1, 5}, {1, 2});
   FakeExecutor exec;
-  std::ostringstream log;
-  RunOptions o;
-  o.out_dir = dir.path.string();
-  o.log = &log;
-  EXPECT_EQ(run_experiment(spec, o, exec), 0) << log.str();
+  const RunOptions o = run.options();
+  EXPECT_EQ(run_experiment(spec, o, exec), 0) << run.log.str();
   EXPECT_EQ(exec.calls["pretrain:p0"], 1);
   EXPECT_EQ(exec.calls["lm_adapt:l0"], 1);
   EXPECT_EQ(total_calls(exec, "tune:"), 4);
   EXPECT_EQ(total_calls(exec, "eval:"), 4);
-  EXPECT_TRUE(fs::exists(dir.path / "stages/pretrain-p0/DONE"));
-  EXPECT_TRUE(fs::exists(dir.path / "stages/tune-t5s2/DONE"));
-  EXPECT_TRUE(fs::exists(dir.path / "trials/length=5,seed=2/DONE"));
-  const std::vector<ResultRecord> results = read_results((dir.path / "results.jsonl").string());
+  EXPECT_TRUE(fs::exists(run.dir.path / "stages/pretrain-p0/DONE"));
+  EXPECT_TRUE(fs::exists(run.dir.path / "stages/tune-t5s2/DONE"));
+  EXPECT_TRUE(fs::exists(run.dir.path / "trials/length=5,seed=2/DONE"));
+  const std::vector<ResultRecord> results = read_results((run.dir.path / "results.jsonl").string());
   ASSERT_EQ(results.size(), 8u);  // a tune and an eval line per trial
   EXPECT_EQ(results[0].trial, "length=1,seed=1");
   EXPECT_EQ(results[0].point, (nlohmann::json{{"peft.length", 1}}));  // the seed apart, typed
@@ -153,13 +162,15 @@ TEST(Runner, SharedStagesRunOnceAndReportsAreWritten) {
   EXPECT_DOUBLE_EQ(results[2].metrics.at("accuracy"), 12);
   EXPECT_TRUE(results[0].seconds.count("tune"));
   EXPECT_TRUE(results[1].seconds.count("eval"));
-  EXPECT_NE(read_text(dir.path / "summary.csv").find("tune,fake_task,validation,5,accuracy,51.5,"),
-            std::string::npos)
-      << read_text(dir.path / "summary.csv");
-  EXPECT_TRUE(fs::exists(dir.path / "tune-fake_task-validation-accuracy.svg"));
-  EXPECT_NE(read_text(dir.path / "report.md").find("4 of 4 trials"), std::string::npos);
-  EXPECT_NE(log.str().find("report: " + (dir.path / "report.md").string()), std::string::npos);
-  EXPECT_NE(log.str().find("pretrain stages/pretrain-p0: cached"), std::string::npos);
+  EXPECT_NE(
+      read_text(run.dir.path / "summary.csv").find("tune,fake_task,validation,5,accuracy,51.5,"),
+      std::string::npos)
+      << read_text(run.dir.path / "summary.csv");
+  EXPECT_TRUE(fs::exists(run.dir.path / "tune-fake_task-validation-accuracy.svg"));
+  EXPECT_NE(read_text(run.dir.path / "report.md").find("4 of 4 trials"), std::string::npos);
+  EXPECT_NE(run.log.str().find("report: " + (run.dir.path / "report.md").string()),
+            std::string::npos);
+  EXPECT_NE(run.log.str().find("pretrain stages/pretrain-p0: cached"), std::string::npos);
 }
 
 TEST(Runner, ReportsOnlyWithoutResultsFailsAndCreatesNothing) {
@@ -179,20 +190,17 @@ TEST(Runner, ReportsOnlyWithoutResultsFailsAndCreatesNothing) {
 }
 
 TEST(Runner, RerunSkipsFinishedTrialsAndStagesWithoutTouchingResults) {
-  TempDir dir;
+  RunDir run;
   const ExperimentSpec spec = make_spec({1, 5}, {1});
-  RunOptions o;
-  o.out_dir = dir.path.string();
-  std::ostringstream log;
-  o.log = &log;
+  const RunOptions o = run.options();
   FakeExecutor first;
   ASSERT_EQ(run_experiment(spec, o, first), 0);
-  const std::string before = read_text(dir.path / "results.jsonl");
+  const std::string before = read_text(run.dir.path / "results.jsonl");
   FakeExecutor second;
   EXPECT_EQ(run_experiment(spec, o, second), 0);
   EXPECT_TRUE(second.calls.empty());
-  EXPECT_EQ(read_text(dir.path / "results.jsonl"), before);
-  EXPECT_NE(log.str().find("trial 2/2 length=5,seed=1: done, skipped"), std::string::npos);
+  EXPECT_EQ(read_text(run.dir.path / "results.jsonl"), before);
+  EXPECT_NE(run.log.str().find("trial 2/2 length=5,seed=1: done, skipped"), std::string::npos);
 
   // A new trial in the same directory reuses the finished shared stages from disk.
   const ExperimentSpec bigger = make_spec({1, 5, 20}, {1});
@@ -201,23 +209,20 @@ TEST(Runner, RerunSkipsFinishedTrialsAndStagesWithoutTouchingResults) {
   EXPECT_EQ(third.calls.size(), 2u);
   EXPECT_EQ(third.calls["tune:t20s1"], 1);
   EXPECT_EQ(third.calls["eval:length=20,seed=1"], 1);
-  EXPECT_TRUE(read_text(dir.path / "results.jsonl").starts_with(before));
-  EXPECT_EQ(read_results((dir.path / "results.jsonl").string()).size(), 6u);
+  EXPECT_TRUE(read_text(run.dir.path / "results.jsonl").starts_with(before));
+  EXPECT_EQ(read_results((run.dir.path / "results.jsonl").string()).size(), 6u);
 }
 
 TEST(Runner, ADeletedResultsFileIsRefilledFromTheFinishedTrials) {
-  TempDir dir;
+  RunDir run;
   const ExperimentSpec spec = make_spec({1, 5}, {1, 2});
-  RunOptions o;
-  o.out_dir = dir.path.string();
-  std::ostringstream log;
-  o.log = &log;
+  const RunOptions o = run.options();
   FakeExecutor first;
   ASSERT_EQ(run_experiment(spec, o, first), 0);
-  const fs::path results = dir.path / "results.jsonl";
+  const fs::path results = run.dir.path / "results.jsonl";
   const std::vector<ResultRecord> before = read_results(results.string());
   ASSERT_EQ(before.size(), 8u);
-  const std::string summary = read_text(dir.path / "summary.csv");
+  const std::string summary = read_text(run.dir.path / "summary.csv");
 
   fs::remove(results);
   FakeExecutor second;
@@ -226,8 +231,8 @@ TEST(Runner, ADeletedResultsFileIsRefilledFromTheFinishedTrials) {
   const std::vector<ResultRecord> after = read_results(results.string());
   ASSERT_EQ(after.size(), before.size());
   for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(to_json(after[i]), to_json(before[i])) << i;
-  EXPECT_EQ(read_text(dir.path / "summary.csv"), summary);
-  EXPECT_NE(log.str().find("2 records restored to results.jsonl"), std::string::npos);
+  EXPECT_EQ(read_text(run.dir.path / "summary.csv"), summary);
+  EXPECT_NE(run.log.str().find("2 records restored to results.jsonl"), std::string::npos);
 
   // A file that still has the trials is left as it is.
   const std::string full = read_text(results);
@@ -237,12 +242,9 @@ TEST(Runner, ADeletedResultsFileIsRefilledFromTheFinishedTrials) {
 }
 
 TEST(Runner, ATrialFinishedWithOtherSettingsRunsAgain) {
-  TempDir dir;
+  RunDir run;
   ExperimentSpec spec = make_spec({1, 5}, {1});
-  RunOptions o;
-  o.out_dir = dir.path.string();
-  std::ostringstream log;
-  o.log = &log;
+  const RunOptions o = run.options();
   FakeExecutor first;
   ASSERT_EQ(run_experiment(spec, o, first), 0);
   // The same trial ids with another eval configuration (e.g. --set on an eval key).
@@ -251,7 +253,7 @@ TEST(Runner, ATrialFinishedWithOtherSettingsRunsAgain) {
   EXPECT_EQ(run_experiment(spec, o, second), 0);
   EXPECT_EQ(total_calls(second, "tune:"), 0);  // the tune stages are cached by hash
   EXPECT_EQ(total_calls(second, "eval:"), 2);
-  EXPECT_NE(log.str().find("length=5,seed=1: finished with other settings, running again"),
+  EXPECT_NE(run.log.str().find("length=5,seed=1: finished with other settings, running again"),
             std::string::npos);
   FakeExecutor third;  // and now they are done with these settings
   EXPECT_EQ(run_experiment(spec, o, third), 0);
@@ -259,32 +261,29 @@ TEST(Runner, ATrialFinishedWithOtherSettingsRunsAgain) {
 }
 
 TEST(Runner, InterruptedTrialFailsAloneAndResumesOnRerun) {
-  TempDir dir;
+  RunDir run;
   const ExperimentSpec spec = make_spec({1, 5}, {1, 2});
-  RunOptions o;
-  o.out_dir = dir.path.string();
-  std::ostringstream log;
-  o.log = &log;
+  const RunOptions o = run.options();
   FakeExecutor first;
   first.fail_tune_hash = "t1s2";
   EXPECT_EQ(run_experiment(spec, o, first), 1);
   EXPECT_EQ(total_calls(first, "tune:"), 4);  // the other trials still ran
   EXPECT_NE(
-      read_text(dir.path / "failures.txt").find("length=1,seed=2: [trainer] killed at step 5"),
+      read_text(run.dir.path / "failures.txt").find("length=1,seed=2: [trainer] killed at step 5"),
       std::string::npos);
-  EXPECT_FALSE(fs::exists(dir.path / "stages/tune-t1s2/DONE"));
-  EXPECT_FALSE(fs::exists(dir.path / "trials/length=1,seed=2/DONE"));
-  EXPECT_NE(read_text(dir.path / "report.md").find("## Failures"), std::string::npos);
-  const std::string before = read_text(dir.path / "results.jsonl");
-  EXPECT_EQ(read_results((dir.path / "results.jsonl").string()).size(), 6u);
+  EXPECT_FALSE(fs::exists(run.dir.path / "stages/tune-t1s2/DONE"));
+  EXPECT_FALSE(fs::exists(run.dir.path / "trials/length=1,seed=2/DONE"));
+  EXPECT_NE(read_text(run.dir.path / "report.md").find("## Failures"), std::string::npos);
+  const std::string before = read_text(run.dir.path / "results.jsonl");
+  EXPECT_EQ(read_results((run.dir.path / "results.jsonl").string()).size(), 6u);
 
   FakeExecutor second;
   EXPECT_EQ(run_experiment(spec, o, second), 0);
   EXPECT_EQ(second.calls.size(), 2u);  // only the interrupted trial's tune and eval
   EXPECT_EQ(second.calls["tune:t1s2"], 1);
   EXPECT_EQ(second.resumed, (std::vector<std::string>{"t1s2"}));
-  EXPECT_FALSE(fs::exists(dir.path / "failures.txt"));
-  const std::string after = read_text(dir.path / "results.jsonl");
+  EXPECT_FALSE(fs::exists(run.dir.path / "failures.txt"));
+  const std::string after = read_text(run.dir.path / "results.jsonl");
   EXPECT_TRUE(after.starts_with(before));  // append-only
   EXPECT_EQ(std::count(after.begin(), after.end(), '\n'), 8);
 }
@@ -292,69 +291,60 @@ TEST(Runner, InterruptedTrialFailsAloneAndResumesOnRerun) {
 // A finished stage whose model directory was removed runs again (the trainer re-exports it
 // from its last checkpoint) instead of handing the next stage a path that is not there.
 TEST(Runner, AFinishedStageWhoseModelIsGoneRunsAgain) {
-  TempDir dir;
+  RunDir run;
   const ExperimentSpec spec = make_spec({1}, {1});
-  RunOptions o;
-  o.out_dir = dir.path.string();
-  std::ostringstream log;
-  o.log = &log;
+  const RunOptions o = run.options();
   FakeExecutor first;
   ASSERT_EQ(run_experiment(spec, o, first), 0);
-  fs::remove_all(dir.path / "stages/lm_adapt-l0/model");
-  fs::remove_all(dir.path / "stages/tune-t1s1/prompt");
-  fs::remove_all(dir.path / "trials");
+  fs::remove_all(run.dir.path / "stages/lm_adapt-l0/model");
+  fs::remove_all(run.dir.path / "stages/tune-t1s1/prompt");
+  fs::remove_all(run.dir.path / "trials");
   FakeExecutor second;
-  EXPECT_EQ(run_experiment(spec, o, second), 0) << log.str();
+  EXPECT_EQ(run_experiment(spec, o, second), 0) << run.log.str();
   EXPECT_EQ(second.calls["pretrain:p0"], 0);
   EXPECT_EQ(second.calls["lm_adapt:l0"], 1);
   EXPECT_EQ(second.calls["tune:t1s1"], 1);
-  EXPECT_TRUE(fs::exists(dir.path / "stages/lm_adapt-l0/model"));
-  EXPECT_TRUE(fs::exists(dir.path / "stages/tune-t1s1/prompt"));
-  EXPECT_NE(log.str().find("lm_adapt stages/lm_adapt-l0: its model directory is missing, "
-                           "running it again"),
+  EXPECT_TRUE(fs::exists(run.dir.path / "stages/lm_adapt-l0/model"));
+  EXPECT_TRUE(fs::exists(run.dir.path / "stages/tune-t1s1/prompt"));
+  EXPECT_NE(run.log.str().find("lm_adapt stages/lm_adapt-l0: its model directory is missing, "
+                               "running it again"),
             std::string::npos);
 }
 
 // sweep.hide's keys (a data_dir zipped with its task) name no trial and no plot group: they
 // stay out of the result points, summary.csv and the plots' lines.
 TEST(Runner, HiddenSweepKeysStayOutOfPointsAndReports) {
-  TempDir dir;
+  RunDir run;
   ExperimentSpec spec = make_spec({1, 5}, {1, 2});
   for (Trial& t : spec.trials)
     t.sweep_point.insert(t.sweep_point.begin() + 1,
                          {"stages.tune.data_dir", "/data/" + t.sweep_point[0].second});
-  RunOptions o;
-  o.out_dir = dir.path.string();
-  std::ostringstream log;
-  o.log = &log;
+  const RunOptions o = run.options();
   FakeExecutor exec;
-  ASSERT_EQ(run_experiment(spec, o, exec), 0) << log.str();
-  const std::vector<ResultRecord> results = read_results((dir.path / "results.jsonl").string());
+  ASSERT_EQ(run_experiment(spec, o, exec), 0) << run.log.str();
+  const std::vector<ResultRecord> results = read_results((run.dir.path / "results.jsonl").string());
   ASSERT_EQ(results.size(), 8u);
   EXPECT_EQ(results[0].point, (nlohmann::json{{"peft.length", 1}}));
-  const std::string csv = read_text(dir.path / "summary.csv");
+  const std::string csv = read_text(run.dir.path / "summary.csv");
   EXPECT_TRUE(csv.starts_with("stage,task,split,peft.length,metric,mean,std,n\n")) << csv;
-  const std::string svg = read_text(dir.path / "tune-fake_task-validation-accuracy.svg");
+  const std::string svg = read_text(run.dir.path / "tune-fake_task-validation-accuracy.svg");
   EXPECT_EQ(svg.find("data_dir"), std::string::npos) << svg;
 }
 
 TEST(Runner, EnsembleMembersAreTunedOnceAcrossTrials) {
-  TempDir dir;
+  RunDir run;
   // Seeds 1 and 2 with 3 members each: members seeds {1,2,3} and {2,3,4} share two.
   const ExperimentSpec spec = make_spec({5}, {1, 2}, 3);
-  RunOptions o;
-  o.out_dir = dir.path.string();
-  std::ostringstream log;
-  o.log = &log;
+  const RunOptions o = run.options();
   FakeExecutor exec;
-  ASSERT_EQ(run_experiment(spec, o, exec), 0) << log.str();
+  ASSERT_EQ(run_experiment(spec, o, exec), 0) << run.log.str();
   EXPECT_EQ(total_calls(exec, "tune:"), 4);
   for (const auto& [k, v] : exec.calls) EXPECT_EQ(v, 1) << k;
   ASSERT_EQ(exec.eval_inputs.size(), 2u);
   ASSERT_EQ(exec.eval_inputs[1].size(), 3u);
   EXPECT_TRUE(exec.eval_inputs[1][0].ends_with("stages/tune-t5s2/prompt"));
   EXPECT_TRUE(exec.eval_inputs[1][2].ends_with("stages/tune-t5s4/prompt"));
-  const auto results = read_results((dir.path / "results.jsonl").string());
+  const auto results = read_results((run.dir.path / "results.jsonl").string());
   ASSERT_EQ(results.size(), 4u);
   EXPECT_DOUBLE_EQ(results[1].metrics.at("accuracy"), 3);  // three members reached eval
   // A tune line carries the trial's own member (seed 2), not another member's.
