@@ -65,6 +65,16 @@ void append_utf8(std::string& out, char32_t c) {
   }
 }
 
+// c lowercased as Python's str.lower() does, appended as UTF-8; bytes (c's own encoding,
+// or a malformed byte) when lowering leaves c as it is.
+void append_lower(std::string& out, char32_t c, std::string_view bytes) {
+  const char32_t lower = unicode_lower(c);
+  if (lower == c)
+    out.append(bytes);
+  else
+    append_utf8(out, lower);
+}
+
 // Python's str.split() with no argument: runs of Unicode whitespace separate words.
 std::vector<std::string> split_unicode_whitespace(const std::string& s) {
   std::vector<std::string> words;
@@ -189,15 +199,12 @@ std::string normalize_squad(const std::string& text) {
   for (size_t i = 0; i < text.size();) {
     size_t len = 1;
     const char32_t c = utf8::decode(text, i, &len);
-    std::string b = text.substr(i, len);
+    const std::string_view own = std::string_view(text).substr(i, len);
     i += len;
     if (c < 0x80 && is_ascii_punctuation(static_cast<char>(c))) continue;
-    const char32_t lower = unicode_lower(c);
-    if (lower != c) {
-      b.clear();
-      append_utf8(b, lower);
-    }
-    cps.push_back(lower);
+    std::string b;
+    append_lower(b, c, own);
+    cps.push_back(unicode_lower(c));
     bytes.push_back(std::move(b));
   }
   // Articles become a space, as re.sub(r"\b(a|an|the)\b", " ", s) does.
@@ -249,10 +256,7 @@ int wsc_simple_class(const std::string& prediction, const std::string& referent)
     for (size_t i = 0; i < stripped.size();) {
       size_t len = 1;
       const char32_t c = utf8::decode(stripped, i, &len);
-      if (unicode_lower(c) == c)
-        lower.append(stripped.substr(i, len));
-      else
-        append_utf8(lower, unicode_lower(c));
+      append_lower(lower, c, stripped.substr(i, len));
       i += len;
     }
     std::vector<std::string> kept;
