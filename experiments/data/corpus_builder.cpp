@@ -127,16 +127,13 @@ CorpusSummary build_corpus(const CorpusBuildOptions& o) {
   if (o.use_wordnet) {
     std::vector<WordnetFile> files;
     const std::vector<std::string> docs = read_wordnet_documents(o.wordnet_dir, &files);
-    // The documents come file after file; each source counts those read before max_documents.
+    // The documents come file after file; each source counts those read before max_documents
+    // (add reads none once it is reached).
     size_t next = 0;
     for (const WordnetFile& f : files) {
-      int64_t n = 0;
-      for (int64_t k = 0; k < f.documents; ++k, ++next) {
-        if (full()) continue;
-        add(docs[next]);
-        ++n;
-      }
-      summary.sources.push_back({"wordnet:" + f.path, f.sha256, n});
+      const int64_t before = summary.documents_read;
+      for (int64_t k = 0; k < f.documents; ++k) add(docs[next++]);
+      summary.sources.push_back({"wordnet:" + f.path, f.sha256, summary.documents_read - before});
     }
   }
   for (const std::string& path : o.text_files) {

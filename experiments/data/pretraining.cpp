@@ -256,10 +256,11 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   };
 
   // The tokenizer must be the model's: a continued checkpoint brings its own.
-  std::string spiece = o.spiece_model.empty() ? corpus.spiece_model : o.spiece_model;
-  if (o.spiece_model.empty() && !o.init_checkpoint.empty() &&
-      fs::exists(fs::path(o.init_checkpoint) / "spiece.model"))
-    spiece = (fs::path(o.init_checkpoint) / "spiece.model").string();
+  std::string spiece = o.spiece_model;
+  if (spiece.empty()) {
+    const fs::path own = fs::path(o.init_checkpoint) / "spiece.model";
+    spiece = !o.init_checkpoint.empty() && fs::exists(own) ? own.string() : corpus.spiece_model;
+  }
   const TokenizedCorpus tokens = tokenize_corpus(spiece, corpus.train, corpus.validation);
   const SpecialTokens& vocab = tokens.vocab;
   const auto& train_docs = tokens.train;

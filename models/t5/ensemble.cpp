@@ -1,6 +1,5 @@
 #include "models/t5/ensemble.h"
 
-
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "nn/peft/prompt_ensemble.h"
