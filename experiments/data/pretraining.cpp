@@ -202,16 +202,6 @@ double read_double(const std::string& path, const char* key) {
 
 }  // namespace
 
-OptimizerSpec t5_pretraining_optimizer() {
-  OptimizerSpec o;
-  o.name = "adafactor";
-  o.lr = 1.0;
-  o.schedule.kind = "rsqrt";
-  o.schedule.rsqrt_offset = 10000;
-  o.multiply_by_parameter_scale = true;
-  return o;
-}
-
 const char* objective_name(PretrainObjective objective) {
   return objective == PretrainObjective::span_corruption ? "span_corruption" : "prefix_lm";
 }

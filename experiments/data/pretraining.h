@@ -37,10 +37,6 @@ enum class PretrainObjective { span_corruption, prefix_lm };
 const char* objective_name(PretrainObjective objective);
 PretrainObjective objective_from_name(const std::string& name);  // throws on others
 
-// Adafactor as T5X pretrains (factored, parameter scale, decay rate 0.8, update clipping 1)
-// at lr / sqrt(max(step, 10000)) with lr 1, no weight decay.
-OptimizerSpec t5_pretraining_optimizer();
-
 struct PretrainOptions {
   PretrainObjective objective = PretrainObjective::span_corruption;
   std::string data_dir;  // a built corpus: train.txt, validation.txt, spiece.model

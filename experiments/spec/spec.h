@@ -61,6 +61,20 @@ struct OptimizerSpec {
   nlohmann::json canonical_json() const;
 };
 
+// T5 1.1's pretraining optimizer, the default of the pretrain and lm_adapt stages and of
+// `softprompt pretrain` / `lm-adapt`: Adafactor as T5X pretrains (factored, parameter
+// scaling, decay rate 0.8, update clipping 1) at lr / sqrt(max(step, 10000)) with lr 1, no
+// weight decay.
+inline OptimizerSpec t5_pretraining_optimizer() {
+  OptimizerSpec o;
+  o.name = "adafactor";
+  o.lr = 1.0;
+  o.schedule.kind = "rsqrt";
+  o.schedule.rsqrt_offset = 10000;
+  o.multiply_by_parameter_scale = true;
+  return o;
+}
+
 // The settings every training stage shares.
 struct LoopSpec {
   int64_t steps = 0;              // optimizer updates

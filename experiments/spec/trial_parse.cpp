@@ -188,22 +188,24 @@ void parse_loop(MapReader& r, LoopSpec& s, const LoopSpec& d, bool allow_zero_st
   r.check(s.log_every > 0, "log_every", "must be positive");
 }
 
-// T5 1.1 pretraining: Adafactor, 1/sqrt(max(step, 10^4)), parameter scaling, no dropout.
-OptimizerSpec pretraining_optimizer() {
-  OptimizerSpec o;
-  o.lr = 1.0;
-  o.schedule.kind = "rsqrt";
-  o.multiply_by_parameter_scale = true;
-  return o;
-}
-
 // The defaults both pretraining stages share: batch 128 and the pretraining optimizer.
 template <typename Stage>
 Stage pretraining_defaults() {
   Stage d;
   d.batch_size = 128;
-  d.optimizer = pretraining_optimizer();
+  d.optimizer = t5_pretraining_optimizer();
   return d;
+}
+
+// The loop of a pretraining stage, with what both check beside it: packing (always on) and
+// run_pretraining's minimum inputs length, for either objective.
+template <typename Stage>
+void parse_pretraining_loop(MapReader& r, Stage& s, const Stage& d) {
+  s.pack = r.boolean("pack", d.pack);
+  r.check(s.pack, "pack", "must be true: pretraining always packs its examples");
+  parse_loop(r, s, d, true);
+  r.check(s.inputs_length >= 4, "inputs_length",
+          str_cat("must be >= 4 for pretraining, got ", s.inputs_length));
 }
 
 // The reader of stages.<key>, or nullopt when the spec has no such stage.
@@ -228,12 +230,7 @@ std::optional<PretrainStage> parse_pretrain(MapReader& stages) {
     s.mean_noise_span_length = r.number("mean_noise_span_length", d.mean_noise_span_length);
     r.check(s.mean_noise_span_length >= 1, "mean_noise_span_length", "must be >= 1");
   }
-  s.pack = r.boolean("pack", d.pack);
-  r.check(s.pack, "pack", "must be true: pretraining always packs its examples");
-  parse_loop(r, s, d, true);
-  // run_pretraining's minimum, for either objective.
-  r.check(s.inputs_length >= 4, "inputs_length",
-          str_cat("must be >= 4 for pretraining, got ", s.inputs_length));
+  parse_pretraining_loop(r, s, d);
   if (s.objective == "span_corruption") {
     // The targets follow from the inputs length: what the pretraining stream's pieces give.
     r.check(!r.has("targets_length"), "targets_length",
@@ -255,11 +252,7 @@ std::optional<LmAdaptStage> parse_lm_adapt(MapReader& stages) {
   MapReader& r = *reader;
   const LmAdaptStage d = pretraining_defaults<LmAdaptStage>();
   LmAdaptStage s;
-  s.pack = r.boolean("pack", d.pack);
-  r.check(s.pack, "pack", "must be true: pretraining always packs its examples");
-  parse_loop(r, s, d, true);
-  r.check(s.inputs_length >= 4, "inputs_length",
-          str_cat("must be >= 4 for pretraining, got ", s.inputs_length));
+  parse_pretraining_loop(r, s, d);
   // prefix_lm splits one piece of inputs_length - 1 tokens: the targets can be as long.
   if (!r.has("targets_length")) s.targets_length = s.inputs_length;
   r.finish();
