@@ -134,6 +134,15 @@ struct RunDir {
   }
 };
 
+// Runs spec with the real executor into out_dir; a failed run fails the test with its log.
+void run_with_executor(const ExperimentSpec& spec, const std::string& out_dir) {
+  RunOptions o;
+  o.out_dir = out_dir;
+  std::ostringstream log;
+  o.log = &log;
+  ASSERT_EQ(run_experiment(spec, o), 0) << log.str();
+}
+
 int total_calls(const FakeExecutor& e, const std::string& prefix) {
   int n = 0;
   for (const auto& [k, v] : e.calls)
@@ -454,11 +463,7 @@ TEST(RunnerExecutor, LmAdaptsACheckpointWithItsOwnTokenizer) {
   const CheckpointAndCorpus in(dir);
   const ExperimentSpec spec =
       parse_spec(adapt_spec_yaml(in.checkpoint, in.text), dir / "adapt.yaml");
-  RunOptions o;
-  o.out_dir = dir / "run";
-  std::ostringstream log;
-  o.log = &log;
-  ASSERT_EQ(run_experiment(spec, o), 0) << log.str();
+  ASSERT_NO_FATAL_FAILURE(run_with_executor(spec, dir / "run"));
   const auto results = read_results(dir / "run/results.jsonl");
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].stage, "lm_adapt");
@@ -487,11 +492,7 @@ TEST(RunnerExecutor, LmAdaptationUsesTheSpecsTokenizerFile) {
   const ExperimentSpec spec = parse_spec(
       adapt_spec_yaml(in.checkpoint, in.text) + "tokenizer: {source: file, path: " + other + "}\n",
       dir / "adapt.yaml");
-  RunOptions o;
-  o.out_dir = dir / "run";
-  std::ostringstream log;
-  o.log = &log;
-  ASSERT_EQ(run_experiment(spec, o), 0) << log.str();
+  ASSERT_NO_FATAL_FAILURE(run_with_executor(spec, dir / "run"));
   int models = 0;
   for (const auto& e : fs::directory_iterator(dir.path / "run/stages"))
     if (e.path().filename().string().starts_with("lm_adapt-")) {
@@ -511,11 +512,7 @@ TEST(RunnerExecutor, PrefixLmPretrainingKeepsItsTargetsLength) {
           "]}\nstages:\n  pretrain: {objective: prefix_lm, steps: 1, batch_size: 2, "
           "inputs_length: 16, targets_length: 6}\n",
       dir / "p.yaml");
-  RunOptions o;
-  o.out_dir = dir / "run";
-  std::ostringstream log;
-  o.log = &log;
-  ASSERT_EQ(run_experiment(spec, o), 0) << log.str();
+  ASSERT_NO_FATAL_FAILURE(run_with_executor(spec, dir / "run"));
   int stages = 0;
   for (const auto& e : fs::directory_iterator(dir.path / "run/stages")) {
     if (!e.path().filename().string().starts_with("pretrain-")) continue;
@@ -561,11 +558,7 @@ TEST(RunnerExecutor, PretrainingTrainsWithTheSpecsOptimizer) {
       "{name: adamw, lr: 0.4, weight_decay: 0.1, schedule: {kind: linear, final_fraction: 0.25}}";
   const ExperimentSpec spec = parse_spec(
       adapt_spec_yaml(in.checkpoint, in.text, ", optimizer: " + optimizer), dir / "adapt.yaml");
-  RunOptions o;
-  o.out_dir = dir / "run";
-  std::ostringstream log;
-  o.log = &log;
-  ASSERT_EQ(run_experiment(spec, o), 0) << log.str();
+  ASSERT_NO_FATAL_FAILURE(run_with_executor(spec, dir / "run"));
   fs::path stage;
   for (const auto& e : fs::directory_iterator(dir.path / "run/stages"))
     if (e.path().filename().string().starts_with("lm_adapt-")) stage = e.path();
