@@ -28,6 +28,7 @@ void accumulate_into_leaf(AutogradMeta& leaf, Tensor g) {
     return;
   }
   backend_for(leaf.grad).binary(BinaryOp::add, leaf.grad, leaf.grad, g);
+  leaf.grad.storage()->bump_version();
 }
 
 struct LaterFirst {

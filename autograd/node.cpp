@@ -35,12 +35,37 @@ Node::~Node() {
   }
 }
 
+namespace {
+// The op whose backward is running on this thread, for SavedTensor's message.
+thread_local const char* running_backward = nullptr;
+}  // namespace
+
+const Tensor& SavedTensor::get() const {
+  if (!tensor_.defined()) return tensor_;
+  const uint64_t now = tensor_.storage()->version();
+  SP_CHECK(now == version_, "[backward] ", running_backward ? running_backward : "an op",
+           ": a tensor saved for its backward (", describe(tensor_),
+           ") was modified in place after the forward (storage version ", now,
+           ", saved at version ", version_,
+           "), so the gradients would be wrong. Run backward before the in-place write "
+           "(copy_, fill_, an optimizer step), or give the op a clone");
+  return tensor_;
+}
+
 std::vector<Tensor> Node::apply(const Tensor& grad) {
   SP_CHECK(fn_, "[backward] the graph through ", name_,
            " was already used by a backward pass and its saved tensors are released");
   std::vector<Tensor> grads(edges_.size());
   Inputs inputs(name_, edges_, grads);
-  fn_(grad, inputs);
+  const char* outer = running_backward;
+  running_backward = name_;
+  try {
+    fn_(grad, inputs);
+  } catch (...) {
+    running_backward = outer;
+    throw;
+  }
+  running_backward = outer;
   return grads;
 }
 

@@ -2,18 +2,17 @@
 // The graph: one Node per recorded op output, and record(), the one way ops join it.
 //
 //   Tensor out = kernels::matmul(a, b);
-//   record("matmul", out, {a, b}, [a, b](const Tensor& g, Inputs& in) {
-//     if (in.needs_grad(0)) in.accumulate(0, matmul(g, b.mT()));
-//     if (in.needs_grad(1)) in.accumulate(1, matmul(a.mT(), g));  // skipped when frozen
-//   });
+//   record("matmul", out, {a, b},
+//          [sa = SavedTensor(a), sb = SavedTensor(b)](const Tensor& g, Inputs& in) {
+//            if (in.needs_grad(0)) in.accumulate(0, matmul(g, sb.get().mT()));
+//            if (in.needs_grad(1)) in.accumulate(1, matmul(sa.get().mT(), g));  // skipped when
+//            frozen
+//          });
 //
-// The lambda captures what backward needs (saved tensors); the engine destroys it right
-// after it runs, which releases them. Capture an op's own output only as out.detach():
-// the output holds the node, so capturing it whole would be a cycle.
-//
-// Saved tensors share storage with the forward's tensors and nothing tracks versions: an
-// in-place write (kernels::copy_, an optimizer step) to a tensor a pending graph saved
-// silently changes that graph's gradients. Step only after backward, or detach().clone().
+// The lambda captures what backward needs; the engine destroys it right after it runs,
+// which releases it. Every tensor whose values backward reads (inputs, index tensors, the
+// op's own output) is captured as a SavedTensor, which detaches it (no cycle through the
+// output's node) and checks at get() that no in-place write changed it since the forward.
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -34,6 +33,25 @@ struct Edge {
   Shape shape;  // the input's shape and dtype, to check and cast what backward produces
   DType dtype = DType::f32;
   bool active() const { return node || leaf; }
+};
+
+// A tensor saved by a forward for its backward, with its storage's version at that time.
+// Saved tensors share storage with the forward's tensors; get() throws, naming the op
+// whose backward is running, when an in-place write (kernels::copy_, fill_, random_,
+// matmul_into, an optimizer step) changed that storage since, which would otherwise make
+// the gradients silently wrong (PyTorch's "modified by an inplace operation" check).
+// Step only after backward, or save a clone.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  explicit SavedTensor(const Tensor& t)
+      : tensor_(t.defined() ? t.detach() : Tensor()),
+        version_(t.defined() ? t.storage()->version() : 0) {}
+  const Tensor& get() const;  // undefined when an undefined tensor was saved
+
+ private:
+  Tensor tensor_;
+  uint64_t version_ = 0;
 };
 
 // What a backward function sees of its inputs.

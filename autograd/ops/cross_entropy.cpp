@@ -29,12 +29,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
   // kept: the sum of the all-ignored losses is 0 and so is the mean, not 0 / 0).
   double scale = 1;
   switch (options.reduction) {
-    case Reduction::none:
-      out = r.loss;
-      break;
-    case Reduction::sum:
-      out = kernels::reduce(ReduceOp::sum, r.loss, {}, false);
-      break;
+    case Reduction::none: out = r.loss; break;
+    case Reduction::sum: out = kernels::reduce(ReduceOp::sum, r.loss, {}, false); break;
     case Reduction::mean: {
       const int64_t kept = count_kept(targets, options.ignore_index);
       scale = kept > 0 ? 1.0 / static_cast<double>(kept) : 0.0;
@@ -44,14 +40,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
     }
   }
   record("cross_entropy", out, {logits},
-         [logits = logits.detach(), targets = targets.detach(), lse = r.lse, options,
-          scale](const Tensor& g, Inputs& in) {
+         [saved_logits = SavedTensor(logits), saved_targets = SavedTensor(targets), lse = r.lse,
+          options, scale](const Tensor& g, Inputs& in) {
+           const Tensor& targets = saved_targets.get();
            const Tensor dloss =
                options.reduction == Reduction::none
                    ? g
                    : kernels::expand(kernels::binary_scalar(BinaryOp::mul, g, scale),
                                      targets.shape());
-           in.accumulate(0, kernels::cross_entropy_backward(dloss, logits, targets, lse,
+           in.accumulate(0, kernels::cross_entropy_backward(dloss, saved_logits.get(), targets, lse,
                                                             options.ignore_index, options.z_loss));
          });
   return out;

@@ -26,8 +26,8 @@ Tensor unary_op(const char* name, UnaryOp op, const Tensor& x, UnaryParams p, Ba
 
 Tensor activation(const char* name, UnaryOp op, ActivationGrad grad_op, const Tensor& x) {
   Tensor out = kernels::unary(op, x);
-  record(name, out, {x}, [x, grad_op](const Tensor& g, Inputs& in) {
-    if (in.needs_grad(0)) in.accumulate(0, kernels::activation_backward(grad_op, g, x));
+  record(name, out, {x}, [saved_x = SavedTensor(x), grad_op](const Tensor& g, Inputs& in) {
+    if (in.needs_grad(0)) in.accumulate(0, kernels::activation_backward(grad_op, g, saved_x.get()));
   });
   return out;
 }
@@ -43,14 +43,17 @@ Tensor winner_weight(const Tensor& a, const Tensor& b, BinaryOp wins) {
 
 Tensor extremum(const char* name, BinaryOp op, BinaryOp wins, const Tensor& a, const Tensor& b) {
   Tensor out = kernels::binary(op, a, b);
-  record(name, out, {a, b}, [a, b, wins](const Tensor& g, Inputs& in) {
-    const Tensor w = winner_weight(a, b, wins);
-    if (in.needs_grad(0)) in.accumulate(0, reduce_to(mul(g, w), a.shape()));
-    if (in.needs_grad(1)) {
-      const Tensor wb = kernels::unary(UnaryOp::affine, w, {-1.0, 1.0});
-      in.accumulate(1, reduce_to(mul(g, wb), b.shape()));
-    }
-  });
+  record(name, out, {a, b},
+         [saved_a = SavedTensor(a), saved_b = SavedTensor(b), wins](const Tensor& g, Inputs& in) {
+           const Tensor& a = saved_a.get();
+           const Tensor& b = saved_b.get();
+           const Tensor w = winner_weight(a, b, wins);
+           if (in.needs_grad(0)) in.accumulate(0, reduce_to(mul(g, w), a.shape()));
+           if (in.needs_grad(1)) {
+             const Tensor wb = kernels::unary(UnaryOp::affine, w, {-1.0, 1.0});
+             in.accumulate(1, reduce_to(mul(g, wb), b.shape()));
+           }
+         });
   return out;
 }
 
@@ -81,21 +84,25 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = kernels::binary(BinaryOp::mul, a, b);
-  record("mul", out, {a, b}, [a, b](const Tensor& g, Inputs& in) {
-    if (in.needs_grad(0)) in.accumulate(0, reduce_to(mul(g, b), a.shape()));
-    if (in.needs_grad(1)) in.accumulate(1, reduce_to(mul(g, a), b.shape()));
-  });
+  record("mul", out, {a, b},
+         [saved_a = SavedTensor(a), saved_b = SavedTensor(b), sa = a.shape(), sb = b.shape()](
+             const Tensor& g, Inputs& in) {
+           if (in.needs_grad(0)) in.accumulate(0, reduce_to(mul(g, saved_b.get()), sa));
+           if (in.needs_grad(1)) in.accumulate(1, reduce_to(mul(g, saved_a.get()), sb));
+         });
   return out;
 }
 
 // d/da = 1 / b, d/db = -a / b^2 = -out / b.
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = kernels::binary(BinaryOp::div, a, b);
-  record("div", out, {a, b}, [a, b, y = out.detach()](const Tensor& g, Inputs& in) {
-    const Tensor g_over_b = div(g, b);
-    if (in.needs_grad(0)) in.accumulate(0, reduce_to(g_over_b, a.shape()));
-    if (in.needs_grad(1)) in.accumulate(1, reduce_to(neg(mul(g_over_b, y)), b.shape()));
-  });
+  record("div", out, {a, b},
+         [saved_b = SavedTensor(b), saved_y = SavedTensor(out), sa = a.shape(), sb = b.shape()](
+             const Tensor& g, Inputs& in) {
+           const Tensor g_over_b = div(g, saved_b.get());
+           if (in.needs_grad(0)) in.accumulate(0, reduce_to(g_over_b, sa));
+           if (in.needs_grad(1)) in.accumulate(1, reduce_to(neg(mul(g_over_b, saved_y.get())), sb));
+         });
   return out;
 }
 
@@ -130,23 +137,24 @@ Tensor neg(const Tensor& x) {
 
 Tensor exp(const Tensor& x) {
   Tensor out = kernels::unary(UnaryOp::exp, x);
-  record("exp", out, {x}, [y = out.detach()](const Tensor& g, Inputs& in) {
-    if (in.needs_grad(0)) in.accumulate(0, mul(g, y));
+  record("exp", out, {x}, [saved_y = SavedTensor(out)](const Tensor& g, Inputs& in) {
+    if (in.needs_grad(0)) in.accumulate(0, mul(g, saved_y.get()));
   });
   return out;
 }
 
 Tensor log(const Tensor& x) {
-  return unary_op("log", UnaryOp::log, x, {}, [x](const Tensor& g, Inputs& in) {
-    if (in.needs_grad(0)) in.accumulate(0, div(g, x));
-  });
+  return unary_op("log", UnaryOp::log, x, {},
+                  [saved_x = SavedTensor(x)](const Tensor& g, Inputs& in) {
+                    if (in.needs_grad(0)) in.accumulate(0, div(g, saved_x.get()));
+                  });
 }
 
 // d sqrt(x) = 1 / (2 sqrt(x)).
 Tensor sqrt(const Tensor& x) {
   Tensor out = kernels::unary(UnaryOp::sqrt, x);
-  record("sqrt", out, {x}, [y = out.detach()](const Tensor& g, Inputs& in) {
-    if (in.needs_grad(0)) in.accumulate(0, div(mul(g, 0.5), y));
+  record("sqrt", out, {x}, [saved_y = SavedTensor(out)](const Tensor& g, Inputs& in) {
+    if (in.needs_grad(0)) in.accumulate(0, div(mul(g, 0.5), saved_y.get()));
   });
   return out;
 }
@@ -154,8 +162,8 @@ Tensor sqrt(const Tensor& x) {
 // d x^-1/2 = -1/2 x^-3/2 = -1/2 y^3.
 Tensor rsqrt(const Tensor& x) {
   Tensor out = kernels::unary(UnaryOp::rsqrt, x);
-  record("rsqrt", out, {x}, [y = out.detach()](const Tensor& g, Inputs& in) {
-    if (in.needs_grad(0)) in.accumulate(0, mul(mul(g, pow(y, 3)), -0.5));
+  record("rsqrt", out, {x}, [saved_y = SavedTensor(out)](const Tensor& g, Inputs& in) {
+    if (in.needs_grad(0)) in.accumulate(0, mul(mul(g, pow(saved_y.get(), 3)), -0.5));
   });
   return out;
 }
@@ -163,21 +171,21 @@ Tensor rsqrt(const Tensor& x) {
 // d x^p = p x^(p-1); zero for p = 0 (x^0 is the constant 1, even at x = 0).
 Tensor pow(const Tensor& x, double exponent) {
   return unary_op("pow", UnaryOp::pow, x, {exponent, 0},
-                  [x, exponent](const Tensor& g, Inputs& in) {
+                  [saved_x = SavedTensor(x), exponent](const Tensor& g, Inputs& in) {
                     if (!in.needs_grad(0)) return;
                     if (exponent == 0) {
                       in.accumulate(0, mul(g, 0.0));
                       return;
                     }
-                    in.accumulate(0, mul(mul(g, pow(x, exponent - 1)), exponent));
+                    in.accumulate(0, mul(mul(g, pow(saved_x.get(), exponent - 1)), exponent));
                   });
 }
 
 // d tanh = 1 - y^2.
 Tensor tanh(const Tensor& x) {
   Tensor out = kernels::unary(UnaryOp::tanh, x);
-  record("tanh", out, {x}, [y = out.detach()](const Tensor& g, Inputs& in) {
-    if (in.needs_grad(0)) in.accumulate(0, mul(g, add(neg(square(y)), 1.0)));
+  record("tanh", out, {x}, [saved_y = SavedTensor(out)](const Tensor& g, Inputs& in) {
+    if (in.needs_grad(0)) in.accumulate(0, mul(g, add(neg(square(saved_y.get())), 1.0)));
   });
   return out;
 }
@@ -185,8 +193,10 @@ Tensor tanh(const Tensor& x) {
 // d sigmoid = y (1 - y).
 Tensor sigmoid(const Tensor& x) {
   Tensor out = kernels::unary(UnaryOp::sigmoid, x);
-  record("sigmoid", out, {x}, [y = out.detach()](const Tensor& g, Inputs& in) {
-    if (in.needs_grad(0)) in.accumulate(0, mul(g, mul(y, add(neg(y), 1.0))));
+  record("sigmoid", out, {x}, [saved_y = SavedTensor(out)](const Tensor& g, Inputs& in) {
+    if (!in.needs_grad(0)) return;
+    const Tensor& y = saved_y.get();
+    in.accumulate(0, mul(g, mul(y, add(neg(y), 1.0))));
   });
   return out;
 }
@@ -204,18 +214,21 @@ Tensor silu(const Tensor& x) { return activation("silu", UnaryOp::silu, Activati
 
 // d |x| = sign(x), 0 at 0.
 Tensor abs(const Tensor& x) {
-  return unary_op("abs", UnaryOp::abs, x, {}, [x](const Tensor& g, Inputs& in) {
-    if (!in.needs_grad(0)) return;
-    const Tensor pos = as_float(kernels::binary_scalar(BinaryOp::gt, x, 0), x.dtype());
-    const Tensor negative = as_float(kernels::binary_scalar(BinaryOp::lt, x, 0), x.dtype());
-    in.accumulate(0, mul(g, sub(pos, negative)));
-  });
+  return unary_op(
+      "abs", UnaryOp::abs, x, {}, [saved_x = SavedTensor(x)](const Tensor& g, Inputs& in) {
+        if (!in.needs_grad(0)) return;
+        const Tensor& x = saved_x.get();
+        const Tensor pos = as_float(kernels::binary_scalar(BinaryOp::gt, x, 0), x.dtype());
+        const Tensor negative = as_float(kernels::binary_scalar(BinaryOp::lt, x, 0), x.dtype());
+        in.accumulate(0, mul(g, sub(pos, negative)));
+      });
 }
 
 Tensor square(const Tensor& x) {
-  return unary_op("square", UnaryOp::square, x, {}, [x](const Tensor& g, Inputs& in) {
-    if (in.needs_grad(0)) in.accumulate(0, mul(mul(g, x), 2.0));
-  });
+  return unary_op("square", UnaryOp::square, x, {},
+                  [saved_x = SavedTensor(x)](const Tensor& g, Inputs& in) {
+                    if (in.needs_grad(0)) in.accumulate(0, mul(mul(g, saved_x.get()), 2.0));
+                  });
 }
 
 // The gradient passes where lo <= x <= hi (bounds included, as PyTorch), that is, where
@@ -223,11 +236,12 @@ Tensor square(const Tensor& x) {
 Tensor clamp(const Tensor& x, double lo, double hi) {
   SP_CHECK(!(lo > hi), "[clamp] lo ", lo, " is above hi ", hi);
   Tensor out = kernels::unary(UnaryOp::clamp, x, {lo, hi});
-  record("clamp", out, {x}, [x, y = out.detach()](const Tensor& g, Inputs& in) {
-    if (in.needs_grad(0))
-      in.accumulate(0,
-                    kernels::where(kernels::binary(BinaryOp::eq, x, y), g, zeros_like_scalar(g)));
-  });
+  record("clamp", out, {x},
+         [saved_x = SavedTensor(x), saved_y = SavedTensor(out)](const Tensor& g, Inputs& in) {
+           if (!in.needs_grad(0)) return;
+           const Tensor unclamped = kernels::binary(BinaryOp::eq, saved_x.get(), saved_y.get());
+           in.accumulate(0, kernels::where(unclamped, g, zeros_like_scalar(g)));
+         });
   return out;
 }
 
@@ -235,7 +249,9 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor out = kernels::where(cond, a, b);
   record("where", out, {cond, a, b},
-         [cond, sa = a.shape(), sb = b.shape()](const Tensor& g, Inputs& in) {
+         [saved_cond = SavedTensor(cond), sa = a.shape(), sb = b.shape()](const Tensor& g,
+                                                                          Inputs& in) {
+           const Tensor& cond = saved_cond.get();
            const Tensor zero = zeros_like_scalar(g);
            if (in.needs_grad(1)) in.accumulate(1, reduce_to(where(cond, g, zero), sa));
            if (in.needs_grad(2)) in.accumulate(2, reduce_to(where(cond, zero, g), sb));
@@ -250,8 +266,8 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   SP_CHECK(broadcast_shapes(x.shape(), mask.shape(), "masked_fill") == x.shape(),
            "[masked_fill] mask ", describe(mask), " does not broadcast to x ", describe(x));
   Tensor out = kernels::where(mask, Tensor::scalar(value, x.dtype(), x.device()), x);
-  record("masked_fill", out, {x}, [mask](const Tensor& g, Inputs& in) {
-    if (in.needs_grad(0)) in.accumulate(0, where(mask, zeros_like_scalar(g), g));
+  record("masked_fill", out, {x}, [saved_mask = SavedTensor(mask)](const Tensor& g, Inputs& in) {
+    if (in.needs_grad(0)) in.accumulate(0, where(saved_mask.get(), zeros_like_scalar(g), g));
   });
   return out;
 }

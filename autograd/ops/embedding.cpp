@@ -9,10 +9,10 @@ namespace sp {
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
   Tensor out = kernels::embedding(weight, ids);
   record("embedding", out, {weight},
-         [ids = ids.detach(), vocab = weight.size(0), dtype = weight.dtype()](const Tensor& g,
-                                                                              Inputs& in) {
+         [saved_ids = SavedTensor(ids), vocab = weight.size(0), dtype = weight.dtype()](
+             const Tensor& g, Inputs& in) {
            if (in.needs_grad(0))
-             in.accumulate(0, kernels::embedding_backward(g, ids, vocab, dtype));
+             in.accumulate(0, kernels::embedding_backward(g, saved_ids.get(), vocab, dtype));
          });
   return out;
 }

@@ -45,11 +45,11 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = kernels::index_select(x, dim, index);
   const int d = wrap_dim(dim, x.dim(), "index_select");
   record("index_select", out, {x},
-         [d, index = index.detach(), shape = x.shape(), device = x.device()](const Tensor& g,
-                                                                             Inputs& in) {
+         [d, saved_index = SavedTensor(index), shape = x.shape(), device = x.device()](
+             const Tensor& g, Inputs& in) {
            if (!in.needs_grad(0)) return;
            const Tensor zeros = Tensor::zeros(shape, g.dtype(), device);
-           in.accumulate(0, kernels::index_add(zeros, d, index, g));
+           in.accumulate(0, kernels::index_add(zeros, d, saved_index.get(), g));
          });
   return out;
 }
@@ -59,11 +59,11 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = kernels::gather(x, dim, index);
   const int d = wrap_dim(dim, x.dim(), "gather");
   record("gather", out, {x},
-         [d, index = index.detach(), shape = x.shape(), device = x.device()](const Tensor& g,
-                                                                             Inputs& in) {
+         [d, saved_index = SavedTensor(index), shape = x.shape(), device = x.device()](
+             const Tensor& g, Inputs& in) {
            if (!in.needs_grad(0)) return;
            const Tensor zeros = Tensor::zeros(shape, g.dtype(), device);
-           in.accumulate(0, kernels::scatter_add(zeros, d, index, g));
+           in.accumulate(0, kernels::scatter_add(zeros, d, saved_index.get(), g));
          });
   return out;
 }

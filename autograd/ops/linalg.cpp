@@ -54,8 +54,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out = kernels::matmul(a, b);
   if (!any_requires_grad({&a, &b})) return out;
   // da reads b and db reads a: keep only what will be read.
-  Tensor saved_a = b.requires_grad() ? a.detach() : Tensor();
-  Tensor saved_b = a.requires_grad() ? b.detach() : Tensor();
+  SavedTensor saved_a(b.requires_grad() ? a : Tensor());
+  SavedTensor saved_b(a.requires_grad() ? b : Tensor());
   record(
       "matmul", out, {a, b},
       [saved_a, saved_b, a_shape = a.shape(), b_shape = b.shape()](const Tensor& grad, Inputs& in) {
@@ -65,11 +65,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         if (a_shape.size() == 1) g = kernels::unsqueeze(g, g.dim() - (b_shape.size() == 1 ? 0 : 1));
         if (b_shape.size() == 1) g = kernels::unsqueeze(g, g.dim());
         if (in.needs_grad(0)) {
-          const Tensor bt = kernels::transpose(as_matrix(saved_b, false), -1, -2);
+          const Tensor bt = kernels::transpose(as_matrix(saved_b.get(), false), -1, -2);
           in.accumulate(0, reduce_to(kernels::matmul(g, bt), am, a_shape));
         }
         if (in.needs_grad(1)) {
-          const Tensor a2 = as_matrix(saved_a, true);
+          const Tensor a2 = as_matrix(saved_a.get(), true);
           Tensor db;
           if (!has_batch(bm) && g.dim() > 2) {
             // b is shared by every batch: one [K, R] @ [R, N] product over all rows,
@@ -106,17 +106,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor y = kernels::view(y2, y_shape);
   if (!any_requires_grad({&x, &weight, &bias})) return y;
 
-  Tensor saved_x = weight.requires_grad() ? x2.detach() : Tensor();
-  Tensor saved_w = x.requires_grad() ? weight.detach() : Tensor();
+  SavedTensor saved_x(weight.requires_grad() ? x2 : Tensor());
+  SavedTensor saved_w(x.requires_grad() ? weight : Tensor());
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
   record("linear", y, inputs,
          [saved_x, saved_w, x_shape = x.shape()](const Tensor& grad, Inputs& in) {
            const Tensor g = as_rows(grad);  // [R, out]
            if (in.needs_grad(0))
-             in.accumulate(0, kernels::view(kernels::matmul(g, saved_w), x_shape));
+             in.accumulate(0, kernels::view(kernels::matmul(g, saved_w.get()), x_shape));
            if (in.needs_grad(1))
-             in.accumulate(1, kernels::matmul(kernels::transpose(g, 0, 1), saved_x));
+             in.accumulate(1, kernels::matmul(kernels::transpose(g, 0, 1), saved_x.get()));
            if (in.size() > 2 && in.needs_grad(2))
              in.accumulate(2, kernels::reduce(ReduceOp::sum, g, {0}, false));
          });

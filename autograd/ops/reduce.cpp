@@ -44,6 +44,7 @@ Tensor extreme(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
   Tensor idx = kernels::reduce(is_max ? ReduceOp::argmax : ReduceOp::argmin, x, {dim}, true);
   record(name, out, {x},
          [idx, d, keepdim, shape = x.shape()](const Tensor& g, Inputs& in) {
+           // idx is this op's own tensor (nothing else can write it): no SavedTensor needed.
            const Tensor gk = keepdim ? g : kernels::unsqueeze(g, d);
            const Tensor zeros = Tensor::zeros(shape, g.dtype(), g.device());
            in.accumulate(0, kernels::scatter_add(zeros, d, idx, gk));

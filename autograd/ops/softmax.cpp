@@ -10,8 +10,8 @@ namespace {
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   Tensor out = kernels::softmax(x, dim, log);
   record(log ? "log_softmax" : "softmax", out, {x},
-         [y = out.detach(), dim, log](const Tensor& g, Inputs& in) {
-           in.accumulate(0, kernels::softmax_backward(g, y, dim, log));
+         [saved_y = SavedTensor(out), dim, log](const Tensor& g, Inputs& in) {
+           in.accumulate(0, kernels::softmax_backward(g, saved_y.get(), dim, log));
          });
   return out;
 }
@@ -22,12 +22,13 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
 // softmax's, summed back to each input's shape as add's is.
 Tensor add_softmax(const Tensor& x, const Tensor& bias) {
   Tensor out = kernels::add_softmax(x, bias);
-  record("add_softmax", out, {x, bias},
-         [y = out.detach(), xs = x.shape(), bs = bias.shape()](const Tensor& g, Inputs& in) {
-           const Tensor dz = kernels::softmax_backward(g, y, -1, false);
-           if (in.needs_grad(0)) in.accumulate(0, kernels::sum_to(dz, xs));
-           if (in.needs_grad(1)) in.accumulate(1, kernels::sum_to(dz, bs));
-         });
+  record(
+      "add_softmax", out, {x, bias},
+      [saved_y = SavedTensor(out), xs = x.shape(), bs = bias.shape()](const Tensor& g, Inputs& in) {
+        const Tensor dz = kernels::softmax_backward(g, saved_y.get(), -1, false);
+        if (in.needs_grad(0)) in.accumulate(0, kernels::sum_to(dz, xs));
+        if (in.needs_grad(1)) in.accumulate(1, kernels::sum_to(dz, bs));
+      });
   return out;
 }
 

@@ -104,6 +104,7 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
     }
     SP_DISPATCH_FLOAT(g.dtype(), "clip_grad_norm",
                       [&]<typename T>() { scale_kernel(g.data<T>(), g.numel(), scale); });
+    g.storage()->bump_version();
   }
   return norm;
 }

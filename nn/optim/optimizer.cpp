@@ -59,7 +59,10 @@ void Optimizer::step(double lr) {
       update_generic(work, grad, state_[i], lr, step_);
     else
       update(work, grad, state_[i], lr, step_);
-    if (!work.is_same(p)) kernels::copy_(p, work);
+    if (work.is_same(p))
+      p.storage()->bump_version();  // written in place by the update
+    else
+      kernels::copy_(p, work);
   }
   ++step_;
 }

@@ -8,6 +8,7 @@ void fill_(Tensor& out, double value) {
   SP_CHECK(out.defined(), "[fill] undefined tensor");
   if (out.numel() == 0) return;
   backend_for(out).fill(out, value);
+  out.storage()->bump_version();
 }
 
 void copy_(Tensor& out, const Tensor& in) {
@@ -18,6 +19,7 @@ void copy_(Tensor& out, const Tensor& in) {
   // A copy between devices is done by the device side, whichever it is.
   const Device side = out.device().is_cpu() ? in.device() : out.device();
   backend_for(side.type).copy(out, in);
+  out.storage()->bump_version();
 }
 
 Tensor contiguous(const Tensor& x) {

@@ -188,6 +188,7 @@ void matmul_into(Tensor& out, const Tensor& a, const Tensor& b, const MatmulPara
   if (out.is_contiguous()) {
     Tensor full = contiguous_view(out, pr.full);
     backend.matmul(full, pr.a, pr.b, params);
+    out.storage()->bump_version();
     return;
   }
   if (p.epilogue != Epilogue::none) {

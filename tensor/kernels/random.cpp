@@ -67,6 +67,7 @@ void random_(Tensor& out, DistributionParams d, PhiloxState state) {
   Backend& backend = backend_for(out);
   if (out.is_contiguous()) {
     backend.random(out, d, state);
+    out.storage()->bump_version();
     return;
   }
   Tensor tmp = Tensor::empty(out.shape(), out.dtype(), out.device());

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include "autograd/ops.h"
+#include "nn/optim/sgd.h"
 #include "tensor/allocator.h"
+#include "tensor/kernels.h"
 #include "test_util.h"
 
 namespace sp {
@@ -39,8 +41,10 @@ TEST(Autograd, GivenGradientAndImplicitGradientRules) {
   Tensor y = x * 3.0;
   y.backward(Tensor::from_vector(std::vector<double>{1, 10}));
   expect_values(x.grad(), {3, 30});
-  EXPECT_THROW_MSG((x * 3.0).backward(), "[backward] a gradient can be implied only for a one-element");
-  EXPECT_THROW_MSG((x * 3.0).backward(Tensor::ones({3}, DType::f64)), "[backward] gradient shape [3]");
+  EXPECT_THROW_MSG((x * 3.0).backward(),
+                   "[backward] a gradient can be implied only for a one-element");
+  EXPECT_THROW_MSG((x * 3.0).backward(Tensor::ones({3}, DType::f64)),
+                   "[backward] gradient shape [3]");
   EXPECT_THROW_MSG(Tensor::ones({1}).backward(), "[backward] the tensor does not require grad");
 }
 
@@ -76,7 +80,8 @@ TEST(Autograd, NoGradGuardAndDetach) {
   Tensor d = y.detach();
   EXPECT_FALSE(d.requires_grad());
   EXPECT_EQ(d.storage(), y.storage());
-  EXPECT_THROW_MSG(y.requires_grad_(false), "[requires_grad_] only leaves can change requires_grad");
+  EXPECT_THROW_MSG(y.requires_grad_(false),
+                   "[requires_grad_] only leaves can change requires_grad");
   EXPECT_THROW_MSG(Tensor::arange(3).requires_grad_(), "only floating tensors can require grad");
 }
 
@@ -136,6 +141,61 @@ TEST(Autograd, LongGraphsDestroyWithoutDeepRecursion) {
     if (run_backward) sum(y).backward();
   }
   expect_values(x.grad(), {1});
+}
+
+// In-place writes after a forward: refused at backward when the op saved the tensor for it,
+// allowed when it did not (as PyTorch's version counter).
+TEST(Autograd, BackwardRefusesASavedInputWrittenInPlace) {
+  Tensor a = leaf(Tensor::from_vector(std::vector<float>{1, 2}));
+  Tensor b = Tensor::from_vector(std::vector<float>{3, 4});
+  Tensor y = sum(a * b);  // a's gradient reads b
+  kernels::fill_(b, 5.0);
+  EXPECT_THROW_MSG(y.backward(),
+                   "[backward] mul: a tensor saved for its backward ([2] f32) was modified in "
+                   "place after the forward (storage version 1, saved at version 0)");
+}
+
+TEST(Autograd, BackwardRefusesAWriteThroughAnotherView) {
+  Tensor w = leaf(Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, Shape{2, 2}));
+  Tensor x = Tensor::from_vector(std::vector<float>{1, 1, 1, 1}, Shape{2, 2});
+  Tensor y = sum(matmul(x, w));  // w's gradient reads x
+  Tensor row = kernels::select(x, 0, 1);
+  kernels::copy_(row, Tensor::from_vector(std::vector<float>{7, 7}));
+  EXPECT_THROW_MSG(y.backward(), "[backward] matmul: a tensor saved for its backward");
+}
+
+TEST(Autograd, BackwardRefusesASavedOutputWrittenInPlace) {
+  Tensor x = leaf(Tensor::from_vector(std::vector<float>{0, 1}));
+  Tensor e = exp(x);  // exp's gradient reads its output
+  Tensor y = sum(e);
+  kernels::fill_(e, 0.0);
+  EXPECT_THROW_MSG(y.backward(), "[backward] exp: a tensor saved for its backward");
+}
+
+TEST(Autograd, WritesToTensorsBackwardDoesNotReadAreAllowed) {
+  Tensor a = leaf(Tensor::from_vector(std::vector<float>{1, 2}));
+  Tensor b = Tensor::from_vector(std::vector<float>{3, 4});
+  Tensor y = sum(a + b) + sum(a * b);  // add saves nothing; a's gradient in mul reads only b
+  {
+    NoGradGuard no_grad;
+    kernels::fill_(a, 9.0);
+  }
+  y.backward();
+  expect_values(a.grad(), {4, 5});
+}
+
+TEST(Autograd, AnOptimizerStepBeforeBackwardIsRefused) {
+  Tensor w = leaf(Tensor::from_vector(std::vector<float>{1, 2}));
+  optim::SGD opt({w});
+  sum(w * w).backward();  // a gradient for the first step
+  Tensor pending = sum(w * w);
+  const uint64_t before = w.storage()->version();
+  opt.step(0.1);
+  EXPECT_EQ(w.storage()->version(), before + 1);
+  EXPECT_THROW_MSG(pending.backward(), "[backward] mul: a tensor saved for its backward");
+  opt.zero_grad();
+  sum(w * w).backward();  // a new forward after the step is fine
+  expect_values(w.grad(), {2 * 0.8f, 2 * 1.6f});
 }
 
 }  // namespace sp
