@@ -99,7 +99,17 @@ struct SumFold {
   }
 };
 
-// max / min propagate NaN: once a lane holds NaN it keeps it.
+// max / min propagate NaN: once a lane holds NaN it keeps it. Between +0 and -0, max
+// keeps +0 and min -0 whatever the order they come in, so every fold order (the CUDA
+// backend's too) gives the same bits.
+template <typename Acc>
+inline bool zero_sign_wins(Acc a, Acc x, bool positive) {
+  if constexpr (std::is_floating_point_v<Acc>)
+    return x == a && std::signbit(a) == positive && std::signbit(x) != positive;
+  else
+    return false;
+}
+
 struct MaxFold {
   template <typename Acc>
   static constexpr Acc init() {
@@ -107,7 +117,9 @@ struct MaxFold {
     else return -std::numeric_limits<Acc>::infinity();
   }
   template <typename Acc>
-  static Acc apply(Acc a, Acc x) { return (x > a || x != x) ? x : a; }
+  static Acc apply(Acc a, Acc x) {
+    return (x > a || x != x || zero_sign_wins(a, x, true)) ? x : a;
+  }
 };
 
 struct MinFold {
@@ -117,7 +129,9 @@ struct MinFold {
     else return std::numeric_limits<Acc>::infinity();
   }
   template <typename Acc>
-  static Acc apply(Acc a, Acc x) { return (x < a || x != x) ? x : a; }
+  static Acc apply(Acc a, Acc x) {
+    return (x < a || x != x || zero_sign_wins(a, x, false)) ? x : a;
+  }
 };
 
 // Folds f(x[i]) over a contiguous row of n elements: lane j takes elements j, j + kLanes,

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_kernels.h"
 #include "tensor/cuda/cuda_util.h"
 #include "tensor/cuda/device_types.cuh"
 #include "tensor/cuda/reduce_math.cuh"
@@ -240,18 +241,14 @@ void reduce_step(const In* in, Out* out, int64_t A, int64_t R, int64_t B, bool d
   launch(out, true);
 }
 
-// Reduces the groups marked reduced, innermost first; intermediate results stay in Acc and
-// only the last step divides (mean) and converts to Out.
+// Reduces the groups marked reduced (at least one; CudaBackend::reduce copies when only
+// size-1 dims are), innermost first; intermediate results stay in Acc and only the last
+// step divides (mean) and converts to Out.
 template <typename Fold, typename T, typename Out>
 void reduce_groups(const T* in, Out* out, ReduceGroups groups, int64_t out_numel, bool mean,
                    int64_t extent, int device) {
   using Acc = reduce_acc_t<T>;
   const Acc divisor = static_cast<Acc>(extent);
-  if (groups.last_reduced() < 0) {
-    // Only size-1 dims are reduced: a conversion (mean divides by 1).
-    reduce_step<Fold, T, Acc, Out>(in, out, 1, 1, out_numel, mean, divisor, device, false);
-    return;
-  }
   Tensor held;  // the previous step's result
   const Acc* src = nullptr;
   for (int step = 0;; ++step) {
@@ -417,6 +414,12 @@ void CudaBackend::reduce(ReduceOp op, Tensor& out, const Tensor& in, uint32_t di
     return;
   }
 
+  if (groups.last_reduced() < 0) {
+    // Only size-1 dims are reduced: a conversion, value for value as the CPU's (a sum's
+    // fold would start from +0 and turn -0.0 into +0.0); a mean divides by 1.
+    launch_copy(out, in.as_strided(out.shape(), contiguous_strides(out.shape()), in.offset()));
+    return;
+  }
   const bool mean = op == ReduceOp::mean;
   SP_CUDA_DISPATCH_ALL(in.dtype(), name, [&]<typename T>() {
     using Acc = reduce_acc_t<T>;

@@ -60,7 +60,16 @@ struct SumFold {
   }
 };
 
-// max / min propagate NaN: once an accumulator holds NaN it keeps it.
+// max / min propagate NaN: once an accumulator holds NaN it keeps it. Between +0 and -0,
+// max keeps +0 and min -0 whatever the order, as the CPU's folds (cpu/reduce_math.h).
+template <typename Acc>
+__device__ __forceinline__ bool zero_sign_wins(Acc a, Acc x, bool positive) {
+  if constexpr (std::is_floating_point_v<Acc>)
+    return x == a && signbit(a) == positive && signbit(x) != positive;
+  else
+    return false;
+}
+
 struct MaxFold {
   template <typename Acc>
   __device__ __forceinline__ static Acc init() {
@@ -68,7 +77,7 @@ struct MaxFold {
   }
   template <typename Acc>
   __device__ __forceinline__ static Acc apply(Acc a, Acc x) {
-    return (x > a || is_nan(x)) ? x : a;
+    return (x > a || is_nan(x) || zero_sign_wins(a, x, true)) ? x : a;
   }
 };
 
@@ -79,7 +88,7 @@ struct MinFold {
   }
   template <typename Acc>
   __device__ __forceinline__ static Acc apply(Acc a, Acc x) {
-    return (x < a || is_nan(x)) ? x : a;
+    return (x < a || is_nan(x) || zero_sign_wins(a, x, false)) ? x : a;
   }
 };
 

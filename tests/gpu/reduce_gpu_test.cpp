@@ -90,6 +90,42 @@ TEST(ReduceGpu, SizeOneDims) {
   }
 }
 
+// Rows and columns of +0 and -0 mixed: max keeps +0 and min -0 whatever the fold order, so
+// the GPU's lanes, warps and splits give the CPU's bits.
+TEST(ReduceGpu, SignedZeroTiesMatchTheCpu) {
+  SP_REQUIRE_CUDA();
+  uint64_t seed = 300;
+  for (const Shape& shape : {Shape{37, 4097}, Shape{4097, 37}, Shape{3, 1000, 5}}) {
+    for (DType dt : {DType::f32, DType::bf16}) {
+      // A negative value times 0 is -0.
+      const Tensor x = kernels::binary_scalar(BinaryOp::mul, random_input(shape, dt, seed++), 0.0);
+      for (uint32_t mask : {1u, 2u, 3u}) {
+        check_reduce(ReduceOp::max, x, mask);
+        check_reduce(ReduceOp::min, x, mask);
+      }
+    }
+  }
+}
+
+// Reducing only size-1 dims gives the values themselves, bit for bit as the CPU: -0.0 stays
+// -0.0 in a sum (a fold from +0 would make it +0.0) and a NaN keeps its payload.
+TEST(ReduceGpu, SizeOneDimsKeepNegativeZeroAndNaNBits) {
+  SP_REQUIRE_CUDA();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (DType dt : {DType::f32, DType::bf16}) {
+    const Tensor x =
+        Tensor::from_vector(std::vector<float>{-0.0f, 1.5f, -nan, 0.0f}, Shape{4, 1}, dt);
+    for (ReduceOp op : {ReduceOp::sum, ReduceOp::mean, ReduceOp::max}) {
+      SCOPED_TRACE(::testing::Message() << reduce_name(op) << " of " << describe(x));
+      Tensor want = Tensor::empty(Shape{4, 1}, dt);
+      cpu_backend().reduce(op, want, x, 2u);
+      Tensor got = poisoned_gpu(Shape{4, 1}, dt);
+      cuda_backend().reduce(op, got, to_gpu(x), 2u);
+      expect_bitwise(got, want);
+    }
+  }
+}
+
 // Rows of 1, 3, 1000 and 4097 (warp rows, block rows, the scalar and vector paths) and the
 // same as columns.
 TEST(ReduceGpu, OddRowsAndColumns) {

@@ -134,6 +134,28 @@ TEST(Reduce, NanPropagates) {
   EXPECT_TRUE(std::isnan(sum(x).item<double>()));
 }
 
+// Between +0 and -0, max gives +0 and min -0 wherever the zeros sit (lanes, tail, any
+// order), so that every fold order, the CUDA backend's included, gives the same bits.
+TEST(Reduce, SignedZerosTieTheSameWayInAnyOrder) {
+  for (int64_t n : {2, 33, 100}) {
+    for (int64_t pos : {int64_t{0}, n / 2, n - 1}) {
+      for (bool negative_first : {true, false}) {
+        std::vector<float> v(static_cast<size_t>(n), negative_first ? -0.0f : 0.0f);
+        v[static_cast<size_t>(pos)] = negative_first ? 0.0f : -0.0f;
+        for (DType dt : {DType::f32, DType::bf16, DType::f64}) {
+          const Tensor x = Tensor::from_vector(v, Shape{n}, dt);
+          SCOPED_TRACE(::testing::Message() << describe(x) << " odd zero at " << pos);
+          EXPECT_FALSE(std::signbit(max(x, 0).item<double>()));
+          EXPECT_TRUE(std::signbit(min(x, 0).item<double>()));
+          const Tensor columns = x.unsqueeze(1).expand({n, 3}).contiguous();  // column path
+          for (double m : max(columns, 0).to_vector<double>()) EXPECT_FALSE(std::signbit(m));
+          for (double m : min(columns, 0).to_vector<double>()) EXPECT_TRUE(std::signbit(m));
+        }
+      }
+    }
+  }
+}
+
 // Every layout path (rows, blocked rows, columns, blocked columns, middle dims, several
 // groups) against the naive reference.
 TEST(Reduce, MatchesNaiveReference) {
