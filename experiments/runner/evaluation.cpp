@@ -11,7 +11,6 @@
 #include "models/t5/generation.h"
 #include "models/tokenizer/t5_tokenizer.h"
 #include "tensor/error.h"
-#include "tensor/suggest.h"
 
 namespace sp {
 namespace {
@@ -182,16 +181,9 @@ void check_eval_metric(const Task& task, const std::vector<TaskExample>& example
   std::vector<std::string> targets;
   targets.reserve(examples.size());
   for (const TaskExample& e : examples) targets.push_back(e.targets);
-  const Metrics reported = task.compute_metrics(examples, targets);
-  if (reported.count(metric)) return;
   std::vector<std::string> names;
-  std::string list;
-  for (const auto& [name, value] : reported) {
-    names.push_back(name);
-    list += str_cat(list.empty() ? "" : ", ", name);
-  }
-  fail(str_cat("[run] stages.tune.metric '", metric, "': task ", task.name(), " reports ", list,
-               did_you_mean(metric, names)));
+  for (const auto& [name, value] : task.compute_metrics(examples, targets)) names.push_back(name);
+  check_metric_name(task.name(), names, metric, "[run] stages.tune.metric");
 }
 
 void write_predictions(const std::string& path, const std::vector<TaskExample>& examples,

@@ -38,6 +38,14 @@ SourceLocation MapReader::key_loc(const std::string& key) const {
   return loc(key);
 }
 
+SourceLocation MapReader::conflict_loc(const std::string& key, const std::string& other) const {
+  const SpecNode* a = node_ ? node_->find(key) : nullptr;
+  const SpecNode* b = node_ ? node_->find(other) : nullptr;
+  const bool a_from_flag = a && a->loc.line == 0;
+  const bool b_from_flag = b && b->loc.line == 0;
+  return b_from_flag && !a_from_flag ? b->loc : loc(key);
+}
+
 std::string MapReader::full(const std::string& key) const {
   return path_.empty() ? key : path_ + "." + key;
 }
@@ -46,14 +54,18 @@ void MapReader::check(bool cond, const std::string& key, const std::string& mess
   if (!cond) fail(key, message);
 }
 
+void MapReader::check_against(bool cond, const std::string& key, const std::string& other,
+                              const std::string& message) const {
+  if (!cond) fail_at(conflict_loc(key, other), full(key) + " " + message);
+}
+
 void MapReader::fail(const std::string& key, const std::string& message) const {
   fail_at(loc(key), full(key) + " " + message);
 }
 
 const SpecNode* MapReader::scalar_node(const std::string& key, const char* expected) {
   const SpecNode* v = get(key);
-  if (v && !v->is_scalar())
-    fail(key, str_cat("must be ", expected, ", got a ", v->kind_name()));
+  if (v && !v->is_scalar()) fail(key, str_cat("must be ", expected, ", got a ", v->kind_name()));
   return v;
 }
 
@@ -105,7 +117,8 @@ std::vector<std::string> MapReader::strings(const std::string& key,
   const SpecNode* v = get(key);
   if (!v) return default_value;
   if (v->is_scalar()) return {v->scalar};
-  if (!v->is_list()) fail(key, str_cat("must be a string or a list of strings, got a ", v->kind_name()));
+  if (!v->is_list())
+    fail(key, str_cat("must be a string or a list of strings, got a ", v->kind_name()));
   std::vector<std::string> out;
   for (size_t i = 0; i < v->items.size(); ++i)
     out.push_back(node_string(v->items[i], str_cat(full(key), "[", i, "]")));
@@ -117,10 +130,17 @@ MapReader MapReader::map(const std::string& key) {
   return MapReader(v, full(key), v ? v->loc : loc(key));
 }
 
+void MapReader::applies_only_to(const std::string& key, const std::string& condition,
+                                const std::string& actual) {
+  conditions_[key] = str_cat("applies only to ", condition, " (this one is ", actual, ")");
+}
+
 void MapReader::finish() const {
   if (!node_) return;
   for (const SpecNode::Entry& e : node_->entries) {
     if (std::find(known_.begin(), known_.end(), e.key) != known_.end()) continue;
+    if (auto it = conditions_.find(e.key); it != conditions_.end())
+      fail_at(e.key_loc, str_cat(full(e.key), " ", it->second));
     fail_at(e.key_loc, str_cat("unknown key '", e.key, "' in ", path_.empty() ? "the spec" : path_,
                                suggestion_suffix(e.key, known_)));
   }
@@ -129,8 +149,8 @@ void MapReader::finish() const {
 int64_t node_integer(const SpecNode& node, const std::string& what) {
   const auto i = node.is_scalar() && !node.quoted ? parse_int_text(node.scalar) : std::nullopt;
   if (!i)
-    fail_at(node.loc, str_cat(what, " must be an integer, got ", node.kind_name(), " '",
-                              node.text(), "'"));
+    fail_at(node.loc,
+            str_cat(what, " must be an integer, got ", node.kind_name(), " '", node.text(), "'"));
   return *i;
 }
 

@@ -8,6 +8,7 @@
 //   r.check(stage.steps > 0, "steps", "must be positive");
 //   r.finish();   // FILE:LINE:COL: unknown key 'stesp' in stages.tune; did you mean 'steps'?
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,9 @@ class MapReader {
   SourceLocation loc(const std::string& key) const;
   // Where key itself is written (or loc(key) when it is absent).
   SourceLocation key_loc(const std::string& key) const;
+  // Where an error about key and other together goes: loc(key), unless only other was
+  // given by a flag (--set: a location without a line), which the error then names.
+  SourceLocation conflict_loc(const std::string& key, const std::string& other) const;
   // "stages.tune.steps"
   std::string full(const std::string& key) const;
 
@@ -47,7 +51,16 @@ class MapReader {
 
   // Throws "<loc(key)>: <full(key)> <message>" when cond is false.
   void check(bool cond, const std::string& key, const std::string& message) const;
+  // The same at conflict_loc(key, other): a check of key against other.
+  void check_against(bool cond, const std::string& key, const std::string& other,
+                     const std::string& message) const;
   [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+
+  // Marks key as one that the map accepts under another setting only: finish() then
+  // rejects it with "<full(key)> applies only to <condition> (this one is <actual>)"
+  // instead of as an unknown key (condition "schedule kind rsqrt", actual "linear").
+  void applies_only_to(const std::string& key, const std::string& condition,
+                       const std::string& actual);
 
   // Rejects keys that no getter asked for.
   void finish() const;
@@ -64,6 +77,7 @@ class MapReader {
   std::string path_;
   SourceLocation fallback_;
   std::vector<std::string> known_;
+  std::map<std::string, std::string> conditions_;  // key -> why finish() rejects it
 };
 
 // Typed conversions of a single node, for list items and sweep values; `what` names it.

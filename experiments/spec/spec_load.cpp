@@ -455,8 +455,14 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
       fail_at(s.loc, str_cat("no variable '", s.path[1], "' is declared under vars:"));
     vars[s.path[1]] = {s.value.is_null() ? "" : s.value.scalar, s.loc};
   }
-  for (const SetFlag& s : sets)
-    if (s.path[0] != "vars") set_dotted(tree, sweep_aware_path(tree, s.path), s.value, s.loc);
+  for (const SetFlag& s : sets) {
+    if (s.path[0] == "vars") continue;
+    // A null deletes the key, as in a spec that extends another.
+    if (s.value.is_null())
+      erase_dotted(tree, sweep_aware_path(tree, s.path), s.loc);
+    else
+      set_dotted(tree, sweep_aware_path(tree, s.path), s.value, s.loc);
+  }
   Interpolator interpolate(vars);
   spec.vars = interpolate.resolved();
   for (SpecNode::Entry& e : tree.entries)

@@ -101,19 +101,27 @@ ScheduleSpec parse_schedule(MapReader& parent, const ScheduleSpec& d) {
   r.check(s.warmup_steps >= 0, "warmup_steps", "must be >= 0");
   s.warmup_init = r.number("warmup_init", d.warmup_init);
   r.check(s.warmup_init >= 0 && s.warmup_init <= 1, "warmup_init", "must be in [0, 1]");
+  // Each kind's own keys are read only for that kind; another kind's is an error saying so.
   if (s.kind == "linear" || s.kind == "cosine") {
     s.final_fraction = r.number("final_fraction", d.final_fraction);
     r.check(s.final_fraction >= 0 && s.final_fraction <= 1, "final_fraction", "must be in [0, 1]");
+  } else {
+    r.applies_only_to("final_fraction", "schedule kinds linear and cosine", s.kind);
   }
   if (s.kind == "rsqrt") {
     s.rsqrt_offset = r.integer("rsqrt_offset", d.rsqrt_offset);
     r.check(s.rsqrt_offset >= 1, "rsqrt_offset", "must be >= 1");
+  } else {
+    r.applies_only_to("rsqrt_offset", "schedule kind rsqrt", s.kind);
   }
   if (s.kind == "step") {
     s.decay_every = r.integer("decay_every", d.decay_every);
     r.check(s.decay_every >= 1, "decay_every", "must be >= 1");
     s.decay_factor = r.number("decay_factor", d.decay_factor);
     r.check(s.decay_factor > 0, "decay_factor", "must be positive");
+  } else {
+    for (const char* key : {"decay_every", "decay_factor"})
+      r.applies_only_to(key, "schedule kind step", s.kind);
   }
   r.finish();
   return s;
@@ -130,7 +138,13 @@ OptimizerSpec parse_optimizer(MapReader& parent, const OptimizerSpec& d) {
   r.check(o.weight_decay >= 0 && o.weight_decay < 1, "weight_decay", "must be in [0, 1)");
   o.clip_global_norm = r.number("clip_global_norm", d.clip_global_norm);
   r.check(o.clip_global_norm >= 0, "clip_global_norm", "must be >= 0 (0: off)");
-  // Only the chosen optimizer's own keys are read, so another's is an unknown key.
+  // Only the chosen optimizer's own keys are read; another's is an error saying so.
+  for (const char* key :
+       {"decay_rate", "clipping_threshold", "multiply_by_parameter_scale", "factored"})
+    r.applies_only_to(key, "optimizer adafactor", o.name);
+  r.applies_only_to("beta1", "optimizers adafactor and adamw", o.name);
+  for (const char* key : {"beta2", "epsilon"}) r.applies_only_to(key, "optimizer adamw", o.name);
+  r.applies_only_to("momentum", "optimizer sgd", o.name);
   if (o.name == "adafactor") {
     o.decay_rate = r.number("decay_rate", d.decay_rate);
     r.check(o.decay_rate > 0 && o.decay_rate <= 1, "decay_rate", "must be in (0, 1]");
@@ -168,8 +182,9 @@ void parse_loop(MapReader& r, LoopSpec& s, const LoopSpec& d, bool allow_zero_st
   r.check(s.batch_size > 0, "batch_size", str_cat("must be positive, got ", s.batch_size));
   s.grad_accumulation = r.integer("grad_accumulation", d.grad_accumulation);
   r.check(s.grad_accumulation > 0, "grad_accumulation", "must be positive");
-  r.check(s.batch_size % s.grad_accumulation == 0, "grad_accumulation",
-          str_cat("(", s.grad_accumulation, ") must divide batch_size (", s.batch_size, ")"));
+  r.check_against(
+      s.batch_size % s.grad_accumulation == 0, "grad_accumulation", "batch_size",
+      str_cat("(", s.grad_accumulation, ") must divide batch_size (", s.batch_size, ")"));
   s.inputs_length = r.integer("inputs_length", d.inputs_length);
   r.check(s.inputs_length >= 2, "inputs_length", "must be >= 2 (a token and EOS)");
   s.targets_length = r.integer("targets_length", d.targets_length);
@@ -229,12 +244,16 @@ std::optional<PretrainStage> parse_pretrain(MapReader& stages) {
     r.check(s.noise_density > 0 && s.noise_density < 1, "noise_density", "must be in (0, 1)");
     s.mean_noise_span_length = r.number("mean_noise_span_length", d.mean_noise_span_length);
     r.check(s.mean_noise_span_length >= 1, "mean_noise_span_length", "must be >= 1");
+  } else {
+    for (const char* key : {"noise_density", "mean_noise_span_length"})
+      r.applies_only_to(key, "objective span_corruption", s.objective);
   }
   parse_pretraining_loop(r, s, d);
   if (s.objective == "span_corruption") {
     // The targets follow from the inputs length: what the pretraining stream's pieces give.
-    r.check(!r.has("targets_length"), "targets_length",
-            "applies to prefix_lm only: span corruption's targets follow from inputs_length");
+    r.check_against(!r.has("targets_length"), "targets_length", "objective",
+                    "applies to prefix_lm only: span corruption's targets follow from "
+                    "inputs_length");
     s.targets_length =
         span_corruption_lengths(s.inputs_length, s.noise_density, s.mean_noise_span_length)
             .targets_length;
@@ -373,10 +392,11 @@ TuneStage parse_tune(MapReader& r, const TrialParseContext& ctx) {
   s.early_stopping_patience = r.integer("early_stopping_patience", 0);
   r.check(s.early_stopping_patience >= 0, "early_stopping_patience", "must be >= 0 (0: off)");
   if (s.early_stopping_patience > 0) {
-    r.check(s.eval_every > 0, "eval_every", "must be positive when early_stopping_patience is set");
-    r.check(s.eval_every <= s.steps, "eval_every",
-            str_cat("(", s.eval_every, ") is more than steps (", s.steps,
-                    "): early stopping would never evaluate"));
+    r.check_against(s.eval_every > 0, "eval_every", "early_stopping_patience",
+                    "must be positive when early_stopping_patience is set");
+    r.check_against(s.eval_every <= s.steps, "eval_every", "steps",
+                    str_cat("(", s.eval_every, ") is more than steps (", s.steps,
+                            "): early stopping would never evaluate"));
   }
   s.metric = r.string("metric", "");
   s.max_train_examples = r.integer("max_train_examples", 0);
@@ -446,7 +466,7 @@ ModelSpec parse_model(MapReader& root, const TrialParseContext& ctx) {
   m.preset = r.string("preset", "");
   m.checkpoint = r.string("checkpoint", "");
   if (m.preset.empty() == m.checkpoint.empty())
-    fail_at(r.loc(m.preset.empty() ? "preset" : "checkpoint"),
+    fail_at(m.preset.empty() ? r.loc("preset") : r.conflict_loc("checkpoint", "preset"),
             "model.preset and model.checkpoint: give exactly one (a preset to train from "
             "scratch, or a Hugging Face checkpoint directory)");
   const int64_t seed = r.integer("init_seed", 0);
@@ -462,10 +482,10 @@ ModelSpec parse_model(MapReader& root, const TrialParseContext& ctx) {
     r.get("config");  // resolved once the tokenizer is known (resolve_model_config)
   } else {
     check_path(ctx, r.loc("checkpoint"), "model.checkpoint", m.checkpoint, true);
-    r.check(!r.has("init_seed"), "init_seed",
-            "applies to presets only: a checkpoint brings its own weights");
-    r.check(!r.has("config"), "config",
-            "applies to presets only: a checkpoint brings its own config.json");
+    r.check_against(!r.has("init_seed"), "init_seed", "checkpoint",
+                    "applies to presets only: a checkpoint brings its own weights");
+    r.check_against(!r.has("config"), "config", "checkpoint",
+                    "applies to presets only: a checkpoint brings its own config.json");
     r.get("config");
   }
   r.finish();
@@ -526,6 +546,8 @@ TokenizerSpec parse_tokenizer(MapReader& root, const ModelSpec& model, bool pret
     r.check(r.has("path"), "path", "is required with source: file (a spiece.model)");
     t.path = r.string("path", "");
     check_path(ctx, r.loc("path"), "tokenizer.path", t.path, false);
+  } else {
+    r.applies_only_to("path", "source file", t.source);
   }
   if (t.source == "train") {
     t.vocab_size = r.integer("vocab_size", t.vocab_size);
@@ -533,6 +555,9 @@ TokenizerSpec parse_tokenizer(MapReader& root, const ModelSpec& model, bool pret
     t.input_sentence_size = r.integer("input_sentence_size", t.input_sentence_size);
     r.check(t.input_sentence_size == 0 || t.input_sentence_size > 100, "input_sentence_size",
             "must be 0 (all) or more than 100 (SentencePiece samples no fewer)");
+  } else {
+    for (const char* key : {"vocab_size", "input_sentence_size"})
+      r.applies_only_to(key, "source train", t.source);
   }
   t.extra_ids = r.integer("extra_ids", t.extra_ids);
   r.check(t.extra_ids >= 0, "extra_ids", "must be >= 0");
@@ -553,7 +578,7 @@ CorpusSpec parse_corpus(MapReader& root, bool needed, const TrialParseContext& c
   c.files = r.strings("files", {});
   if (needed)
     if (c.builtin.empty() == c.files.empty())
-      fail_at(r.loc(c.builtin.empty() ? "files" : "builtin"),
+      fail_at(c.builtin.empty() ? r.loc("files") : r.conflict_loc("builtin", "files"),
               "corpus.builtin and corpus.files: give exactly one (pretraining, LM adaptation "
               "and tokenizer training read the corpus)");
   if (!c.builtin.empty())
@@ -592,6 +617,18 @@ void check_trial_splits(const SpecNode& root_node, const Trial& t, const TrialPa
     check_task_splits(t.eval->transfer[i].task, t.eval->transfer[i].splits, transfer.full("splits"),
                       transfer.loc("splits"), ctx);
   }
+}
+
+// stages.tune.metric must be one the task reports, known before any stage trains. A
+// task_config that is missing was reported already.
+void check_tune_metric(const SpecNode& root_node, const Trial& t) {
+  if (!t.tune || t.tune->metric.empty()) return;
+  std::error_code ec;
+  if (!t.tune->task.config.empty() && !fs::exists(t.tune->task.config, ec)) return;
+  const std::unique_ptr<Task> task = make_task(t.tune->task.name, t.tune->task.options());
+  MapReader tune = MapReader(&root_node, "").map("stages").map("tune");
+  check_metric_name(task->name(), task->metric_names(), t.tune->metric,
+                    str_cat(tune.loc("metric").str(), ": ", tune.full("metric")));
 }
 
 }  // namespace
@@ -648,6 +685,7 @@ Trial parse_trial(const SpecNode& root_node, const TrialParseContext& ctx) {
   }
   root.finish();
   check_trial_splits(root_node, t, ctx);
+  check_tune_metric(root_node, t);
   return t;
 }
 

@@ -147,7 +147,21 @@ SpecNode convert(const YAML::Node& node, const std::string& source) {
 
 }  // namespace
 
-SpecNode parse_yaml_tree(const std::string& text, const std::string& source) {
+namespace {
+
+// Line `line` (0-based) of text.
+std::string_view line_of(std::string_view text, int line) {
+  size_t start = 0;
+  for (int i = 0; i < line && start != std::string_view::npos; ++i) {
+    start = text.find('\n', start);
+    if (start != std::string_view::npos) ++start;
+  }
+  if (start == std::string_view::npos) return {};
+  return text.substr(start, text.find('\n', start) - start);
+}
+
+// One YAML document, with every invalid UTF-8 byte and syntax error located in source.
+YAML::Node load_document(const std::string& text, const std::string& source) {
   // YAML is Unicode text; a stray byte would otherwise travel into the resolved JSON.
   if (const size_t bad = utf8::first_invalid(text); bad != std::string_view::npos) {
     const size_t newline = text.rfind('\n', bad);  // text[bad] is not one
@@ -159,12 +173,24 @@ SpecNode parse_yaml_tree(const std::string& text, const std::string& source) {
     fail_at({source, static_cast<int>(line) + 1, static_cast<int>(bad - line_start) + 1},
             str_cat("invalid UTF-8 (byte ", byte, "): a spec must be UTF-8 text"));
   }
-  YAML::Node root;
   try {
-    root = YAML::Load(text);
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    fail_at(location_of(e.mark, source), e.msg);
+    // The '{' of ${VAR} opens a map inside a flow list or map ([${VAR}/a], {k: ${VAR}}).
+    const bool var_in_flow = e.msg.find("flow") != std::string::npos && !e.mark.is_null() &&
+                             line_of(text, e.mark.line).find("${") != std::string_view::npos;
+    fail_at(location_of(e.mark, source),
+            str_cat(e.msg, var_in_flow ? ": ${VAR} cannot stand unquoted inside [...] or {...}; "
+                                         "quote the value ('${VAR}/x') or write a block list "
+                                         "(a line '- ${VAR}/x' per item)"
+                                       : ""));
   }
+}
+
+}  // namespace
+
+SpecNode parse_yaml_tree(const std::string& text, const std::string& source) {
+  const YAML::Node root = load_document(text, source);
   if (!root.IsDefined() || root.IsNull()) return SpecNode::make_map({source, 1, 1});
   return convert(root, source);
 }
@@ -250,6 +276,41 @@ void set_dotted(SpecNode& root, const std::vector<std::string>& path, SpecNode v
   }
 }
 
+void erase_dotted(SpecNode& root, const std::vector<std::string>& path, const SourceLocation& loc) {
+  SpecNode* node = &root;
+  for (size_t i = 0; i < path.size(); ++i) {
+    const bool last = i + 1 == path.size();
+    std::string missing;  // why path[i] is not there
+    if (node->is_list()) {
+      const auto index = parse_int_text(path[i]);
+      if (index && *index >= 0 && *index < static_cast<int64_t>(node->items.size())) {
+        if (last) {
+          node->items.erase(node->items.begin() + static_cast<std::ptrdiff_t>(*index));
+          return;
+        }
+        node = &node->items[static_cast<size_t>(*index)];
+        continue;
+      }
+      missing = str_cat(" (a list of ", node->items.size(), " items)");
+    } else if (node->is_map()) {
+      if (SpecNode* child = node->find(path[i])) {
+        if (last) {
+          node->erase(path[i]);
+          return;
+        }
+        node = child;
+        continue;
+      }
+      std::vector<std::string> keys;
+      for (const SpecNode::Entry& e : node->entries) keys.push_back(e.key);
+      missing = suggestion_suffix(path[i], keys);
+    }
+    std::string prefix;
+    for (size_t j = 0; j <= i; ++j) prefix += (j ? "." : "") + path[j];
+    fail_at(loc, str_cat("nothing to delete: the spec has no ", prefix, missing));
+  }
+}
+
 namespace {
 
 void relocate(SpecNode& node, const SourceLocation& loc) {
@@ -269,10 +330,10 @@ SetFlag parse_set_flag(const std::string& text, const std::string& example) {
   if (eq == std::string::npos || eq == 0)
     fail_at(loc, str_cat("expected key=value, e.g. --set ", example));
   SetFlag s{split_dotted(text.substr(0, eq), loc), {}, loc};
-  s.value = parse_yaml_tree(text.substr(eq + 1), "--set " + text);
-  // "--set a=" gives an empty document, which parse_yaml_tree makes an empty map: make it
-  // null (deletes the key) instead.
-  if (text.size() == eq + 1) s.value = SpecNode{};
+  // An empty value ("--set a=") and a YAML null ("a=null", "a=~") stay null: they delete
+  // the key, as a null does in a spec that extends another.
+  const YAML::Node value = load_document(text.substr(eq + 1), loc.file);
+  if (value.IsDefined() && !value.IsNull()) s.value = convert(value, loc.file);
   relocate(s.value, loc);
   return s;
 }

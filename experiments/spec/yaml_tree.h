@@ -87,8 +87,14 @@ std::vector<std::string> split_dotted(const std::string& key, const SourceLocati
 void set_dotted(SpecNode& root, const std::vector<std::string>& path, SpecNode value,
                 const SourceLocation& key_loc);
 
+// Removes the node at a dotted path (a map entry or a list item), creating nothing. Throws
+// at loc when the path is not there ("nothing to delete", with a did-you-mean for a
+// misspelled key), so a typo does not pass for a deletion.
+void erase_dotted(SpecNode& root, const std::vector<std::string>& path, const SourceLocation& loc);
+
 // A `--set key=value` flag: the dotted key split, the value parsed as YAML (an empty value
-// is null: it deletes the key), every node and key located at the flag itself.
+// and a YAML null, `null` or `~`, are null: they delete the key), every node and key
+// located at the flag itself.
 struct SetFlag {
   std::vector<std::string> path;
   SpecNode value;

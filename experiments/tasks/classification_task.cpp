@@ -37,6 +37,16 @@ std::string ClassificationTask::primary_metric() const {
   return "accuracy";
 }
 
+std::vector<std::string> ClassificationTask::metric_names() const {
+  switch (metrics_) {
+    case ClassMetrics::kAccuracy: return {"accuracy"};
+    case ClassMetrics::kAccuracyMacroF1: return {"accuracy", primary_metric()};
+    case ClassMetrics::kAccuracyF1: return {"accuracy", "f1"};
+    case ClassMetrics::kF1GroupExactMatch: return {"exact_match", "f1"};
+  }
+  return {};
+}
+
 Metrics ClassificationTask::compute_metrics(const std::vector<TaskExample>& examples,
                                             const std::vector<std::string>& predictions) const {
   SP_CHECK(examples.size() == predictions.size(), "[", name_, "] ", examples.size(),

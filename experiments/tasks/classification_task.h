@@ -26,6 +26,7 @@ class ClassificationTask : public Task {
   Metrics compute_metrics(const std::vector<TaskExample>& examples,
                           const std::vector<std::string>& predictions) const override;
   std::string primary_metric() const override;
+  std::vector<std::string> metric_names() const override;
 
  protected:
   // An example with targets = labels()[label], or "<unk>" (T5's) when label is -1.

@@ -216,6 +216,14 @@ class CustomTask : public Task {
   std::vector<std::string> labels() const override { return labels_; }
 
   std::string primary_metric() const override { return metric_names(metrics_.front()).back(); }
+  std::vector<std::string> metric_names() const override {
+    std::vector<std::string> names;
+    for (const std::string& m : metrics_)
+      for (const std::string& name : metric_names(m)) names.push_back(name);
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    return names;
+  }
 
   std::string split_file(const std::string& split) const override {
     auto it = std::find_if(split_files_.begin(), split_files_.end(),

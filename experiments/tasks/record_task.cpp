@@ -53,6 +53,7 @@ class RecordTask : public Task {
   std::vector<std::string> splits() const override { return {"train", "validation", "test"}; }
   std::vector<std::string> labels() const override { return {}; }
   std::string primary_metric() const override { return "f1"; }
+  std::vector<std::string> metric_names() const override { return {"em", "f1"}; }
 
   std::string split_file(const std::string& split) const override {
     return split_path("record", options_.data_dir, split, kSplitFiles, ".jsonl");

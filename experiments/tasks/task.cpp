@@ -43,6 +43,15 @@ std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& opti
   return it->second(options);
 }
 
+void check_metric_name(const std::string& task, const std::vector<std::string>& names,
+                       const std::string& metric, const std::string& what) {
+  if (std::find(names.begin(), names.end(), metric) != names.end()) return;
+  std::string list;
+  for (const std::string& name : names) list += str_cat(list.empty() ? "" : ", ", name);
+  fail(str_cat(what, " '", metric, "': task ", task, " reports ", list,
+               did_you_mean(metric, names)));
+}
+
 double task_score(const Metrics& metrics) {
   SP_CHECK(!metrics.empty(), "[tasks] no metrics to average");
   double sum = 0;

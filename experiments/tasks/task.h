@@ -46,7 +46,8 @@ struct TaskExample {
 struct TaskOptions {
   // The folder with the split files (SuperGLUE: train.jsonl, val.jsonl, test.jsonl; GLUE:
   // train.tsv, dev.tsv, test.tsv). wordnet_wic, wordnet_topic: the WordNet dict folder
-  // (empty: its default /usr/share/wordnet). custom: the folder split paths are relative to (empty: the YAML's).
+  // (empty: its default /usr/share/wordnet). custom: the folder split paths are relative to (empty:
+  // the YAML's).
   std::string data_dir;
   // Prepend T5's task name ("rte hypothesis: ..."). Off by default, as in the paper.
   bool task_prefix = false;
@@ -82,6 +83,9 @@ class Task {
                                   const std::vector<std::string>& predictions) const = 0;
   // The metric early stopping and model selection watch (higher is better for all).
   virtual std::string primary_metric() const = 0;
+  // The names compute_metrics reports, sorted, known without any data (so a spec's
+  // stages.tune.metric can be checked before a run).
+  virtual std::vector<std::string> metric_names() const = 0;
 };
 
 using TaskFactory = std::function<std::unique_ptr<Task>(const TaskOptions&)>;
@@ -94,6 +98,11 @@ std::vector<std::string> task_names();
 struct TaskRegistrar {
   TaskRegistrar(std::string name, TaskFactory factory);
 };
+
+// Throws "<what> '<metric>': task <task> reports <names>; did you mean '<closest>'?" when
+// names (the metrics the task reports) lack metric.
+void check_metric_name(const std::string& task, const std::vector<std::string>& names,
+                       const std::string& metric, const std::string& what);
 
 // The mean of a task's metrics: how T5 folds CB (F1, accuracy), MultiRC (F1a, EM) and
 // ReCoRD (F1, EM) into one number for the SuperGLUE / GLUE average.

@@ -128,6 +128,7 @@ class WscTask : public Task {
   std::vector<std::string> splits() const override { return {"train", "validation", "test"}; }
   std::vector<std::string> labels() const override { return {}; }
   std::string primary_metric() const override { return "accuracy"; }
+  std::vector<std::string> metric_names() const override { return {"accuracy"}; }
 
   std::string split_file(const std::string& split) const override {
     return split_path("wsc", options_.data_dir, split, kSplitFiles, ".jsonl");

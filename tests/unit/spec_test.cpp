@@ -364,6 +364,33 @@ TEST_F(SpecTest, SetOverridesAnyKey) {
   EXPECT_THROW_MSG(parse(base_spec(), {"model.checkpoint.x=1"}), "it is a string, not a map");
 }
 
+TEST_F(SpecTest, SetNullDeletesTheKeyLikeExtends) {
+  ASSERT_TRUE(parse(base_spec()).trials[0].eval.has_value());
+  for (const char* flag : {"stages.eval=null", "stages.eval=~", "stages.eval=", "stages.eval=Null"})
+    EXPECT_FALSE(parse(base_spec(), {flag}, false).trials[0].eval.has_value()) << flag;
+  // Deleting creates nothing on the way; deleting what is not there (a typo) is an error;
+  // a quoted 'null' is a string.
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.eval=null", "stages.eval.splits=null"}),
+                   "--set stages.eval.splits=null: nothing to delete: the spec has no stages.eval");
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.evl=null"}),
+                   "--set stages.evl=null: nothing to delete: the spec has no stages.evl; did you "
+                   "mean 'eval'?");
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.eval.transfer.3=null"}),
+                   "nothing to delete: the spec has no stages.eval.transfer");
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.eval='null'"}),
+                   "stages.eval must be a map, got a string");
+  // A list item goes too.
+  const std::string transfer = "stages.eval.transfer=[{task: rte, data_dir: " + path("RTE") + "}]";
+  EXPECT_EQ(parse(base_spec(), {transfer}).trials[0].eval->transfer.size(), 1u);
+  EXPECT_TRUE(parse(base_spec(), {transfer, "stages.eval.transfer.0=null"})
+                  .trials[0]
+                  .eval->transfer.empty());
+  // A swept key goes too.
+  const ExperimentSpec swept = parse(base_spec("", "sweep: {grid: {stages.tune.steps: [1, 2]}}\n"),
+                                     {"sweep.grid.stages.tune.steps=null"});
+  EXPECT_EQ(swept.trials.size(), 1u);
+}
+
 TEST_F(SpecTest, SetRenamesTheRunAndRejectsExtends) {
   const ExperimentSpec renamed = parse(base_spec(), {"name=renamed", "description=about"});
   EXPECT_EQ(renamed.name, "renamed");
@@ -453,7 +480,8 @@ TEST_F(SpecTest, UnknownKeysEverywhereAreLocated) {
   EXPECT_THROW_MSG(parse(base_spec() + "modle: {}\n"),
                    "t.yaml:11:1: unknown key 'modle' in the spec; did you mean 'model'?");
   EXPECT_THROW_MSG(parse(base_spec("    optimizer: {name: adafactor, momentum: 0.9}\n")),
-                   "unknown key 'momentum' in stages.tune.optimizer");
+                   "t.yaml:10:34: stages.tune.optimizer.momentum applies only to optimizer sgd "
+                   "(this one is adafactor)");
   EXPECT_THROW_MSG(parse(base_spec("", "  config: {d_model: 8}\n")),
                    "model.config applies to presets only");
   EXPECT_THROW_MSG(parse("model: {preset: t5-tiny, config: {dmodel: 8}}\n"
@@ -463,6 +491,53 @@ TEST_F(SpecTest, UnknownKeysEverywhereAreLocated) {
                    "'d_model'?");
   EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grids: {}}\n")),
                    "unknown key 'grids' in sweep; did you mean 'grid'?");
+}
+
+TEST_F(SpecTest, AConflictWithASetKeyNamesTheFlag) {
+  const std::string accumulating = base_spec("    batch_size: 8\n    grad_accumulation: 4\n");
+  EXPECT_THROW_MSG(parse(accumulating, {"stages.tune.batch_size=10"}),
+                   "--set stages.tune.batch_size=10: stages.tune.grad_accumulation (4) must divide "
+                   "batch_size (10)");
+  EXPECT_THROW_MSG(parse(base_spec("    grad_accumulation: 3\n")),
+                   "t.yaml:10:24: stages.tune.grad_accumulation (3) must divide batch_size (32)");
+  EXPECT_THROW_MSG(parse(base_spec("    early_stopping_patience: 2\n"), {"stages.tune.steps=10"}),
+                   "--set stages.tune.steps=10: stages.tune.eval_every (1000) is more than steps");
+  EXPECT_THROW_MSG(parse(base_spec(), {"model.preset=t5-tiny"}),
+                   "--set model.preset=t5-tiny: model.preset and model.checkpoint: give exactly "
+                   "one");
+  EXPECT_THROW_MSG(parse(base_spec("", "  init_seed: 3\n")),
+                   "t.yaml:4:14: model.init_seed applies to presets only");
+  EXPECT_THROW_MSG(
+      parse(base_spec("", "  init_seed: 3\n"), {"model.checkpoint=" + path("ckpt")}),
+      "--set model.checkpoint=" + path("ckpt") + ": model.init_seed applies to presets only");
+}
+
+TEST_F(SpecTest, KeysOfAnotherSettingSayWhichSettingTheyNeed) {
+  EXPECT_THROW_MSG(
+      parse(base_spec("    optimizer: {schedule: {kind: linear, rsqrt_offset: 5}}\n")),
+      "t.yaml:10:42: stages.tune.optimizer.schedule.rsqrt_offset applies only to schedule kind "
+      "rsqrt (this one is linear)");
+  EXPECT_THROW_MSG(
+      parse(base_spec("    optimizer: {schedule: {kind: rsqrt, final_fraction: 0}}\n")),
+      "stages.tune.optimizer.schedule.final_fraction applies only to schedule kinds "
+      "linear and cosine (this one is rsqrt)");
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.tune.optimizer.schedule.decay_every=5"}),
+                   "--set stages.tune.optimizer.schedule.decay_every=5: "
+                   "stages.tune.optimizer.schedule.decay_every applies only to schedule kind step "
+                   "(this one is constant)");
+  EXPECT_THROW_MSG(parse(base_spec("", "tokenizer: {path: x.model}\n")),
+                   "t.yaml:4:13: tokenizer.path applies only to source file (this one is "
+                   "checkpoint)");
+  EXPECT_THROW_MSG(parse(base_spec("", "tokenizer: {vocab_size: 100}\n")),
+                   "tokenizer.vocab_size applies only to source train (this one is checkpoint)");
+  EXPECT_THROW_MSG(parse("model: {preset: t5-tiny}\ncorpus: {builtin: wordnet}\n"
+                         "stages: {pretrain: {steps: 1, objective: prefix_lm, noise_density: "
+                         "0.2}}\n"),
+                   "t.yaml:3:53: stages.pretrain.noise_density applies only to objective "
+                   "span_corruption (this one is prefix_lm)");
+  EXPECT_THROW_MSG(parse(base_spec("    optimizer: {name: sgd, beta1: 0.9}\n")),
+                   "stages.tune.optimizer.beta1 applies only to optimizers adafactor and adamw "
+                   "(this one is sgd)");
 }
 
 TEST_F(SpecTest, WrongTypesAndImpossibleValuesAreLocated) {
@@ -541,11 +616,30 @@ TEST_F(SpecTest, WrongTypesAndImpossibleValuesAreLocated) {
   EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grid: {stages.tune.stepz: [1, 2]}}\n")),
                    "unknown key 'stepz' in stages.tune; did you mean 'steps'?");
   EXPECT_THROW_MSG(parse("name: t\nstages: [1, 2\n"), "t.yaml:");  // a YAML syntax error
+  // ${VAR} in a flow list opens a map there: the error says how to write it instead.
+  EXPECT_THROW_MSG(parse("vars: {D: x}\nsweep: {grid: {stages.tune.data_dir: [${D}/a, b]}}\n"),
+                   "t.yaml:2:40: end of sequence flow not found: ${VAR} cannot stand unquoted "
+                   "inside [...] or {...}; quote the value ('${VAR}/x') or write a block list");
   EXPECT_THROW_MSG(parse("name: t\nname: u\n"), "t.yaml:2:1: duplicate key 'name'");
   // Bytes that are not UTF-8 (they would otherwise reach the resolved JSON and its hash).
   EXPECT_THROW_MSG(parse("name: t\ndescription: ab\xFF\n"),
                    "t.yaml:2:16: invalid UTF-8 (byte 0xFF): a spec must be UTF-8 text");
   EXPECT_THROW_MSG(parse(base_spec(), {"description=\xC3"}), "invalid UTF-8 (byte 0xC3)");
+}
+
+TEST_F(SpecTest, TuneMetricMustBeOneTheTaskReports) {
+  EXPECT_EQ(parse(base_spec("    metric: accuracy\n")).trials[0].tune->metric, "accuracy");
+  // Refused at load (a dry run included), not after the tune stage trained.
+  EXPECT_THROW_MSG(parse(base_spec("    metric: acuracy\n"), {}, false),
+                   "t.yaml:10:13: stages.tune.metric 'acuracy': task rte reports accuracy; did "
+                   "you mean 'accuracy'?");
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.tune.metric=f1"}),
+                   "--set stages.tune.metric=f1: stages.tune.metric 'f1': task rte reports "
+                   "accuracy");
+  std::string cb = base_spec("    metric: f1\n");
+  cb.replace(cb.find("task: rte"), 9, "task: cb");
+  EXPECT_THROW_MSG(parse(cb, {}, false),
+                   "stages.tune.metric 'f1': task cb reports accuracy, mean_3class_f1");
 }
 
 TEST_F(SpecTest, MissingPathsFailUnlessDryRun) {

@@ -16,6 +16,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The names a Metrics map reports, sorted: what Task::metric_names() must list.
+std::vector<std::string> names_of(const Metrics& m) {
+  std::vector<std::string> out;
+  for (const auto& [name, value] : m) out.push_back(name);
+  return out;
+}
+
 class TaskFiles : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -66,6 +73,7 @@ TEST_F(TaskFiles, Rte) {
   EXPECT_EQ(task->primary_metric(), "accuracy");
   const Metrics m = task->compute_metrics(ex, {"entailment", "Entailment"});
   EXPECT_DOUBLE_EQ(m.at("accuracy"), 50.0);
+  EXPECT_EQ(task->metric_names(), names_of(m));
 }
 
 TEST_F(TaskFiles, BoolqCbCopaWic) {
@@ -96,6 +104,7 @@ TEST_F(TaskFiles, BoolqCbCopaWic) {
   const Metrics m = cb_task->compute_metrics(cb, {"neutral"});
   EXPECT_DOUBLE_EQ(m.at("accuracy"), 100.0);
   EXPECT_NEAR(m.at("mean_3class_f1"), 100.0 / 3, 1e-9);  // two classes absent score 0
+  EXPECT_EQ(cb_task->metric_names(), names_of(m));
   o.data_dir = (dir_ / "copa").string();
   o.task_prefix = true;
   auto copa = make_task("copa", o)->load("train");
@@ -171,6 +180,7 @@ TEST_F(TaskFiles, MultiRcOneExamplePerAnswerGroupedByQuestion) {
   const Metrics m = task->compute_metrics(ex, {"False", "False", "True"});
   EXPECT_DOUBLE_EQ(m.at("exact_match"), 50.0);
   EXPECT_NEAR(m.at("f1"), 200.0 / 3, 1e-9);
+  EXPECT_EQ(task->metric_names(), names_of(m));
 }
 
 TEST_F(TaskFiles, RecordExpandsAnswersInTrainAndTakesTheBestInEval) {
@@ -203,6 +213,7 @@ TEST_F(TaskFiles, RecordExpandsAnswersInTrainAndTakesTheBestInEval) {
   Metrics m = task->compute_metrics(val, {"the zoë"});
   EXPECT_DOUBLE_EQ(m.at("em"), 100.0);
   EXPECT_DOUBLE_EQ(m.at("f1"), 100.0);
+  EXPECT_EQ(task->metric_names(), names_of(m));
   // The expanded train split scores each query once, with its first prediction.
   m = task->compute_metrics(train, {"Bob Smith", "Zoë"});
   EXPECT_DOUBLE_EQ(m.at("em"), 0.0);
@@ -238,6 +249,7 @@ TEST_F(TaskFiles, WscSimple) {
   auto task = make_task("wsc", o);
   EXPECT_DOUBLE_EQ(task->compute_metrics(val, {"Mark", "Mark"}).at("accuracy"), 100.0);
   EXPECT_DOUBLE_EQ(task->compute_metrics(val, {"mark", "Pete"}).at("accuracy"), 50.0);
+  EXPECT_EQ(task->metric_names(), names_of(task->compute_metrics(val, {"Mark", "Mark"})));
   // T5's wsc_simple postprocessor maps a prediction that is empty after dropping
   // determiners to -1, which matches no label: wrong even on the False example.
   EXPECT_DOUBLE_EQ(task->compute_metrics(val, {"", "the"}).at("accuracy"), 0.0);
@@ -293,6 +305,7 @@ TEST_F(TaskFiles, GlueTsv) {
   const Metrics m = mrpc_task->compute_metrics(mrpc, {"equivalent", "duplicate"});
   EXPECT_DOUBLE_EQ(m.at("accuracy"), 50.0);
   EXPECT_DOUBLE_EQ(m.at("f1"), 100.0 * 2 / 3);  // tp 1, fp 1 (the invalid one)
+  EXPECT_EQ(mrpc_task->metric_names(), names_of(m));
   o.data_dir = (dir_ / "QQP").string();
   o.task_prefix = true;
   auto qqp = make_task("qqp", o)->load("train");
@@ -343,6 +356,7 @@ TEST_F(TaskFiles, CustomYamlTask) {
   EXPECT_DOUBLE_EQ(m.at("accuracy"), 50.0);
   // "yes": tp 1 -> F1 1; "no": its only example got an illegal prediction -> 0.
   EXPECT_NEAR(m.at("mean_2class_f1"), 100.0 * (1.0 + 0.0) / 2, 1e-9);
+  EXPECT_EQ(task->metric_names(), names_of(m));
 }
 
 TEST_F(TaskFiles, CustomYamlNestedLabelField) {

@@ -111,8 +111,10 @@ TEST_F(TuneFlagsTest, UnknownKeysGetADidYouMeanOverBothKinds) {
   EXPECT_THROW_MSG(trial({"lenght=5"}), "did you mean 'length'?");
   EXPECT_THROW_MSG(trial({"optimizer.decay_rat=0.9"}),
                    "unknown key 'decay_rat' in stages.tune.optimizer; did you mean 'decay_rate'?");
-  // Only the chosen optimizer's keys exist.
-  EXPECT_THROW_MSG(trial({"optimizer.beta2=0.9"}), "unknown key 'beta2' in stages.tune.optimizer");
+  // Only the chosen optimizer's keys exist; another's says whose it is.
+  EXPECT_THROW_MSG(trial({"optimizer.beta2=0.9"}),
+                   "--set optimizer.beta2=0.9: stages.tune.optimizer.beta2 applies only to "
+                   "optimizer adamw (this one is adafactor)");
   EXPECT_THROW_MSG(trial({"noequals"}), "--set noequals: expected key=value, e.g. --set steps=100");
 }
 
