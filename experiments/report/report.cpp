@@ -202,19 +202,36 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
   return plots;
 }
 
-std::string report_markdown(const std::vector<ResultRecord>& results,
+std::vector<ResultRecord> spec_results(const std::vector<ResultRecord>& results,
+                                       const ReportContext& context) {
+  if (context.trials.empty()) return results;
+  const std::set<std::string> trials(context.trials.begin(), context.trials.end());
+  std::vector<ResultRecord> out;
+  for (const ResultRecord& r : results)
+    if (trials.count(r.trial)) out.push_back(r);
+  return out;
+}
+
+std::string report_markdown(const std::vector<ResultRecord>& all_results,
                             const std::vector<SummaryRow>& rows,
                             const std::vector<std::string>& keys,
                             const std::vector<SummaryPlot>& plots, const ReportContext& c,
                             const std::vector<SummaryPlot>& curves) {
-  std::set<std::string> finished_trials;
+  const std::vector<ResultRecord> results = spec_results(all_results, c);
+  std::set<std::string> finished_trials, other_trials;
   for (const ResultRecord& r : results) finished_trials.insert(r.trial);
+  for (const ResultRecord& r : all_results)
+    if (!finished_trials.count(r.trial)) other_trials.insert(r.trial);
   std::string md = "# " + (c.name.empty() ? std::string("Experiment") : c.name) + "\n\n";
   if (!c.description.empty()) md += c.description + "\n\n";
   md += "Generated " + utc_timestamp() + " from `results.jsonl` (" +
         std::to_string(results.size()) + " records; " + std::to_string(finished_trials.size()) +
         " of " + std::to_string(c.trials_total) + " trials with results" +
         (c.failures.empty() ? "" : ", " + std::to_string(c.failures.size()) + " failed") +
+        (other_trials.empty() ? ""
+                              : "; the records of " + std::to_string(other_trials.size()) +
+                                    " trial" + (other_trials.size() == 1 ? "" : "s") +
+                                    " not in this spec are left out of the report") +
         "). Numbers are mean \u00b1 sample standard deviation over seeds (n seeds); "
         "the same numbers are in `summary.csv`.\n\n";
 
@@ -345,8 +362,9 @@ std::string report_markdown(const std::vector<ResultRecord>& results,
 }
 
 ReportFiles write_reports(const std::string& dir, const ReportContext& context) {
-  const std::vector<ResultRecord> results =
+  const std::vector<ResultRecord> all_results =
       read_results((fs::path(dir) / "results.jsonl").string());
+  const std::vector<ResultRecord> results = spec_results(all_results, context);
   const std::vector<SummaryRow> rows = summarize(results);
   const std::vector<std::string> keys = swept_keys(results);
   const std::vector<SummaryPlot> plots = summary_plots(rows, keys, context);
@@ -359,9 +377,10 @@ ReportFiles write_reports(const std::string& dir, const ReportContext& context) 
       files.plots.push_back((fs::path(dir) / p.file).string());
       write_line_plot(files.plots.back(), p.series, p.options);
     }
+  remove_stale_curve_files(dir, context.curves, curves);
   files.report_md = (fs::path(dir) / "report.md").string();
-  write_file_atomic(files.report_md, report_markdown(results, rows, keys, plots, context, curves),
-                    "[report]");
+  write_file_atomic(files.report_md,
+                    report_markdown(all_results, rows, keys, plots, context, curves), "[report]");
   return files;
 }
 

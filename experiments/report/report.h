@@ -35,17 +35,21 @@ struct CurveSource {
 };
 
 struct ReportContext {
-  std::string name;           // the spec's name: the report's title
-  std::string description;    // optional prose under the title
-  std::string config_text;    // the resolved spec, shown verbatim (JSON)
-  std::string preferred_x;    // the swept key to put on the x axis; "" = choose
+  std::string name;         // the spec's name: the report's title
+  std::string description;  // optional prose under the title
+  std::string config_text;  // the resolved spec, shown verbatim (JSON)
+  std::string preferred_x;  // the swept key to put on the x axis; "" = choose
   // The order in which the spec lists each swept key's values: categorical axes and series
   // follow it (model sizes small, base, large rather than alphabetically).
   std::map<std::string, std::vector<nlohmann::json>> sweep_values;
   std::vector<SharedStageInfo> shared_stages;
   int64_t trials_total = 0;
+  // The spec's trial ids. When given, the reports cover these trials only: results.jsonl's
+  // records of other trials (an earlier spec run in the same directory) stay in the file but
+  // are left out of summary.csv, the plots and report.md. Empty: every record.
+  std::vector<std::string> trials;
   std::vector<std::string> failures;  // "t0003: message"
-  std::vector<CurveSource> curves;     // in the order plots and lines should appear
+  std::vector<CurveSource> curves;    // in the order plots and lines should appear
 };
 
 struct SummaryPlot {
@@ -67,19 +71,29 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
 
 // The training loss against the step for every group of context.curves whose logs exist
 // (a stage not run yet has none): files curve-<group>.svg, at most kCurvesPerPlot lines
-// each (more make curve-<group>-2.svg, ...). A log's unreadable lines are skipped (an
-// interrupted append) and a step logged twice (a resumed stage) keeps its last value. A
-// line of more than kCurvePoints logged steps is drawn as the means (of step and loss) of
-// consecutive windows, at most kCurvePoints of them, so a long run's plot stays small.
+// each (more make curve-<group>-1.svg, curve-<group>-2.svg, ... instead). A log's
+// unreadable lines are skipped (an interrupted append) and a step logged twice (a resumed
+// stage) keeps its last value. A line of more than kCurvePoints logged steps is drawn as the
+// means (of step and loss) of consecutive windows, at most kCurvePoints of them, so a long
+// run's plot stays small.
 inline constexpr size_t kCurvesPerPlot = 10;
 inline constexpr size_t kCurvePoints = 400;
 std::vector<SummaryPlot> training_curve_plots(const std::string& dir,
                                               const std::vector<CurveSource>& curves);
+// Removes dir's curve files of curves' groups (curve-<group>.svg, curve-<group>-<N>.svg)
+// that plots does not name: what an earlier pass drew with another number of lines.
+void remove_stale_curve_files(const std::string& dir, const std::vector<CurveSource>& curves,
+                              const std::vector<SummaryPlot>& plots);
 
 // s with every character other than letters, digits and '-' replaced by '_': a file name.
 std::string file_safe_name(const std::string& s);
 
-// report.md's text; curves: training_curve_plots' plots.
+// The records of context.trials (all of them when it is empty), in file order.
+std::vector<ResultRecord> spec_results(const std::vector<ResultRecord>& results,
+                                       const ReportContext& context);
+
+// report.md's text; curves: training_curve_plots' plots. results: results.jsonl's records,
+// of which it reports spec_results (and says how many trials it leaves out).
 std::string report_markdown(const std::vector<ResultRecord>& results,
                             const std::vector<SummaryRow>& rows,
                             const std::vector<std::string>& keys,
@@ -92,7 +106,8 @@ struct ReportFiles {
   std::vector<std::string> plots;
 };
 
-// Reads dir/results.jsonl and writes dir/summary.csv, dir/*.svg and dir/report.md.
+// Reads dir/results.jsonl and writes dir/summary.csv, dir/*.svg and dir/report.md from its
+// spec_results.
 ReportFiles write_reports(const std::string& dir, const ReportContext& context);
 
 }  // namespace sp

@@ -1,9 +1,11 @@
 // training_curve_plots (report.h): the training loss the stages logged, for report.md.
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -83,6 +85,29 @@ std::vector<SummaryPlot> training_curve_plots(const std::string& dir,
     }
   }
   return plots;
+}
+
+void remove_stale_curve_files(const std::string& dir, const std::vector<CurveSource>& curves,
+                              const std::vector<SummaryPlot>& plots) {
+  std::set<std::string> prefixes;  // "curve-<group>"
+  for (const CurveSource& c : curves) prefixes.insert("curve-" + file_safe_name(c.group));
+  std::set<std::string> keep;
+  for (const SummaryPlot& p : plots) keep.insert(p.file);
+  auto is_curve_file = [&](const std::string& name) {
+    if (!name.ends_with(".svg")) return false;
+    const std::string stem = name.substr(0, name.size() - 4);
+    if (prefixes.count(stem)) return true;
+    const size_t dash = stem.rfind('-');
+    if (dash == std::string::npos || dash + 1 == stem.size()) return false;
+    return prefixes.count(stem.substr(0, dash)) &&
+           std::all_of(stem.begin() + static_cast<std::ptrdiff_t>(dash) + 1, stem.end(),
+                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  };
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file(ec) && !keep.count(name) && is_curve_file(name)) fs::remove(e.path(), ec);
+  }
 }
 
 }  // namespace sp

@@ -431,6 +431,7 @@ class Runner {
       }
     }
     c.trials_total = static_cast<int64_t>(spec_.trials.size());
+    for (const Trial& t : spec_.trials) c.trials.push_back(t.id);
     c.failures = failures_;
     return c;
   }

@@ -10,7 +10,8 @@
 //                                   parameters, predictions); DONE written last
 //   DIR/results.jsonl               append-only, one line per finished trial and eval
 //   DIR/summary.csv, DIR/*.svg, DIR/report.md
-//                                   regenerated from results.jsonl after every trial
+//                                   regenerated from results.jsonl after every trial, of
+//                                   the spec's trials only
 //
 // Rerunning the same spec skips trials whose DONE marker exists, resumes an interrupted
 // trial from its latest checkpoint (the trainer's resume), and never reruns a finished
@@ -21,12 +22,12 @@
 namespace sp {
 
 struct ExperimentSpec;  // experiments/spec/spec.h
-class StageExecutor;   // experiments/runner/stage_executor.h
+class StageExecutor;    // experiments/runner/stage_executor.h
 
 struct RunOptions {
-  std::string out_dir;            // empty: runs/<spec name> under the working directory
-  std::ostream* log = nullptr;    // progress lines; nullptr: std::cout
-  bool reports_only = false;      // regenerate summary.csv, plots and report.md, run nothing
+  std::string out_dir;          // empty: runs/<spec name> under the working directory
+  std::ostream* log = nullptr;  // progress lines; nullptr: std::cout
+  bool reports_only = false;    // regenerate summary.csv, plots and report.md, run nothing
 };
 
 // Runs every trial of spec that has not finished yet and writes the reports. Returns the
@@ -35,8 +36,7 @@ struct RunOptions {
 // for errors that make the whole run impossible (an unwritable DIR).
 int run_experiment(const ExperimentSpec& spec, const RunOptions& options);
 // The same with the stages run by executor (tests count and interrupt stages with a fake).
-int run_experiment(const ExperimentSpec& spec, const RunOptions& options,
-                   StageExecutor& executor);
+int run_experiment(const ExperimentSpec& spec, const RunOptions& options, StageExecutor& executor);
 
 // The run directory options or the spec imply: options.out_dir, else runs/<spec name>.
 std::string run_directory(const ExperimentSpec& spec, const RunOptions& options);

@@ -527,11 +527,20 @@ TEST(ReportTrainingCurves, OnePlotPerGroupFromTheStagesLogs) {
   EXPECT_EQ(means.x.back(), 1000.0);  // step 1000 alone
   EXPECT_EQ(means.y.back(), 2000.0);
 
-  // write_reports draws them and report.md links them under their own section.
+  // write_reports draws them and report.md links them under their own section. It removes
+  // the group's files of an earlier pass with fewer (or more) lines, and no other file.
+  for (const char* name : {"curve-tune_rte.svg", "curve-tune_rte-3.svg", "curve-pretrain-1.svg",
+                           "curve-tune_rte-notes.svg", "curve-tune_rte.txt", "curve-other.svg"})
+    std::ofstream(dir.path / name) << "old";
   ReportContext c;
   c.curves = sources;
   const ReportFiles files = write_reports(dir.path.string(), c);
   EXPECT_EQ(files.plots.size(), 3u);
+  for (const char* gone : {"curve-tune_rte.svg", "curve-tune_rte-3.svg", "curve-pretrain-1.svg"})
+    EXPECT_FALSE(fs::exists(dir.path / gone)) << gone;
+  for (const char* kept : {"curve-tune_rte-1.svg", "curve-tune_rte-2.svg",
+                           "curve-tune_rte-notes.svg", "curve-tune_rte.txt", "curve-other.svg"})
+    EXPECT_TRUE(fs::exists(dir.path / kept)) << kept;
   parse_xml(read_text(dir.path / "curve-pretrain.svg"));
   const std::string md = read_text(files.report_md);
   EXPECT_NE(md.find("## Training curves\n"), std::string::npos);

@@ -222,6 +222,27 @@ TEST(Runner, RerunSkipsFinishedTrialsAndStagesWithoutTouchingResults) {
   EXPECT_EQ(read_results((run.dir.path / "results.jsonl").string()).size(), 6u);
 }
 
+TEST(Runner, ReportsCoverOnlyTheSpecsTrials) {
+  RunDir run;
+  const RunOptions o = run.options();
+  FakeExecutor first;
+  ASSERT_EQ(run_experiment(make_spec({1, 5, 20}, {1}), o, first), 0);
+  const std::string before = read_text(run.dir.path / "results.jsonl");
+  // A smaller sweep in the same directory: the reports leave length=20 out, the file keeps it.
+  FakeExecutor second;
+  ASSERT_EQ(run_experiment(make_spec({1, 5}, {1}), o, second), 0);
+  EXPECT_EQ(read_text(run.dir.path / "results.jsonl"), before);
+  const std::string md = read_text(run.dir.path / "report.md");
+  EXPECT_NE(md.find("4 records; 2 of 2 trials with results; the records of 1 trial not in this "
+                    "spec are left out of the report)"),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("length=20"), std::string::npos);
+  const std::string csv = read_text(run.dir.path / "summary.csv");
+  EXPECT_NE(csv.find("tune,fake_task,validation,5,accuracy,"), std::string::npos) << csv;
+  EXPECT_EQ(csv.find("tune,fake_task,validation,20,accuracy,"), std::string::npos) << csv;
+}
+
 TEST(Runner, ADeletedResultsFileIsRefilledFromTheFinishedTrials) {
   RunDir run;
   const ExperimentSpec spec = make_spec({1, 5}, {1, 2});
