@@ -45,7 +45,7 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
       ->capture_default_str();
   sub.add_option("--schedule", opt.schedule.kind,
                  "rsqrt: LR / sqrt(max(step, --rsqrt-offset)) (T5); constant: LR; linear, "
-                 "cosine: LR decayed to 0 at the last step")
+                 "cosine: LR decayed to reach 0 at step --steps, after the last update")
       ->check(CLI::IsMember({"rsqrt", "constant", "linear", "cosine"}))
       ->capture_default_str();
   sub.add_option("--lr", f.lr,

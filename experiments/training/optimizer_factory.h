@@ -11,7 +11,8 @@
 
 namespace sp {
 
-// The schedule of spec over total_steps (linear and cosine decay to the last step).
+// The schedule of spec over total_steps (linear and cosine reach final_fraction at step
+// total_steps, after the last update).
 optim::Schedule make_schedule(const OptimizerSpec& spec, int64_t total_steps);
 
 // adafactor | adamw | sgd over params; throws "[optimizer] unknown optimizer '...'" otherwise.
