@@ -40,6 +40,9 @@ nlohmann::json options_json(const PretrainOptions& o) {
       {"grad_accumulation", o.grad_accumulation},
       {"inputs_length", o.inputs_length},
       {"targets_length", o.targets_length},
+      {"noise_density", o.noise_density},
+      {"mean_noise_span_length", o.mean_noise_span_length},
+      {"z_loss", o.z_loss},
       {"seed", o.seed},
       {"device", o.device.str()},
       {"eval_examples", o.eval_examples}};
@@ -237,6 +240,8 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   SP_CHECK(o.inputs_length >= 4, "[pretrain] inputs_length must be at least 4, got ",
            o.inputs_length);
   SP_CHECK(o.eval_examples > 0, "[pretrain] eval_examples must be positive");
+  SP_CHECK(o.targets_length >= 0, "[pretrain] targets_length must be 0 (the objective's) or ",
+           "positive, got ", o.targets_length);
   const CorpusFiles corpus = corpus_files(o.data_dir);
   fs::create_directories(o.out_dir);
   auto log = [&](const std::string& line) {
@@ -286,12 +291,24 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   log(str_cat("corpus ", o.data_dir, ": train ", train_docs->size(), " documents, ",
               train_docs->num_tokens(), " tokens; validation ", val_docs->size(), " documents, ",
               val_docs->num_tokens(), " tokens; vocabulary ", tokens.vocab_size));
-  const int64_t targets_length =
-      o.targets_length > 0 ? o.targets_length
-      : o.objective == PretrainObjective::span_corruption
-          ? span_corruption_lengths(o.inputs_length, o.noise_density, o.mean_noise_span_length)
-                .targets_length
-          : o.inputs_length;
+  // The longest target the objective makes: span corruption's for inputs_length, and for
+  // prefix LM a piece of inputs_length - 1 tokens split after its first, plus EOS.
+  const bool spans = o.objective == PretrainObjective::span_corruption;
+  const int64_t needed =
+      spans ? span_corruption_lengths(o.inputs_length, o.noise_density, o.mean_noise_span_length)
+                  .targets_length
+            : o.inputs_length - 1;
+  // As T5's span_corruption, refuse a length that would cut targets (packing truncates).
+  SP_CHECK(o.targets_length == 0 || o.targets_length >= needed, "[pretrain] targets_length ",
+           o.targets_length, " is below the ", needed, " tokens ", objective_name(o.objective),
+           " makes from inputs_length ", o.inputs_length,
+           spans ? str_cat(" (noise density ", o.noise_density, ", mean span ",
+                           o.mean_noise_span_length, ")")
+                 : "",
+           ": targets would be cut; give 0 (the objective's length) or at least ", needed);
+  const int64_t targets_length = o.targets_length > 0 ? o.targets_length
+                                 : spans              ? needed
+                                                      : o.inputs_length;
   PackingOptions packing;
   packing.inputs_length = o.inputs_length;
   packing.targets_length = targets_length;
@@ -378,6 +395,7 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
 
   nlohmann::json summary = result.to_json();
   summary["options"] = options_json(o);
+  summary["options"]["targets_length"] = targets_length;  // the length used, not 0
   write_file_atomic((fs::path(o.out_dir) / "pretrain.json").string(), summary.dump(2) + "\n",
                     "[pretrain]");
   return result;
