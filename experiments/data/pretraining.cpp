@@ -291,23 +291,21 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   log(str_cat("corpus ", o.data_dir, ": train ", train_docs->size(), " documents, ",
               train_docs->num_tokens(), " tokens; validation ", val_docs->size(), " documents, ",
               val_docs->num_tokens(), " tokens; vocabulary ", tokens.vocab_size));
-  // The longest target the objective makes: span corruption's for inputs_length, and for
-  // prefix LM a piece of inputs_length - 1 tokens split after its first, plus EOS.
+  // Span corruption's targets follow from inputs_length; as T5's span_corruption, refuse a
+  // shorter length (packing would cut every long target). Prefix LM may be given a shorter
+  // one: its targets are cut to it, as in T5's prefix_lm.
   const bool spans = o.objective == PretrainObjective::span_corruption;
-  const int64_t needed =
+  const int64_t span_targets =
       spans ? span_corruption_lengths(o.inputs_length, o.noise_density, o.mean_noise_span_length)
                   .targets_length
-            : o.inputs_length - 1;
-  // As T5's span_corruption, refuse a length that would cut targets (packing truncates).
-  SP_CHECK(o.targets_length == 0 || o.targets_length >= needed, "[pretrain] targets_length ",
-           o.targets_length, " is below the ", needed, " tokens ", objective_name(o.objective),
-           " makes from inputs_length ", o.inputs_length,
-           spans ? str_cat(" (noise density ", o.noise_density, ", mean span ",
-                           o.mean_noise_span_length, ")")
-                 : "",
-           ": targets would be cut; give 0 (the objective's length) or at least ", needed);
+            : 0;
+  SP_CHECK(!spans || o.targets_length == 0 || o.targets_length >= span_targets,
+           "[pretrain] targets_length ", o.targets_length, " is below the ", span_targets,
+           " tokens span_corruption makes from inputs_length ", o.inputs_length, " (noise density ",
+           o.noise_density, ", mean span ", o.mean_noise_span_length,
+           "): targets would be cut; give 0 (the objective's length) or at least ", span_targets);
   const int64_t targets_length = o.targets_length > 0 ? o.targets_length
-                                 : spans              ? needed
+                                 : spans              ? span_targets
                                                       : o.inputs_length;
   PackingOptions packing;
   packing.inputs_length = o.inputs_length;
