@@ -285,7 +285,8 @@ Tensor T5ForConditionalGeneration::decode(const Tensor& decoder_input_ids,
 Tensor T5ForConditionalGeneration::lm_logits(const Tensor& decoder_hidden) const {
   Tensor h = decoder_hidden;
   if (config_.scale_decoder_outputs) h = h * std::pow(static_cast<double>(config_.d_model), -0.5);
-  return linear(h, output_weight());
+  // An untied head is a Linear: through its forward, so an adapter on lm_head applies.
+  return lm_head ? lm_head->forward(h) : linear(h, shared.weight);
 }
 
 Tensor T5ForConditionalGeneration::shift_right(const Tensor& labels,

@@ -30,8 +30,10 @@ Tensor LoraAdapter::forward(const Tensor& x, const Linear& base) const {
   if (dropout > 0) h = sp::dropout(h, dropout, base.is_training(), gen_.get());
   Tensor d = linear(linear(h, A), B);  // [..., rank] -> [..., out]
   if (scale != 1.0) d = d * scale;
-  if (d.dtype() != y.dtype()) d = cast(d, y.dtype());
-  return y + d;
+  if (d.dtype() == y.dtype()) return y + d;
+  // A bf16 base with f32 factors: added in f32 and rounded once, as PEFT (whose bf16 + f32
+  // sum promotes to f32 before it casts back).
+  return cast(cast(y, d.dtype()) + d, y.dtype());
 }
 
 Tensor LoraAdapter::delta_weight() const {

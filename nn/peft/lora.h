@@ -4,7 +4,8 @@
 // with A: [rank, in] drawn like PEFT's kaiming_uniform_(a = sqrt(5)), i.e. uniform in
 // +-1/sqrt(in), and B: [out, rank] zeros, so the model starts exactly as the base model.
 // A and B are f32 whatever the backbone dtype: the input is cast to f32 for the low-rank
-// path and the update cast back to the layer's output dtype (PEFT does the same).
+// path, and a bf16 layer's output is added to the update in f32 and rounded once (PEFT
+// does the same).
 //
 // Settings: rank (8), alpha (8), dropout (0), target_modules (["q", "v"], PEFT's T5
 // default: names matched on their last components) or target_regex (a whole-name regex,

@@ -91,6 +91,14 @@ nlohmann::json lora_settings_from_hf(const nlohmann::json& c) {
   unsupported("layers_to_transform", !get("layers_to_transform").is_null(), "layer selection");
   unsupported("modules_to_save", !get("modules_to_save").is_null(), "fully trained modules");
   unsupported("exclude_modules", !get("exclude_modules").is_null(), "excluded modules");
+  // Inits that only set A and B load as saved; PiSSA, OLoRA, CorDA, LoftQ and LoRA-GA
+  // rewrite the base weights when PEFT loads the adapter, which W + B A here would miss.
+  const nlohmann::json init = get("init_lora_weights");
+  const bool base_kept = init.is_null() || init.is_boolean() || init == "gaussian" || init == "eva";
+  SP_CHECK(base_kept, tag, " init_lora_weights = ", init.dump(),
+           ": PEFT rewrites the base model's weights when it loads such an adapter, so its "
+           "factors do not apply to the original checkpoint; save it converted (PEFT's "
+           "save_pretrained with path_initial_model_for_weight_conversion) and import that");
 
   nlohmann::json s = nlohmann::json::object();
   SP_CHECK(get("r").is_number_integer(), tag, " r must be an integer, got ", get("r").dump());

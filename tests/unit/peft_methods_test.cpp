@@ -319,6 +319,73 @@ TEST(PeftLora, merge_and_unmerge) {
   EXPECT_LT(max_abs_diff(logits_of(*model, in), with_adapters), 1e-5);
 }
 
+// A bf16 layer with f32 factors: y + d in f32, rounded once to bf16 (PEFT: bf16 + f32
+// promotes), not d rounded to bf16 and then added in bf16.
+TEST(PeftLora, a_bf16_layer_adds_the_update_in_f32_and_rounds_once) {
+  Linear base(32, 48, false, DType::bf16);
+  fill_values(base.weight, 1, -0.5, 0.5);
+  LoraAdapter lora(32, 48, 4, 0.75, 0.0, std::make_shared<Generator>(2));
+  fill_values(lora.B, 3, -0.5, 0.5);
+  const Tensor x = sp::testing::test_tensor({16, 32}, 4, DType::bf16);
+  NoGradGuard no_grad;
+  const Tensor y = base.base_forward(x);
+  const Tensor d = linear(linear(cast(x, DType::f32), lora.A), lora.B) * 0.75;
+  const Tensor once = cast(cast(y, DType::f32) + d, DType::bf16);
+  const Tensor twice = y + cast(d, DType::bf16);
+  ASSERT_NE(values(once), values(twice));  // the test tells the two apart
+  EXPECT_EQ(values(lora.forward(x, base)), values(once));
+}
+
+// Dropout acts on the low-rank path's input only, scaled by 1 / (1 - p), in training; the
+// base path sees x unchanged (PEFT: lora_B(lora_A(dropout(x))) beside base_layer(x)).
+TEST(PeftLora, dropout_acts_on_the_low_rank_input_only) {
+  Linear base(8, 6, false);
+  fill_values(base.weight, 5, -0.5, 0.5);
+  auto gen = std::make_shared<Generator>(9);
+  LoraAdapter lora(8, 6, 2, 1.0, 0.5, gen);
+  fill_values(lora.B, 6, -0.5, 0.5);
+  const Tensor x = sp::testing::test_tensor({4, 8}, 7, DType::f32);
+  NoGradGuard no_grad;
+  base.eval();
+  const Tensor eval_out = lora.forward(x, base);
+  EXPECT_LT(max_abs_diff(eval_out, base.base_forward(x) + linear(linear(x, lora.A), lora.B)), 1e-6);
+  base.train();
+  Generator replay = *gen;  // the adapter's next dropout draw, replayed
+  const Tensor h = dropout(x, 0.5, true, &replay);
+  EXPECT_LT(
+      max_abs_diff(lora.forward(x, base), base.base_forward(x) + linear(linear(h, lora.A), lora.B)),
+      1e-6);
+  // Some elements dropped, the kept ones doubled.
+  const std::vector<double> hv = values(h), xv = values(x);
+  int dropped = 0;
+  for (size_t i = 0; i < hv.size(); ++i) {
+    if (hv[i] == 0)
+      ++dropped;
+    else
+      EXPECT_NEAR(hv[i], 2 * xv[i], 1e-6);
+  }
+  EXPECT_GT(dropped, 0);
+}
+
+// An untied lm_head is a Linear like any other: an adapter on it changes the logits (the
+// head used to bypass Linear::forward, so the adapter counted parameters and did nothing),
+// and merging keeps them.
+TEST(PeftLora, an_adapter_on_the_untied_lm_head_applies_and_merges) {
+  auto model = tiny_model();  // gated: untied head
+  const T5Inputs in = tiny_batch();
+  const Tensor base = logits_of(*model, in);
+  auto method = make_peft("lora", {{"rank", 2}, {"alpha", 4.0}, {"target_modules", {"lm_head"}}});
+  method->attach(*model);
+  auto& lora = dynamic_cast<Lora&>(*method);
+  ASSERT_EQ(lora.adapters().size(), 1u);
+  EXPECT_EQ(lora.adapters()[0].first, "lm_head");
+  fill_values(lora.adapters()[0].second->B, 7, -0.5, 0.5);
+  const Tensor adapted = logits_of(*model, in);
+  EXPECT_GT(max_abs_diff(adapted, base), 1e-3);
+  lora.merge();
+  EXPECT_LT(max_abs_diff(logits_of(*model, in), adapted), 1e-4);
+}
+
 // Loading factors into a merged LoRA: the merged weights must carry the loaded B A, not the
 // one merged before, and unmerge() must then give back the base weights.
 TEST(PeftLora, load_while_merged_uses_the_loaded_factors) {
@@ -416,6 +483,18 @@ TEST(PeftLora, hugging_face_peft_export_round_trip) {
   json bad = cfg;
   bad["use_dora"] = true;
   EXPECT_THROW_MSG(lora_settings_from_hf(bad), "use_dora = true: DoRA is not supported");
+  // Inits that leave the base weights alone import; those PEFT applies to the base refuse.
+  for (const json& init : {json(true), json(false), json("gaussian"), json("eva")}) {
+    bad = cfg;
+    bad["init_lora_weights"] = init;
+    EXPECT_NO_THROW(lora_settings_from_hf(bad)) << init.dump();
+  }
+  for (const char* init : {"pissa", "pissa_niter_4", "olora", "corda", "loftq", "lora_ga"}) {
+    bad = cfg;
+    bad["init_lora_weights"] = init;
+    EXPECT_THROW_MSG(lora_settings_from_hf(bad), "init_lora_weights = \"" + std::string(init) +
+                                                     "\": PEFT rewrites the base model's weights");
+  }
   bad = cfg;
   bad["target_modules"] = ".*\\.q";
   EXPECT_EQ(lora_settings_from_hf(bad).at("target_regex"), ".*\\.q");
