@@ -12,7 +12,8 @@
 //
 // Settings: target_modules (["k", "v", "wo"], PEFT's T5 default) or target_regex (a
 // whole-name regex, overrides the list), feedforward_modules (["wo"]: targets whose input,
-// not output, is scaled; same matching rule).
+// not output, is scaled; a list matched on whole trailing name components like
+// target_modules, where PEFT also takes a regex string and matches any name suffix).
 //
 // merge() folds l into the weights (W * l per row, or per column for feed-forward ones)
 // and bypasses the adapters; unmerge() divides it out again (exact up to rounding unless

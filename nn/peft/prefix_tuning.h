@@ -23,6 +23,10 @@
 // MLP-free model. Set merge_on_save: false to keep the MLP in the saved state (to resume
 // training with it).
 //
+// These are Li & Liang's semantics (every chosen layer has its own prefix, the encoder's
+// and the cross-attention's included), not Hugging Face PEFT's for T5, which prefixes
+// only the decoder's self-attention; there is no converter between the two.
+//
 // Where the prefix sits: after the projections and after the KV cache, so in incremental
 // decoding the cache holds only real positions and the prefix is prepended at each step
 // (models/t5/attention.h); the position bias gives the prefix columns zeros (no relative

@@ -42,23 +42,24 @@ std::vector<int64_t> id_list(const nlohmann::json& v, const std::string& key) {
 
 void check_ids(const std::vector<int64_t>& ids, int64_t vocab, const std::string& key) {
   for (int64_t id : ids)
-    SP_CHECK(id >= 0 && id < vocab, "[peft:prompt_tuning] setting '", key, "' holds token id ",
-             id, ", outside the model's vocabulary [0, ", vocab, ")");
+    SP_CHECK(id >= 0 && id < vocab, "[peft:prompt_tuning] setting '", key, "' holds token id ", id,
+             ", outside the model's vocabulary [0, ", vocab, ")");
 }
 
 // The input hook: joins the prompt the method trains (shared handle, so optimizer steps
 // show up in the next forward).
 class PromptInputHook : public InputHook {
  public:
-  PromptInputHook(Tensor prompt, bool prefix) : prompt_(std::move(prompt)), prefix_(prefix) {}
+  PromptInputHook(Tensor prompt, PromptPosition position)
+      : prompt_(std::move(prompt)), position_(position) {}
   std::pair<Tensor, Tensor> forward(const Tensor& embeds, const Tensor& mask,
                                     const Tensor& task_ids) const override {
-    return join_prompt(prompt_, embeds, mask, task_ids, prefix_);
+    return join_prompt(prompt_, embeds, mask, task_ids, position_);
   }
 
  private:
   Tensor prompt_;
-  bool prefix_;
+  PromptPosition position_;
 };
 
 }  // namespace
@@ -66,7 +67,8 @@ class PromptInputHook : public InputHook {
 std::vector<PeftSetting> PromptTuning::settings() {
   return {
       {"length", 100, "prompt positions p"},
-      {"position", "prefix", "prefix (the paper) or suffix"},
+      {"position", "prefix",
+       "prefix (the paper), suffix (after the EOS) or suffix_before_eos (the paper's code)"},
       {"init", "class_labels", "class_labels | sampled_vocab | random_uniform | text"},
       {"init_range", 0.5, "random_uniform draws from [-init_range, init_range]"},
       {"vocab_top_n", 5000, "sampled_vocab draws from the N most frequent pieces"},
@@ -87,10 +89,13 @@ PromptTuning::PromptTuning(const nlohmann::json& s) : PeftMethod(s) {
   SP_CHECK(length_ >= 1, "[peft:prompt_tuning] setting 'length' must be >= 1, got ", length_);
   SP_CHECK(num_prompts_ >= 1, "[peft:prompt_tuning] setting 'num_prompts' must be >= 1, got ",
            num_prompts_);
-  SP_CHECK(position == "prefix" || position == "suffix",
-           "[peft:prompt_tuning] setting 'position' must be prefix or suffix, got '", position,
-           "'", did_you_mean(position, {"prefix", "suffix"}));
-  prefix_ = position == "prefix";
+  const std::vector<std::string> positions = {"prefix", "suffix", "suffix_before_eos"};
+  const auto at = std::find(positions.begin(), positions.end(), position);
+  SP_CHECK(at != positions.end(),
+           "[peft:prompt_tuning] setting 'position' must be prefix, suffix or suffix_before_eos, "
+           "got '",
+           position, "'", did_you_mean(position, positions));
+  position_ = static_cast<PromptPosition>(at - positions.begin());
   SP_CHECK(std::find(kInits.begin(), kInits.end(), init_) != kInits.end(),
            "[peft:prompt_tuning] setting 'init' must be one of class_labels, sampled_vocab, "
            "random_uniform, text; got '",
@@ -128,8 +133,8 @@ Tensor PromptTuning::initial_prompt(const Tensor& embedding) {
     std::iota(ranked.begin(), ranked.end(), 0);
   }
   check_ids(ranked, V, "vocab_ids");
-  const int64_t top_n = std::min<int64_t>(s["vocab_top_n"].get<int64_t>(),
-                                          static_cast<int64_t>(ranked.size()));
+  const int64_t top_n =
+      std::min<int64_t>(s["vocab_top_n"].get<int64_t>(), static_cast<int64_t>(ranked.size()));
   ranked.resize(top_n);
   std::mt19937_64 rng(seed_setting(s, "prompt_tuning"));
   // n draws from the population: distinct (a partial Fisher-Yates shuffle) when n <= N,
@@ -152,7 +157,7 @@ Tensor PromptTuning::initial_prompt(const Tensor& embedding) {
   };
 
   NoGradGuard no_grad;
-  Tensor table = cast(embedding.detach(), DType::f32);  // [V, D], on the model's device
+  Tensor table = cast(embedding.detach(), DType::f32);   // [V, D], on the model's device
   auto rows_of = [&](const std::vector<int64_t>& ids) {  // [n, D]
     return index_select(table, 0, Tensor::from_vector(ids).to(table.device()));
   };
@@ -161,8 +166,9 @@ Tensor PromptTuning::initial_prompt(const Tensor& embedding) {
   if (init_ == "class_labels") {
     std::vector<std::vector<int64_t>> labels = id_lists(s["class_label_ids"], "class_label_ids");
     if (labels.empty())
-      peft_log("[peft:prompt_tuning] init class_labels without class_label_ids (a task "
-               "without class labels): using sampled_vocab");
+      peft_log(
+          "[peft:prompt_tuning] init class_labels without class_label_ids (a task "
+          "without class labels): using sampled_vocab");
     if (static_cast<int64_t>(labels.size()) > p) {
       peft_log("[peft:prompt_tuning] " + std::to_string(labels.size()) +
                " class labels for a prompt of length " + std::to_string(p) + ": the last " +
@@ -203,24 +209,25 @@ void PromptTuning::attach(PeftHost& host) {
   if (p.device() != embedding.device()) p = p.to(embedding.device());
   prompt_ = p.detach();
   prompt_.requires_grad_(true);
-  host.set_input_hook(std::make_shared<PromptInputHook>(prompt_, prefix_));
+  host.set_input_hook(std::make_shared<PromptInputHook>(prompt_, position_));
   attached(host);
 }
 
 std::pair<Tensor, Tensor> join_prompt(const Tensor& prompts, const Tensor& embeds,
-                                      const Tensor& mask, const Tensor& task_ids, bool prefix) {
+                                      const Tensor& mask, const Tensor& task_ids,
+                                      PromptPosition position) {
   SP_CHECK(prompts.dim() == 3, "[prompt_tuning] prompts must be [P, p, D], got ",
            describe(prompts));
   SP_CHECK(embeds.dim() == 3 && embeds.size(2) == prompts.size(2),
            "[prompt_tuning] embeds must be [B, S, ", prompts.size(2), "], got ", describe(embeds));
-  const int64_t B = embeds.size(0), S = embeds.size(1), P = prompts.size(0),
-                p = prompts.size(1), D = prompts.size(2);
+  const int64_t B = embeds.size(0), S = embeds.size(1), P = prompts.size(0), p = prompts.size(1),
+                D = prompts.size(2);
   SP_CHECK(mask.defined() && mask.dim() == 2 && mask.size(0) == B && mask.size(1) == S,
            "[prompt_tuning] mask must be [", B, ", ", S, "], got ", describe(mask));
   Tensor chosen;  // [B, p, D]
   if (task_ids.defined()) {
-    SP_CHECK(task_ids.dim() == 1 && task_ids.size(0) == B, "[prompt_tuning] task_ids must be [",
-             B, "], got ", describe(task_ids));
+    SP_CHECK(task_ids.dim() == 1 && task_ids.size(0) == B, "[prompt_tuning] task_ids must be [", B,
+             "], got ", describe(task_ids));
     for (int64_t t : task_ids.to_vector<int64_t>())
       SP_CHECK(t >= 0 && t < P, "[prompt_tuning] task id ", t, " is outside [0, ", P,
                "): the method holds ", P, " prompt(s)");
@@ -234,12 +241,13 @@ std::pair<Tensor, Tensor> join_prompt(const Tensor& prompts, const Tensor& embed
   }
   if (chosen.dtype() != embeds.dtype()) chosen = cast(chosen, embeds.dtype());
 
-  if (prefix) {
+  if (position == PromptPosition::prefix) {
     Tensor ones = Tensor::ones(Shape{B, p}, mask.dtype(), mask.device());
     return {cat({chosen, embeds}, 1), cat({ones, mask.detach()}, 1)};
   }
-  // Suffix: each example's prompt goes right after its last token, so its distance to the
-  // tokens (the relative position bias) does not depend on the batch's padding.
+  // Suffix: each example's prompt goes right after its last token (or before it), so its
+  // distance to the tokens (the relative position bias) does not depend on the padding.
+  const bool before_last = position == PromptPosition::suffix_before_eos;
   const std::vector<double> m = mask.to_vector<double>();
   std::vector<int64_t> index(B * (S + p));
   std::vector<double> new_mask(B * (S + p), 0.0);
@@ -249,12 +257,16 @@ std::pair<Tensor, Tensor> join_prompt(const Tensor& prompts, const Tensor& embed
     for (int64_t j = len; j < S; ++j)
       SP_CHECK(m[b * S + j] == 0, "[prompt_tuning] a suffix prompt needs right-padded rows; ",
                "row ", b, " of the mask has a token after padding");
+    const int64_t start = before_last && len > 0 ? len - 1 : len;  // the prompt's first row
     // Rows of [embeds; prompts] flattened to [B * S + B * p, D].
     for (int64_t j = 0; j < S + p; ++j) {
       int64_t src;
-      if (j < len) src = b * S + j;
-      else if (j < len + p) src = B * S + b * p + (j - len);
-      else src = b * S + (j - p);  // the padding, moved behind the prompt
+      if (j < start)
+        src = b * S + j;
+      else if (j < start + p)
+        src = B * S + b * p + (j - start);
+      else
+        src = b * S + (j - p);  // the rest (EOS, padding), moved behind the prompt
       index[b * (S + p) + j] = src;
       new_mask[b * (S + p) + j] = j < len + p ? 1.0 : 0.0;
     }

@@ -7,10 +7,12 @@
 //   pt->attach(model);              // freezes the model, logs the parameter count
 //   // trainable(): {"prompt", [num_prompts, length, d_model] f32}
 //
-// Settings (defaults as in the paper's default run, REFERENCE.md section 6):
+// Settings (defaults as in the paper's default run: Lester et al. 2021, sections 2.1 and 3):
 //   length           p, the number of prompt positions (100)
 //   position         "prefix" (before the input, the paper) | "suffix" (right after each
-//                    example's last token, before its padding)
+//                    example's last token, its EOS, before its padding) |
+//                    "suffix_before_eos" (between the last token and the one before it:
+//                    the default of the paper's code, prompt_tuning/train/prompts.py)
 //   init             "class_labels" (default) | "sampled_vocab" | "random_uniform" | "text"
 //   init_range       random_uniform draws from [-init_range, init_range] (0.5)
 //   vocab_top_n      sampled_vocab draws rows of the N most frequent pieces (5000)
@@ -40,6 +42,8 @@
 
 namespace sp {
 
+enum class PromptPosition { prefix, suffix, suffix_before_eos };
+
 class PromptTuning : public PeftMethod {
  public:
   static std::vector<PeftSetting> settings();
@@ -51,7 +55,7 @@ class PromptTuning : public PeftMethod {
 
   int64_t length() const { return length_; }
   int64_t num_prompts() const { return num_prompts_; }
-  bool is_prefix() const { return prefix_; }
+  PromptPosition position() const { return position_; }
   // [num_prompts, length, d_model] f32, a leaf requiring grad (after attach).
   const Tensor& prompt() const { return prompt_; }
   // Per prompt and position, the vocabulary id whose row initialised it (sampled_vocab,
@@ -63,17 +67,19 @@ class PromptTuning : public PeftMethod {
 
   int64_t length_;
   int64_t num_prompts_;
-  bool prefix_;
+  PromptPosition position_;
   std::string init_;
   Tensor prompt_;
   std::vector<std::vector<int64_t>> init_ids_;
 };
 
-// The joining itself, for methods or tests that hold a prompt tensor:
+// The joining itself, for methods or tests that hold a prompt tensor (position: see the
+// setting above; a suffix needs right-padded rows):
 // prompts: [P, p, D], embeds: [B, S, D], mask: [B, S] (right-padded), task_ids: [B] i64 in
 // [0, P) or undefined (then P must be 1) -> {[B, S + p, D] in embeds' dtype, [B, S + p] in
 // mask's dtype}.
 std::pair<Tensor, Tensor> join_prompt(const Tensor& prompts, const Tensor& embeds,
-                                      const Tensor& mask, const Tensor& task_ids, bool prefix);
+                                      const Tensor& mask, const Tensor& task_ids,
+                                      PromptPosition position);
 
 }  // namespace sp

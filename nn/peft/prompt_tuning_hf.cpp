@@ -16,7 +16,8 @@ HfPeftAdapter prompt_tuning_to_hf(const PeftMethod& m, const HfPeftModelInfo& in
   SP_CHECK(pt.prompt().defined(), "[hf_peft:prompt_tuning] export needs an attached method");
   SP_CHECK(pt.num_prompts() == 1, "[hf_peft:prompt_tuning] PEFT holds one prompt per adapter; ",
            "this method holds ", pt.num_prompts(), " (export each prompt separately)");
-  SP_CHECK(pt.is_prefix(), "[hf_peft:prompt_tuning] PEFT prepends its prompt: a suffix prompt "
+  SP_CHECK(pt.position() == PromptPosition::prefix,
+           "[hf_peft:prompt_tuning] PEFT prepends its prompt: a suffix prompt "
            "has no PEFT equivalent");
   const std::string init = m.settings()["init"].get<std::string>();  // PeftMethod::settings
   HfPeftAdapter a;

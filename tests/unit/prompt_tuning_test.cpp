@@ -190,12 +190,12 @@ TEST(PromptTuning, prefix_and_suffix_join_with_mask) {
   Tensor prompts = testing::test_tensor(Shape{1, 2, 3}, 1, DType::f32);
   Tensor embeds = testing::test_tensor(Shape{2, 3, 3}, 2, DType::f32);
   Tensor mask = Tensor::from_vector(std::vector<int64_t>{1, 1, 1, 1, 0, 0}, Shape{2, 3});
-  auto [pre, pre_mask] = join_prompt(prompts, embeds, mask, Tensor(), true);
+  auto [pre, pre_mask] = join_prompt(prompts, embeds, mask, Tensor(), PromptPosition::prefix);
   EXPECT_EQ(pre.shape(), (Shape{2, 5, 3}));
   EXPECT_EQ(pre_mask.to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 1, 0, 0}));
   EXPECT_EQ(row(pre.select(0, 1), 1), row(prompts.select(0, 0), 1));
   EXPECT_EQ(row(pre.select(0, 1), 2), row(embeds.select(0, 1), 0));
-  auto [suf, suf_mask] = join_prompt(prompts, embeds, mask, Tensor(), false);
+  auto [suf, suf_mask] = join_prompt(prompts, embeds, mask, Tensor(), PromptPosition::suffix);
   EXPECT_EQ(suf_mask.to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 1, 0, 0}));
   // Row 1 has one token: the prompt follows it, then the two pads.
   EXPECT_EQ(row(suf.select(0, 1), 0), row(embeds.select(0, 1), 0));
@@ -203,8 +203,24 @@ TEST(PromptTuning, prefix_and_suffix_join_with_mask) {
   EXPECT_EQ(row(suf.select(0, 1), 2), row(prompts.select(0, 0), 1));
   EXPECT_EQ(row(suf.select(0, 1), 3), row(embeds.select(0, 1), 1));
   EXPECT_EQ(row(suf.select(0, 0), 3), row(prompts.select(0, 0), 0));
+  // Before the last token (the EOS, in T5's inputs): row 0 = t0 t1 P0 P1 t2, row 1 = P0 P1 t0.
+  auto [eos, eos_mask] =
+      join_prompt(prompts, embeds, mask, Tensor(), PromptPosition::suffix_before_eos);
+  EXPECT_EQ(eos_mask.to_vector<int64_t>(), suf_mask.to_vector<int64_t>());
+  const std::vector<std::pair<Tensor, int64_t>> row0 = {{embeds.select(0, 0), 0},
+                                                        {embeds.select(0, 0), 1},
+                                                        {prompts.select(0, 0), 0},
+                                                        {prompts.select(0, 0), 1},
+                                                        {embeds.select(0, 0), 2}};
+  for (int64_t j = 0; j < 5; ++j)
+    EXPECT_EQ(row(eos.select(0, 0), j), row(row0[j].first, row0[j].second)) << j;
+  EXPECT_EQ(row(eos.select(0, 1), 0), row(prompts.select(0, 0), 0));
+  EXPECT_EQ(row(eos.select(0, 1), 1), row(prompts.select(0, 0), 1));
+  EXPECT_EQ(row(eos.select(0, 1), 2), row(embeds.select(0, 1), 0));
+  EXPECT_EQ(row(eos.select(0, 1), 3), row(embeds.select(0, 1), 1));  // padding follows
   Tensor left = Tensor::from_vector(std::vector<int64_t>{0, 1, 1, 1, 1, 1}, Shape{2, 3});
-  EXPECT_THROW_MSG(join_prompt(prompts, embeds, left, Tensor(), false), "right-padded");
+  EXPECT_THROW_MSG(join_prompt(prompts, embeds, left, Tensor(), PromptPosition::suffix),
+                   "right-padded");
 }
 
 TEST(PromptTuning, model_output_equals_inputs_embeds_with_prompt) {
