@@ -1,5 +1,5 @@
 #pragma once
-// Backend: one virtual per primitive; a registry by device type.
+// Backend: one virtual per primitive; backend_for(device) picks the CPU's or the CUDA one.
 //
 // Kernels see raw pointers, shapes, strides and dtypes, never autograd. The dispatching
 // layer (kernels.h) validates arguments and allocates outputs, so a backend may assume:

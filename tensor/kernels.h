@@ -45,8 +45,8 @@ Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bo
 Tensor sum_to(const Tensor& x, const Shape& shape);
 
 // --- matmul --------------------------------------------------------------------
-// a: [..., M, K], b: [..., K, N] -> [..., M, N]; batch dims broadcast; f32 or bf16 with
-// fp32 accumulation. Transposed operands (views) are used without copying.
+// a: [..., M, K], b: [..., K, N] -> [..., M, N]; batch dims broadcast; f32, bf16 or f16
+// with fp32 accumulation, f64 in f64. Transposed operands (views) are used without copying.
 Tensor matmul(const Tensor& a, const Tensor& b, const MatmulParams& p = {});
 // out += a @ b, for accumulating gradients in place.
 void matmul_into(Tensor& out, const Tensor& a, const Tensor& b, const MatmulParams& p);

@@ -18,7 +18,7 @@
 
 namespace sp {
 
-struct AutogradMeta;  // autograd/autograd_meta.h
+struct AutogradMeta;  // autograd/node.h
 
 class Tensor {
  public:

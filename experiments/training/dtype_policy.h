@@ -3,8 +3,8 @@
 // live in a low-precision dtype (bf16 halves their memory and doubles oneDNN's matmul
 // speed), the trainable ones stay f32, as do the optimizer state and the gradients.
 //
-//   model.requires_grad_(false);
-//   peft.attach(model, config);             // adds f32 trainable parameters
+//   auto peft = make_peft("prompt_tuning", settings);
+//   peft->attach(model);                    // freezes model, adds f32 trainable parameters
 //   cast_frozen_parameters(model);          // before building the optimizer
 //
 // Like Module::to(), this rebinds the module's tensor members (new storage), so call it

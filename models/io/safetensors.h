@@ -1,5 +1,5 @@
 #pragma once
-// Reading and writing safetensors files (REFERENCE.md section 2).
+// Reading and writing safetensors files (the format spec in huggingface/safetensors).
 //
 //   SafetensorsFile f = SafetensorsFile::open("model.safetensors");   // mmap + full validation
 //   Tensor w = f.tensor("shared.weight");                  // a copy, stored dtype

@@ -4,8 +4,9 @@
 // and nlohmann-json, so that the fuzz target (fuzz/safetensors_fuzz.cpp) can link this file
 // alone.
 //
-// Layout (REFERENCE.md section 2): 8 bytes little-endian u64 N, N bytes of UTF-8 JSON, then
-// the byte buffer. Every tensor's data_offsets are relative to the buffer (file offset 8 + N).
+// Layout (huggingface/safetensors' format spec): 8 bytes little-endian u64 N, N bytes of
+// UTF-8 JSON, then the byte buffer. Every tensor's data_offsets are relative to the buffer
+// (file offset 8 + N).
 #include <cstddef>
 #include <cstdint>
 #include <map>

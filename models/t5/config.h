@@ -1,5 +1,5 @@
 #pragma once
-// T5Config: the fields of a Hugging Face T5 config.json (REFERENCE.md section 1).
+// T5Config: the fields of a Hugging Face T5 config.json (transformers' configuration_t5.py).
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -1,5 +1,6 @@
 #pragma once
-// T5's relative position buckets (REFERENCE.md section 1).
+// T5's relative position buckets (transformers' modeling_t5.py,
+// T5Attention._relative_position_bucket).
 #include <cstdint>
 
 #include "tensor/tensor.h"

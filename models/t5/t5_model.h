@@ -150,7 +150,7 @@ class T5ForConditionalGeneration : public Module, public PeftHost {
   // (ids, masks, labels, segments, task ids) there.
   Device device() const { return shared.weight.device(); }
 
-  // transformers' _init_weights (REFERENCE.md section 1, Init), in named_parameters order.
+  // transformers' T5PreTrainedModel._init_weights (modeling_t5.py), in named_parameters order.
   void init_weights(Generator* gen = nullptr);
 
   // ids: [B, S] -> [B, S, D]

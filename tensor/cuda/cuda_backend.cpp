@@ -1,4 +1,4 @@
-// The CUDA backend's registry entry and what it supports.
+// The CUDA backend's instance (cuda_backend()) and what it supports.
 #include "tensor/cuda/cuda_backend.h"
 
 #include "tensor/cuda_emulation.h"
