@@ -1,0 +1,188 @@
+// Adapters written by Hugging Face PEFT itself (tests/fixtures/peft/native, made by
+// scripts/make_peft_native_fixtures.py with PEFT 0.21.2's get_peft_model and
+// save_pretrained), imported with import_hf_peft and run against PEFT's logits. Unlike our
+// own export (two identical blocks), PEFT's seq2seq prompt_embeddings [2p, D] holds two
+// different blocks, of which PeftModelForSeq2SeqLM reads the first; and its LoRA factors
+// are all nonzero, so a misread factor, name or scale shows in the logits.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "models/io/safetensors.h"
+#include "models/t5/checkpoint.h"
+#include "nn/peft/hf_peft_format.h"
+#include "nn/peft/lora.h"
+#include "nn/peft/prompt_tuning.h"
+#include "temp_dir.h"
+
+namespace sp {
+namespace {
+
+const std::string kNative = std::string(SP_FIXTURES_DIR) + "/peft/native";
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.is_open()) << path;
+  return nlohmann::json::parse(in);
+}
+
+struct QuietLog {
+  QuietLog() {
+    set_peft_log_sink([](const std::string&) {});
+  }
+  ~QuietLog() { set_peft_log_sink(nullptr); }
+};
+
+// One fixture: PEFT's cases and logits, and the base model they were computed on.
+struct NativeCases {
+  explicit NativeCases(const std::string& method)
+      : json(read_json(kNative + "/" + method + "_cases.json")),
+        tolerance(json.at("tolerance").get<double>()),
+        model_dir(kNative + "/" + json.at("model").get<std::string>()) {}
+
+  size_t size() const { return json.at("cases").size(); }
+
+  // Case i's logits [1, T, V] from model, flattened.
+  std::vector<float> logits(const T5ForConditionalGeneration& model, size_t i) const {
+    const auto& c = json.at("cases")[i];
+    auto ids = c.at("input_ids").get<std::vector<int64_t>>();
+    auto dec = c.at("decoder_input_ids").get<std::vector<int64_t>>();
+    T5Inputs in;
+    in.input_ids = Tensor::from_vector(ids, Shape{1, static_cast<int64_t>(ids.size())});
+    in.decoder_input_ids = Tensor::from_vector(dec, Shape{1, static_cast<int64_t>(dec.size())});
+    NoGradGuard no_grad;
+    return model.forward(in).logits.to_vector<float>();
+  }
+
+  // PEFT's logits for case i, flattened.
+  std::vector<float> peft(size_t i) const {
+    std::vector<float> out;
+    for (const auto& row : json.at("peft_logits")[i])
+      for (float v : row.get<std::vector<float>>()) out.push_back(v);
+    return out;
+  }
+
+  // max |model - PEFT| over case i's logits.
+  double diff(const T5ForConditionalGeneration& model, size_t i) const {
+    const std::vector<float> got = logits(model, i), want = peft(i);
+    EXPECT_EQ(got.size(), want.size()) << "case " << i;
+    double worst = 0;
+    for (size_t j = 0; j < std::min(got.size(), want.size()); ++j)
+      worst = std::max(worst, std::abs(double(got[j]) - double(want[j])));
+    return worst;
+  }
+
+  std::unique_ptr<T5ForConditionalGeneration> load_model() const {
+    auto model = load_t5(model_dir);
+    model->eval();
+    return model;
+  }
+
+  nlohmann::json json;
+  double tolerance;
+  std::string model_dir;
+};
+
+// --- prompt tuning ---------------------------------------------------------------------
+
+TEST(HfPeftNative, prompt_tuning_import_reproduces_peft_logits) {
+  QuietLog quiet;
+  const NativeCases cases("prompt_tuning");
+  auto model = cases.load_model();
+  auto m = import_hf_peft(kNative + "/prompt_tuning", *model);
+  ASSERT_EQ(m->name(), "prompt_tuning");
+  EXPECT_EQ(dynamic_cast<PromptTuning&>(*m).length(), 3);
+  for (size_t i = 0; i < cases.size(); ++i)
+    EXPECT_LE(cases.diff(*model, i), cases.tolerance) << "case " << i;
+}
+
+// Without the prompt every case's logits are off PEFT's by more than the tolerance: the
+// comparison above is not vacuous.
+TEST(HfPeftNative, prompt_tuning_changes_the_logits) {
+  const NativeCases cases("prompt_tuning");
+  auto bare = cases.load_model();
+  for (size_t i = 0; i < cases.size(); ++i)
+    EXPECT_GT(cases.diff(*bare, i), 10 * cases.tolerance) << "case " << i;
+}
+
+// PEFT's two blocks differ; the import takes the first, bit for bit, and the same file with
+// the blocks swapped gives other logits than PEFT's.
+TEST(HfPeftNative, prompt_tuning_reads_the_first_block) {
+  QuietLog quiet;
+  const NativeCases cases("prompt_tuning");
+  const int64_t p = 3, d = 16;
+  const Tensor emb = SafetensorsFile::open(kNative + "/prompt_tuning/adapter_model.safetensors")
+                         .tensor("prompt_embeddings", DType::f32);
+  ASSERT_EQ(emb.shape(), (Shape{2 * p, d}));
+  const std::vector<float> rows = emb.to_vector<float>();
+  const std::vector<float> first(rows.begin(), rows.begin() + p * d);
+  const std::vector<float> second(rows.begin() + p * d, rows.end());
+  for (int64_t j = 0; j < p * d; ++j) ASSERT_NE(first[j], second[j]) << "element " << j;
+
+  auto model = cases.load_model();
+  auto m = import_hf_peft(kNative + "/prompt_tuning", *model);
+  const Tensor& prompt = dynamic_cast<PromptTuning&>(*m).prompt();
+  EXPECT_EQ(prompt.shape(), (Shape{1, p, d}));
+  EXPECT_EQ(prompt.to_vector<float>(), first);
+
+  TempDir dir;
+  std::filesystem::copy_file(kNative + "/prompt_tuning/adapter_config.json",
+                             dir / "adapter_config.json");
+  std::vector<float> swapped = second;
+  swapped.insert(swapped.end(), first.begin(), first.end());
+  save_safetensors(dir / "adapter_model.safetensors",
+                   {{"prompt_embeddings", Tensor::from_vector(swapped, Shape{2 * p, d})}});
+  auto model2 = cases.load_model();
+  auto m2 = import_hf_peft(dir.path.string(), *model2);
+  EXPECT_EQ(dynamic_cast<PromptTuning&>(*m2).prompt().to_vector<float>(), second);
+  for (size_t i = 0; i < cases.size(); ++i)
+    EXPECT_GT(cases.diff(*model2, i), 10 * cases.tolerance) << "case " << i;
+}
+
+// --- LoRA ------------------------------------------------------------------------------
+
+TEST(HfPeftNative, lora_import_reproduces_peft_logits) {
+  QuietLog quiet;
+  const NativeCases cases("lora");
+  auto model = cases.load_model();
+  auto m = import_hf_peft(kNative + "/lora", *model);
+  ASSERT_EQ(m->name(), "lora");
+  const auto& lora = dynamic_cast<Lora&>(*m);
+  EXPECT_EQ(lora.rank(), 2);
+  EXPECT_DOUBLE_EQ(lora.alpha(), 4.0);
+  // q and v of 2 encoder + 4 decoder attentions, wo of 4 blocks: each with PEFT's factors.
+  ASSERT_EQ(lora.adapters().size(), 2u * 6u + 4u);
+  const SafetensorsFile file = SafetensorsFile::open(kNative + "/lora/adapter_model.safetensors");
+  EXPECT_EQ(file.size(), 2 * lora.adapters().size());
+  int wo = 0;
+  for (const auto& [name, a] : lora.adapters()) {
+    SCOPED_TRACE(name);
+    wo += name.ends_with(".wo");
+    const std::string key = "base_model.model." + name;
+    EXPECT_EQ(a->A.to_vector<float>(),
+              file.tensor(key + ".lora_A.weight", DType::f32).to_vector<float>());
+    const std::vector<float> b = a->B.to_vector<float>();
+    EXPECT_EQ(b, file.tensor(key + ".lora_B.weight", DType::f32).to_vector<float>());
+    EXPECT_TRUE(std::none_of(b.begin(), b.end(), [](float v) { return v == 0.0f; }));
+  }
+  EXPECT_EQ(wo, 4);
+  for (size_t i = 0; i < cases.size(); ++i)
+    EXPECT_LE(cases.diff(*model, i), cases.tolerance) << "case " << i;
+}
+
+// Without the LoRA every case's logits are off PEFT's by more than the tolerance.
+TEST(HfPeftNative, lora_changes_the_logits) {
+  const NativeCases cases("lora");
+  auto bare = cases.load_model();
+  for (size_t i = 0; i < cases.size(); ++i)
+    EXPECT_GT(cases.diff(*bare, i), 10 * cases.tolerance) << "case " << i;
+}
+
+}  // namespace
+}  // namespace sp
