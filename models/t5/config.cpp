@@ -158,7 +158,9 @@ T5Config T5Config::from_json(const std::string& text, const std::string& label) 
   read(j, "initializer_factor", c.initializer_factor, label);
   read(j, "feed_forward_proj", c.feed_forward_proj, label);
   read(j, "tie_word_embeddings", c.tie_word_embeddings, label);
-  c.scale_decoder_outputs = c.tie_word_embeddings;
+  // T5 scales the decoder output by d_model^-0.5 when the head is tied; mT5 never does
+  // (MT5ForConditionalGeneration), though transformers 5 writes its configs tied.
+  c.scale_decoder_outputs = c.tie_word_embeddings && !mt5;
   read(j, "scale_decoder_outputs", c.scale_decoder_outputs, label);
   read_int(j, "pad_token_id", c.pad_token_id, label);
   read_int(j, "eos_token_id", c.eos_token_id, label);

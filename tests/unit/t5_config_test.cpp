@@ -81,6 +81,11 @@ TEST(T5Config, mt5_configs_load_with_mt5_defaults) {
   EXPECT_FALSE(bare.scale_decoder_outputs);
   // Written back as a T5 config that reads the same.
   EXPECT_EQ(T5Config::from_json(small.to_json()).to_json(), small.to_json());
+  // transformers 5 writes mT5 configs tied; mT5 still never scales its decoder output.
+  const T5Config tied = T5Config::from_json(R"({"model_type": "mt5", "tie_word_embeddings": true})");
+  EXPECT_TRUE(tied.tie_word_embeddings);
+  EXPECT_FALSE(tied.scale_decoder_outputs);
+  EXPECT_EQ(T5Config::from_json(tied.to_json()).to_json(), tied.to_json());
   // umT5 has a relative position table in every layer: not a T5 layout.
   EXPECT_THROW_MSG(T5Config::from_json(R"({"model_type": "umt5"})", "c.json"),
                    "model_type is \"umt5\"");
