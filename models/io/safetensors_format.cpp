@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -271,10 +272,15 @@ SafetensorsHeader parse_safetensors_header(const void* bytes, size_t size,
   h.data_start = 8 + h.header_bytes;
   h.data_bytes = size - h.data_start;
 
+  const char* text = reinterpret_cast<const char*>(p + 8);
+  // The JSON parser takes a NUL byte for the end of its input, which would let anything
+  // after it through; JSON text has none (the Rust safetensors rejects it too).
+  if (const void* nul = std::memchr(text, 0, h.header_bytes))
+    ctx.fail("header holds a NUL byte at offset ",
+             static_cast<const char*>(nul) - text, ": not valid JSON text");
   json root;
   try {
     DuplicateKeyCheck check(ctx);
-    const char* text = reinterpret_cast<const char*>(p + 8);
     root = json::parse(text, text + h.header_bytes, std::ref(check), /*allow_exceptions=*/true);
   } catch (const json::exception& e) {
     // nlohmann quotes the token it stopped at, which in a hostile header can be huge.

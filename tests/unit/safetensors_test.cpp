@@ -445,6 +445,9 @@ TEST(Safetensors, rejects_headers_that_are_not_a_json_object) {
   expect_corrupt(make_file("", 0), "header is not valid JSON");
   expect_corrupt(make_file("{\"a\xff\":1}", 0), "header is not valid JSON");
   expect_corrupt(make_file(std::string(kGood) + "x", 16), "header is not valid JSON");
+  // A NUL would end the JSON parser's input early and let what follows through.
+  expect_corrupt(make_file(std::string("{}") + std::string(1, '\0') + "{\"b\":garbage", 0),
+                 "header holds a NUL byte at offset 2: not valid JSON text");
   expect_corrupt(make_file("[1,2]", 0), "header must be a JSON object, got array [1,2]");
   expect_corrupt(make_file("\"text\"", 0), "header must be a JSON object, got string");
   expect_corrupt(make_file(std::string(200, '[') + std::string(200, ']'), 0),
