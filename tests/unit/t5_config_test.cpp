@@ -82,7 +82,8 @@ TEST(T5Config, mt5_configs_load_with_mt5_defaults) {
   // Written back as a T5 config that reads the same.
   EXPECT_EQ(T5Config::from_json(small.to_json()).to_json(), small.to_json());
   // transformers 5 writes mT5 configs tied; mT5 still never scales its decoder output.
-  const T5Config tied = T5Config::from_json(R"({"model_type": "mt5", "tie_word_embeddings": true})");
+  const T5Config tied =
+      T5Config::from_json(R"({"model_type": "mt5", "tie_word_embeddings": true})");
   EXPECT_TRUE(tied.tie_word_embeddings);
   EXPECT_FALSE(tied.scale_decoder_outputs);
   EXPECT_EQ(T5Config::from_json(tied.to_json()).to_json(), tied.to_json());
