@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes tests/fixtures/tokenizer/{spiece.model,expected.json} for tests/unit/tokenizer_test.cpp.
+"""Writes tests/fixtures/tokenizer/{spiece.model,expected.json} for tests/unit/tokenizer_test.cpp
+(with transformers 4), or tests/fixtures/tokenizer/expected_hf5.json (--hf5, transformers 5).
 
 spiece.model: a tiny T5-style unigram vocabulary (pad=0, eos=1, unk=2, no bos, nmt_nfkc,
 no byte fallback) trained with the sentencepiece Python package on WordNet glosses
@@ -26,7 +27,22 @@ returns with SentinelSpacing::strip, i.e. "hf_strip". Decoding expectations are 
 decode() (skip_special_tokens False and True; "decode_sentinels": with pad/eos/unk dropped
 first and skip_special_tokens False).
 
-Needs sentencepiece's Python package built against Debian's libsentencepiece 0.1.97 (the
+expected_hf5.json (written with --hf5, which needs transformers 5 and leaves spiece.model and
+expected.json alone): the same cases (texts, decode ids, batch texts and configs, read from
+expected.json) plus cases of its own (sentinels followed by text that is not whitespace,
+U+0085, ...), encoded and decoded by transformers 5's T5Tokenizer (the tokenizers library:
+Metaspace(prepend_scheme="always") on each text segment between added tokens, sentinels with
+lstrip=rstrip=False) loaded from spiece.model: what SentinelSpacing::word_start must return.
+"hf5" is transformers 5's ids, "expected" the same except for texts that spell "</s>",
+"<pad>" or "<unk>" literally, where it is expected.json's "sp" (we keep them as text;
+transformers 5 turns them into special ids, and its Unigram model would match "</s>" as a
+piece if told not to). Decodes as in expected.json: "decode", "decode_skip",
+"decode_sentinels". tokenizers' Unigram breaks Viterbi ties as the sentencepiece 0.2 wheels do
+("000" is "0" + "00" there, "00" + "0" in libsentencepiece 0.1.97 and so in word_start mode):
+the cases avoid such ties.
+  python3 scripts/make_tokenizer_fixtures.py --hf5 [fixture dir]
+
+Without --hf5 the script needs sentencepiece's Python package built against Debian's libsentencepiece 0.1.97 (the
 library sp::T5Tokenizer uses: Viterbi ties such as "0" + "00" versus "00" + "0" are broken
 differently by the 0.2 wheels), transformers 4 and protobuf; no torch:
   python3 -m venv /tmp/tokvenv
@@ -38,17 +54,25 @@ Usage: /tmp/tokvenv/bin/python scripts/make_tokenizer_fixtures.py [output dir]
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import warnings
 
-# sentencepiece 0.1.97's generated sentencepiece_model_pb2 predates protobuf 4's C++ runtime.
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-import sentencepiece as spm  # noqa: E402
-
 warnings.filterwarnings("ignore")
-from transformers import T5Tokenizer  # noqa: E402
-from transformers.convert_slow_tokenizer import import_protobuf  # noqa: E402
-from transformers.tokenization_utils_base import AddedToken  # noqa: E402
+# Set by import_v4() (expected.json) or main_hf5() (expected_hf5.json).
+spm = T5Tokenizer = import_protobuf = AddedToken = None
+
+
+def import_v4():
+  global spm, T5Tokenizer, import_protobuf, AddedToken
+  # sentencepiece 0.1.97's generated sentencepiece_model_pb2 predates protobuf 4's C++ runtime.
+  os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+  import sentencepiece as spm  # noqa: E402
+  from transformers import T5Tokenizer  # noqa: E402
+  from transformers.convert_slow_tokenizer import import_protobuf  # noqa: E402
+  from transformers.tokenization_utils_base import AddedToken  # noqa: E402
+
 
 EXTRA_IDS = 100
 VOCAB_SIZE = 1000
@@ -134,9 +158,8 @@ def other_whitespace_after_sentinel(text):
   return False
 
 
-def main():
-  out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-      os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "tokenizer")
+def main(out_dir):
+  import_v4()
   os.makedirs(out_dir, exist_ok=True)
   model_path, glosses = train_model(out_dir)
   sp = spm.SentencePieceProcessor(model_file=model_path)
@@ -317,5 +340,143 @@ def main():
     print("  ", d)
 
 
+# --- transformers 5 (expected_hf5.json) ------------------------------------------------------
+
+# Texts where transformers 5 differs from the other modes: what follows a sentinel starts a
+# word whatever it is, and U+0085 (which nmt_nfkc keeps) is whitespace to WhitespaceSplit.
+HF5_TEXTS = [
+    "<extra_id_0>.",
+    "<extra_id_0>cat",
+    "<extra_id_0> cat",
+    "x <extra_id_0>y",
+    "the dog<extra_id_0>s run<extra_id_1>.",
+    "a<extra_id_0><extra_id_1>b",
+    "(<extra_id_0>), <extra_id_1>'s <extra_id_2>-",
+    "<extra_id_0>   ",
+    "   <extra_id_0>x   <extra_id_1>   y   ",
+    "<extra_id_0>\u0085word x\u0085y",
+    "<extra_id_0>\x0bword\x0b <extra_id_1>\x1fx",
+    "x ▁ y <extra_id_0>▁▁z ▁",
+    "<extra_id_0>漢字 <extra_id_1>ＡＢＣ１２３",
+    "café<extra_id_3>naïve<extra_id_4>42",
+    "<extra_id_0>\tword\n<extra_id_1>\nx",
+]
+HF5_BATCH_TEXTS = ["x <extra_id_0>y.", "the<extra_id_0>cat"]
+
+
+def main_hf5(fixture_dir):
+  import transformers
+  from transformers import T5Tokenizer as T5Tokenizer5
+
+  assert transformers.__version__.startswith("5."), transformers.__version__
+  with open(os.path.join(fixture_dir, "expected.json"), encoding="utf-8") as f:
+    v4 = json.load(f)
+  n = v4["spm_size"]
+  with tempfile.TemporaryDirectory() as tmp:  # spiece.model alone: no other file is picked up
+    shutil.copy(os.path.join(fixture_dir, "spiece.model"), os.path.join(tmp, "spiece.model"))
+    tok = T5Tokenizer5.from_pretrained(tmp, extra_ids=EXTRA_IDS)
+  assert type(tok.backend_tokenizer.model).__name__ == "Unigram"
+  assert tok.convert_tokens_to_ids("<extra_id_0>") == n + EXTRA_IDS - 1
+  assert tok.convert_tokens_to_ids("<extra_id_99>") == n
+  for i in (0, EXTRA_IDS - 1):
+    added = tok.added_tokens_decoder[n + EXTRA_IDS - 1 - i]
+    assert not added.lstrip and not added.rstrip and added.special, added
+
+  def decodes_of(ids):
+    return {
+        "decode": tok.decode(ids, skip_special_tokens=False),
+        "decode_skip": tok.decode(ids, skip_special_tokens=True),
+        "decode_sentinels": tok.decode([i for i in ids if i not in (0, 1, 2)],
+                                       skip_special_tokens=False),
+    }
+
+  cases = []
+  differences = []
+  v4_cases = {c["text"]: c for c in v4["cases"]}
+  assert not v4_cases.keys() & set(HF5_TEXTS)
+  for text in [c["text"] for c in v4["cases"]] + HF5_TEXTS:
+    has_literal = any(s in text for s in SPECIAL_LITERALS)
+    ids_hf5 = tok.encode(text)
+    if has_literal:
+      assert "<extra_id_" not in text and text in v4_cases, text
+      expected, source = v4_cases[text]["sp"], "sp"
+    else:
+      expected, source = ids_hf5, "hf5"
+    if text in v4_cases:
+      for key in ("expected", "expected_strip"):
+        if v4_cases[text][key] != expected:
+          differences.append(f"expected.json {key} != expected for {text!r}")
+    cases.append({"text": text, "hf5": ids_hf5, "expected": expected,
+                  "expected_source": source, "pieces": tok.convert_ids_to_tokens(expected),
+                  **decodes_of(expected)})
+
+  def pid(piece):
+    i = tok.convert_tokens_to_ids(piece)
+    assert i not in (None, 2) or piece == "<unk>", piece
+    return i
+
+  s0, s1 = n + EXTRA_IDS - 1, n + EXTRA_IDS - 2
+  word = tok.encode("the dog", add_special_tokens=False)
+  tail = tok.encode("runs.", add_special_tokens=False)
+  space = pid("▁")
+  decode_ids = [c["ids"] for c in v4["decodes"]] + [
+      word + [s0, pid("s")],
+      word + [s0] + tail,
+      [space] * 3 + word,
+      word + [space] * 2 + tail,
+      [s0, space, s1],
+      [s0, s1] + word + [1, 0],
+      [0] + word,
+      [2] + word,
+      [space],
+      [s0],
+      word + [s0, 1, 0, 0],
+      [pid("."), s0, pid(".")] + tail,
+  ]
+  decodes = [{"ids": ids, **decodes_of(ids)} for ids in decode_ids]
+
+  batch_texts = v4["batch_texts"] + HF5_BATCH_TEXTS
+  batches = []
+  for b in v4["batches"]:
+    cfg = b["config"]
+    kwargs = {"padding": cfg["padding"], "truncation": cfg["truncation"],
+              "add_special_tokens": cfg["add_eos"]}
+    if cfg["max_length"] is not None:
+      kwargs["max_length"] = cfg["max_length"]
+    if cfg["pad_to_multiple_of"] is not None:
+      kwargs["pad_to_multiple_of"] = cfg["pad_to_multiple_of"]
+    enc = tok(batch_texts, **kwargs)
+    batches.append({"config": cfg, "input_ids": enc["input_ids"],
+                    "attention_mask": enc["attention_mask"]})
+
+  out = {
+      "generator": "scripts/make_tokenizer_fixtures.py --hf5",
+      "versions": {"transformers": transformers.__version__,
+                   "tokenizers": __import__("tokenizers").__version__},
+      "spm_size": n,
+      "extra_ids": EXTRA_IDS,
+      "vocab_size": n + EXTRA_IDS,
+      "differences": differences,
+      "cases": cases,
+      "decodes": decodes,
+      "batch_texts": batch_texts,
+      "batches": batches,
+  }
+  path = os.path.join(fixture_dir, "expected_hf5.json")
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(out, f, ensure_ascii=False, indent=1)
+    f.write("\n")
+  print(f"wrote {path}: {len(cases)} cases, {len(decodes)} decodes, {len(batches)} batches, "
+        f"{len(differences)} differences from expected.json")
+
+
 if __name__ == "__main__":
-  main()
+  args = sys.argv[1:]
+  hf5 = "--hf5" in args
+  args = [a for a in args if a != "--hf5"]
+  out_dir = args[0] if args else os.path.join(
+      os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "tokenizer")
+  if hf5:
+    main_hf5(out_dir)
+  else:
+    main(out_dir)

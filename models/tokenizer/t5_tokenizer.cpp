@@ -24,6 +24,11 @@ constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";  // "▁", U+2581
 // add_dummy_prefix (field 3) = false. Protobuf merges repeated occurrences of a message
 // field, so this overrides that one flag, as transformers' NormalizerSpec.MergeFrom does.
 constexpr char kNoDummyPrefix[] = {0x1A, 0x02, 0x18, 0x00};
+// The same with add_dummy_prefix (field 3) = true and remove_extra_whitespaces (field 4) =
+// true: what transformers 5 does whatever the model says (Metaspace prepends "▁" to every
+// word, WhitespaceSplit drops runs of whitespace).
+constexpr char kWordStart[] = {0x1A, 0x04, 0x18, 0x01, 0x20, 0x01};
+constexpr std::string_view kNextLine = "\xC2\x85";  // U+0085 (NEL)
 
 // A sentinel "<extra_id_N>" (N written without leading zeros, N < extra_ids) starting at
 // s[pos]: its length, and N in *n; 0 when there is none.
@@ -94,6 +99,13 @@ T5Tokenizer T5Tokenizer::from_serialized(std::string_view model_bytes, const std
   check_status(raw->LoadFromSerializedProto(raw_bytes), "'" + name + "' without a dummy prefix");
 
   T5Tokenizer tok;
+  if (options.sentinel_spacing == SentinelSpacing::word_start) {
+    std::string word_bytes(model_bytes);
+    word_bytes.append(kWordStart, sizeof(kWordStart));
+    auto word = std::make_shared<spm::SentencePieceProcessor>();
+    check_status(word->LoadFromSerializedProto(word_bytes), "'" + name + "' with a dummy prefix");
+    tok.word_ = std::move(word);
+  }
   tok.name_ = name;
   tok.spm_size_ = model->GetPieceSize();
   tok.extra_ids_ = options.extra_ids;
@@ -165,12 +177,18 @@ std::vector<int64_t> T5Tokenizer::encode(std::string_view text, bool add_eos) co
   std::vector<int64_t> out;
   if (!text.empty()) {
     // As transformers' legacy=False: "▁" in the text is a space, and the text starts a word.
-    std::string s(kSpaceSymbol);
+    // word_start: word_ adds the "▁" that starts each segment itself; U+0085, which
+    // nmt_nfkc keeps as a character, is whitespace that transformers 5 splits words on.
+    const bool word_start = spacing_ == SentinelSpacing::word_start;
+    std::string s(word_start ? std::string_view() : kSpaceSymbol);
     s.reserve(text.size() + kSpaceSymbol.size());
     for (size_t i = 0; i < text.size();) {
       if (text.substr(i, kSpaceSymbol.size()) == kSpaceSymbol) {
         s.push_back(' ');
         i += kSpaceSymbol.size();
+      } else if (word_start && text.substr(i, kNextLine.size()) == kNextLine) {
+        s.push_back(' ');
+        i += kNextLine.size();
       } else {
         s.push_back(text[i++]);
       }
@@ -188,14 +206,22 @@ std::vector<int64_t> T5Tokenizer::encode(std::string_view text, bool add_eos) co
       std::string_view segment = rest.substr(0, start);
       if (strip && after_sentinel) segment = utf8::lstrip(segment);
       if (strip && start != std::string_view::npos) segment = utf8::rstrip(segment);
-      if (!segment.empty()) encode_segment(segment, out);
+      if (word_start) {
+        // transformers 5 encodes each segment between sentinels as a text of its own.
+        std::vector<int> ids;
+        check_status(word_->Encode(segment, &ids), "encode");
+        out.insert(out.end(), ids.begin(), ids.end());
+      } else if (!segment.empty()) {
+        encode_segment(segment, out);
+      }
       if (start == std::string_view::npos) break;
       out.push_back(sentinel_id(n));
       rest.remove_prefix(start + len);
       after_sentinel = true;
     }
     // The "▁" that starts the text is not a piece of its own before a sentinel.
-    if (out.size() > 1 && out[0] == space_piece_id_ && is_sentinel(out[1])) out.erase(out.begin());
+    if (!word_start && out.size() > 1 && out[0] == space_piece_id_ && is_sentinel(out[1]))
+      out.erase(out.begin());
   }
   if (add_eos) out.push_back(kEosId);
   return out;
@@ -229,6 +255,12 @@ BatchEncoding T5Tokenizer::encode_batch(const std::vector<std::string>& texts,
            "[tokenizer] encode_batch: Padding::max_length needs max_length > 0");
   SP_CHECK(!options.truncation || options.max_length > 0,
            "[tokenizer] encode_batch: truncation needs max_length > 0");
+  // As transformers: rows cut to max_length and then padded past it make no sense.
+  SP_CHECK(!options.truncation || options.padding == Padding::none ||
+               options.pad_to_multiple_of == 0 ||
+               options.max_length % options.pad_to_multiple_of == 0,
+           "[tokenizer] encode_batch: truncation to max_length ", options.max_length,
+           " is not a multiple of pad_to_multiple_of ", options.pad_to_multiple_of);
   std::vector<std::vector<int64_t>> rows;
   rows.reserve(texts.size());
   int64_t longest = 0;
@@ -328,6 +360,7 @@ std::string T5Tokenizer::decode(std::span<const int64_t> ids, const DecodeOption
       continue;
     kept.push_back(id);
   }
+  if (spacing_ == SentinelSpacing::word_start) return decode_word_start(kept);
   // transformers' _decode: runs between sentinels are decoded on their own, then joined with
   // the sentinels by single spaces.
   std::string out;
@@ -346,6 +379,25 @@ std::string T5Tokenizer::decode(std::span<const int64_t> ids, const DecodeOption
     }
     if (i < kept.size()) append(id_to_piece(kept[i]));
     run_begin = i + 1;
+  }
+  return out;
+}
+
+std::string T5Tokenizer::decode_word_start(std::span<const int64_t> ids) const {
+  // transformers 5 decodes with tokenizers' Metaspace decoder (prepend_scheme="always"):
+  // the pieces, special ones included, are concatenated with "▁" read as a space, except
+  // in the first piece, whose "▁" are dropped. Nothing else is added or trimmed.
+  std::string out;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string piece = id_to_piece(ids[i]);
+    for (size_t p = 0; p < piece.size();) {
+      if (piece.compare(p, kSpaceSymbol.size(), kSpaceSymbol) == 0) {
+        if (i > 0) out += ' ';
+        p += kSpaceSymbol.size();
+      } else {
+        out += piece[p++];
+      }
+    }
   }
   return out;
 }

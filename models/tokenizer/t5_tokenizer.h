@@ -11,10 +11,16 @@
 // starts a new word only if whitespace follows the sentinel ("<extra_id_0>. x" gives ".",
 // "<extra_id_0> cat" gives "▁cat"). Like transformers' T5Tokenizer(legacy=False) we also
 // find sentinels that do not follow whitespace ("the<extra_id_0>cat"), where seqio would
-// spell them out. SentinelSpacing::strip gives transformers' exact ids instead: its
-// sentinels strip the whitespace around them ("<extra_id_0> cat" gives "c", "at").
-// "</s>", "<pad>" and "<unk>" written in the text stay text (transformers would turn them
-// into special ids). Decoding follows transformers' decode().
+// spell them out. The other SentinelSpacing modes give transformers' ids instead:
+//  * strip: transformers 4's slow (SentencePiece) T5Tokenizer(legacy=False), whose sentinels
+//    strip the whitespace around them ("<extra_id_0> cat" gives "c", "at");
+//  * word_start: transformers 5's T5Tokenizer (the tokenizers library, Metaspace with
+//    prepend_scheme="always"), where each text segment after a sentinel starts a word
+//    ("<extra_id_0>." gives "▁", "."; "the<extra_id_0>cat" gives "▁ca", "t"); ids can still
+//    differ where tokenizers' Unigram breaks a Viterbi tie unlike libsentencepiece ("000").
+// "</s>", "<pad>" and "<unk>" written in the text stay text in every mode (transformers would
+// turn them into special ids). Decoding follows transformers 4's decode() in the seqio and
+// strip modes, and transformers 5's (tokenizers' Metaspace decoder) in word_start mode.
 //
 // All methods are const and thread-safe; copies share the loaded model.
 #include <cstdint>
@@ -35,7 +41,15 @@ namespace sp {
 
 enum class SentinelSpacing {
   seqio,  // whitespace after a sentinel becomes "▁" on the next word (T5 / seqio)
-  strip,  // whitespace around sentinels is dropped (transformers' T5Tokenizer defaults)
+  strip,  // whitespace around sentinels is dropped (transformers 4's slow
+          // T5Tokenizer(legacy=False) defaults)
+  // transformers 5: each text segment after a sentinel starts a word, as tokenizers'
+  // Metaspace(prepend_scheme="always") ("x <extra_id_0>y" ends as "x <extra_id_0> y" does;
+  // "<extra_id_0>." gives "<extra_id_0>", "▁", "."). decode() follows
+  // transformers 5 too: no spaces around sentinels, "▁" is a space in every piece but the
+  // first, and nothing is trimmed ("<extra_id_0>", "▁the" gives "<extra_id_0> the"; "▁the",
+  // "<extra_id_0>", "s" gives "the<extra_id_0>s").
+  word_start,
 };
 
 struct T5TokenizerOptions {
@@ -145,11 +159,17 @@ class T5Tokenizer {
   // transformers' convert_tokens_to_string: ids without sentinels -> text.
   std::string decode_run(std::span<const int64_t> ids) const;
 
+  // transformers 5's decode (SentinelSpacing::word_start).
+  std::string decode_word_start(std::span<const int64_t> ids) const;
+
   // Decodes with the model as it is (add_dummy_prefix on); encodes with add_dummy_prefix
   // off, as transformers' legacy=False tokenizer, so that text after a sentinel does not
-  // start a word by itself.
+  // start a word by itself. word_start mode encodes with word_: add_dummy_prefix and
+  // remove_extra_whitespaces on, whatever the model says (transformers 5 always prepends
+  // "▁" and splits on whitespace).
   std::shared_ptr<const sentencepiece::SentencePieceProcessor> model_;
   std::shared_ptr<const sentencepiece::SentencePieceProcessor> raw_;
+  std::shared_ptr<const sentencepiece::SentencePieceProcessor> word_;  // word_start only
   std::string name_;
   int64_t spm_size_ = 0;
   int64_t extra_ids_ = 0;

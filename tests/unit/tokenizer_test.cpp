@@ -1,6 +1,8 @@
 // T5Tokenizer against tests/fixtures/tokenizer/expected.json (written by
 // scripts/make_tokenizer_fixtures.py from the sentencepiece Python package, seqio's sentinel
-// pieces and transformers' T5Tokenizer(legacy=False)), and vocabulary training.
+// pieces and transformers 4's T5Tokenizer(legacy=False)) and expected_hf5.json (written by
+// the same script with --hf5, from transformers 5's T5Tokenizer: SentinelSpacing::word_start),
+// and vocabulary training.
 #include <sentencepiece_trainer.h>
 #include <unistd.h>
 
@@ -31,6 +33,16 @@ const json& expected() {
   return j;
 }
 
+// transformers 5's expectations for SentinelSpacing::word_start.
+const json& expected_hf5() {
+  static const json j = [] {
+    std::ifstream in(fixture_path("expected_hf5.json"));
+    EXPECT_TRUE(in.good()) << "missing " << fixture_path("expected_hf5.json");
+    return json::parse(in);
+  }();
+  return j;
+}
+
 const T5Tokenizer& tokenizer() {
   static const T5Tokenizer tok = T5Tokenizer::load(fixture_path("spiece.model"));
   return tok;
@@ -39,6 +51,12 @@ const T5Tokenizer& tokenizer() {
 const T5Tokenizer& strip_tokenizer() {
   static const T5Tokenizer tok =
       T5Tokenizer::load(fixture_path("spiece.model"), {.sentinel_spacing = SentinelSpacing::strip});
+  return tok;
+}
+
+const T5Tokenizer& word_start_tokenizer() {
+  static const T5Tokenizer tok = T5Tokenizer::load(
+      fixture_path("spiece.model"), {.sentinel_spacing = SentinelSpacing::word_start});
   return tok;
 }
 
@@ -184,8 +202,7 @@ TEST(Tokenizer, whitespace_that_starts_no_word_after_a_sentinel_loses_no_text) {
 
 // --- fixture: decoding ------------------------------------------------------------------------
 
-void expect_decodes(const json& c, const std::vector<int64_t>& ids) {
-  const auto& tok = tokenizer();
+void expect_decodes(const T5Tokenizer& tok, const json& c, const std::vector<int64_t>& ids) {
   EXPECT_EQ(tok.decode(ids, {.skip_special_tokens = false}), c["decode"].get<std::string>());
   EXPECT_EQ(tok.decode(ids, {.skip_special_tokens = true}), c["decode_skip"].get<std::string>());
   EXPECT_EQ(tok.decode(ids, {.skip_special_tokens = true, .keep_sentinels = true}),
@@ -195,11 +212,19 @@ void expect_decodes(const json& c, const std::vector<int64_t>& ids) {
 TEST(Tokenizer, decode_matches_fixture) {
   for (const auto& c : expected()["cases"]) {
     SCOPED_TRACE("text: \"" + c["text"].get<std::string>() + "\"");
-    expect_decodes(c, ids_of(c["expected"]));
+    expect_decodes(tokenizer(), c, ids_of(c["expected"]));
   }
   for (const auto& c : expected()["decodes"]) {
     SCOPED_TRACE("ids: " + c["ids"].dump());
-    expect_decodes(c, ids_of(c["ids"]));
+    expect_decodes(tokenizer(), c, ids_of(c["ids"]));
+  }
+}
+
+TEST(Tokenizer, strip_spacing_decodes_as_transformers4) {
+  // Only encoding depends on strip: decoding is transformers 4's, as in seqio mode.
+  for (const auto& c : expected()["decodes"]) {
+    SCOPED_TRACE("ids: " + c["ids"].dump());
+    expect_decodes(strip_tokenizer(), c, ids_of(c["ids"]));
   }
 }
 
@@ -290,10 +315,9 @@ TEST(Tokenizer, fewer_extra_ids) {
 
 // --- batches --------------------------------------------------------------------------------
 
-TEST(Tokenizer, batches_match_fixture) {
-  const auto& tok = tokenizer();
-  const auto texts = expected()["batch_texts"].get<std::vector<std::string>>();
-  for (const auto& b : expected()["batches"]) {
+void expect_batches(const T5Tokenizer& tok, const json& fixture) {
+  const auto texts = fixture["batch_texts"].get<std::vector<std::string>>();
+  for (const auto& b : fixture["batches"]) {
     const json& cfg = b["config"];
     SCOPED_TRACE("config: " + cfg.dump());
     const auto want_ids = b["input_ids"].get<std::vector<std::vector<int64_t>>>();
@@ -330,6 +354,8 @@ TEST(Tokenizer, batches_match_fixture) {
     }
   }
 }
+
+TEST(Tokenizer, batches_match_fixture) { expect_batches(tokenizer(), expected()); }
 
 TEST(Tokenizer, batch_truncation_keeps_eos) {
   const auto& tok = tokenizer();
@@ -403,7 +429,102 @@ TEST(Tokenizer, batch_option_errors) {
   EXPECT_THROW_MSG(tok.encode_batch({"dog", "the dog runs."}, {.max_length = 3}),
                    "text 1 has " + std::to_string(n) + " tokens, more than max_length 3");
   EXPECT_THROW_MSG(tok.encode_batch({"dog"}, {.truncation = true}), "truncation needs max_length");
+  // Rows cut to 3 tokens, then padded to 8: refused, as transformers does.
+  EXPECT_THROW_MSG(
+      tok.encode_batch({"dog"}, {.max_length = 3, .truncation = true, .pad_to_multiple_of = 8}),
+      "truncation to max_length 3 is not a multiple of pad_to_multiple_of 8");
+  EXPECT_EQ(
+      tok.encode_batch({"dog"}, {.max_length = 8, .truncation = true, .pad_to_multiple_of = 4})
+          .length,
+      4);
   EXPECT_THROW_MSG(tok.encode("dog", true, -1), "max_length must be >= 0");
+}
+
+// --- SentinelSpacing::word_start: transformers 5 ------------------------------------------------
+
+TEST(Tokenizer, default_spacing_is_seqio) {
+  EXPECT_EQ(T5TokenizerOptions{}.sentinel_spacing, SentinelSpacing::seqio);
+  EXPECT_EQ(tokenizer().sentinel_spacing(), SentinelSpacing::seqio);
+  EXPECT_EQ(strip_tokenizer().sentinel_spacing(), SentinelSpacing::strip);
+  EXPECT_EQ(word_start_tokenizer().sentinel_spacing(), SentinelSpacing::word_start);
+}
+
+TEST(Tokenizer, word_start_encode_matches_transformers5) {
+  const auto& tok = word_start_tokenizer();
+  EXPECT_EQ(tok.spm_size(), expected_hf5()["spm_size"].get<int64_t>());
+  EXPECT_EQ(tok.vocab_size(), expected_hf5()["vocab_size"].get<int64_t>());
+  ASSERT_GE(expected_hf5()["cases"].size(), expected()["cases"].size());
+  for (const auto& c : expected_hf5()["cases"]) {
+    const std::string text = c["text"];
+    SCOPED_TRACE("text: \"" + text + "\" (expected from " +
+                 c["expected_source"].get<std::string>() + ")");
+    const std::vector<int64_t> want = ids_of(c["expected"]);
+    EXPECT_EQ(tok.encode(text), want);
+    std::vector<int64_t> no_eos(want.begin(), want.end() - 1);
+    EXPECT_EQ(tok.encode(text, /*add_eos=*/false), no_eos);
+    EXPECT_EQ(tok.tokenize(text, /*add_eos=*/true), c["pieces"].get<std::vector<std::string>>());
+  }
+}
+
+TEST(Tokenizer, word_start_decode_matches_transformers5) {
+  ASSERT_GE(expected_hf5()["decodes"].size(), expected()["decodes"].size());
+  for (const auto& c : expected_hf5()["cases"]) {
+    SCOPED_TRACE("text: \"" + c["text"].get<std::string>() + "\"");
+    expect_decodes(word_start_tokenizer(), c, ids_of(c["expected"]));
+  }
+  for (const auto& c : expected_hf5()["decodes"]) {
+    SCOPED_TRACE("ids: " + c["ids"].dump());
+    expect_decodes(word_start_tokenizer(), c, ids_of(c["ids"]));
+  }
+}
+
+TEST(Tokenizer, word_start_batches_match_transformers5) {
+  expect_batches(word_start_tokenizer(), expected_hf5());
+}
+
+TEST(Tokenizer, word_start_by_hand) {
+  // Independent of the fixture: what transformers 5.24 gives for this vocabulary.
+  const auto& tok = word_start_tokenizer();
+  const int64_t s0 = tok.sentinel_id(0), s1 = tok.sentinel_id(1);
+  const int64_t space = tok.piece_to_id("\xE2\x96\x81");
+  auto pieces = [&](const std::string& text) { return tok.tokenize(text); };
+  using P = std::vector<std::string>;
+  const std::string w = "\xE2\x96\x81";  // "▁"
+  // Every text segment after a sentinel starts a word, whatever follows the sentinel.
+  EXPECT_EQ(pieces("<extra_id_0>."), (P{"<extra_id_0>", w, "."}));
+  EXPECT_EQ(pieces("the<extra_id_0>cat"), (P{w + "the", "<extra_id_0>", w + "ca", "t"}));
+  EXPECT_EQ(pieces("<extra_id_0> cat"), (P{"<extra_id_0>", w + "ca", "t"}));
+  EXPECT_EQ(pieces("x <extra_id_0>y").back(), "y");
+  EXPECT_EQ(tok.encode("x <extra_id_0>y"), tok.encode("x <extra_id_0> y"));
+  EXPECT_EQ(tok.encode("<extra_id_0><extra_id_1>", false), (std::vector<int64_t>{s0, s1}));
+  EXPECT_EQ(tok.encode("  <extra_id_0>  ", false), (std::vector<int64_t>{s0}));
+  // seqio and strip differ from it there.
+  EXPECT_NE(tokenizer().encode("<extra_id_0>."), tok.encode("<extra_id_0>."));
+  EXPECT_NE(strip_tokenizer().encode("<extra_id_0> cat"), tok.encode("<extra_id_0> cat"));
+  // Without sentinels (and U+0085) the modes agree.
+  EXPECT_EQ(tok.encode("the dog runs."), tokenizer().encode("the dog runs."));
+
+  // Decoding: tokenizers' Metaspace decoder, no spaces around sentinels and no trimming.
+  const std::vector<int64_t> dog = tok.encode("the dog", false);  // "▁the", "▁do", "g"
+  const std::vector<int64_t> runs = tok.encode("runs.", false);   // "▁r", "un", "s", "."
+  auto cat = [](std::initializer_list<std::vector<int64_t>> parts) {
+    std::vector<int64_t> out;
+    for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+    return out;
+  };
+  const DecodeOptions raw{.skip_special_tokens = false};
+  EXPECT_EQ(tok.decode(cat({dog, {s0, tok.piece_to_id("s")}}), raw), "the dog<extra_id_0>s");
+  EXPECT_EQ(tok.decode(cat({dog, {tok.unk_id()}, runs}), raw), "the dog<unk> runs.");
+  EXPECT_EQ(tok.decode(cat({{s0, s1}, dog}), raw), "<extra_id_0><extra_id_1> the dog");
+  EXPECT_EQ(tok.decode(cat({{space, space, space}, dog})), "   the dog");
+  EXPECT_EQ(tok.decode(cat({{s0}, dog, {s1}, runs, {1}}), {.keep_sentinels = true}),
+            "<extra_id_0> the dog<extra_id_1> runs.");
+  EXPECT_EQ(tok.decode(cat({{0}, dog, {1, 0}})), "the dog");
+  EXPECT_EQ(tok.decode(cat({dog, {1}, runs}), {.stop_at_eos = true}), "the dog");
+  // The other modes keep transformers 4's decode.
+  EXPECT_EQ(tokenizer().decode(cat({dog, {s0, tok.piece_to_id("s")}}), raw),
+            "the dog <extra_id_0> s");
+  EXPECT_EQ(strip_tokenizer().decode(cat({{space, space, space}, dog})), "the dog");
 }
 
 // --- loading errors -------------------------------------------------------------------------
