@@ -64,6 +64,23 @@ warnings.filterwarnings("ignore")
 spm = T5Tokenizer = import_protobuf = AddedToken = None
 
 
+def encode_batches(tokenizer, texts, configs):
+  """Each batch config ({padding, truncation, max_length, add_eos, pad_to_multiple_of}) applied
+  to texts by a transformers tokenizer: [{config, input_ids, attention_mask}]."""
+  batches = []
+  for cfg in configs:
+    kwargs = {"padding": cfg["padding"], "truncation": cfg["truncation"],
+              "add_special_tokens": cfg["add_eos"]}
+    if cfg["max_length"] is not None:
+      kwargs["max_length"] = cfg["max_length"]
+    if cfg["pad_to_multiple_of"] is not None:
+      kwargs["pad_to_multiple_of"] = cfg["pad_to_multiple_of"]
+    enc = tokenizer(texts, **kwargs)
+    batches.append({"config": cfg, "input_ids": enc["input_ids"],
+                    "attention_mask": enc["attention_mask"]})
+  return batches
+
+
 def import_v4():
   global spm, T5Tokenizer, import_protobuf, AddedToken
   # sentencepiece 0.1.97's generated sentencepiece_model_pb2 predates protobuf 4's C++ runtime.
@@ -305,17 +322,7 @@ def main(out_dir):
       {"padding": "do_not_pad", "truncation": True, "max_length": 3, "add_eos": True,
        "pad_to_multiple_of": None},
   ]
-  batches = []
-  for cfg in batch_configs:
-    kwargs = {"padding": cfg["padding"], "truncation": cfg["truncation"],
-              "add_special_tokens": cfg["add_eos"]}
-    if cfg["max_length"] is not None:
-      kwargs["max_length"] = cfg["max_length"]
-    if cfg["pad_to_multiple_of"] is not None:
-      kwargs["pad_to_multiple_of"] = cfg["pad_to_multiple_of"]
-    enc = hf(batch_texts, **kwargs)
-    batches.append({"config": cfg, "input_ids": enc["input_ids"],
-                    "attention_mask": enc["attention_mask"]})
+  batches = encode_batches(hf, batch_texts, batch_configs)
 
   out = {
       "generator": "scripts/make_tokenizer_fixtures.py",
@@ -436,18 +443,7 @@ def main_hf5(fixture_dir):
   decodes = [{"ids": ids, **decodes_of(ids)} for ids in decode_ids]
 
   batch_texts = v4["batch_texts"] + HF5_BATCH_TEXTS
-  batches = []
-  for b in v4["batches"]:
-    cfg = b["config"]
-    kwargs = {"padding": cfg["padding"], "truncation": cfg["truncation"],
-              "add_special_tokens": cfg["add_eos"]}
-    if cfg["max_length"] is not None:
-      kwargs["max_length"] = cfg["max_length"]
-    if cfg["pad_to_multiple_of"] is not None:
-      kwargs["pad_to_multiple_of"] = cfg["pad_to_multiple_of"]
-    enc = tok(batch_texts, **kwargs)
-    batches.append({"config": cfg, "input_ids": enc["input_ids"],
-                    "attention_mask": enc["attention_mask"]})
+  batches = encode_batches(tok, batch_texts, [b["config"] for b in v4["batches"]])
 
   out = {
       "generator": "scripts/make_tokenizer_fixtures.py --hf5",
