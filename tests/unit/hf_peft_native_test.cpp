@@ -78,6 +78,16 @@ struct NativeCases {
     return worst;
   }
 
+  // Every case within the tolerance of PEFT's logits.
+  void expect_matches(const T5ForConditionalGeneration& model) const {
+    for (size_t i = 0; i < size(); ++i) EXPECT_LE(diff(model, i), tolerance) << "case " << i;
+  }
+
+  // Every case far from PEFT's logits (the comparison is not vacuous).
+  void expect_far_from(const T5ForConditionalGeneration& model) const {
+    for (size_t i = 0; i < size(); ++i) EXPECT_GT(diff(model, i), 10 * tolerance) << "case " << i;
+  }
+
   std::unique_ptr<T5ForConditionalGeneration> load_model() const {
     auto model = load_t5(model_dir);
     model->eval();
@@ -98,8 +108,7 @@ TEST(HfPeftNative, prompt_tuning_import_reproduces_peft_logits) {
   auto m = import_hf_peft(kNative + "/prompt_tuning", *model);
   ASSERT_EQ(m->name(), "prompt_tuning");
   EXPECT_EQ(dynamic_cast<PromptTuning&>(*m).length(), 3);
-  for (size_t i = 0; i < cases.size(); ++i)
-    EXPECT_LE(cases.diff(*model, i), cases.tolerance) << "case " << i;
+  cases.expect_matches(*model);
 }
 
 // Without the prompt every case's logits are off PEFT's by more than the tolerance: the
@@ -107,8 +116,7 @@ TEST(HfPeftNative, prompt_tuning_import_reproduces_peft_logits) {
 TEST(HfPeftNative, prompt_tuning_changes_the_logits) {
   const NativeCases cases("prompt_tuning");
   auto bare = cases.load_model();
-  for (size_t i = 0; i < cases.size(); ++i)
-    EXPECT_GT(cases.diff(*bare, i), 10 * cases.tolerance) << "case " << i;
+  cases.expect_far_from(*bare);
 }
 
 // PEFT's two blocks differ; the import takes the first, bit for bit, and the same file with
@@ -141,8 +149,7 @@ TEST(HfPeftNative, prompt_tuning_reads_the_first_block) {
   auto model2 = cases.load_model();
   auto m2 = import_hf_peft(dir.path.string(), *model2);
   EXPECT_EQ(dynamic_cast<PromptTuning&>(*m2).prompt().to_vector<float>(), second);
-  for (size_t i = 0; i < cases.size(); ++i)
-    EXPECT_GT(cases.diff(*model2, i), 10 * cases.tolerance) << "case " << i;
+  cases.expect_far_from(*model2);
 }
 
 // --- LoRA ------------------------------------------------------------------------------
@@ -172,16 +179,14 @@ TEST(HfPeftNative, lora_import_reproduces_peft_logits) {
     EXPECT_TRUE(std::none_of(b.begin(), b.end(), [](float v) { return v == 0.0f; }));
   }
   EXPECT_EQ(wo, 4);
-  for (size_t i = 0; i < cases.size(); ++i)
-    EXPECT_LE(cases.diff(*model, i), cases.tolerance) << "case " << i;
+  cases.expect_matches(*model);
 }
 
 // Without the LoRA every case's logits are off PEFT's by more than the tolerance.
 TEST(HfPeftNative, lora_changes_the_logits) {
   const NativeCases cases("lora");
   auto bare = cases.load_model();
-  for (size_t i = 0; i < cases.size(); ++i)
-    EXPECT_GT(cases.diff(*bare, i), 10 * cases.tolerance) << "case " << i;
+  cases.expect_far_from(*bare);
 }
 
 }  // namespace
