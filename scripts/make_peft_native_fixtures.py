@@ -14,7 +14,10 @@ On the tiny T5 in tests/fixtures/peft/prompt_tuning/model (loaded from disk; no 
 2. LoRA: get_peft_model(LoraConfig(SEQ_2_SEQ_LM, r=2, lora_alpha=4, target q, v, wo)); every
    lora_B set to nonzero values (PEFT inits B = 0, the identity); save_pretrained to
    native/lora/, PEFT's logits to native/lora_cases.json.
-IA3 is left out: softprompt has no Hugging Face converter for it (nn/peft/*_hf.cpp).
+3. IA3: get_peft_model(IA3Config(SEQ_2_SEQ_LM), PEFT's T5 defaults: target k, v, wo,
+   feed-forward wo); every ia3_l set away from ones (PEFT inits them to ones, the
+   identity), with the feed-forward [1, d_ff] vectors far from any [d_ff, 1] reading;
+   save_pretrained to native/ia3/, PEFT's logits to native/ia3_cases.json.
 
 Each cases file: {"model", "cases": [{input_ids, decoder_input_ids}], "peft_logits":
 [case][position][vocab], "tolerance"}, the format of tests/fixtures/peft/prompt_tuning/cases.json.
@@ -31,7 +34,7 @@ import shutil
 import sys
 
 import torch
-from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, get_peft_model
+from peft import IA3Config, LoraConfig, PromptTuningConfig, PromptTuningInit, get_peft_model
 from transformers import T5ForConditionalGeneration
 
 # What adapter_config.json names as the base model (PEFT would record our absolute path).
@@ -139,6 +142,35 @@ def make_lora(model_dir, fixtures, bare):
     return [out, cases], max_diff(logits, bare)
 
 
+def make_ia3(model_dir, fixtures, bare):
+    torch.manual_seed(4)
+    config = IA3Config(task_type="SEQ_2_SEQ_LM")
+    model = get_peft_model(load_model(model_dir), config)
+    gen = torch.Generator().manual_seed(5)
+    n_k_v = n_ff = 0
+    for name, p in model.named_parameters():
+        if "ia3_l" in name:  # PEFT inits l = 1: the adapter would be the identity
+            with torch.no_grad():
+                p.copy_(0.5 + torch.rand(p.shape, generator=gen))
+            assert (p - 1).abs().min().item() > 0, name
+            if ".wo." in name:
+                assert p.shape[0] == 1 and p.shape[1] > 1, (name, p.shape)  # [1, in]
+                n_ff += 1
+            else:
+                assert p.shape[1] == 1 and p.shape[0] > 1, (name, p.shape)  # [out, 1]
+                n_k_v += 1
+    assert (n_k_v, n_ff) == (2 * 6, 4), (n_k_v, n_ff)  # k, v of 6 attentions, wo of 4 blocks
+    model.eval()
+    logits = case_logits(model)
+    assert max_diff(logits, bare) > 100 * TOLERANCE, "the IA3 does not change the logits"
+
+    out = os.path.join(fixtures, "native", "ia3")
+    save_adapter(model, out)
+    cases = os.path.join(fixtures, "native", "ia3_cases.json")
+    write_cases(cases, "../prompt_tuning/model", logits)
+    return [out, cases], max_diff(logits, bare)
+
+
 def main():
     # PEFT keeps target_modules in a set and writes it in iteration order, which follows
     # Python's string hashing: fix the seed so that reruns write the same adapter_config.json.
@@ -155,7 +187,8 @@ def main():
 
     bare = case_logits(load_model(model_dir))
     written = []
-    for label, make in (("prompt tuning", make_prompt_tuning), ("lora", make_lora)):
+    for label, make in (("prompt tuning", make_prompt_tuning), ("lora", make_lora),
+                        ("ia3", make_ia3)):
         paths, effect = make(model_dir, fixtures, bare)
         print(f"{label}: max |adapter - bare model| logit difference {effect:.3g}")
         written += paths

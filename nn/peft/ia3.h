@@ -53,6 +53,11 @@ class Ia3 : public PeftMethod {
   void merge();    // W <- W * l; idempotent
   void unmerge();  // W <- W / l; idempotent
   bool merged() const { return merged_; }
+  const TargetModules& targets() const { return targets_; }
+  const TargetModules& feedforward_modules() const { return feedforward_; }  // empty: none
+  const std::vector<std::pair<std::string, std::shared_ptr<Ia3Adapter>>>& adapters() const {
+    return adapters_;
+  }
 
  private:
   TargetModules targets_;

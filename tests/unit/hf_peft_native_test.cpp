@@ -2,8 +2,9 @@
 // scripts/make_peft_native_fixtures.py with PEFT 0.21.2's get_peft_model and
 // save_pretrained), imported with import_hf_peft and run against PEFT's logits. Unlike our
 // own export (two identical blocks), PEFT's seq2seq prompt_embeddings [2p, D] holds two
-// different blocks, of which PeftModelForSeq2SeqLM reads the first; and its LoRA factors
-// are all nonzero, so a misread factor, name or scale shows in the logits.
+// different blocks, of which PeftModelForSeq2SeqLM reads the first; its LoRA factors
+// are all nonzero, so a misread factor, name or scale shows in the logits; and its IA3
+// vectors are all away from one, so a vector misread or applied on the wrong side shows too.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "models/io/safetensors.h"
 #include "models/t5/checkpoint.h"
 #include "nn/peft/hf_peft_format.h"
+#include "nn/peft/ia3.h"
 #include "nn/peft/lora.h"
 #include "nn/peft/prompt_tuning.h"
 #include "temp_dir.h"
@@ -187,6 +189,88 @@ TEST(HfPeftNative, lora_changes_the_logits) {
   const NativeCases cases("lora");
   auto bare = cases.load_model();
   cases.expect_far_from(*bare);
+}
+
+// --- IA3 -------------------------------------------------------------------------------
+
+TEST(HfPeftNative, ia3_import_reproduces_peft_logits) {
+  QuietLog quiet;
+  const NativeCases cases("ia3");
+  auto model = cases.load_model();
+  auto m = import_hf_peft(kNative + "/ia3", *model);
+  ASSERT_EQ(m->name(), "ia3");
+  const auto& ia3 = dynamic_cast<Ia3&>(*m);
+  // k and v of 2 encoder + 4 decoder attentions scale their output ([out, 1]); wo of 4
+  // blocks scales its input ([1, in]): each with PEFT's vector, bit for bit.
+  ASSERT_EQ(ia3.adapters().size(), 2u * 6u + 4u);
+  const SafetensorsFile file = SafetensorsFile::open(kNative + "/ia3/adapter_model.safetensors");
+  EXPECT_EQ(file.size(), ia3.adapters().size());
+  int wo = 0;
+  for (const auto& [name, a] : ia3.adapters()) {
+    SCOPED_TRACE(name);
+    const bool ff = name.ends_with(".wo");
+    wo += ff;
+    EXPECT_EQ(a->feedforward, ff);
+    EXPECT_EQ(a->l.shape()[ff ? 1 : 0], a->l.numel());
+    const std::vector<float> l = a->l.to_vector<float>();
+    EXPECT_EQ(l, file.tensor("base_model.model." + name + ".ia3_l", DType::f32).to_vector<float>());
+    EXPECT_TRUE(std::none_of(l.begin(), l.end(), [](float v) { return v == 1.0f; }));
+  }
+  EXPECT_EQ(wo, 4);
+  cases.expect_matches(*model);
+}
+
+// Without the IA3 every case's logits are off PEFT's by more than the tolerance.
+TEST(HfPeftNative, ia3_changes_the_logits) {
+  const NativeCases cases("ia3");
+  auto bare = cases.load_model();
+  cases.expect_far_from(*bare);
+}
+
+// PEFT's file with each attention's k and v vectors swapped (same shapes) imports, and gives
+// other logits than PEFT's: each vector must reach its own module. With feedforward_modules
+// emptied (wo scaling its output, [d_model, 1]) PEFT's [1, d_ff] wo vectors do not fit.
+TEST(HfPeftNative, ia3_vectors_go_to_their_own_modules) {
+  QuietLog quiet;
+  const NativeCases cases("ia3");
+  const SafetensorsFile file = SafetensorsFile::open(kNative + "/ia3/adapter_model.safetensors");
+  NamedTensors swapped;
+  for (const std::string& key : file.names()) {
+    std::string from = key;
+    const size_t at = key.rfind(".k.ia3_l");
+    const size_t av = key.rfind(".v.ia3_l");
+    if (at != std::string::npos) from.replace(at, 2, ".v");
+    if (av != std::string::npos) from.replace(av, 2, ".k");
+    swapped.emplace_back(key, file.tensor(from, DType::f32));
+  }
+  TempDir dir;
+  std::filesystem::copy_file(kNative + "/ia3/adapter_config.json", dir / "adapter_config.json");
+  save_safetensors(dir / "adapter_model.safetensors", swapped);
+  auto model = cases.load_model();
+  auto m = import_hf_peft(dir.path.string(), *model);
+  ASSERT_EQ(dynamic_cast<Ia3&>(*m).adapters().size(), 2u * 6u + 4u);
+  cases.expect_far_from(*model);
+
+  nlohmann::json config = read_json(kNative + "/ia3/adapter_config.json");
+  config["feedforward_modules"] = nlohmann::json::array();
+  TempDir dir2;
+  dir2.write("adapter_config.json", config.dump(2));
+  std::filesystem::copy_file(kNative + "/ia3/adapter_model.safetensors",
+                             dir2 / "adapter_model.safetensors");
+  auto model2 = cases.load_model();
+  EXPECT_THROW(
+      {
+        try {
+          import_hf_peft(dir2.path.string(), *model2);
+        } catch (const std::exception& e) {
+          EXPECT_NE(std::string(e.what()).find("DenseReluDense.wo.ia3_l: expected [16, 1], got "
+                                               "[1, 32]"),
+                    std::string::npos)
+              << e.what();
+          throw;
+        }
+      },
+      std::exception);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "nn/optim/adamw.h"
 #include "nn/peft/hf_peft_format.h"
 #include "nn/peft/ia3.h"
+#include "nn/peft/ia3_hf.h"
 #include "nn/peft/lora.h"
 #include "nn/peft/lora_hf.h"
 #include "nn/peft/peft.h"
@@ -601,6 +602,97 @@ TEST(PeftIa3, load_while_merged_uses_the_loaded_vectors) {
   const NamedTensors after = model->named_parameters();
   for (size_t i = 0; i < after.size(); ++i)
     EXPECT_LT(max_abs_diff(after[i].second, base[i].second), 1e-5) << after[i].first;
+}
+
+TEST(PeftIa3, hugging_face_peft_export_round_trip) {
+  auto model = tiny_model();
+  auto method = make_peft("ia3");
+  method->attach(*model);
+  auto& ia3 = dynamic_cast<Ia3&>(*method);
+  uint64_t seed = 80;
+  for (auto& [name, a] : ia3.adapters()) fill_values(a->l, seed++, 0.5, 1.5);
+  model->eval();
+  const Tensor expected = logits_of(*model, tiny_batch());
+  const std::string dir = temp_dir("hf_ia3");
+  export_hf_peft(ia3, *model, dir, "google/t5-small-lm-adapt");
+
+  // The names and shapes PEFT 0.21 writes for T5 (checked against its save_pretrained).
+  SafetensorsFile f = SafetensorsFile::open(dir + "/adapter_model.safetensors");
+  EXPECT_EQ(f.size(), 2u * 6u + 4u);  // k, v of 2 encoder + 4 decoder attentions, wo of 4
+  const auto& k = f.info("base_model.model.encoder.block.0.layer.0.SelfAttention.k.ia3_l");
+  EXPECT_EQ(k.shape, (std::vector<int64_t>{12, 1}));
+  EXPECT_EQ(k.dtype, "F32");
+  EXPECT_EQ(f.info("base_model.model.decoder.block.1.layer.2.DenseReluDense.wo.ia3_l").shape,
+            (std::vector<int64_t>{1, 24}));
+  EXPECT_EQ(f.metadata().at("format"), "pt");
+  std::ifstream cfg_in(dir + "/adapter_config.json");
+  const json cfg = json::parse(cfg_in);
+  // Exactly the keys of IA3Config(task_type="SEQ_2_SEQ_LM").to_dict() in PEFT 0.21.2.
+  std::set<std::string> keys;
+  for (const auto& [key, v] : cfg.items()) keys.insert(key);
+  EXPECT_EQ(keys,
+            (std::set<std::string>{"auto_mapping", "base_model_name_or_path", "exclude_modules",
+                                   "fan_in_fan_out", "feedforward_modules", "inference_mode",
+                                   "init_ia3_weights", "modules_to_save", "peft_type",
+                                   "peft_version", "revision", "target_modules", "task_type"}));
+  EXPECT_EQ(cfg.at("peft_type"), "IA3");
+  EXPECT_EQ(cfg.at("task_type"), "SEQ_2_SEQ_LM");
+  EXPECT_EQ(cfg.at("target_modules"), json({"k", "v", "wo"}));
+  EXPECT_EQ(cfg.at("feedforward_modules"), json({"wo"}));
+  EXPECT_EQ(cfg.at("base_model_name_or_path"), "google/t5-small-lm-adapt");
+
+  auto fresh = tiny_model();
+  fresh->eval();
+  auto imported = import_hf_peft(dir, *fresh);
+  ASSERT_EQ(imported->name(), "ia3");
+  EXPECT_EQ(values(logits_of(*fresh, tiny_batch())), values(expected));
+
+  json bad = cfg;
+  bad["fan_in_fan_out"] = true;
+  EXPECT_THROW_MSG(ia3_settings_from_hf(bad),
+                   "[hf_peft:ia3] adapter_config.json: fan_in_fan_out = true: Conv1D-style "
+                   "weights is not supported by softprompt's IA3");
+  for (const char* key : {"modules_to_save", "exclude_modules", "layers_to_transform"}) {
+    bad = cfg;
+    bad[key] = json({"lm_head"});
+    EXPECT_THROW_MSG(ia3_settings_from_hf(bad), std::string(key) + " = [\"lm_head\"]");
+  }
+  bad = cfg;
+  bad["init_ia3_weights"] = false;  // only PEFT's init; the vectors come from the file
+  EXPECT_NO_THROW(ia3_settings_from_hf(bad));
+  bad = cfg;
+  bad["target_modules"] = ".*\\.(k|wo)";
+  bad["feedforward_modules"] = ".*\\.wo";
+  const json s = ia3_settings_from_hf(bad, {"encoder.block.0.layer.0.SelfAttention.k",
+                                            "encoder.block.0.layer.1.DenseReluDense.wo"});
+  EXPECT_EQ(s.at("target_regex"), ".*\\.(k|wo)");
+  EXPECT_EQ(s.at("feedforward_modules"), json({"encoder.block.0.layer.1.DenseReluDense.wo"}));
+  bad["peft_type"] = "LORA";
+  EXPECT_THROW_MSG(ia3_settings_from_hf(bad), "peft_type is \"LORA\"");
+  std::filesystem::remove_all(dir);
+}
+
+// tests/fixtures/peft/native/ia3/adapter_config.json is what PEFT 0.21.2 wrote for
+// get_peft_model(t5, IA3Config(task_type="SEQ_2_SEQ_LM")).save_pretrained(dir) (its T5
+// defaults, in its set order): we read it and write the same file.
+TEST(PeftIa3, hugging_face_peft_config_matches_peft_0_21) {
+  std::ifstream in(std::string(SP_FIXTURES_DIR) + "/peft/native/ia3/adapter_config.json");
+  ASSERT_TRUE(in.is_open());
+  const json theirs = json::parse(in);
+  const json settings = ia3_settings_from_hf(theirs);
+  EXPECT_EQ(settings.at("target_modules"), json({"wo", "k", "v"}));
+  EXPECT_EQ(settings.at("feedforward_modules"), json({"wo"}));
+  auto model = tiny_model();
+  Ia3 ia3(resolve_peft_settings("ia3", settings));
+  ia3.attach(*model);
+  EXPECT_EQ(ia3_hf_config(ia3, theirs.at("base_model_name_or_path")), theirs);
+
+  // Targets k, v with the default feed-forward "wo" attach no feed-forward vector: PEFT
+  // would refuse "wo" as no subset of target_modules, so it is left out.
+  auto model2 = tiny_model();
+  Ia3 kv(resolve_peft_settings("ia3", {{"target_modules", {"k", "v"}}}));
+  kv.attach(*model2);
+  EXPECT_EQ(ia3_hf_config(kv).at("feedforward_modules"), json::array());
 }
 
 // --- prefix tuning ---------------------------------------------------------------------
