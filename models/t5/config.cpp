@@ -29,10 +29,14 @@ Activation parse_activation(const std::string& proj, const std::string& label) {
   }
   if (act == "relu") return {gated, T5Activation::relu};
   if (act == "gelu") return {gated, gated ? T5Activation::gelu_new : T5Activation::gelu};
-  if (act == "gelu_new") return {gated, T5Activation::gelu_new};
+  // transformers' NewGELU, PytorchGELUTanh and FastGELU are one function: the tanh
+  // approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast")
+    return {gated, T5Activation::gelu_new};
   if (act == "silu" || act == "swish") return {gated, T5Activation::silu};
   fail(str_cat("[T5Config] ", label, ": feed_forward_proj \"", proj,
-               "\" is not supported; expected relu, gelu, silu or gated-<one of those>"));
+               "\" is not supported; expected relu, gelu, gelu_new (or gelu_pytorch_tanh, "
+               "gelu_fast), silu or gated-<one of those>"));
 }
 
 template <typename T>

@@ -31,6 +31,19 @@ TEST(T5Config, transformers4_config_derives_scale_from_tying) {
   EXPECT_EQ(tied.activation(), T5Activation::relu);
 }
 
+// transformers' gelu_new, gelu_pytorch_tanh and gelu_fast are the same tanh approximation.
+TEST(T5Config, tanh_gelu_spellings_are_one_activation) {
+  for (const char* act : {"gelu_new", "gelu_pytorch_tanh", "gelu_fast"}) {
+    for (const std::string prefix : {"", "gated-"}) {
+      const std::string proj = prefix + act;
+      const T5Config c = T5Config::from_json(R"({"feed_forward_proj": ")" + proj + R"("})");
+      EXPECT_EQ(c.activation(), T5Activation::gelu_new) << proj;
+      EXPECT_EQ(c.is_gated(), !prefix.empty()) << proj;
+      EXPECT_EQ(T5Config::from_json(c.to_json()).activation(), T5Activation::gelu_new) << proj;
+    }
+  }
+}
+
 TEST(T5Config, transformers5_config_keeps_both_fields) {
   T5Config c = T5Config::from_json(R"({"tie_word_embeddings": true, "scale_decoder_outputs": false,
       "feed_forward_proj": "gated-silu"})");
