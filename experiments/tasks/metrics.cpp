@@ -1,10 +1,12 @@
 #include "experiments/tasks/metrics.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string_view>
 
+#include "experiments/tasks/unicode_tables.h"
 #include "models/tokenizer/utf8.h"
 #include "tensor/error.h"
 
@@ -23,28 +25,43 @@ bool is_ascii_punctuation(char c) {
          (c >= '{' && c <= '~');
 }
 
-// Python's str.lower() for ASCII, Latin-1 and Latin Extended-A (U+0130, which lowers to
-// two code points, is left as it is); other code points are returned unchanged.
-char32_t unicode_lower(char32_t c) {
-  if ((c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 0x20;
-  if (c == 0x178) return 0xFF;
-  const bool even_upper = (c >= 0x100 && c <= 0x137 && c != 0x130) || (c >= 0x14A && c <= 0x177);
-  const bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
-  if ((even_upper && c % 2 == 0) || (odd_upper && c % 2 == 1)) return c + 1;
-  return c;
+// Whether c lies in one of the sorted, disjoint ranges.
+template <size_t N>
+bool in_ranges(const unicode_tables::Range (&ranges)[N], char32_t c) {
+  const auto* it =
+      std::upper_bound(std::begin(ranges), std::end(ranges), c,
+                       [](char32_t v, const unicode_tables::Range& r) { return v < r.first; });
+  return it != std::begin(ranges) && c <= (it - 1)->last;
 }
 
-// A character of a \w word for the \b of remove_articles, as Python's Unicode \w: ASCII
-// letters, digits and '_', and non-ASCII code points except whitespace and the symbols and
-// punctuation of Latin-1, General Punctuation (dashes, curly quotes) and Currency Symbols.
-bool is_word_char(char32_t c) {
-  if (c < 0x80)
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  if (utf8::is_space(c)) return false;
-  if (c >= 0xA0 && c <= 0xBF)  // ª ² ³ µ ¹ º ¼ ½ ¾ are \w
-    return c == 0xAA || c == 0xB2 || c == 0xB3 || c == 0xB5 || c == 0xB9 || c == 0xBA ||
-           (c >= 0xBC && c <= 0xBE);
-  return c != 0xD7 && c != 0xF7 && !(c >= 0x2000 && c <= 0x206F) && !(c >= 0x20A0 && c <= 0x20CF);
+// A character of a \w word for the \b of remove_articles: Python's \w on str patterns,
+// chr(c).isalnum() or c == '_'.
+bool is_word_char(char32_t c) { return in_ranges(unicode_tables::kWordRanges, c); }
+
+// Python's full lowercase mapping of c (one or more code points, U+0130 lowers to two), or
+// nullptr when chr(c).lower() is c itself. U+03A3 is not here: see lower_sigma.
+const char32_t* lower_mapping(char32_t c) {
+  const auto* it = std::lower_bound(
+      std::begin(unicode_tables::kLowerMap), std::end(unicode_tables::kLowerMap), c,
+      [](const unicode_tables::LowerEntry& e, char32_t v) { return e.from < v; });
+  return it != std::end(unicode_tables::kLowerMap) && it->from == c ? it->to : nullptr;
+}
+
+// The lowercase of the capital sigma at cps[i], as CPython's handle_capital_sigma: final
+// sigma when a cased letter comes before it and none after it, skipping case-ignorable
+// code points both ways (Unicode's Final_Sigma); otherwise the ordinary small sigma.
+char32_t lower_sigma(const std::vector<char32_t>& cps, size_t i) {
+  auto ignorable = [](char32_t c) { return in_ranges(unicode_tables::kCaseIgnorableRanges, c); };
+  auto cased = [](char32_t c) { return in_ranges(unicode_tables::kCasedRanges, c); };
+  size_t j = i;
+  while (j > 0 && ignorable(cps[j - 1])) --j;
+  bool final_sigma = j > 0 && cased(cps[j - 1]);
+  if (final_sigma) {
+    size_t k = i + 1;
+    while (k < cps.size() && ignorable(cps[k])) ++k;
+    final_sigma = k == cps.size() || !cased(cps[k]);
+  }
+  return final_sigma ? 0x3C2 : 0x3C3;
 }
 
 void append_utf8(std::string& out, char32_t c) {
@@ -65,14 +82,44 @@ void append_utf8(std::string& out, char32_t c) {
   }
 }
 
-// c lowercased as Python's str.lower() does, appended as UTF-8; bytes (c's own encoding,
-// or a malformed byte) when lowering leaves c as it is.
-void append_lower(std::string& out, char32_t c, std::string_view bytes) {
-  const char32_t lower = unicode_lower(c);
-  if (lower == c)
-    out.append(bytes);
-  else
-    append_utf8(out, lower);
+// One code point of a lowercased text and its UTF-8 (a malformed input byte, read as
+// U+FFFD, keeps its own byte).
+struct LoweredChar {
+  char32_t c;
+  std::string utf8;
+};
+
+// Python's str.lower() on UTF-8 text: the full Unicode mapping, code point by code point,
+// with the Final_Sigma rule for U+03A3.
+std::vector<LoweredChar> python_lower(std::string_view text) {
+  std::vector<char32_t> cps;
+  std::vector<std::string_view> own;  // each code point's bytes
+  for (size_t i = 0; i < text.size();) {
+    size_t len = 1;
+    cps.push_back(utf8::decode(text, i, &len));
+    own.push_back(text.substr(i, len));
+    i += len;
+  }
+  std::vector<LoweredChar> out;
+  out.reserve(cps.size());
+  for (size_t i = 0; i < cps.size(); ++i) {
+    const char32_t c = cps[i];
+    if (c == 0x3A3) {
+      const char32_t lower = lower_sigma(cps, i);
+      std::string b;
+      append_utf8(b, lower);
+      out.push_back({lower, std::move(b)});
+    } else if (const char32_t* lower = lower_mapping(c)) {
+      for (size_t k = 0; k < unicode_tables::kMaxLowerLength && lower[k] != 0; ++k) {
+        std::string b;
+        append_utf8(b, lower[k]);
+        out.push_back({lower[k], std::move(b)});
+      }
+    } else {
+      out.push_back({c, std::string(own[i])});
+    }
+  }
+  return out;
 }
 
 // Python's str.split() with no argument: runs of Unicode whitespace separate words.
@@ -192,20 +239,14 @@ double group_exact_match(const std::vector<int>& targets, const std::vector<int>
 }
 
 std::string normalize_squad(const std::string& text) {
-  // Lowercase and drop ASCII punctuation, one code point at a time (a malformed byte is
-  // kept as it is).
+  // Lowercase the whole text (Final_Sigma looks at the neighbours), then drop ASCII
+  // punctuation, as T5 does in that order.
   std::vector<char32_t> cps;
   std::vector<std::string> bytes;  // each kept code point's UTF-8
-  for (size_t i = 0; i < text.size();) {
-    size_t len = 1;
-    const char32_t c = utf8::decode(text, i, &len);
-    const std::string_view own = std::string_view(text).substr(i, len);
-    i += len;
-    if (c < 0x80 && is_ascii_punctuation(static_cast<char>(c))) continue;
-    std::string b;
-    append_lower(b, c, own);
-    cps.push_back(unicode_lower(c));
-    bytes.push_back(std::move(b));
+  for (LoweredChar& l : python_lower(text)) {
+    if (l.c < 0x80 && is_ascii_punctuation(static_cast<char>(l.c))) continue;
+    cps.push_back(l.c);
+    bytes.push_back(std::move(l.utf8));
   }
   // Articles become a space, as re.sub(r"\b(a|an|the)\b", " ", s) does.
   std::string out;
@@ -253,12 +294,7 @@ int wsc_simple_class(const std::string& prediction, const std::string& referent)
   auto clean = [&](const std::string& s) {
     const std::string_view stripped = utf8::strip(s);
     std::string lower;
-    for (size_t i = 0; i < stripped.size();) {
-      size_t len = 1;
-      const char32_t c = utf8::decode(stripped, i, &len);
-      append_lower(lower, c, stripped.substr(i, len));
-      i += len;
-    }
+    for (const LoweredChar& l : python_lower(stripped)) lower += l.utf8;
     std::vector<std::string> kept;
     for (std::string& w : split_on_space(lower))
       if (!kDeterminers.count(w)) kept.push_back(std::move(w));

@@ -83,6 +83,42 @@ TEST(TaskMetrics, SquadNormalisationFollowsPythonsUnicodeRules) {
   EXPECT_DOUBLE_EQ(s.f1, 1.0);
 }
 
+// Beyond Latin: the full str.lower() mapping, its Final_Sigma rule, and \w as
+// ch.isalnum() or "_". Every expected value is the output of Python 3.11 (Unicode 14) str.lower()
+// and re.sub(r"\b(a|an|the)\b", " ", s) in T5's normalize_squad / wsc_simple.
+TEST(TaskMetrics, SquadNormalisationCoversAllOfUnicode) {
+  // Greek: a capital sigma ends a word as ς, after a cased letter (skipping case-ignorable
+  // marks such as ' . U+0301) and before none; lowering comes before dropping punctuation.
+  EXPECT_EQ(normalize_squad("\u039f\u0394\u03a5\u03a3\u03a3\u0395\u03a5\u03a3."),
+            "\u03bf\u03b4\u03c5\u03c3\u03c3\u03b5\u03c5\u03c2");
+  EXPECT_EQ(
+      normalize_squad("\u03a3\u039f\u03a6\u0399\u0391\u03a3 \u03a3\u039f\u03a6\u0399\u0391\u03a3"),
+      "\u03c3\u03bf\u03c6\u03b9\u03b1\u03c2 \u03c3\u03bf\u03c6\u03b9\u03b1\u03c2");
+  EXPECT_EQ(normalize_squad("\u03a3"), "\u03c3");
+  EXPECT_EQ(normalize_squad("\u0391\u03a3'"), "\u03b1\u03c2");
+  EXPECT_EQ(normalize_squad("\u0391\u03a3.\u0391"), "\u03b1\u03c3\u03b1");
+  EXPECT_EQ(normalize_squad("\u0391\u03a3-\u0391"), "\u03b1\u03c2\u03b1");
+  EXPECT_EQ(normalize_squad("\u0391\u03a3\u0301\u0391"), "\u03b1\u03c3\u0301\u03b1");
+  EXPECT_EQ(normalize_squad("\u0391\u03a3\u0301"), "\u03b1\u03c2\u0301");
+  // Cyrillic, fullwidth Latin and Roman numerals lower, and are \w.
+  EXPECT_EQ(normalize_squad(
+                "\u041c\u041e\u0421\u041a\u0412\u0410 the \u041f\u0420\u0410\u0412\u0414\u0410"),
+            "\u043c\u043e\u0441\u043a\u0432\u0430 \u043f\u0440\u0430\u0432\u0434\u0430");
+  EXPECT_EQ(normalize_squad("\uff21\uff22\uff23 the \uff24\uff25\uff26"),
+            "\uff41\uff42\uff43 \uff44\uff45\uff46");
+  EXPECT_EQ(normalize_squad("\u216b the \u2168"), "\u217b \u2178");
+  // İ lowers to i + U+0307, and the combining dot is not \w, so "the" after it is a word.
+  EXPECT_EQ(normalize_squad("\u0130stanbul"), "i\u0307stanbul");
+  EXPECT_EQ(normalize_squad("\u0130the"), "i\u0307");
+  // Symbols and CJK punctuation are not \w: \b falls between them and an article.
+  EXPECT_EQ(normalize_squad("the\u2665"), "\u2665");
+  EXPECT_EQ(normalize_squad("\u2122the"), "\u2122");
+  EXPECT_EQ(normalize_squad("x the\u3002"), "x \u3002");
+  const SquadScore s = squad_max_over_answers({"\u2665"}, "the\u2665");
+  EXPECT_DOUBLE_EQ(s.em, 1.0);
+  EXPECT_DOUBLE_EQ(s.f1, 1.0);
+}
+
 TEST(TaskMetrics, SquadTakesTheBestAnswer) {
   // "president obama" vs "barack obama": 1 common token, P = R = 1/2 -> 0.5; vs "obama":
   // P = 1/2, R = 1 -> 2/3.
@@ -110,6 +146,17 @@ TEST(TaskMetrics, WscMatching) {
   EXPECT_EQ(wsc_simple_class("Bob", "Bob's hat"), 0);
   EXPECT_EQ(wsc_simple_class("the dog", "The cat"), 0);
   EXPECT_EQ(wsc_simple_class("\u00c9mile", "\u00e9mile"), 1);  // str.lower() is Unicode
+  // Python's str.lower() (values from Python 3.11): final sigma, Cyrillic, fullwidth, and
+  // İ -> i + U+0307, which is not a plain "i".
+  EXPECT_EQ(wsc_simple_class("\u03a3\u039f\u03a6\u0399\u0391\u03a3",
+                             "\u03c3\u03bf\u03c6\u03b9\u03b1\u03c2"),
+            1);
+  EXPECT_EQ(wsc_simple_class("\u041c\u041e\u0421\u041a\u0412\u0410",
+                             "\u043c\u043e\u0441\u043a\u0432\u0430"),
+            1);
+  EXPECT_EQ(wsc_simple_class("\uff21\uff22\uff23", "\uff41\uff42\uff43"), 1);
+  EXPECT_EQ(wsc_simple_class("\u0130stanbul", "i\u0307stanbul"), 1);
+  EXPECT_EQ(wsc_simple_class("\u0130stanbul", "istanbul"), 0);
 }
 
 // T5's wsc_simple returns -1 for a prediction that is empty once cleaned ("We don't want an
