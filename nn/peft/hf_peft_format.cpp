@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 
+#include "autograd/grad_mode.h"
 #include "models/io/atomic_file.h"
 #include "models/io/safetensors.h"
 #include "tensor/error.h"
@@ -47,6 +48,50 @@ const HfPeftConverter& hf_peft_converter_for_type(const std::string& peft_type) 
   return find_converter("peft_type", peft_type, true);
 }
 
+HfPeftConfig::HfPeftConfig(const nlohmann::json& config, const std::string& method,
+                           const std::string& peft_type, std::string display)
+    : config_(config),
+      tag_("[hf_peft:" + method + "] adapter_config.json:"),
+      display_(std::move(display)) {
+  SP_CHECK(config_.is_object(), tag_, " expected a JSON object");
+  SP_CHECK(get("peft_type") == peft_type, tag_, " peft_type is ", get("peft_type").dump(),
+           ", expected \"", peft_type, "\"");
+}
+
+nlohmann::json HfPeftConfig::get(const char* key) const {
+  return config_.contains(key) ? config_.at(key) : nlohmann::json();
+}
+
+void HfPeftConfig::refuse(const char* key, bool present, const char* what) const {
+  SP_CHECK(!present, tag_, " ", key, " = ", get(key).dump(), ": ", what,
+           " is not supported by softprompt's ", display_);
+}
+
+void HfPeftConfig::refuse_if_set(const char* key, const char* what) const {
+  refuse(key, !get(key).is_null(), what);
+}
+
+void HfPeftConfig::targets_into(nlohmann::json& settings, bool null_ok) const {
+  const nlohmann::json t = get("target_modules");
+  if (t.is_null() && null_ok) return;
+  if (t.is_string()) {
+    settings["target_regex"] = t;
+    return;
+  }
+  SP_CHECK(t.is_array(), tag_, " target_modules must be a list or a regex string, got ", t.dump());
+  settings["target_modules"] = t;
+}
+
+NamedTensors hf_peft_tensors_as_ours(const NamedTensors& tensors) {
+  const std::string prefix = kHfPeftPrefix;
+  NoGradGuard no_grad;
+  NamedTensors out;
+  for (const auto& [n, t] : tensors)
+    out.emplace_back(n.rfind(prefix, 0) == 0 ? n.substr(prefix.size()) : n,
+                     t.dtype() == DType::f32 ? t : t.to(DType::f32));
+  return out;
+}
+
 HfPeftModelInfo hf_peft_model_info(PeftHost& host) {
   HfPeftModelInfo info;
   info.token_dim = host.model_dim();
@@ -78,9 +123,9 @@ std::unique_ptr<PeftMethod> import_hf_peft(const std::string& dir, PeftHost& hos
   } catch (const nlohmann::json::exception& e) {
     SP_CHECK(false, "[hf_peft] ", path, " is not valid JSON: ", e.what());
   }
-  SP_CHECK(a.config.is_object() && a.config.contains("peft_type") &&
-               a.config["peft_type"].is_string(),
-           "[hf_peft] ", path, " has no \"peft_type\"");
+  SP_CHECK(
+      a.config.is_object() && a.config.contains("peft_type") && a.config["peft_type"].is_string(),
+      "[hf_peft] ", path, " has no \"peft_type\"");
   const HfPeftConverter& c = hf_peft_converter_for_type(a.config["peft_type"].get<std::string>());
   SafetensorsFile f = SafetensorsFile::open(dir + "/adapter_model.safetensors");
   for (const auto& n : f.names()) a.tensors.emplace_back(n, f.tensor(n));

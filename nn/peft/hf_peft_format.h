@@ -21,10 +21,9 @@
 // and import the first.
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "nn/peft/peft.h"
 
@@ -33,11 +32,43 @@ namespace sp {
 // The PEFT version whose format we write ("peft_version" in the config).
 inline constexpr const char* kHfPeftVersion = "0.21.2";
 
+// The prefix PEFT gives every adapter tensor of a PeftModel wrapping a model.
+inline constexpr const char* kHfPeftPrefix = "base_model.model.";
+
+// A PEFT adapter_config.json read key by key by a converter's from_hf. Errors start
+// "[hf_peft:<method>] adapter_config.json:".
+class HfPeftConfig {
+ public:
+  // Throws unless config is a JSON object whose peft_type is peft_type. display names the
+  // method in refusals ("LoRA").
+  HfPeftConfig(const nlohmann::json& config, const std::string& method,
+               const std::string& peft_type, std::string display);
+  const std::string& tag() const { return tag_; }
+  // The value of key, null when absent.
+  nlohmann::json get(const char* key) const;
+  // Throws "<key> = <value>: <what> is not supported by softprompt's <display>" if present.
+  void refuse(const char* key, bool present, const char* what) const;
+  // The same when key is given at all (not absent, not null).
+  void refuse_if_set(const char* key, const char* what) const;
+  // target_modules into our settings: a string is target_regex (a whole-name regex), a list
+  // target_modules; null leaves both out when null_ok (PEFT's defaults), else throws.
+  void targets_into(nlohmann::json& settings, bool null_ok) const;
+
+ private:
+  const nlohmann::json& config_;
+  std::string tag_;
+  std::string display_;
+};
+
+// adapter_model.safetensors's tensors under our names (kHfPeftPrefix removed where present;
+// names that fit no parameter are reported by load_state) and in f32.
+NamedTensors hf_peft_tensors_as_ours(const NamedTensors& tensors);
+
 // What PEFT's config records about the base model (its _prepare_prompt_learning_config).
 struct HfPeftModelInfo {
-  int64_t num_layers = 0;           // encoder layers (T5's config.num_layers)
+  int64_t num_layers = 0;  // encoder layers (T5's config.num_layers)
   int64_t num_attention_heads = 0;
-  int64_t token_dim = 0;            // d_model
+  int64_t token_dim = 0;                // d_model
   std::string base_model_name_or_path;  // empty: null
 };
 // Read from a host's attention sites and model_dim().

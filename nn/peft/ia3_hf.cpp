@@ -4,9 +4,7 @@
 #include <regex>
 #include <utility>
 
-#include "autograd/grad_mode.h"
 #include "nn/peft/hf_peft_format.h"
-#include "nn/peft/lora_hf.h"
 #include "tensor/error.h"
 
 namespace sp {
@@ -76,31 +74,18 @@ NamedTensors ia3_hf_tensors(const Ia3& ia3) {
 
 nlohmann::json ia3_settings_from_hf(const nlohmann::json& c,
                                     const std::vector<std::string>& modules) {
-  const std::string tag = "[hf_peft:ia3] adapter_config.json:";
-  SP_CHECK(c.is_object(), tag, " expected a JSON object");
-  auto get = [&](const char* key) { return c.contains(key) ? c.at(key) : nlohmann::json(); };
-  SP_CHECK(get("peft_type") == "IA3", tag, " peft_type is ", get("peft_type").dump(),
-           ", expected \"IA3\"");
-  auto unsupported = [&](const char* key, bool present, const char* what) {
-    SP_CHECK(!present, tag, " ", key, " = ", get(key).dump(), ": ", what,
-             " is not supported by softprompt's IA3");
-  };
-  unsupported("fan_in_fan_out", get("fan_in_fan_out") == true, "Conv1D-style weights");
-  unsupported("modules_to_save", !get("modules_to_save").is_null(), "fully trained modules");
-  unsupported("exclude_modules", !get("exclude_modules").is_null(), "excluded modules");
-  unsupported("layers_to_transform", !get("layers_to_transform").is_null(), "layer selection");
+  const HfPeftConfig config(c, "ia3", "IA3", "IA3");
+  const std::string& tag = config.tag();
+  config.refuse("fan_in_fan_out", config.get("fan_in_fan_out") == true, "Conv1D-style weights");
+  config.refuse_if_set("modules_to_save", "fully trained modules");
+  config.refuse_if_set("exclude_modules", "excluded modules");
+  config.refuse_if_set("layers_to_transform", "layer selection");
   // init_ia3_weights = false only changes PEFT's init; the vectors come from the file.
 
   nlohmann::json s = nlohmann::json::object();
   // null: PEFT fills in its T5 defaults (k, v, wo; feed-forward wo), which are ours.
-  const nlohmann::json t = get("target_modules");
-  if (t.is_string()) {
-    s["target_regex"] = t;
-  } else if (!t.is_null()) {
-    SP_CHECK(t.is_array(), tag, " target_modules must be a list or a regex string, got ", t.dump());
-    s["target_modules"] = t;
-  }
-  const nlohmann::json ff = get("feedforward_modules");
+  config.targets_into(s, /*null_ok=*/true);
+  const nlohmann::json ff = config.get("feedforward_modules");
   if (ff.is_string()) {
     // PEFT: re.fullmatch on the module name; ours takes a list, so name the matches.
     std::regex re;
@@ -144,19 +129,14 @@ HfPeftAdapter ia3_to_hf(const PeftMethod& m, const HfPeftModelInfo& info) {
   return {ia3_hf_config(ia3, info.base_model_name_or_path), ia3_hf_tensors(ia3)};
 }
 
+// PEFT: base_model.model.<module>.ia3_l, in our shapes; ours lack the prefix.
 std::pair<nlohmann::json, NamedTensors> ia3_from_hf(const HfPeftAdapter& a,
                                                     const HfPeftModelInfo&) {
-  NamedTensors tensors;
+  NamedTensors tensors = hf_peft_tensors_as_ours(a.tensors);
   std::vector<std::string> modules;
-  const std::string prefix = kHfPeftPrefix, suffix = ".ia3_l";
-  NoGradGuard no_grad;
-  for (const auto& [n, t] : a.tensors) {
-    // PEFT: base_model.model.<module>.ia3_l, in our shapes; ours lack the prefix. Names
-    // that do not fit are reported by load_state with the expected ones.
-    const std::string own = n.rfind(prefix, 0) == 0 ? n.substr(prefix.size()) : n;
-    if (own.ends_with(suffix)) modules.push_back(own.substr(0, own.size() - suffix.size()));
-    tensors.emplace_back(own, t.dtype() == DType::f32 ? t : t.to(DType::f32));
-  }
+  const std::string suffix = ".ia3_l";
+  for (const auto& [name, t] : tensors)
+    if (name.ends_with(suffix)) modules.push_back(name.substr(0, name.size() - suffix.size()));
   return {ia3_settings_from_hf(a.config, modules), tensors};
 }
 

@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "autograd/grad_mode.h"
 #include "nn/peft/hf_peft_format.h"
 
 namespace sp {
@@ -70,30 +69,26 @@ NamedTensors lora_hf_tensors(const Lora& lora) {
 }
 
 nlohmann::json lora_settings_from_hf(const nlohmann::json& c) {
-  const std::string tag = "[hf_peft:lora] adapter_config.json:";
-  SP_CHECK(c.is_object(), tag, " expected a JSON object");
-  auto get = [&](const char* key) { return c.contains(key) ? c.at(key) : nlohmann::json(); };
-  SP_CHECK(get("peft_type") == "LORA", tag, " peft_type is ", get("peft_type").dump(),
-           ", expected \"LORA\"");
-  auto unsupported = [&](const char* key, bool present, const char* what) {
-    SP_CHECK(!present, tag, " ", key, " = ", get(key).dump(), ": ", what,
-             " is not supported by softprompt's LoRA");
-  };
-  unsupported("use_dora", get("use_dora") == true, "DoRA");
-  unsupported("use_rslora", get("use_rslora") == true, "rank-stabilised scaling");
-  unsupported("bias", !get("bias").is_null() && get("bias") != "none", "training biases");
-  unsupported("lora_bias", get("lora_bias") == true, "a bias on lora_B");
-  unsupported("fan_in_fan_out", get("fan_in_fan_out") == true, "Conv1D-style weights");
-  unsupported("rank_pattern", !get("rank_pattern").is_null() && !get("rank_pattern").empty(),
-              "per-module ranks");
-  unsupported("alpha_pattern", !get("alpha_pattern").is_null() && !get("alpha_pattern").empty(),
-              "per-module alphas");
-  unsupported("layers_to_transform", !get("layers_to_transform").is_null(), "layer selection");
-  unsupported("modules_to_save", !get("modules_to_save").is_null(), "fully trained modules");
-  unsupported("exclude_modules", !get("exclude_modules").is_null(), "excluded modules");
+  const HfPeftConfig config(c, "lora", "LORA", "LoRA");
+  const std::string& tag = config.tag();
+  config.refuse("use_dora", config.get("use_dora") == true, "DoRA");
+  config.refuse("use_rslora", config.get("use_rslora") == true, "rank-stabilised scaling");
+  config.refuse("bias", !config.get("bias").is_null() && config.get("bias") != "none",
+                "training biases");
+  config.refuse("lora_bias", config.get("lora_bias") == true, "a bias on lora_B");
+  config.refuse("fan_in_fan_out", config.get("fan_in_fan_out") == true, "Conv1D-style weights");
+  config.refuse("rank_pattern",
+                !config.get("rank_pattern").is_null() && !config.get("rank_pattern").empty(),
+                "per-module ranks");
+  config.refuse("alpha_pattern",
+                !config.get("alpha_pattern").is_null() && !config.get("alpha_pattern").empty(),
+                "per-module alphas");
+  config.refuse_if_set("layers_to_transform", "layer selection");
+  config.refuse_if_set("modules_to_save", "fully trained modules");
+  config.refuse_if_set("exclude_modules", "excluded modules");
   // Inits that only set A and B load as saved; PiSSA, OLoRA, CorDA, LoftQ and LoRA-GA
   // rewrite the base weights when PEFT loads the adapter, which W + B A here would miss.
-  const nlohmann::json init = get("init_lora_weights");
+  const nlohmann::json init = config.get("init_lora_weights");
   const bool base_kept = init.is_null() || init.is_boolean() || init == "gaussian" || init == "eva";
   SP_CHECK(base_kept, tag, " init_lora_weights = ", init.dump(),
            ": PEFT rewrites the base model's weights when it loads such an adapter, so its "
@@ -101,19 +96,15 @@ nlohmann::json lora_settings_from_hf(const nlohmann::json& c) {
            "save_pretrained with path_initial_model_for_weight_conversion) and import that");
 
   nlohmann::json s = nlohmann::json::object();
-  SP_CHECK(get("r").is_number_integer(), tag, " r must be an integer, got ", get("r").dump());
-  s["rank"] = get("r");
-  SP_CHECK(get("lora_alpha").is_number(), tag, " lora_alpha must be a number, got ",
-           get("lora_alpha").dump());
-  s["alpha"] = get("lora_alpha").get<double>();
-  if (get("lora_dropout").is_number()) s["dropout"] = get("lora_dropout").get<double>();
-  const nlohmann::json t = get("target_modules");
-  if (t.is_string()) {
-    s["target_regex"] = t;
-  } else {
-    SP_CHECK(t.is_array(), tag, " target_modules must be a list or a regex string, got ", t.dump());
-    s["target_modules"] = t;
-  }
+  SP_CHECK(config.get("r").is_number_integer(), tag, " r must be an integer, got ",
+           config.get("r").dump());
+  s["rank"] = config.get("r");
+  SP_CHECK(config.get("lora_alpha").is_number(), tag, " lora_alpha must be a number, got ",
+           config.get("lora_alpha").dump());
+  s["alpha"] = config.get("lora_alpha").get<double>();
+  if (config.get("lora_dropout").is_number())
+    s["dropout"] = config.get("lora_dropout").get<double>();
+  config.targets_into(s, /*null_ok=*/false);
   return s;
 }
 
@@ -125,18 +116,10 @@ HfPeftAdapter lora_to_hf(const PeftMethod& m, const HfPeftModelInfo& info) {
   return {lora_hf_config(lora, info.base_model_name_or_path), lora_hf_tensors(lora)};
 }
 
+// PEFT: base_model.model.<module>.lora_{A,B}.weight; ours lack the prefix.
 std::pair<nlohmann::json, NamedTensors> lora_from_hf(const HfPeftAdapter& a,
                                                      const HfPeftModelInfo&) {
-  NamedTensors tensors;
-  const std::string prefix = kHfPeftPrefix;
-  NoGradGuard no_grad;
-  for (const auto& [n, t] : a.tensors) {
-    // PEFT: base_model.model.<module>.lora_{A,B}.weight; ours lack the prefix. Names that do
-    // not fit are reported by load_state with the expected ones.
-    const std::string own = n.rfind(prefix, 0) == 0 ? n.substr(prefix.size()) : n;
-    tensors.emplace_back(own, t.dtype() == DType::f32 ? t : t.to(DType::f32));
-  }
-  return {lora_settings_from_hf(a.config), tensors};
+  return {lora_settings_from_hf(a.config), hf_peft_tensors_as_ours(a.tensors)};
 }
 
 }  // namespace

@@ -10,12 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "nn/peft/hf_peft_format.h"
 #include "nn/peft/lora.h"
 
 namespace sp {
-
-// The prefix PEFT gives every adapter tensor of a PeftModel wrapping a model.
-inline constexpr const char* kHfPeftPrefix = "base_model.model.";
 
 // adapter_config.json for this LoRA; base_model names the base checkpoint (may be "").
 nlohmann::json lora_hf_config(const Lora& lora, const std::string& base_model = "");
