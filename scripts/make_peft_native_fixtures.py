@@ -83,6 +83,17 @@ def write_cases(path, model_rel, logits):
                    "tolerance": TOLERANCE}, f)
 
 
+
+def write_fixture(model, fixtures, name, logits, bare):
+    """PEFT's save_pretrained to native/<name>/ and its logits to native/<name>_cases.json;
+    returns the paths written and how far the adapter moves the logits."""
+    out = os.path.join(fixtures, "native", name)
+    save_adapter(model, out)
+    cases = os.path.join(fixtures, "native", name + "_cases.json")
+    write_cases(cases, "../prompt_tuning/model", logits)
+    return [out, cases], max_diff(logits, bare)
+
+
 def make_prompt_tuning(model_dir, fixtures, bare):
     torch.manual_seed(1)
     config = PromptTuningConfig(task_type="SEQ_2_SEQ_LM", num_virtual_tokens=PROMPT_LENGTH,
@@ -110,11 +121,7 @@ def make_prompt_tuning(model_dir, fixtures, bare):
         weight.copy_(saved)
     assert max_diff(case_logits(model), logits) == 0.0
 
-    out = os.path.join(fixtures, "native", "prompt_tuning")
-    save_adapter(model, out)
-    cases = os.path.join(fixtures, "native", "prompt_tuning_cases.json")
-    write_cases(cases, "../prompt_tuning/model", logits)
-    return [out, cases], max_diff(logits, bare)
+    return write_fixture(model, fixtures, "prompt_tuning", logits, bare)
 
 
 def make_lora(model_dir, fixtures, bare):
@@ -135,11 +142,7 @@ def make_lora(model_dir, fixtures, bare):
     logits = case_logits(model)
     assert max_diff(logits, bare) > 100 * TOLERANCE, "the LoRA does not change the logits"
 
-    out = os.path.join(fixtures, "native", "lora")
-    save_adapter(model, out)
-    cases = os.path.join(fixtures, "native", "lora_cases.json")
-    write_cases(cases, "../prompt_tuning/model", logits)
-    return [out, cases], max_diff(logits, bare)
+    return write_fixture(model, fixtures, "lora", logits, bare)
 
 
 def make_ia3(model_dir, fixtures, bare):
@@ -164,11 +167,7 @@ def make_ia3(model_dir, fixtures, bare):
     logits = case_logits(model)
     assert max_diff(logits, bare) > 100 * TOLERANCE, "the IA3 does not change the logits"
 
-    out = os.path.join(fixtures, "native", "ia3")
-    save_adapter(model, out)
-    cases = os.path.join(fixtures, "native", "ia3_cases.json")
-    write_cases(cases, "../prompt_tuning/model", logits)
-    return [out, cases], max_diff(logits, bare)
+    return write_fixture(model, fixtures, "ia3", logits, bare)
 
 
 def main():
