@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "experiments/spec/scalar.h"
@@ -236,6 +237,18 @@ std::vector<std::string> split_dotted(const std::string& key, const SourceLocati
   return parts;
 }
 
+namespace {
+
+// part as an index of list's items, or nullopt when it is not one.
+std::optional<size_t> list_index(const SpecNode& list, const std::string& part) {
+  const auto index = parse_int_text(part);
+  if (!index || *index < 0 || *index >= static_cast<int64_t>(list.items.size()))
+    return std::nullopt;
+  return static_cast<size_t>(*index);
+}
+
+}  // namespace
+
 void set_dotted(SpecNode& root, const std::vector<std::string>& path, SpecNode value,
                 const SourceLocation& key_loc) {
   SpecNode* node = &root;
@@ -244,11 +257,11 @@ void set_dotted(SpecNode& root, const std::vector<std::string>& path, SpecNode v
     const std::string& part = path[i];
     const bool last = i + 1 == path.size();
     if (node->is_list()) {
-      const auto index = parse_int_text(part);
-      if (!index || *index < 0 || *index >= static_cast<int64_t>(node->items.size()))
+      const auto index = list_index(*node, part);
+      if (!index)
         fail_at(key_loc, str_cat("'", part, "' is not an index of the list ", walked, " (",
                                  node->items.size(), " items)"));
-      SpecNode& item = node->items[static_cast<size_t>(*index)];
+      SpecNode& item = node->items[*index];
       if (last) {
         item = std::move(value);
         return;
@@ -282,13 +295,12 @@ void erase_dotted(SpecNode& root, const std::vector<std::string>& path, const So
     const bool last = i + 1 == path.size();
     std::string missing;  // why path[i] is not there
     if (node->is_list()) {
-      const auto index = parse_int_text(path[i]);
-      if (index && *index >= 0 && *index < static_cast<int64_t>(node->items.size())) {
+      if (const auto index = list_index(*node, path[i])) {
         if (last) {
           node->items.erase(node->items.begin() + static_cast<std::ptrdiff_t>(*index));
           return;
         }
-        node = &node->items[static_cast<size_t>(*index)];
+        node = &node->items[*index];
         continue;
       }
       missing = str_cat(" (a list of ", node->items.size(), " items)");
