@@ -202,36 +202,39 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
   return plots;
 }
 
-std::vector<ResultRecord> spec_results(const std::vector<ResultRecord>& results,
-                                       const ReportContext& context) {
-  if (context.trials.empty()) return results;
+SpecResults spec_results(const std::vector<ResultRecord>& results, const ReportContext& context) {
+  if (context.trials.empty()) return {results, 0};
   const std::set<std::string> trials(context.trials.begin(), context.trials.end());
-  std::vector<ResultRecord> out;
-  for (const ResultRecord& r : results)
-    if (trials.count(r.trial)) out.push_back(r);
+  SpecResults out;
+  std::set<std::string> others;
+  for (const ResultRecord& r : results) {
+    if (trials.count(r.trial))
+      out.records.push_back(r);
+    else
+      others.insert(r.trial);
+  }
+  out.other_trials = others.size();
   return out;
 }
 
-std::string report_markdown(const std::vector<ResultRecord>& all_results,
-                            const std::vector<SummaryRow>& rows,
+std::string report_markdown(const SpecResults& spec, const std::vector<SummaryRow>& rows,
                             const std::vector<std::string>& keys,
                             const std::vector<SummaryPlot>& plots, const ReportContext& c,
                             const std::vector<SummaryPlot>& curves) {
-  const std::vector<ResultRecord> results = spec_results(all_results, c);
-  std::set<std::string> finished_trials, other_trials;
+  const std::vector<ResultRecord>& results = spec.records;
+  std::set<std::string> finished_trials;
   for (const ResultRecord& r : results) finished_trials.insert(r.trial);
-  for (const ResultRecord& r : all_results)
-    if (!finished_trials.count(r.trial)) other_trials.insert(r.trial);
+  const size_t other_trials = spec.other_trials;
   std::string md = "# " + (c.name.empty() ? std::string("Experiment") : c.name) + "\n\n";
   if (!c.description.empty()) md += c.description + "\n\n";
   md += "Generated " + utc_timestamp() + " from `results.jsonl` (" +
         std::to_string(results.size()) + " records; " + std::to_string(finished_trials.size()) +
         " of " + std::to_string(c.trials_total) + " trials with results" +
         (c.failures.empty() ? "" : ", " + std::to_string(c.failures.size()) + " failed") +
-        (other_trials.empty() ? ""
-                              : "; the records of " + std::to_string(other_trials.size()) +
-                                    " trial" + (other_trials.size() == 1 ? "" : "s") +
-                                    " not in this spec are left out of the report") +
+        (other_trials == 0 ? ""
+                           : "; the records of " + std::to_string(other_trials) + " trial" +
+                                 (other_trials == 1 ? "" : "s") +
+                                 " not in this spec are left out of the report") +
         "). Numbers are mean \u00b1 sample standard deviation over seeds (n seeds); "
         "the same numbers are in `summary.csv`.\n\n";
 
@@ -362,9 +365,9 @@ std::string report_markdown(const std::vector<ResultRecord>& all_results,
 }
 
 ReportFiles write_reports(const std::string& dir, const ReportContext& context) {
-  const std::vector<ResultRecord> all_results =
-      read_results((fs::path(dir) / "results.jsonl").string());
-  const std::vector<ResultRecord> results = spec_results(all_results, context);
+  const SpecResults spec =
+      spec_results(read_results((fs::path(dir) / "results.jsonl").string()), context);
+  const std::vector<ResultRecord>& results = spec.records;
   const std::vector<SummaryRow> rows = summarize(results);
   const std::vector<std::string> keys = swept_keys(results);
   const std::vector<SummaryPlot> plots = summary_plots(rows, keys, context);
@@ -379,8 +382,8 @@ ReportFiles write_reports(const std::string& dir, const ReportContext& context) 
     }
   remove_stale_curve_files(dir, context.curves, curves);
   files.report_md = (fs::path(dir) / "report.md").string();
-  write_file_atomic(files.report_md,
-                    report_markdown(all_results, rows, keys, plots, context, curves), "[report]");
+  write_file_atomic(files.report_md, report_markdown(spec, rows, keys, plots, context, curves),
+                    "[report]");
   return files;
 }
 

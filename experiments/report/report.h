@@ -88,14 +88,17 @@ void remove_stale_curve_files(const std::string& dir, const std::vector<CurveSou
 // s with every character other than letters, digits and '-' replaced by '_': a file name.
 std::string file_safe_name(const std::string& s);
 
-// The records of context.trials (all of them when it is empty), in file order.
-std::vector<ResultRecord> spec_results(const std::vector<ResultRecord>& results,
-                                       const ReportContext& context);
+// results.jsonl's records of context.trials (all of them when it is empty), in file order,
+// and how many other trials have records there.
+struct SpecResults {
+  std::vector<ResultRecord> records;
+  size_t other_trials = 0;
+};
+SpecResults spec_results(const std::vector<ResultRecord>& results, const ReportContext& context);
 
-// report.md's text; curves: training_curve_plots' plots. results: results.jsonl's records,
-// of which it reports spec_results (and says how many trials it leaves out).
-std::string report_markdown(const std::vector<ResultRecord>& results,
-                            const std::vector<SummaryRow>& rows,
+// report.md's text; curves: training_curve_plots' plots. It says how many trials it leaves
+// out (results.other_trials).
+std::string report_markdown(const SpecResults& results, const std::vector<SummaryRow>& rows,
                             const std::vector<std::string>& keys,
                             const std::vector<SummaryPlot>& plots, const ReportContext& context,
                             const std::vector<SummaryPlot>& curves = {});
