@@ -53,6 +53,18 @@ void check_status(const spm::util::Status& status, const std::string& what) {
   SP_CHECK(status.ok(), "[tokenizer] ", what, ": ", status.ToString());
 }
 
+// The model with normaliser fields overridden: serialized NormalizerSpec bytes appended to
+// the model's (protobuf merges them into its own). what names the variant in errors.
+std::shared_ptr<const spm::SentencePieceProcessor> load_overridden(std::string_view model_bytes,
+                                                                   std::string_view override,
+                                                                   const std::string& what) {
+  std::string bytes(model_bytes);
+  bytes.append(override);
+  auto model = std::make_shared<spm::SentencePieceProcessor>();
+  check_status(model->LoadFromSerializedProto(bytes), what);
+  return model;
+}
+
 }  // namespace
 
 // --- loading ------------------------------------------------------------------------------
@@ -93,19 +105,13 @@ T5Tokenizer T5Tokenizer::from_serialized(std::string_view model_bytes, const std
            "' does not use T5's special ids (pad=0, eos=1, unk=2): it has pad=", model->pad_id(),
            ", eos=", model->eos_id(), ", unk=", model->unk_id());
 
-  std::string raw_bytes(model_bytes);
-  raw_bytes.append(kNoDummyPrefix, sizeof(kNoDummyPrefix));
-  auto raw = std::make_shared<spm::SentencePieceProcessor>();
-  check_status(raw->LoadFromSerializedProto(raw_bytes), "'" + name + "' without a dummy prefix");
+  auto raw = load_overridden(model_bytes, {kNoDummyPrefix, sizeof(kNoDummyPrefix)},
+                             "'" + name + "' without a dummy prefix");
 
   T5Tokenizer tok;
-  if (options.sentinel_spacing == SentinelSpacing::word_start) {
-    std::string word_bytes(model_bytes);
-    word_bytes.append(kWordStart, sizeof(kWordStart));
-    auto word = std::make_shared<spm::SentencePieceProcessor>();
-    check_status(word->LoadFromSerializedProto(word_bytes), "'" + name + "' with a dummy prefix");
-    tok.word_ = std::move(word);
-  }
+  if (options.sentinel_spacing == SentinelSpacing::word_start)
+    tok.word_ = load_overridden(model_bytes, {kWordStart, sizeof(kWordStart)},
+                                "'" + name + "' with a dummy prefix");
   tok.name_ = name;
   tok.spm_size_ = model->GetPieceSize();
   tok.extra_ids_ = options.extra_ids;
