@@ -27,7 +27,8 @@ constexpr uint64_t kInitPurpose = 3;
 constexpr uint64_t kDropoutPurpose = 4;
 constexpr uint64_t kValidationSeed = 0;  // the same validation examples for every run
 
-nlohmann::json options_json(const PretrainOptions& o) {
+// targets_length: the one used (o.targets_length, or the objective's when that is 0).
+nlohmann::json options_json(const PretrainOptions& o, int64_t targets_length) {
   nlohmann::json j = {
       {"objective", objective_name(o.objective)},
       {"data_dir", o.data_dir},
@@ -39,7 +40,7 @@ nlohmann::json options_json(const PretrainOptions& o) {
       {"batch_size", o.batch_size},
       {"grad_accumulation", o.grad_accumulation},
       {"inputs_length", o.inputs_length},
-      {"targets_length", o.targets_length},
+      {"targets_length", targets_length},
       {"noise_density", o.noise_density},
       {"mean_noise_span_length", o.mean_noise_span_length},
       {"z_loss", o.z_loss},
@@ -242,6 +243,22 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   SP_CHECK(o.eval_examples > 0, "[pretrain] eval_examples must be positive");
   SP_CHECK(o.targets_length >= 0, "[pretrain] targets_length must be 0 (the objective's) or ",
            "positive, got ", o.targets_length);
+  // Span corruption's targets follow from inputs_length; as T5's span_corruption, refuse a
+  // shorter length (packing would cut every long target). Prefix LM may be given a shorter
+  // one: its targets are cut to it, as in T5's prefix_lm.
+  const bool spans = o.objective == PretrainObjective::span_corruption;
+  const int64_t span_targets =
+      spans ? span_corruption_lengths(o.inputs_length, o.noise_density, o.mean_noise_span_length)
+                  .targets_length
+            : 0;
+  SP_CHECK(!spans || o.targets_length == 0 || o.targets_length >= span_targets,
+           "[pretrain] targets_length ", o.targets_length, " is below the ", span_targets,
+           " tokens span_corruption makes from inputs_length ", o.inputs_length, " (noise density ",
+           o.noise_density, ", mean span ", o.mean_noise_span_length,
+           "): targets would be cut; give 0 (the objective's length) or at least ", span_targets);
+  const int64_t targets_length = o.targets_length > 0 ? o.targets_length
+                                 : spans              ? span_targets
+                                                      : o.inputs_length;
   const CorpusFiles corpus = corpus_files(o.data_dir);
   fs::create_directories(o.out_dir);
   auto log = [&](const std::string& line) {
@@ -291,22 +308,6 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   log(str_cat("corpus ", o.data_dir, ": train ", train_docs->size(), " documents, ",
               train_docs->num_tokens(), " tokens; validation ", val_docs->size(), " documents, ",
               val_docs->num_tokens(), " tokens; vocabulary ", tokens.vocab_size));
-  // Span corruption's targets follow from inputs_length; as T5's span_corruption, refuse a
-  // shorter length (packing would cut every long target). Prefix LM may be given a shorter
-  // one: its targets are cut to it, as in T5's prefix_lm.
-  const bool spans = o.objective == PretrainObjective::span_corruption;
-  const int64_t span_targets =
-      spans ? span_corruption_lengths(o.inputs_length, o.noise_density, o.mean_noise_span_length)
-                  .targets_length
-            : 0;
-  SP_CHECK(!spans || o.targets_length == 0 || o.targets_length >= span_targets,
-           "[pretrain] targets_length ", o.targets_length, " is below the ", span_targets,
-           " tokens span_corruption makes from inputs_length ", o.inputs_length, " (noise density ",
-           o.noise_density, ", mean span ", o.mean_noise_span_length,
-           "): targets would be cut; give 0 (the objective's length) or at least ", span_targets);
-  const int64_t targets_length = o.targets_length > 0 ? o.targets_length
-                                 : spans              ? span_targets
-                                                      : o.inputs_length;
   PackingOptions packing;
   packing.inputs_length = o.inputs_length;
   packing.targets_length = targets_length;
@@ -392,8 +393,7 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   result.tokens_per_second = seconds > 0 ? trained_tokens / seconds : 0;
 
   nlohmann::json summary = result.to_json();
-  summary["options"] = options_json(o);
-  summary["options"]["targets_length"] = targets_length;  // the length used, not 0
+  summary["options"] = options_json(o, targets_length);
   write_file_atomic((fs::path(o.out_dir) / "pretrain.json").string(), summary.dump(2) + "\n",
                     "[pretrain]");
   return result;
