@@ -3,6 +3,7 @@
 #include "nn/dropout.h"
 #include "nn/embedding.h"
 #include "nn/linear.h"
+#include "nn/mixed_dtype.h"
 #include "nn/rms_norm.h"
 
 namespace sp {
@@ -26,7 +27,7 @@ Tensor Linear::forward(const Tensor& x) const {
 Tensor Linear::base_forward(const Tensor& x) const {
   SP_CHECK(x.dim() >= 1 && x.size(-1) == in_features_, "[Linear] input is ", describe(x),
            ", expected last dim ", in_features_);
-  return linear(x, weight, bias);
+  return mixed_linear(x, weight, bias);
 }
 
 Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim, DType dtype) {
@@ -44,7 +45,11 @@ RMSNorm::RMSNorm(int64_t dim, double eps, DType dtype) : eps_(eps) {
   register_parameter("weight", &weight);
 }
 
-Tensor RMSNorm::forward(const Tensor& x) const { return rms_norm(x, weight, eps_); }
+Tensor RMSNorm::forward(const Tensor& x) const {
+  // The output has the weight's dtype, as Hugging Face's; a weight wider than x (trained in
+  // f32 inside a bf16 model) must not widen the stream, so that output is cast back to x's.
+  return cast_if_needed(rms_norm(x, weight, eps_), narrower_dtype(weight.dtype(), x.dtype()));
+}
 
 Dropout::Dropout(double p, Generator* gen) : p_(p), gen_(gen) {
   SP_CHECK(p >= 0 && p < 1, "[Dropout] p must be in [0, 1), got ", p);

@@ -1,5 +1,6 @@
 #pragma once
-// Linear: y = x W^T + b with W stored [out, in] (Hugging Face layout).
+// Linear: y = x W^T + b with W stored [out, in] (Hugging Face layout). When x and W differ
+// in dtype it computes in the narrower one (nn/mixed_dtype.h).
 #include <cstdint>
 #include <memory>
 

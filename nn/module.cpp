@@ -99,6 +99,11 @@ std::vector<Tensor> Module::parameters() const {
   return out;
 }
 
+void Module::for_each_parameter(const std::function<void(const Tensor&)>& f) const {
+  for (const Slot& s : params_) f(*s.tensor);
+  for (const auto& [name, child] : children_) child->for_each_parameter(f);
+}
+
 NamedTensors Module::named_buffers() const {
   NamedTensors out;
   collect("", false, true, false, out);

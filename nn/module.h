@@ -9,6 +9,7 @@
 // anything else that keeps Tensor handles to parameters. load_state_dict copies values into
 // the existing storage and keeps the handles.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -46,6 +47,8 @@ class Module {
   // Recursive, dotted names, in registration order (parents' own tensors first).
   NamedTensors named_parameters() const;
   std::vector<Tensor> parameters() const;
+  // Calls f on every parameter, recursively, in named_parameters order (no names built).
+  void for_each_parameter(const std::function<void(const Tensor&)>& f) const;
   NamedTensors named_buffers() const;
   // "" for this module itself, then every descendant.
   std::vector<std::pair<std::string, Module*>> named_modules();

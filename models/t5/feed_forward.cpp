@@ -38,8 +38,8 @@ Tensor T5DenseActDense::forward(const Tensor& x) const {
   Tensor h =
       gated_ ? activate(act_, wi_0->forward(x)) * wi_1->forward(x) : activate(act_, wi->forward(x));
   h = dropout_.forward(h);
-  // transformers casts to wo's dtype here (a bf16 wo behind f32 activations).
-  if (h.dtype() != wo.weight.dtype()) h = cast(h, wo.weight.dtype());
+  // A bf16 wo behind f32 activations computes in bf16, as transformers' cast to wo's dtype
+  // here does: Linear computes in the narrower dtype.
   return wo.forward(h);
 }
 

@@ -5,6 +5,7 @@
 
 #include "autograd/ops.h"
 #include "nn/init.h"
+#include "nn/mixed_dtype.h"
 #include "tensor/kernels.h"
 
 namespace sp {
@@ -159,7 +160,7 @@ Tensor T5Stack::forward(const Tensor& inputs_embeds, const Tensor& mask, const T
   const int64_t past = cache ? cache->length : 0;
   const int64_t K = past + T;
   const T5Attention& first = block[0]->self_attention->SelfAttention;
-  const DType dtype = first.relative_attention_bias->weight.dtype();
+  const DType dtype = inputs_embeds.dtype();  // the stream's; a trained f32 bias is cast to it
   const Device device = inputs_embeds.device();
 
   // One bias (relative positions + mask) for every layer of the stack.
@@ -176,7 +177,8 @@ Tensor T5Stack::forward(const Tensor& inputs_embeds, const Tensor& mask, const T
     Tensor rel = positions_follow_indices(s)
                      ? first.compute_bias(T, T, /*bidirectional=*/!is_decoder_)
                      : first.compute_bias(s.positions, s.positions, /*bidirectional=*/!is_decoder_);
-    bias = rel + t5_segment_mask(s.segment_ids, s.segment_ids, is_decoder_, mask, dtype, device);
+    bias = cast_if_needed(rel, dtype) +
+           t5_segment_mask(s.segment_ids, s.segment_ids, is_decoder_, mask, dtype, device);
     if (is_decoder_) {
       resolve_segments({enc_segment_ids, Tensor()}, enc.size(0), enc.size(1), "encoder");
       cross_bias = t5_segment_mask(s.segment_ids, enc_segment_ids, false, enc_mask, dtype, device);
@@ -184,7 +186,7 @@ Tensor T5Stack::forward(const Tensor& inputs_embeds, const Tensor& mask, const T
   } else {
     SP_CHECK(!enc_segment_ids.defined(),
              "[T5Stack] encoder segment ids were given without decoder segment ids");
-    bias = first.compute_bias(T, K, /*bidirectional=*/!is_decoder_, past);
+    bias = cast_if_needed(first.compute_bias(T, K, /*bidirectional=*/!is_decoder_, past), dtype);
     Tensor m = t5_additive_mask(mask, T, K, is_decoder_, past, dtype, device);
     if (m.defined()) bias = bias + m;
     if (is_decoder_ && enc_mask.defined())
@@ -257,9 +259,17 @@ void T5ForConditionalGeneration::init_weights(Generator* gen) {
   if (lm_head) init::normal_(lm_head->weight, 0, f, gen);
 }
 
+DType T5ForConditionalGeneration::dtype() const {
+  DType d = shared.weight.dtype();
+  for_each_parameter([&d](const Tensor& t) {
+    if (t.defined() && is_floating(t.dtype())) d = narrower_dtype(d, t.dtype());
+  });
+  return d;
+}
+
 Tensor T5ForConditionalGeneration::embed(const Tensor& ids) const {
   SP_CHECK(ids.dim() == 2, "[T5] expected input ids as [batch, length], got ", describe(ids));
-  return shared.forward(on(ids, device()));
+  return cast_if_needed(shared.forward(on(ids, device())), dtype());
 }
 
 Tensor T5ForConditionalGeneration::encode(const Tensor& inputs_embeds,
@@ -268,7 +278,7 @@ Tensor T5ForConditionalGeneration::encode(const Tensor& inputs_embeds,
   SP_CHECK(inputs_embeds.dim() == 3 && inputs_embeds.size(2) == config_.d_model,
            "[T5] expected inputs_embeds as [batch, length, ", config_.d_model, "], got ",
            describe(inputs_embeds));
-  Tensor x = inputs_embeds.dtype() == dtype() ? inputs_embeds : cast(inputs_embeds, dtype());
+  Tensor x = cast_if_needed(inputs_embeds, dtype());
   return encoder.forward(x, attention_mask, Tensor(), Tensor(), nullptr, segments);
 }
 
@@ -286,7 +296,7 @@ Tensor T5ForConditionalGeneration::lm_logits(const Tensor& decoder_hidden) const
   Tensor h = decoder_hidden;
   if (config_.scale_decoder_outputs) h = h * std::pow(static_cast<double>(config_.d_model), -0.5);
   // An untied head is a Linear: through its forward, so an adapter on lm_head applies.
-  return lm_head ? lm_head->forward(h) : linear(h, shared.weight);
+  return lm_head ? lm_head->forward(h) : mixed_linear(h, shared.weight);
 }
 
 Tensor T5ForConditionalGeneration::shift_right(const Tensor& labels,
@@ -348,7 +358,7 @@ T5Encoded T5ForConditionalGeneration::encode_inputs(const T5Inputs& host_in) con
                  (in.task_ids.dim() == 1 && in.task_ids.size(0) == embeds.size(0)),
              "[T5] task_ids must be [", embeds.size(0), "] (one per example), got ",
              describe(in.task_ids));
-    Tensor x = embeds.dtype() == dtype() ? embeds : cast(embeds, dtype());
+    Tensor x = cast_if_needed(embeds, dtype());
     std::tie(embeds, out.mask) = input_hook_->forward(x, out.mask, in.task_ids);
   }
   out.hidden = encode(embeds, out.mask, segments);

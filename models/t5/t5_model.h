@@ -145,7 +145,9 @@ class T5ForConditionalGeneration : public Module, public PeftHost {
                                       Generator* dropout_gen = nullptr);
 
   const T5Config& config() const { return config_; }
-  DType dtype() const { return shared.weight.dtype(); }
+  // The dtype the model computes in: its narrowest parameter dtype. That is bf16 for a bf16
+  // backbone even when a bf16 run keeps the tensors it trains in f32 (nn/mixed_dtype.h).
+  DType dtype() const;
   // Where the model's weights live; forward, encode_inputs and embed move host inputs
   // (ids, masks, labels, segments, task ids) there.
   Device device() const { return shared.weight.device(); }
