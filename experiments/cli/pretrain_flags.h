@@ -38,6 +38,10 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
   sub.add_option("--targets-length", o.targets_length,
                  "Decoder tokens per row; 0: what the objective needs for --inputs-length")
       ->capture_default_str();
+  sub.add_option("--shuffle-buffer", o.shuffle_buffer,
+                 "Training examples shuffled together after they are made; 0: none")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   OptimizerSpec& opt = o.optimizer;
   sub.add_option("--optimizer", opt.name,
                  "adafactor (T5X's pretraining settings), adamw (beta 0.9/0.999, eps 1e-8) or sgd")

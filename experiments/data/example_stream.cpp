@@ -19,6 +19,9 @@ constexpr uint64_t kNoisePurpose = 2;
 // the state records (older versions recorded only the seed and the document count).
 void check_state(const nlohmann::json& s, const char* objective, const nlohmann::json& settings) {
   SP_CHECK(s.is_object(), "[data] a stream state must be a JSON object, got ", s.dump());
+  SP_CHECK(!s.contains("shuffle_block"), "[data] the state is for a stream that shuffles its ",
+           "examples in blocks of ", s.at("shuffle_block").dump(), "; this one does not ",
+           "(shuffle_buffer 0)");
   const nlohmann::json saved_objective = s.value("objective", nlohmann::json());
   SP_CHECK(saved_objective == objective, "[data] the state is for objective ",
            saved_objective.dump(), ", this stream is ", objective);

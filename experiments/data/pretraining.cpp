@@ -11,6 +11,7 @@
 #include "experiments/data/corpus_builder.h"
 #include "experiments/data/example_stream.h"
 #include "experiments/data/packing.h"
+#include "experiments/data/shuffled_stream.h"
 #include "experiments/data/tokenized_documents.h"
 #include "experiments/data/unigram_baseline.h"
 #include "experiments/objectives/span_corruption.h"
@@ -43,6 +44,7 @@ nlohmann::json options_json(const PretrainOptions& o, int64_t targets_length) {
       {"targets_length", targets_length},
       {"noise_density", o.noise_density},
       {"mean_noise_span_length", o.mean_noise_span_length},
+      {"shuffle_buffer", o.shuffle_buffer},
       {"z_loss", o.z_loss},
       {"seed", o.seed},
       {"device", o.device.str()},
@@ -165,18 +167,22 @@ std::unique_ptr<ExampleStream> make_stream(const PretrainOptions& o,
                                            std::shared_ptr<const TokenizedDocuments> docs,
                                            const SpecialTokens& vocab, uint64_t seed, bool shuffle,
                                            int64_t max_epochs) {
+  std::unique_ptr<ExampleStream> stream;
   if (o.objective == PretrainObjective::span_corruption) {
     SpanCorruptionStreamOptions s;
     s.seed = seed, s.shuffle = shuffle, s.max_epochs = max_epochs, s.vocab = vocab;
     s.inputs_length = o.inputs_length;
     s.noise_density = o.noise_density;
     s.mean_noise_span_length = o.mean_noise_span_length;
-    return std::make_unique<SpanCorruptionStream>(std::move(docs), s);
+    stream = std::make_unique<SpanCorruptionStream>(std::move(docs), s);
+  } else {
+    PrefixLmStreamOptions p;
+    p.seed = seed, p.shuffle = shuffle, p.max_epochs = max_epochs, p.vocab = vocab;
+    p.prefix_lm.inputs_length = o.inputs_length;
+    stream = std::make_unique<PrefixLmStream>(std::move(docs), p);
   }
-  PrefixLmStreamOptions p;
-  p.seed = seed, p.shuffle = shuffle, p.max_epochs = max_epochs, p.vocab = vocab;
-  p.prefix_lm.inputs_length = o.inputs_length;
-  return std::make_unique<PrefixLmStream>(std::move(docs), p);
+  if (!shuffle || o.shuffle_buffer < 2) return stream;
+  return std::make_unique<BlockShuffledStream>(std::move(stream), o.shuffle_buffer, seed);
 }
 
 // The validation examples packed into batches of batch_size rows.
@@ -241,6 +247,8 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   SP_CHECK(o.inputs_length >= 4, "[pretrain] inputs_length must be at least 4, got ",
            o.inputs_length);
   SP_CHECK(o.eval_examples > 0, "[pretrain] eval_examples must be positive");
+  SP_CHECK(o.shuffle_buffer >= 0, "[pretrain] shuffle_buffer must be >= 0 (0: no shuffling), got ",
+           o.shuffle_buffer);
   SP_CHECK(o.targets_length >= 0, "[pretrain] targets_length must be 0 (the objective's) or ",
            "positive, got ", o.targets_length);
   // Span corruption's targets follow from inputs_length; as T5's span_corruption, refuse a

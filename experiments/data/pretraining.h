@@ -10,8 +10,9 @@
 //   PretrainResult r = run_pretraining(o);      // r.model_dir: a Hugging Face checkpoint
 //
 // Data: the corpus's train split, tokenized once, streamed by SpanCorruptionStream or
-// PrefixLmStream (seeded by seed, resumable), packed several examples per row
-// (packing.h; span-corruption examples fill a row each). Validation: the first
+// PrefixLmStream (seeded by seed, resumable), shuffled in blocks of shuffle_buffer examples
+// (shuffled_stream.h), packed several examples per row (packing.h; span-corruption
+// examples fill a row each). Validation: the first
 // eval_examples examples of the validation split in file order with a fixed seed, so
 // every run and every seed is scored on the same examples; the loss is the mean
 // cross-entropy per target token. The baseline: a unigram model of the train targets
@@ -68,6 +69,9 @@ struct PretrainOptions {
   // 0.15 and 3).
   double noise_density = 0.15;
   double mean_noise_span_length = 3.0;
+  // Training examples are returned in a random order within blocks of this many, as T5
+  // shuffles examples in a buffer; 0 or 1: in the order they are made.
+  int64_t shuffle_buffer = 1000;
 
   // The optimizer and its schedule (make_optimizer, experiments/training/optimizer_factory.h)
   // and the gradient clipping; by default T5's pretraining: Adafactor with T5X's defaults at

@@ -476,6 +476,7 @@ StageOutput DefaultExecutor::pretrain(const StageRequest& r) {
   o.batch_size = loop.batch_size / loop.grad_accumulation;
   o.grad_accumulation = loop.grad_accumulation;
   o.inputs_length = loop.inputs_length;
+  o.shuffle_buffer = lm ? t.lm_adapt->shuffle_buffer : t.pretrain->shuffle_buffer;
   // Span corruption's targets follow from inputs_length; prefix LM's are the spec's.
   o.targets_length = o.objective == PretrainObjective::prefix_lm ? loop.targets_length : 0;
   // The spec's optimizer and schedule, every key of them, as the tune stage builds its own.

@@ -96,8 +96,9 @@ struct PretrainStage : LoopSpec {
   double noise_density = 0.15;
   double mean_noise_span_length = 3.0;
   bool pack = true;
-  std::string hash;        // filled by the loader
-  std::string depends_on;  // the hash this stage starts from (the model's origin)
+  int64_t shuffle_buffer = 1000;  // examples shuffled together after they are made; 0: none
+  std::string hash;               // filled by the loader
+  std::string depends_on;         // the hash this stage starts from (the model's origin)
   nlohmann::json canonical_json() const;
 };
 
@@ -105,6 +106,7 @@ struct PretrainStage : LoopSpec {
 // model's checkpoint). Absent from a trial when steps is 0.
 struct LmAdaptStage : LoopSpec {
   bool pack = true;
+  int64_t shuffle_buffer = 1000;
   std::string hash;
   std::string depends_on;
   nlohmann::json canonical_json() const;

@@ -76,6 +76,7 @@ nlohmann::json PretrainStage::canonical_json() const {
     j["mean_noise_span_length"] = mean_noise_span_length;
   }
   j["pack"] = pack;
+  j["shuffle_buffer"] = shuffle_buffer;
   return j;
 }
 
@@ -83,6 +84,7 @@ nlohmann::json LmAdaptStage::canonical_json() const {
   nlohmann::json j = loop_json(*this);
   j["objective"] = "prefix_lm";
   j["pack"] = pack;
+  j["shuffle_buffer"] = shuffle_buffer;
   return j;
 }
 

@@ -212,12 +212,14 @@ Stage pretraining_defaults() {
   return d;
 }
 
-// The loop of a pretraining stage, with what both check beside it: packing (always on) and
-// run_pretraining's minimum inputs length, for either objective.
+// The loop of a pretraining stage, with what both check beside it: packing (always on),
+// example shuffling and run_pretraining's minimum inputs length, for either objective.
 template <typename Stage>
 void parse_pretraining_loop(MapReader& r, Stage& s, const Stage& d) {
   s.pack = r.boolean("pack", d.pack);
   r.check(s.pack, "pack", "must be true: pretraining always packs its examples");
+  s.shuffle_buffer = r.integer("shuffle_buffer", d.shuffle_buffer);
+  r.check(s.shuffle_buffer >= 0, "shuffle_buffer", "must be >= 0 (0: no shuffling)");
   parse_loop(r, s, d, true);
   r.check(s.inputs_length >= 4, "inputs_length",
           str_cat("must be >= 4 for pretraining, got ", s.inputs_length));

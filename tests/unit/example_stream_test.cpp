@@ -1,5 +1,5 @@
-// Resumable pretraining streams (experiments/data/example_stream.h) and the unigram
-// baseline.
+// Resumable pretraining streams (experiments/data/example_stream.h), their block shuffle
+// (shuffled_stream.h) and the unigram baseline.
 #include "experiments/data/example_stream.h"
 
 #include <gtest/gtest.h>
@@ -8,7 +8,9 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <tuple>
 
+#include "experiments/data/shuffled_stream.h"
 #include "experiments/data/unigram_baseline.h"
 #include "experiments/objectives/span_corruption.h"
 #include "test_util.h"
@@ -376,6 +378,97 @@ TEST(PrefixLmStream, one_productive_document_among_empty_ones_is_enough) {
       EXPECT_EQ(got.size(), 12u);
     }
   }
+}
+
+// --- BlockShuffledStream -------------------------------------------------------------
+
+// A span-corruption stream over make_docs(30), shuffled in blocks of `block`.
+std::unique_ptr<BlockShuffledStream> shuffled(int64_t block, uint64_t seed, int64_t max_epochs) {
+  SpanCorruptionStreamOptions o;
+  o.inputs_length = 32;
+  o.seed = seed;
+  o.max_epochs = max_epochs;
+  o.vocab = small_vocab();
+  return std::make_unique<BlockShuffledStream>(
+      std::make_unique<SpanCorruptionStream>(make_docs(30), o), block, seed);
+}
+
+TEST(BlockShuffledStream, each_block_is_a_permutation_of_the_inner_block) {
+  constexpr int64_t kBlock = 8;
+  SpanCorruptionStreamOptions o;
+  o.inputs_length = 32;
+  o.max_epochs = 1;
+  o.vocab = small_vocab();
+  SpanCorruptionStream plain(make_docs(30), o);
+  const std::vector<Seq2SeqExample> made = plain.take(1000);
+  auto stream = shuffled(kBlock, 0, 1);
+  const std::vector<Seq2SeqExample> got = stream->take(1000);
+  ASSERT_EQ(got.size(), made.size());
+  ASSERT_GT(made.size() % static_cast<size_t>(kBlock), 0u);  // the last block is shorter
+  int moved_blocks = 0;
+  for (size_t start = 0; start < made.size(); start += static_cast<size_t>(kBlock)) {
+    const size_t end = std::min(made.size(), start + static_cast<size_t>(kBlock));
+    std::vector<Seq2SeqExample> a(made.begin() + start, made.begin() + end);
+    std::vector<Seq2SeqExample> b(got.begin() + start, got.begin() + end);
+    moved_blocks += a != b;
+    const auto key = [](const Seq2SeqExample& x, const Seq2SeqExample& y) {
+      return std::tie(x.inputs, x.targets) < std::tie(y.inputs, y.targets);
+    };
+    std::sort(a.begin(), a.end(), key);
+    std::sort(b.begin(), b.end(), key);
+    EXPECT_EQ(a, b) << "block starting at " << start;
+  }
+  EXPECT_GE(moved_blocks, static_cast<int>(made.size() / static_cast<size_t>(kBlock)) - 1);
+  EXPECT_FALSE(stream->next().has_value());
+  EXPECT_FALSE(stream->next().has_value());
+  EXPECT_EQ(stream->examples_produced(), static_cast<int64_t>(made.size()));
+  // The order is the seed's.
+  EXPECT_EQ(shuffled(kBlock, 0, 1)->take(20),
+            std::vector<Seq2SeqExample>(got.begin(), got.begin() + 20));
+  EXPECT_NE(shuffled(kBlock, 1, 1)->take(20), shuffled(kBlock, 0, 1)->take(20));
+}
+
+TEST(BlockShuffledStream, resumes_exactly_inside_a_block_and_at_its_end) {
+  const std::vector<Seq2SeqExample> expected = shuffled(5, 3, 0)->take(40);
+  for (int64_t cut : {0, 1, 4, 5, 6, 23}) {
+    auto first = shuffled(5, 3, 0);
+    first->take(cut);
+    const std::string saved = first->state().dump();
+    auto second = shuffled(5, 3, 0);
+    second->set_state(nlohmann::json::parse(saved));
+    EXPECT_EQ(second->examples_produced(), cut);
+    EXPECT_EQ(second->take(15),
+              std::vector<Seq2SeqExample>(expected.begin() + cut, expected.begin() + cut + 15))
+        << "resumed at " << cut << " from " << saved;
+  }
+  // At the end of a finite stream, the state restores the end.
+  auto done = shuffled(5, 3, 1);
+  done->take(1000);
+  auto again = shuffled(5, 3, 1);
+  again->set_state(done->state());
+  EXPECT_FALSE(again->next().has_value());
+}
+
+TEST(BlockShuffledStream, state_from_another_configuration_is_refused) {
+  auto five = shuffled(5, 0, 0);
+  five->take(3);
+  EXPECT_THROW_MSG(shuffled(6, 0, 0)->set_state(five->state()),
+                   "the state is for shuffle_buffer 5, this stream has shuffle_buffer 6");
+  EXPECT_THROW_MSG(shuffled(5, 2, 0)->set_state(five->state()), "this stream has seed 2");
+  SpanCorruptionStreamOptions o;
+  o.inputs_length = 32;
+  o.vocab = small_vocab();
+  SpanCorruptionStream plain(make_docs(30), o);
+  EXPECT_THROW_MSG(plain.set_state(five->state()),
+                   "shuffles its examples in blocks of 5; this one does not (shuffle_buffer 0)");
+  EXPECT_THROW_MSG(five->set_state(plain.state()),
+                   "does not shuffle its examples; this one shuffles blocks of 5");
+  nlohmann::json bad = five->state();
+  bad["position"] = 9;
+  EXPECT_THROW_MSG(shuffled(5, 0, 0)->set_state(bad), "position 9 is past its block of 5");
+  EXPECT_THROW_MSG(
+      BlockShuffledStream(std::make_unique<SpanCorruptionStream>(make_docs(3), o), 1, 0),
+      "a shuffle block must hold at least 2 examples, got 1");
 }
 
 TEST(UnigramModel, cross_entropy_by_hand) {

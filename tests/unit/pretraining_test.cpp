@@ -159,6 +159,30 @@ TEST(Pretraining, noise_settings_reach_the_span_corruption_stream) {
   EXPECT_NE(run_pretraining(a).initial_loss, run_pretraining(b).initial_loss);
 }
 
+// Training examples are shuffled in blocks (shuffle_buffer); the validation ones are not.
+TEST(Pretraining, shuffle_buffer_reorders_the_training_examples_only) {
+  TempDir dir;
+  PretrainOptions shuffled = tiny_options(shared_corpus(), (dir.path / "shuffled").string());
+  shuffled.steps = 1;
+  shuffled.eval_every = 1;
+  PretrainOptions in_order = shuffled;
+  in_order.out_dir = (dir.path / "in_order").string();
+  in_order.shuffle_buffer = 0;
+  const PretrainResult a = run_pretraining(shuffled);
+  const PretrainResult b = run_pretraining(in_order);
+  EXPECT_EQ(a.initial_loss, b.initial_loss);
+  EXPECT_NE(a.train.final_loss, b.train.final_loss);  // step 1 saw other examples
+  const nlohmann::json summary =
+      nlohmann::json::parse(std::ifstream(dir.path / "shuffled" / "pretrain.json"));
+  EXPECT_EQ(summary["options"]["shuffle_buffer"].get<int64_t>(), 1000);
+  // A rerun resumes the saved stream, which must be shuffled the same way.
+  in_order.steps = 2;
+  in_order.shuffle_buffer = 4;
+  EXPECT_THROW_MSG(run_pretraining(in_order), "does not shuffle its examples; this one shuffles");
+  in_order.shuffle_buffer = -1;
+  EXPECT_THROW_MSG(run_pretraining(in_order), "[pretrain] shuffle_buffer must be >= 0");
+}
+
 // A rerun in the same out_dir resumes its data stream; with another inputs_length the
 // saved position belongs to other pieces, and the run says so instead of going on.
 TEST(Pretraining, resuming_with_other_data_settings_is_refused) {

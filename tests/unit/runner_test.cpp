@@ -599,11 +599,15 @@ TEST(RunnerExecutor, PretrainingTrainsWithTheSpecsOptimizer) {
   const nlohmann::json summary = nlohmann::json::parse(read_text(stage / "pretrain.json"));
   EXPECT_EQ(summary["options"]["optimizer"]["name"], "adamw");
   EXPECT_EQ(summary["options"]["optimizer"]["weight_decay"], 0.1);
+  EXPECT_EQ(summary["options"]["shuffle_buffer"], 1000);  // the stage's default, passed on
 
   // What run_pretraining cannot honour is refused before any work, at its line.
   EXPECT_THROW_MSG(
       parse_spec(adapt_spec_yaml(in.checkpoint, in.text, ", pack: false"), dir / "adapt.yaml"),
       "stages.lm_adapt.pack must be true: pretraining always packs its examples");
+  EXPECT_THROW_MSG(parse_spec(adapt_spec_yaml(in.checkpoint, in.text, ", shuffle_buffer: -1"),
+                              dir / "adapt.yaml"),
+                   "stages.lm_adapt.shuffle_buffer must be >= 0 (0: no shuffling)");
 }
 
 }  // namespace
