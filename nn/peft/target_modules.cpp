@@ -2,7 +2,6 @@
 
 #include <regex>
 
-#include "nn/peft/peft_host.h"
 #include "tensor/error.h"
 
 namespace sp {
@@ -48,21 +47,23 @@ nlohmann::json TargetModules::to_peft_json() const {
   return names;
 }
 
-std::vector<std::pair<std::string, Linear*>> select_linears(Module& root,
-                                                            const TargetModules& targets,
-                                                            const std::string& tag) {
-  std::vector<std::pair<std::string, Linear*>> all = named_linears(root), chosen;
+std::vector<size_t> select_names(const std::vector<std::string>& names,
+                                 const TargetModules& targets, const std::string& tag,
+                                 const std::string& kind) {
+  std::vector<size_t> chosen;
   std::regex re;
   if (!targets.regex.empty()) re = std::regex(targets.regex);
-  for (auto& [name, linear] : all) {
-    const bool hit = targets.regex.empty() ? targets.matches(name) : std::regex_match(name, re);
-    if (hit) chosen.emplace_back(name, linear);
+  for (size_t i = 0; i < names.size(); ++i) {
+    const bool hit =
+        targets.regex.empty() ? targets.matches(names[i]) : std::regex_match(names[i], re);
+    if (hit) chosen.push_back(i);
   }
   if (chosen.empty()) {
     std::string some;
-    for (size_t i = 0; i < all.size() && i < 4; ++i) some += (i ? ", " : "") + all[i].first;
-    fail(str_cat(tag, " no linear layer matches target ", targets.to_peft_json().dump(),
-                 "; the model's linears are named like ", some));
+    for (size_t i = 0; i < names.size() && i < 4; ++i) some += (i ? ", " : "") + names[i];
+    fail(str_cat(tag, " no ", kind, " matches target ", targets.to_peft_json().dump(),
+                 names.empty() ? str_cat("; the model has no ", kind)
+                               : str_cat("; the model's ", kind, "s are named like ", some)));
   }
   return chosen;
 }

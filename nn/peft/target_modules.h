@@ -1,8 +1,9 @@
 #pragma once
-// Which Linear layers a method wraps, chosen by module name as Hugging Face PEFT chooses
-// them (LoRA, IA3): a list of names matches a module whose dotted name equals an entry or
-// ends with "." + entry ("q" matches "encoder.block.0.layer.0.SelfAttention.q"); a regex
-// matches a module whose whole name matches it (re.fullmatch).
+// Which modules a method adapts, chosen by module name as Hugging Face PEFT chooses them
+// (LoRA's and IA3's Linear layers, LN tuning's norms): a list of names matches a module whose
+// dotted name equals an entry or ends with "." + entry ("q" matches
+// "encoder.block.0.layer.0.SelfAttention.q"); a regex matches a module whose whole name matches it
+// (re.fullmatch).
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -26,10 +27,31 @@ struct TargetModules {
   nlohmann::json to_peft_json() const;
 };
 
-// The Linear layers of root that targets select, in registration order. Throws naming the
-// targets and a few of the model's linear names when nothing matches.
-std::vector<std::pair<std::string, Linear*>> select_linears(Module& root,
-                                                            const TargetModules& targets,
-                                                            const std::string& tag);
+// Indices of the names that targets select. Throws when none does, naming the targets and
+// a few of the names (kind: what they are, "linear layer").
+std::vector<size_t> select_names(const std::vector<std::string>& names,
+                                 const TargetModules& targets, const std::string& tag,
+                                 const std::string& kind);
+
+// The modules of type M under root that targets select, in registration order; throws as
+// select_names when none does.
+template <typename M>
+std::vector<std::pair<std::string, M*>> select_modules(Module& root, const TargetModules& targets,
+                                                       const std::string& tag,
+                                                       const std::string& kind) {
+  std::vector<std::pair<std::string, M*>> all, chosen;
+  std::vector<std::string> names;
+  for (auto& [name, module] : root.named_modules())
+    if (auto* m = dynamic_cast<M*>(module)) all.emplace_back(name, m), names.push_back(name);
+  for (size_t i : select_names(names, targets, tag, kind)) chosen.push_back(all[i]);
+  return chosen;
+}
+
+// The Linear layers of root that targets select (LoRA, IA3).
+inline std::vector<std::pair<std::string, Linear*>> select_linears(Module& root,
+                                                                   const TargetModules& targets,
+                                                                   const std::string& tag) {
+  return select_modules<Linear>(root, targets, tag, "linear layer");
+}
 
 }  // namespace sp
