@@ -9,8 +9,8 @@
 // Batch 8, 128 input tokens, 8 target tokens; dropout 0.1 (train mode).
 // Methods at their usual settings: prompt_tuning p = 20 (so the encoder sees 148 positions),
 // prefix_tuning p = 20 in every attention layer, lora rank 8 on q and v, ia3 on k, v, wo,
-// model_tuning everything. Adafactor as the paper (factored, no parameter scaling, lr 0.3 is
-// irrelevant to the cost).
+// ln_tuning every norm (kept f32 in a bf16 backbone), model_tuning everything. Adafactor as the
+// paper (factored, no parameter scaling, lr 0.3 is irrelevant to the cost).
 //
 // Counters:
 //   peak_MiB      the CPU allocator's high-water mark during one steady-state step, counting
@@ -30,6 +30,7 @@
 #include <string>
 
 #include "autograd/ops.h"
+#include "experiments/training/dtype_policy.h"
 #include "models/t5/t5_model.h"
 #include "nn/optim/adafactor.h"
 #include "nn/peft/peft.h"
@@ -69,11 +70,15 @@ void peft_step(benchmark::State& state, DType dt, const std::string& method_name
   c.vocab_size = 32128;
   c.dropout_rate = 0.1;
   Generator gen(1234);
-  auto model = std::make_unique<T5ForConditionalGeneration>(c, dt, &gen);
+  auto model = std::make_unique<T5ForConditionalGeneration>(c, DType::f32, &gen);
   model->init_weights(&gen);
   model->train();
   auto method = make_peft(method_name, method_settings(method_name));
   method->attach(*model);
+  // As a run with that backbone dtype: the frozen weights in dt, what trains in f32 (model
+  // tuning's weights in dt too, so that its row stays the reference of its dtype).
+  if (dt != DType::f32)
+    cast_frozen_parameters(*model, dt, method_name == "model_tuning" ? dt : DType::f32);
   const NamedTensors params = method->trainable();
   std::vector<Tensor> tensors;
   std::vector<std::string> names;
@@ -116,7 +121,8 @@ void peft_step(benchmark::State& state, DType dt, const std::string& method_name
 
 [[maybe_unused]] const bool registered = [] {
   for (DType dt : {DType::f32, DType::bf16})
-    for (const char* m : {"model_tuning", "prompt_tuning", "prefix_tuning", "lora", "ia3"})
+    for (const char* m :
+         {"model_tuning", "prompt_tuning", "prefix_tuning", "lora", "ia3", "ln_tuning"})
       benchmark::RegisterBenchmark(("peft_step/" + std::string(dtype_name(dt)) + "/" + m).c_str(),
                                    peft_step, dt, std::string(m))
           ->Iterations(2)

@@ -18,6 +18,10 @@ On the tiny T5 in tests/fixtures/peft/prompt_tuning/model (loaded from disk; no 
    feed-forward wo); every ia3_l set away from ones (PEFT inits them to ones, the
    identity), with the feed-forward [1, d_ff] vectors far from any [d_ff, 1] reading;
    save_pretrained to native/ia3/, PEFT's logits to native/ia3_cases.json.
+4. LN tuning: get_peft_model(LNTuningConfig(SEQ_2_SEQ_LM), PEFT's T5 default: every
+   layer_norm and final_layer_norm); every tuned copy's weight set away from the base
+   norm's (PEFT starts from a copy, the identity); save_pretrained to native/ln_tuning/,
+   PEFT's logits to native/ln_tuning_cases.json.
 
 Each cases file: {"model", "cases": [{input_ids, decoder_input_ids}], "peft_logits":
 [case][position][vocab], "tolerance"}, the format of tests/fixtures/peft/prompt_tuning/cases.json.
@@ -34,7 +38,8 @@ import shutil
 import sys
 
 import torch
-from peft import IA3Config, LoraConfig, PromptTuningConfig, PromptTuningInit, get_peft_model
+from peft import (IA3Config, LNTuningConfig, LoraConfig, PromptTuningConfig, PromptTuningInit,
+                  get_peft_model)
 from transformers import T5ForConditionalGeneration
 
 # What adapter_config.json names as the base model (PEFT would record our absolute path).
@@ -170,6 +175,24 @@ def make_ia3(model_dir, fixtures, bare):
     return write_fixture(model, fixtures, "ia3", logits, bare)
 
 
+def make_ln_tuning(model_dir, fixtures, bare):
+    torch.manual_seed(6)
+    model = get_peft_model(load_model(model_dir), LNTuningConfig(task_type="SEQ_2_SEQ_LM"))
+    gen = torch.Generator().manual_seed(7)
+    n = 0
+    for name, p in model.named_parameters():
+        if "ln_tuning_layers" in name:  # a copy of the base norm: the identity
+            with torch.no_grad():
+                p.mul_(0.5 + torch.rand(p.shape, generator=gen))
+            n += 1
+    assert n == 2 * 2 + 1 + 2 * 3 + 1, n  # 2 encoder, 2 decoder blocks and the final norms
+    model.eval()
+    logits = case_logits(model)
+    assert max_diff(logits, bare) > 100 * TOLERANCE, "the LN tuning does not change the logits"
+
+    return write_fixture(model, fixtures, "ln_tuning", logits, bare)
+
+
 def main():
     # PEFT keeps target_modules in a set and writes it in iteration order, which follows
     # Python's string hashing: fix the seed so that reruns write the same adapter_config.json.
@@ -187,7 +210,7 @@ def main():
     bare = case_logits(load_model(model_dir))
     written = []
     for label, make in (("prompt tuning", make_prompt_tuning), ("lora", make_lora),
-                        ("ia3", make_ia3)):
+                        ("ia3", make_ia3), ("ln tuning", make_ln_tuning)):
         paths, effect = make(model_dir, fixtures, bare)
         print(f"{label}: max |adapter - bare model| logit difference {effect:.3g}")
         written += paths

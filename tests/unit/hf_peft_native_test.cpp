@@ -4,7 +4,8 @@
 // own export (two identical blocks), PEFT's seq2seq prompt_embeddings [2p, D] holds two
 // different blocks, of which PeftModelForSeq2SeqLM reads the first; its LoRA factors
 // are all nonzero, so a misread factor, name or scale shows in the logits; and its IA3
-// vectors are all away from one, so a vector misread or applied on the wrong side shows too.
+// vectors are all away from one, so a vector misread or applied on the wrong side shows too;
+// its LN tuning norms all differ from the base model's.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "models/t5/checkpoint.h"
 #include "nn/peft/hf_peft_format.h"
 #include "nn/peft/ia3.h"
+#include "nn/peft/ln_tuning.h"
 #include "nn/peft/lora.h"
 #include "nn/peft/prompt_tuning.h"
 #include "temp_dir.h"
@@ -104,7 +106,7 @@ struct NativeCases {
 // Without its adapter the base model's logits are off PEFT's by more than the tolerance in
 // every case, for every method: the comparisons below are not vacuous.
 TEST(HfPeftNative, every_adapter_changes_the_logits) {
-  for (const char* method : {"prompt_tuning", "lora", "ia3"}) {
+  for (const char* method : {"prompt_tuning", "lora", "ia3", "ln_tuning"}) {
     SCOPED_TRACE(method);
     const NativeCases cases(method);
     cases.expect_far_from(*cases.load_model());
@@ -259,6 +261,30 @@ TEST(HfPeftNative, ia3_vectors_go_to_their_own_modules) {
         }
       },
       std::exception);
+}
+
+// --- LN tuning -------------------------------------------------------------------------
+
+TEST(HfPeftNative, ln_tuning_import_reproduces_peft_logits) {
+  QuietLog quiet;
+  const NativeCases cases("ln_tuning");
+  auto model = cases.load_model();
+  auto m = import_hf_peft(kNative + "/ln_tuning", *model);
+  ASSERT_EQ(m->name(), "ln_tuning");
+  // Every norm of 2 encoder and 2 decoder blocks and both final norms, PEFT's values.
+  const NamedTensors tuned = m->trainable();
+  ASSERT_EQ(tuned.size(), 2u * 2u + 1u + 2u * 3u + 1u);
+  const SafetensorsFile file =
+      SafetensorsFile::open(kNative + "/ln_tuning/adapter_model.safetensors");
+  EXPECT_EQ(file.size(), tuned.size());
+  for (const auto& [name, t] : tuned) {
+    SCOPED_TRACE(name);
+    const std::string norm = name.substr(0, name.size() - std::string(".weight").size());
+    EXPECT_EQ(t.to_vector<float>(),
+              file.tensor("base_model.model." + norm + ".ln_tuning_layers.weight", DType::f32)
+                  .to_vector<float>());
+  }
+  cases.expect_matches(*model);
 }
 
 }  // namespace
