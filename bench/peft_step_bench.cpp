@@ -75,10 +75,9 @@ void peft_step(benchmark::State& state, DType dt, const std::string& method_name
   model->train();
   auto method = make_peft(method_name, method_settings(method_name));
   method->attach(*model);
-  // As a run with that backbone dtype: the frozen weights in dt, what trains in f32 (model
-  // tuning's weights in dt too, so that its row stays the reference of its dtype).
-  if (dt != DType::f32)
-    cast_frozen_parameters(*model, dt, method_name == "model_tuning" ? dt : DType::f32);
+  // As a run with a bf16 backbone: the frozen weights bf16, what trains f32, the model
+  // computing in bf16 (model tuning: mixed precision, f32 weights with bf16 matmuls).
+  if (dt == DType::bf16) use_bf16_backbone(*model);
   const NamedTensors params = method->trainable();
   std::vector<Tensor> tensors;
   std::vector<std::string> names;

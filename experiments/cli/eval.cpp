@@ -81,7 +81,7 @@ int run_eval(const EvalArgs& a) {
   if (one_pass) {
     auto model = load_stage_model(a.model, ms, 0.0, nullptr);
     auto prompts = load_prompt_ensemble(members, *model);
-    if (a.dtype == "bf16") cast_frozen_parameters(*model, DType::bf16, DType::f32);
+    if (a.dtype == "bf16") use_bf16_backbone(*model);
     model->eval();
     member_predictions = predict_ensemble_texts(*model, static_cast<int64_t>(members.size()),
                                                 tokenizer, examples, task->labels(), es);
@@ -89,7 +89,7 @@ int run_eval(const EvalArgs& a) {
   for (const std::string& dir : one_pass ? std::vector<std::string>{} : members) {
     auto model = load_stage_model(a.model, ms, 0.0, nullptr);
     auto peft = load_peft(dir, *model);
-    if (a.dtype == "bf16") cast_frozen_parameters(*model, DType::bf16, DType::f32);
+    if (a.dtype == "bf16") use_bf16_backbone(*model);
     model->eval();
     member_predictions.push_back(predict_texts(*model, tokenizer, examples, task->labels(), es));
   }

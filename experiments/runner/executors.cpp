@@ -81,8 +81,7 @@ Tuned load_tuned(const StageRequest& r, const std::string& peft_dir) {
   Tuned t;
   t.model = load_stage_model(r.model_dir, r.trial->model, 0.0, nullptr);
   t.peft = load_peft(peft_dir, *t.model);
-  if (r.trial->model.dtype == DType::bf16)
-    cast_frozen_parameters(*t.model, DType::bf16, DType::f32);
+  if (r.trial->model.dtype == DType::bf16) use_bf16_backbone(*t.model);
   t.model->eval();
   return t;
 }
@@ -117,8 +116,7 @@ class DefaultExecutor : public StageExecutor {
 
     auto peft = make_peft(ts.peft.method, peft_settings(ts.peft, *task, tokenizer, ts.seed));
     peft->attach(*model);
-    if (trial.model.dtype == DType::bf16)
-      cast_frozen_parameters(*model, DType::bf16, ts.trainable_dtype);
+    if (trial.model.dtype == DType::bf16) use_bf16_backbone(*model, ts.trainable_dtype);
     const ParameterCount count = peft->parameter_count(*model);
     log << "[run]     " << ts.peft.method << ": " << count.describe() << "; " << train.size()
         << " training examples, " << val.size() << " " << ts.eval_split << " examples\n";
@@ -247,7 +245,7 @@ class DefaultExecutor : public StageExecutor {
       // Prompt ensembles run as one pass per batch, the batch replicated per prompt.
       auto model = load_stage_model(r.model_dir, trial.model, 0.0, nullptr);
       auto prompts = load_prompt_ensemble(r.tuned_dirs, *model);
-      if (trial.model.dtype == DType::bf16) cast_frozen_parameters(*model, DType::bf16, DType::f32);
+      if (trial.model.dtype == DType::bf16) use_bf16_backbone(*model);
       model->eval();
       const ParameterCount c = prompts->parameter_count(*model);
       const int64_t n = static_cast<int64_t>(r.tuned_dirs.size());

@@ -41,4 +41,10 @@ int64_t cast_frozen_parameters(Module& module, DType frozen_dtype, DType trainab
   return changed;
 }
 
+int64_t use_bf16_backbone(PeftHost& host, DType trainable_dtype) {
+  const int64_t changed = cast_frozen_parameters(host.module(), DType::bf16, trainable_dtype);
+  host.set_compute_dtype(DType::bf16);
+  return changed;
+}
+
 }  // namespace sp

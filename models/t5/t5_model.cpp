@@ -259,8 +259,13 @@ void T5ForConditionalGeneration::init_weights(Generator* gen) {
   if (lm_head) init::normal_(lm_head->weight, 0, f, gen);
 }
 
+void T5ForConditionalGeneration::set_compute_dtype(DType dtype) {
+  SP_CHECK(is_floating(dtype), "[T5] the compute dtype must be floating, got ", dtype_name(dtype));
+  compute_dtype_ = dtype;
+}
+
 DType T5ForConditionalGeneration::dtype() const {
-  DType d = shared.weight.dtype();
+  DType d = compute_dtype_.value_or(shared.weight.dtype());
   for_each_parameter([&d](const Tensor& t) {
     if (t.defined() && is_floating(t.dtype())) d = narrower_dtype(d, t.dtype());
   });

@@ -6,6 +6,7 @@
 // encoder.embed_tokens / decoder.embed_tokens are the shared embedding, not registered.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "models/t5/attention.h"
@@ -145,8 +146,9 @@ class T5ForConditionalGeneration : public Module, public PeftHost {
                                       Generator* dropout_gen = nullptr);
 
   const T5Config& config() const { return config_; }
-  // The dtype the model computes in: its narrowest parameter dtype. That is bf16 for a bf16
-  // backbone even when a bf16 run keeps the tensors it trains in f32 (nn/mixed_dtype.h).
+  // The dtype the model computes in: its narrowest parameter dtype, or set_compute_dtype's
+  // when that is narrower (bf16 for a bf16 backbone even when a bf16 run keeps the tensors
+  // it trains in f32: nn/mixed_dtype.h).
   DType dtype() const;
   // Where the model's weights live; forward, encode_inputs and embed move host inputs
   // (ids, masks, labels, segments, task ids) there.
@@ -182,6 +184,10 @@ class T5ForConditionalGeneration : public Module, public PeftHost {
   int64_t model_dim() const override { return config_.d_model; }
   Tensor input_embedding() const override { return shared.weight; }
   DType compute_dtype() const override { return dtype(); }
+  // Embeddings, the position bias and every layer's output in dtype (or in a narrower
+  // parameter dtype), wider weights cast where used: f32 weights with dtype bf16 is mixed
+  // precision. Stays set through to() and loading.
+  void set_compute_dtype(DType dtype) override;
   void set_input_hook(std::shared_ptr<const InputHook> hook) override {
     input_hook_ = std::move(hook);
   }
@@ -206,6 +212,7 @@ class T5ForConditionalGeneration : public Module, public PeftHost {
 
  private:
   T5Config config_;
+  std::optional<DType> compute_dtype_;  // set_compute_dtype's; none: the parameters'
   std::shared_ptr<const InputHook> input_hook_;
 };
 

@@ -11,7 +11,7 @@
 //
 // The norms train in place (the backbone tensors, under their own names), as model tuning
 // does: trainable() reads them from the model on every call, so a bf16 run's
-// cast_frozen_parameters, which keeps them f32 and rebinds them, is seen. save() writes the
+// use_bf16_backbone, which keeps them f32 and rebinds them, is seen. save() writes the
 // tuned scales; load_peft copies them into a fresh model's norms. Unlike PEFT, which trains
 // a copy of each norm beside the original, nothing is kept to undo the tuning.
 #include <string>

@@ -63,6 +63,10 @@ class PeftHost {
   virtual Tensor input_embedding() const = 0;
   // The dtype the backbone computes in (f32 or bf16).
   virtual DType compute_dtype() const = 0;
+  // Makes the backbone compute in dtype (or in a narrower parameter dtype) whatever its
+  // other parameters' dtypes: a bf16 run keeps what trains in f32 and computes in bf16
+  // (nn/mixed_dtype.h).
+  virtual void set_compute_dtype(DType dtype) = 0;
 
   virtual void set_input_hook(std::shared_ptr<const InputHook> hook) = 0;
   virtual std::vector<AttentionSite> attention_sites() = 0;

@@ -125,7 +125,7 @@ TEST(LnTuning, trains_f32_norms_in_a_bf16_backbone) {
   auto model = tiny_model();
   auto ln = make_peft("ln_tuning");
   ln->attach(*model);
-  cast_frozen_parameters(*model);
+  use_bf16_backbone(*model);
   EXPECT_EQ(model->dtype(), DType::bf16);
   std::set<std::string> norms;
   for (const auto& [name, t] : ln->trainable()) {

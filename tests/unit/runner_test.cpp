@@ -19,6 +19,7 @@
 #include "experiments/runner/stage_executor.h"
 #include "experiments/spec/spec.h"
 #include "experiments/training/optimizer_factory.h"
+#include "models/io/safetensors.h"
 #include "models/t5/checkpoint.h"
 #include "models/tokenizer/t5_tokenizer.h"
 #include "models/tokenizer/train_vocab.h"
@@ -608,6 +609,45 @@ TEST(RunnerExecutor, PretrainingTrainsWithTheSpecsOptimizer) {
   EXPECT_THROW_MSG(parse_spec(adapt_spec_yaml(in.checkpoint, in.text, ", shuffle_buffer: -1"),
                               dir / "adapt.yaml"),
                    "stages.lm_adapt.shuffle_buffer must be >= 0 (0: no shuffling)");
+}
+
+// A bf16 run keeps what a method trains in f32 inside the bf16 backbone: LN tuning (some
+// backbone tensors) and model tuning (every weight: mixed precision). Both train, log
+// finite losses and save f32 tensors.
+TEST(RunnerExecutor, Bf16RunsTrainWhatTheMethodTrainsInF32) {
+  TempDir dir;
+  const CheckpointAndCorpus in(dir);
+  fs::create_directories(dir.path / "rte");
+  const std::string rte = std::string(SP_FIXTURES_DIR) + "/tasks/rte/val.jsonl";
+  fs::copy_file(rte, dir.path / "rte/train.jsonl");
+  fs::copy_file(rte, dir.path / "rte/val.jsonl");
+  const ExperimentSpec spec = parse_spec(
+      "name: bf16\nmodel: {checkpoint: " + in.checkpoint +
+          ", dtype: bf16}\nstages:\n  tune: {task: rte, data_dir: " + (dir / "rte") +
+          ", peft: {method: ln_tuning}, steps: 2, batch_size: 2, inputs_length: 32, "
+          "targets_length: 4, eval_every: 2, log_every: 1, max_eval_examples: 2}\n"
+          "sweep:\n  grid:\n    stages.tune.peft.method: [ln_tuning, model_tuning]\n",
+      dir / "bf16.yaml");
+  ASSERT_NO_FATAL_FAILURE(run_with_executor(spec, dir / "run"));
+  int tuned = 0;
+  for (const auto& e : fs::directory_iterator(dir.path / "run/stages")) {
+    if (!e.path().filename().string().starts_with("tune-")) continue;
+    ++tuned;
+    SCOPED_TRACE(e.path().string());
+    std::ifstream metrics(e.path() / "metrics.jsonl");
+    int losses = 0;
+    for (std::string line; std::getline(metrics, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (!j.contains("loss")) continue;
+      EXPECT_TRUE(std::isfinite(j["loss"].get<double>())) << line;
+      ++losses;
+    }
+    EXPECT_EQ(losses, 2);
+    const SafetensorsFile saved = SafetensorsFile::open(e.path() / "model/peft_model.safetensors");
+    ASSERT_GT(saved.size(), 0u);
+    for (const std::string& name : saved.names()) EXPECT_EQ(saved.info(name).dtype, "F32") << name;
+  }
+  EXPECT_EQ(tuned, 2);
 }
 
 }  // namespace
