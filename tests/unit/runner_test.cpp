@@ -621,13 +621,13 @@ TEST(RunnerExecutor, Bf16RunsTrainWhatTheMethodTrainsInF32) {
   const std::string rte = std::string(SP_FIXTURES_DIR) + "/tasks/rte/val.jsonl";
   fs::copy_file(rte, dir.path / "rte/train.jsonl");
   fs::copy_file(rte, dir.path / "rte/val.jsonl");
-  const ExperimentSpec spec = parse_spec(
-      "name: bf16\nmodel: {checkpoint: " + in.checkpoint +
-          ", dtype: bf16}\nstages:\n  tune: {task: rte, data_dir: " + (dir / "rte") +
-          ", peft: {method: ln_tuning}, steps: 2, batch_size: 2, inputs_length: 32, "
-          "targets_length: 4, eval_every: 2, log_every: 1, max_eval_examples: 2}\n"
-          "sweep:\n  grid:\n    stages.tune.peft.method: [ln_tuning, model_tuning]\n",
-      dir / "bf16.yaml");
+  const ExperimentSpec spec =
+      parse_spec("name: bf16\nmodel: {checkpoint: " + in.checkpoint +
+                     ", dtype: bf16}\nstages:\n  tune: {task: rte, data_dir: " + (dir / "rte") +
+                     ", peft: {method: ln_tuning}, steps: 2, batch_size: 2, inputs_length: 32, "
+                     "targets_length: 4, eval_every: 2, log_every: 1, max_eval_examples: 2}\n"
+                     "sweep:\n  grid:\n    stages.tune.peft.method: [ln_tuning, model_tuning]\n",
+                 dir / "bf16.yaml");
   ASSERT_NO_FATAL_FAILURE(run_with_executor(spec, dir / "run"));
   int tuned = 0;
   for (const auto& e : fs::directory_iterator(dir.path / "run/stages")) {
