@@ -169,6 +169,13 @@ T5Config T5Config::from_json(const std::string& text, const std::string& label) 
   read_int(j, "pad_token_id", c.pad_token_id, label);
   read_int(j, "eos_token_id", c.eos_token_id, label);
   read_int(j, "decoder_start_token_id", c.decoder_start_token_id, label);
+  // transformers' attribute_map aliases, set after the keys above as PretrainedConfig sets
+  // them: an alias wins over its key, and num_hidden_layers leaves num_decoder_layers as it
+  // was (the default 6 when absent), as T5Config(num_hidden_layers=2) does.
+  read_int(j, "hidden_size", c.d_model, label);
+  read_int(j, "num_attention_heads", c.num_heads, label);
+  read_int(j, "num_hidden_layers", c.num_layers, label);
+  read_int(j, "head_dim", c.d_kv, label);
   c.validate(label);
   return c;
 }

@@ -44,6 +44,23 @@ TEST(T5Config, tanh_gelu_spellings_are_one_activation) {
   }
 }
 
+// transformers' aliases (T5Config.attribute_map) read as transformers reads them, checked
+// against T5Config.from_dict in transformers 5.24: an alias wins over its key, and
+// num_hidden_layers leaves num_decoder_layers at its default.
+TEST(T5Config, attribute_map_aliases_read_as_transformers_reads_them) {
+  const T5Config c = T5Config::from_json(
+      R"({"hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 2, "head_dim": 16})");
+  EXPECT_EQ(c.d_model, 32);
+  EXPECT_EQ(c.num_heads, 4);
+  EXPECT_EQ(c.num_layers, 2);
+  EXPECT_EQ(c.num_decoder_layers, 6);
+  EXPECT_EQ(c.d_kv, 16);
+  EXPECT_EQ(T5Config::from_json(R"({"d_model": 64, "hidden_size": 32})").d_model, 32);
+  EXPECT_EQ(T5Config::from_json(R"({"num_layers": 3})").num_decoder_layers, 3);
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"hidden_size": "wide"})", "x.json"),
+                   "[T5Config] x.json: key \"hidden_size\" must be an integer");
+}
+
 TEST(T5Config, transformers5_config_keeps_both_fields) {
   T5Config c = T5Config::from_json(R"({"tie_word_embeddings": true, "scale_decoder_outputs": false,
       "feed_forward_proj": "gated-silu"})");
