@@ -39,8 +39,7 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
                  "Decoder tokens per row; 0: what the objective needs for --inputs-length")
       ->capture_default_str();
   sub.add_option("--shuffle-buffer", o.shuffle_buffer,
-                 "Training examples shuffled together after they are made; 0: none")
-      ->check(CLI::NonNegativeNumber)
+                 "Training examples shuffled together after they are made (2 to 100000); 0: none")
       ->capture_default_str();
   OptimizerSpec& opt = o.optimizer;
   sub.add_option("--optimizer", opt.name,

@@ -21,7 +21,7 @@ void check_state(const nlohmann::json& s, const char* objective, const nlohmann:
   SP_CHECK(s.is_object(), "[data] a stream state must be a JSON object, got ", s.dump());
   SP_CHECK(!s.contains("shuffle_block"), "[data] the state is for a stream that shuffles its ",
            "examples in blocks of ", s.at("shuffle_block").dump(), "; this one does not ",
-           "(shuffle_buffer 0)");
+           "(shuffle_buffer 0): give the same shuffle_buffer to resume");
   const nlohmann::json saved_objective = s.value("objective", nlohmann::json());
   SP_CHECK(saved_objective == objective, "[data] the state is for objective ",
            saved_objective.dump(), ", this stream is ", objective);

@@ -181,7 +181,7 @@ std::unique_ptr<ExampleStream> make_stream(const PretrainOptions& o,
     p.prefix_lm.inputs_length = o.inputs_length;
     stream = std::make_unique<PrefixLmStream>(std::move(docs), p);
   }
-  if (!shuffle || o.shuffle_buffer < 2) return stream;
+  if (!shuffle || o.shuffle_buffer == 0) return stream;
   return std::make_unique<BlockShuffledStream>(std::move(stream), o.shuffle_buffer, seed);
 }
 
@@ -247,8 +247,9 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   SP_CHECK(o.inputs_length >= 4, "[pretrain] inputs_length must be at least 4, got ",
            o.inputs_length);
   SP_CHECK(o.eval_examples > 0, "[pretrain] eval_examples must be positive");
-  SP_CHECK(o.shuffle_buffer >= 0, "[pretrain] shuffle_buffer must be >= 0 (0: no shuffling), got ",
-           o.shuffle_buffer);
+  SP_CHECK(o.shuffle_buffer == 0 || (o.shuffle_buffer >= 2 && o.shuffle_buffer <= kMaxShuffleBlock),
+           "[pretrain] shuffle_buffer must be 0 (no shuffling) or 2 to ", kMaxShuffleBlock,
+           " examples, got ", o.shuffle_buffer);
   SP_CHECK(o.targets_length >= 0, "[pretrain] targets_length must be 0 (the objective's) or ",
            "positive, got ", o.targets_length);
   // Span corruption's targets follow from inputs_length; as T5's span_corruption, refuse a

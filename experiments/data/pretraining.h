@@ -69,8 +69,8 @@ struct PretrainOptions {
   // 0.15 and 3).
   double noise_density = 0.15;
   double mean_noise_span_length = 3.0;
-  // Training examples are returned in a random order within blocks of this many, as T5
-  // shuffles examples in a buffer; 0 or 1: in the order they are made.
+  // Training examples are returned in a random order within blocks of this many (2 to
+  // kMaxShuffleBlock), as T5 shuffles examples in a buffer; 0: in the order they are made.
   int64_t shuffle_buffer = 1000;
 
   // The optimizer and its schedule (make_optimizer, experiments/training/optimizer_factory.h)

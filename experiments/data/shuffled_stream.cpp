@@ -9,9 +9,9 @@
 namespace sp {
 namespace {
 
-// Purposes 1-4 are the inner streams' document order and noise, and pretraining's model
-// init and dropout (derive_seed).
-constexpr uint64_t kExampleShufflePurpose = 5;
+// Purposes 1-5 are the inner streams' document order and noise, and pretraining's model
+// init, dropout and trainer seed (derive_seed).
+constexpr uint64_t kExampleShufflePurpose = 6;
 
 int64_t state_int(const nlohmann::json& s, const char* key) {
   const auto it = s.find(key);
@@ -29,7 +29,8 @@ BlockShuffledStream::BlockShuffledStream(std::unique_ptr<ExampleStream> inner, i
       seed_(seed),
       permutation_seed_(derive_seed(seed, kExampleShufflePurpose)) {
   SP_CHECK(inner_ != nullptr, "[data] BlockShuffledStream needs a stream to shuffle");
-  SP_CHECK(block_size_ >= 2, "[data] a shuffle block must hold at least 2 examples, got ",
+  SP_CHECK(block_size_ >= 2 && block_size_ <= kMaxShuffleBlock,
+           "[data] a shuffle block must hold 2 to ", kMaxShuffleBlock, " examples, got ",
            block_size_);
 }
 
@@ -66,7 +67,8 @@ nlohmann::json BlockShuffledStream::state() const {
 void BlockShuffledStream::set_state(const nlohmann::json& s) {
   SP_CHECK(s.is_object() && s.contains("shuffle_block"),
            "[data] the state is for a stream that does not shuffle its examples; this one ",
-           "shuffles blocks of ", block_size_, " (shuffle_buffer)");
+           "shuffles blocks of ", block_size_, " (shuffle_buffer): give shuffle_buffer 0 to ",
+           "resume");
   const int64_t block_size = state_int(s, "shuffle_block");
   SP_CHECK(block_size == block_size_, "[data] the state is for shuffle_buffer ", block_size,
            ", this stream has shuffle_buffer ", block_size_);
@@ -74,20 +76,22 @@ void BlockShuffledStream::set_state(const nlohmann::json& s) {
            s.value("shuffle_seed", nlohmann::json()).dump(), ", this stream has seed ", seed_);
   const int64_t block = state_int(s, "block"), position = state_int(s, "position"),
                 examples = state_int(s, "examples");
-  SP_CHECK(block >= -1 && position >= 0 && examples >= 0 && s.contains("inner"),
+  SP_CHECK(block >= -1 && position >= 0 && examples >= 0 && s.contains("inner") &&
+               (block >= 0 || position == 0),
            "[data] shuffled stream state out of range: ", s.dump());
   inner_->set_state(s.at("inner"));
   block_index_ = block;
+  block_epoch_ = inner_->epoch();
   block_.clear();
   order_.clear();
   position_ = 0;
-  if (block >= 0) {
-    read_block();
-    SP_CHECK(position <= static_cast<int64_t>(block_.size()), "[data] the state's position ",
-             position, " is past its block of ", block_.size(), " examples");
-    position_ = position;
-  }
   examples_ = examples;
+  if (block < 0) return;
+  read_block();
+  // A position past the block leaves the stream at the block's start.
+  SP_CHECK(position <= static_cast<int64_t>(block_.size()), "[data] the state's position ",
+           position, " is past its block of ", block_.size(), " examples");
+  position_ = position;
 }
 
 }  // namespace sp

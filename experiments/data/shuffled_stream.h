@@ -16,10 +16,13 @@
 
 namespace sp {
 
+// The largest block: a block is held in memory and read again on every resume.
+inline constexpr int64_t kMaxShuffleBlock = 100000;
+
 class BlockShuffledStream : public ExampleStream {
  public:
-  // block >= 2 examples; seed: the user seed (the permutations draw from a stream of their
-  // own, derived from it).
+  // 2 <= block <= kMaxShuffleBlock examples; seed: the user seed (the permutations draw
+  // from a stream of their own, derived from it).
   BlockShuffledStream(std::unique_ptr<ExampleStream> inner, int64_t block, uint64_t seed);
   // nullopt once the inner stream has ended and the last (shorter) block is returned.
   std::optional<Seq2SeqExample> next() override;

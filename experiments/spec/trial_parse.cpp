@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "experiments/data/shuffled_stream.h"
 #include "experiments/objectives/span_corruption.h"
 #include "experiments/spec/map_reader.h"
 #include "experiments/spec/scalar.h"
@@ -219,7 +220,9 @@ void parse_pretraining_loop(MapReader& r, Stage& s, const Stage& d) {
   s.pack = r.boolean("pack", d.pack);
   r.check(s.pack, "pack", "must be true: pretraining always packs its examples");
   s.shuffle_buffer = r.integer("shuffle_buffer", d.shuffle_buffer);
-  r.check(s.shuffle_buffer >= 0, "shuffle_buffer", "must be >= 0 (0: no shuffling)");
+  r.check(s.shuffle_buffer == 0 || (s.shuffle_buffer >= 2 && s.shuffle_buffer <= kMaxShuffleBlock),
+          "shuffle_buffer",
+          str_cat("must be 0 (no shuffling) or 2 to ", kMaxShuffleBlock, " examples"));
   parse_loop(r, s, d, true);
   r.check(s.inputs_length >= 4, "inputs_length",
           str_cat("must be >= 4 for pretraining, got ", s.inputs_length));

@@ -460,15 +460,19 @@ TEST(BlockShuffledStream, state_from_another_configuration_is_refused) {
   o.vocab = small_vocab();
   SpanCorruptionStream plain(make_docs(30), o);
   EXPECT_THROW_MSG(plain.set_state(five->state()),
-                   "shuffles its examples in blocks of 5; this one does not (shuffle_buffer 0)");
+                   "shuffles its examples in blocks of 5; this one does not (shuffle_buffer 0): "
+                   "give the same shuffle_buffer to resume");
   EXPECT_THROW_MSG(five->set_state(plain.state()),
                    "does not shuffle its examples; this one shuffles blocks of 5");
   nlohmann::json bad = five->state();
   bad["position"] = 9;
   EXPECT_THROW_MSG(shuffled(5, 0, 0)->set_state(bad), "position 9 is past its block of 5");
+  nlohmann::json unread = shuffled(5, 0, 0)->state();  // before the first block
+  unread["position"] = 2;
+  EXPECT_THROW_MSG(shuffled(5, 0, 0)->set_state(unread), "shuffled stream state out of range");
   EXPECT_THROW_MSG(
       BlockShuffledStream(std::make_unique<SpanCorruptionStream>(make_docs(3), o), 1, 0),
-      "a shuffle block must hold at least 2 examples, got 1");
+      "a shuffle block must hold 2 to 100000 examples, got 1");
 }
 
 TEST(UnigramModel, cross_entropy_by_hand) {

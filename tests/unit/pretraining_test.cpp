@@ -179,8 +179,13 @@ TEST(Pretraining, shuffle_buffer_reorders_the_training_examples_only) {
   in_order.steps = 2;
   in_order.shuffle_buffer = 4;
   EXPECT_THROW_MSG(run_pretraining(in_order), "does not shuffle its examples; this one shuffles");
-  in_order.shuffle_buffer = -1;
-  EXPECT_THROW_MSG(run_pretraining(in_order), "[pretrain] shuffle_buffer must be >= 0");
+  for (int64_t bad : {-1, 1, 100001}) {
+    in_order.shuffle_buffer = bad;
+    EXPECT_THROW_MSG(run_pretraining(in_order),
+                     "[pretrain] shuffle_buffer must be 0 (no shuffling) or 2 to 100000 examples, "
+                     "got " +
+                         std::to_string(bad));
+  }
 }
 
 // A rerun in the same out_dir resumes its data stream; with another inputs_length the

@@ -606,9 +606,10 @@ TEST(RunnerExecutor, PretrainingTrainsWithTheSpecsOptimizer) {
   EXPECT_THROW_MSG(
       parse_spec(adapt_spec_yaml(in.checkpoint, in.text, ", pack: false"), dir / "adapt.yaml"),
       "stages.lm_adapt.pack must be true: pretraining always packs its examples");
-  EXPECT_THROW_MSG(parse_spec(adapt_spec_yaml(in.checkpoint, in.text, ", shuffle_buffer: -1"),
-                              dir / "adapt.yaml"),
-                   "stages.lm_adapt.shuffle_buffer must be >= 0 (0: no shuffling)");
+  EXPECT_THROW_MSG(
+      parse_spec(adapt_spec_yaml(in.checkpoint, in.text, ", shuffle_buffer: 1"),
+                 dir / "adapt.yaml"),
+      "stages.lm_adapt.shuffle_buffer must be 0 (no shuffling) or 2 to 100000 examples");
 }
 
 // A bf16 run keeps what a method trains in f32 inside the bf16 backbone: LN tuning (some
