@@ -46,9 +46,11 @@ RMSNorm::RMSNorm(int64_t dim, double eps, DType dtype) : eps_(eps) {
 }
 
 Tensor RMSNorm::forward(const Tensor& x) const {
-  // The output has the weight's dtype, as Hugging Face's; a weight wider than x (trained in
-  // f32 inside a bf16 model) must not widen the stream, so that output is cast back to x's.
-  return cast_if_needed(rms_norm(x, weight, eps_), narrower_dtype(weight.dtype(), x.dtype()));
+  // The output has the weight's dtype, as Hugging Face's; an f32 weight (trained inside a
+  // bf16 model) must not widen a bf16 stream, so that output is cast back to x's.
+  Tensor y = rms_norm(x, weight, eps_);
+  const std::optional<DType> d = meeting_dtype(weight.dtype(), x.dtype());
+  return d ? cast_if_needed(y, *d) : y;
 }
 
 Dropout::Dropout(double p, Generator* gen) : p_(p), gen_(gen) {

@@ -1,6 +1,6 @@
 #pragma once
-// Linear: y = x W^T + b with W stored [out, in] (Hugging Face layout). When x and W differ
-// in dtype it computes in the narrower one (nn/mixed_dtype.h).
+// Linear: y = x W^T + b with W stored [out, in] (Hugging Face layout). When one of x and W
+// is 16-bit and the other wider, it computes in the 16-bit dtype (nn/mixed_dtype.h).
 #include <cstdint>
 #include <memory>
 

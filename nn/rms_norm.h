@@ -1,7 +1,7 @@
 #pragma once
 // RMSNorm as T5LayerNorm: no mean subtraction, no bias, weight initialised to 1, variance
 // in fp32 (a bf16/f16 weight gets the normalised value cast to its dtype first). The
-// output has the narrower of x's and the weight's dtypes (nn/mixed_dtype.h).
+// output is 16-bit when either x or the weight is (nn/mixed_dtype.h).
 #include <cstdint>
 
 #include "nn/module.h"

@@ -81,7 +81,7 @@ int run_eval(const EvalArgs& a) {
   if (one_pass) {
     auto model = load_stage_model(a.model, ms, 0.0, nullptr);
     auto prompts = load_prompt_ensemble(members, *model);
-    if (a.dtype == "bf16") use_bf16_backbone(*model);
+    if (a.dtype == "bf16") use_bf16_for_inference(*model);
     model->eval();
     member_predictions = predict_ensemble_texts(*model, static_cast<int64_t>(members.size()),
                                                 tokenizer, examples, task->labels(), es);
@@ -89,7 +89,7 @@ int run_eval(const EvalArgs& a) {
   for (const std::string& dir : one_pass ? std::vector<std::string>{} : members) {
     auto model = load_stage_model(a.model, ms, 0.0, nullptr);
     auto peft = load_peft(dir, *model);
-    if (a.dtype == "bf16") use_bf16_backbone(*model);
+    if (a.dtype == "bf16") use_bf16_for_inference(*model);
     model->eval();
     member_predictions.push_back(predict_texts(*model, tokenizer, examples, task->labels(), es));
   }
@@ -130,7 +130,7 @@ std::function<int()> setup_eval(CLI::App& sub) {
   sub.add_option("--method", a->method, "greedy (decode, as T5) or rank_classification")
       ->check(CLI::IsMember({"greedy", "rank_classification"}))
       ->capture_default_str();
-  sub.add_option("--dtype", a->dtype, "Frozen backbone dtype")
+  sub.add_option("--dtype", a->dtype, "The backbone's storage and compute dtype")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
   sub.add_option("--batch-size", a->batch_size, "Examples per forward pass")

@@ -70,7 +70,8 @@ std::function<int()> setup_tune(CLI::App& sub) {
                  "interrupted run there resumes")
       ->required();
   sub.add_option("--device", flags->device, "cpu, cuda or cuda:N")->capture_default_str();
-  sub.add_option("--dtype", flags->dtype, "Frozen backbone dtype")
+  sub.add_option("--dtype", flags->dtype,
+                 "Frozen backbone storage and compute dtype (what trains stays f32)")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
   return [flags, out_dir] { return run_tune(*flags, *out_dir); };

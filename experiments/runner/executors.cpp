@@ -81,7 +81,7 @@ Tuned load_tuned(const StageRequest& r, const std::string& peft_dir) {
   Tuned t;
   t.model = load_stage_model(r.model_dir, r.trial->model, 0.0, nullptr);
   t.peft = load_peft(peft_dir, *t.model);
-  if (r.trial->model.dtype == DType::bf16) use_bf16_backbone(*t.model);
+  if (r.trial->model.dtype == DType::bf16) use_bf16_for_inference(*t.model);
   t.model->eval();
   return t;
 }
@@ -245,7 +245,7 @@ class DefaultExecutor : public StageExecutor {
       // Prompt ensembles run as one pass per batch, the batch replicated per prompt.
       auto model = load_stage_model(r.model_dir, trial.model, 0.0, nullptr);
       auto prompts = load_prompt_ensemble(r.tuned_dirs, *model);
-      if (trial.model.dtype == DType::bf16) use_bf16_backbone(*model);
+      if (trial.model.dtype == DType::bf16) use_bf16_for_inference(*model);
       model->eval();
       const ParameterCount c = prompts->parameter_count(*model);
       const int64_t n = static_cast<int64_t>(r.tuned_dirs.size());

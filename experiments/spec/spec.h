@@ -188,7 +188,7 @@ struct ModelSpec {
   std::string checkpoint;  // a directory with config.json and weights
   nlohmann::json config = nlohmann::json::object();  // T5Config keys over the preset
   uint64_t init_seed = 0;                            // random initialisation of a preset
-  DType dtype = DType::f32;       // frozen backbone storage while tuning: f32 | bf16
+  DType dtype = DType::f32;       // frozen backbone storage and compute dtype: f32 | bf16
   Device device = Device::cpu();  // cpu | cuda (not hashed)
   nlohmann::json canonical_json() const;
 };

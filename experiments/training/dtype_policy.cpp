@@ -47,4 +47,9 @@ int64_t use_bf16_backbone(PeftHost& host, DType trainable_dtype) {
   return changed;
 }
 
+int64_t use_bf16_for_inference(PeftHost& host) {
+  host.module().requires_grad_(false);
+  return use_bf16_backbone(host);
+}
+
 }  // namespace sp

@@ -31,4 +31,9 @@ int64_t cast_frozen_parameters(Module& module, DType frozen_dtype = DType::bf16,
 // bf16, trainable_dtype), then host.set_compute_dtype(bf16). Returns the cast count.
 int64_t use_bf16_backbone(PeftHost& host, DType trainable_dtype = DType::f32);
 
+// For evaluation only: the whole backbone (tuned tensors too: nothing trains) cast to bf16
+// storage and computed in bf16, so that no weight is cast again on every forward. PEFT
+// methods' own parameters, which live outside the module tree, keep their dtype.
+int64_t use_bf16_for_inference(PeftHost& host);
+
 }  // namespace sp

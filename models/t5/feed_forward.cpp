@@ -39,7 +39,7 @@ Tensor T5DenseActDense::forward(const Tensor& x) const {
       gated_ ? activate(act_, wi_0->forward(x)) * wi_1->forward(x) : activate(act_, wi->forward(x));
   h = dropout_.forward(h);
   // A bf16 wo behind f32 activations computes in bf16, as transformers' cast to wo's dtype
-  // here does: Linear computes in the narrower dtype.
+  // here does: Linear computes in the 16-bit dtype.
   return wo.forward(h);
 }
 

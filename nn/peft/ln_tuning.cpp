@@ -25,7 +25,16 @@ void LnTuning::attach(PeftHost& host) {
   SP_CHECK(module_ == nullptr, "[peft:ln_tuning] attach() runs once per method object");
   Module& model = host.module();
   model.requires_grad_(false);
-  for (auto& [name, norm] : select_modules<RMSNorm>(model, targets_, "[peft:ln_tuning]", "norm")) {
+  const auto norms = select_modules<RMSNorm>(model, targets_, "[peft:ln_tuning]", "norm");
+  // Every name of a list must select a norm: a misspelled or non-norm entry would otherwise
+  // be dropped without a word (PEFT would wrap whatever module it names).
+  for (const std::string& target : targets_.names) {
+    bool hit = false;
+    for (const auto& [name, norm] : norms) hit = hit || TargetModules{{target}, ""}.matches(name);
+    SP_CHECK(hit, "[peft:ln_tuning] target_modules entry \"", target,
+             "\" names no norm (T5's are layer_norm and final_layer_norm)");
+  }
+  for (auto& [name, norm] : norms) {
     norm->weight.requires_grad_(true);
     names_.push_back(name.empty() ? "weight" : name + ".weight");
   }

@@ -7,7 +7,8 @@
 //   ln->attach(model);                     // freezes the model, unfreezes the chosen norms
 //
 // Settings: target_modules (["layer_norm", "final_layer_norm"]: every norm of a T5, names
-// matched on their last components as LoRA's) or target_regex (a whole-name regex).
+// matched on their last components as LoRA's; each must name a norm) or target_regex (a
+// whole-name regex, of which the norms it matches are tuned).
 //
 // The norms train in place (the backbone tensors, under their own names), as model tuning
 // does: trainable() reads them from the model on every call, so a bf16 run's

@@ -3,7 +3,8 @@
 // DIR/adapter_model.safetensors with
 //   base_model.model.<norm>.ln_tuning_layers.weight  [d_model]
 // (<norm> as "encoder.block.0.layer.0.layer_norm"): PEFT trains a copy of each norm under
-// ln_tuning_layers; ours trains the norm itself, saved as "<norm>.weight".
+// ln_tuning_layers; ours trains the norm itself, saved as "<norm>.weight". The exported
+// target_modules lists the tuned norms by full name.
 #include <string>
 #include <utility>
 
@@ -22,6 +23,15 @@ std::string replace_suffix(const std::string& name, const std::string& from,
   return name.ends_with(from) ? name.substr(0, name.size() - from.size()) + to : name;
 }
 
+// The tuned norms by full module name: PEFT wraps every module a target names, whatever
+// its type, so a regex such as "encoder\..*" would select more there than here; full
+// names select exactly these.
+nlohmann::json tuned_modules(const LnTuning& ln) {
+  nlohmann::json names = nlohmann::json::array();
+  for (const std::string& n : ln.tuned_names()) names.push_back(replace_suffix(n, kOurSuffix, ""));
+  return names;
+}
+
 HfPeftAdapter ln_tuning_to_hf(const PeftMethod& m, const HfPeftModelInfo& info) {
   const auto& ln = dynamic_cast<const LnTuning&>(m);
   SP_CHECK(!ln.tuned_names().empty(), "[hf_peft:ln_tuning] export needs an attached method");
@@ -38,7 +48,7 @@ HfPeftAdapter ln_tuning_to_hf(const PeftMethod& m, const HfPeftModelInfo& info) 
       {"peft_type", "LN_TUNING"},
       {"peft_version", kHfPeftVersion},
       {"revision", nullptr},
-      {"target_modules", ln.targets().to_peft_json()},
+      {"target_modules", tuned_modules(ln)},
       {"task_type", "SEQ_2_SEQ_LM"},
   };
   for (const auto& [name, t] : ln.trainable())

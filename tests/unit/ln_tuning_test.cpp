@@ -153,12 +153,24 @@ TEST(LnTuning, targets_choose_the_norms) {
   auto encoder = make_peft("ln_tuning", {{"target_regex", "encoder\\..*"}});
   encoder->attach(*model2);
   EXPECT_EQ(encoder->trainable().size(), 2u * 2u + 1u);
+  // PEFT would wrap every module the regex names; the export names the five norms instead.
+  TempDir dir;
+  export_hf_peft(*encoder, *model2, dir.path.string());
+  std::ifstream in(dir / "adapter_config.json");
+  EXPECT_EQ(nlohmann::json::parse(in).at("target_modules").size(), 5u);
+  auto fresh = tiny_model();
+  EXPECT_EQ(import_hf_peft(dir.path.string(), *fresh)->trainable().size(), 5u);
 
   auto model3 = tiny_model();
   auto none = make_peft("ln_tuning", {{"target_modules", {"q"}}});
   EXPECT_THROW_MSG(none->attach(*model3),
                    "[peft:ln_tuning] no norm matches target [\"q\"]; the model's norms are named "
                    "like encoder.block.0.layer.0.layer_norm");
+  auto model4 = tiny_model();
+  auto typo = make_peft("ln_tuning", {{"target_modules", {"layer_norm", "wo"}}});
+  EXPECT_THROW_MSG(typo->attach(*model4),
+                   "[peft:ln_tuning] target_modules entry \"wo\" names no "
+                   "norm (T5's are layer_norm and final_layer_norm)");
   EXPECT_THROW_MSG(make_peft("ln_tuning", {{"target_modules", json::array()}}),
                    "target_modules must be a non-empty list");
 }
@@ -185,7 +197,11 @@ TEST(LnTuning, hugging_face_peft_export_round_trip) {
   const nlohmann::json cfg = nlohmann::json::parse(in);
   EXPECT_EQ(cfg.at("peft_type"), "LN_TUNING");
   EXPECT_EQ(cfg.at("task_type"), "SEQ_2_SEQ_LM");
-  EXPECT_EQ(cfg.at("target_modules"), nlohmann::json({"layer_norm", "final_layer_norm"}));
+  // The tuned norms by full name, which PEFT matches exactly (a list or regex that also
+  // named other modules would make PEFT wrap those too).
+  ASSERT_EQ(cfg.at("target_modules").size(), kNorms);
+  EXPECT_EQ(cfg.at("target_modules")[0], "encoder.block.0.layer.0.layer_norm");
+  EXPECT_EQ(cfg.at("target_modules")[kNorms - 1], "decoder.final_layer_norm");
   EXPECT_EQ(cfg.at("base_model_name_or_path"), "google/t5-small-lm-adapt");
 
   auto fresh = tiny_model();

@@ -1,5 +1,5 @@
 // Mixed dtypes in one model: a bf16 run that trains some backbone tensors keeps them f32
-// (cast_frozen_parameters) and the layers compute in the narrower dtype (nn/mixed_dtype.h).
+// (use_bf16_backbone) and the layers compute in bf16 (nn/mixed_dtype.h).
 #include "nn/mixed_dtype.h"
 
 #include <gtest/gtest.h>
@@ -54,6 +54,11 @@ TEST(MixedDtype, narrower_dtype_and_cast_if_needed) {
   EXPECT_EQ(narrower_dtype(DType::bf16, DType::f32), DType::bf16);
   EXPECT_EQ(narrower_dtype(DType::f64, DType::f32), DType::f32);
   EXPECT_EQ(narrower_dtype(DType::bf16, DType::f16), DType::bf16);  // same size: the first
+  EXPECT_EQ(meeting_dtype(DType::f32, DType::bf16), DType::bf16);
+  EXPECT_EQ(meeting_dtype(DType::f16, DType::f64), DType::f16);
+  EXPECT_EQ(meeting_dtype(DType::f32, DType::f32), DType::f32);
+  EXPECT_EQ(meeting_dtype(DType::f64, DType::f32), std::nullopt);  // no silent f64 -> f32
+  EXPECT_EQ(meeting_dtype(DType::bf16, DType::f16), std::nullopt);
   const Tensor x = test_tensor(Shape{3}, 1, DType::f32);
   EXPECT_TRUE(cast_if_needed(x, DType::f32).is_same(x));
   EXPECT_EQ(cast_if_needed(x, DType::bf16).dtype(), DType::bf16);
@@ -87,6 +92,13 @@ TEST(MixedDtype, f32_input_to_a_bf16_linear_computes_in_bf16) {
   const Tensor y = lin.forward(x);
   EXPECT_EQ(y.dtype(), DType::bf16);
   EXPECT_EQ(bits_of(y), bits_of(linear(kernels::cast(x, DType::bf16), lin.weight)));
+}
+
+// Only a 16-bit side narrows: f64 meeting f32 stays the error it was (a gradcheck in f64
+// must not lose precision to a stray f32 weight).
+TEST(MixedDtype, f64_and_f32_do_not_meet) {
+  Linear lin(4, 3, /*bias=*/false);
+  EXPECT_THROW_MSG(lin.forward(test_tensor(Shape{2, 4}, 1, DType::f64)), "dtype mismatch");
 }
 
 TEST(MixedDtype, rms_norm_with_an_f32_weight_keeps_the_stream_in_bf16) {
@@ -203,6 +215,21 @@ TEST(MixedDtype, compute_dtype_never_widens_the_parameters) {
   m.set_compute_dtype(DType::f32);
   EXPECT_EQ(m.dtype(), DType::bf16);
   EXPECT_THROW_MSG(m.set_compute_dtype(DType::i64), "[T5] the compute dtype must be floating");
+}
+
+// Evaluation in bf16 stores the whole backbone in bf16, tuned tensors too, so no weight is
+// cast again on every forward (a bf16 run's model tuning trains f32 weights).
+TEST(MixedDtype, inference_in_bf16_casts_every_backbone_weight_once) {
+  T5ForConditionalGeneration m(tiny_t5_config(true));
+  Generator gen(5);
+  m.init_weights(&gen);
+  m.requires_grad_(true);  // as model tuning leaves it
+  EXPECT_EQ(use_bf16_for_inference(m), static_cast<int64_t>(m.named_parameters().size()));
+  EXPECT_EQ(m.dtype(), DType::bf16);
+  for (const auto& [name, p] : m.named_parameters()) {
+    EXPECT_EQ(p.dtype(), DType::bf16) << name;
+    EXPECT_FALSE(p.requires_grad()) << name;
+  }
 }
 
 }  // namespace
