@@ -11,6 +11,7 @@ the C++ test (tests/unit/hf_peft_test.cpp) replays.
    importing the HF export; all three must agree (max abs difference <= 1e-4).
 5. LoRA the same way (verify_lora): a random LoRA in our format exported, loaded by PEFT and
    imported back, and a LoRA made by PEFT's get_peft_model imported by us; same tolerance.
+   LN tuning likewise (verify_ln_tuning), PEFT wrapping exactly the norms we tuned.
 6. Writes tests/fixtures/peft/prompt_tuning/: model/, prompt/, hf/ (our export), cases.json
    (inputs and PEFT's logits).
 
@@ -119,6 +120,47 @@ def verify_lora(softprompt, model_dir, work, data):
     return worst
 
 
+def verify_ln_tuning(softprompt, model_dir, work, data):
+    """LN tuning both ways: our adapter (every norm, random scales) exported and loaded by
+    PEFT, and an adapter PEFT made (final norms only) imported by us. Returns the worst max
+    abs logit difference."""
+    from peft import LNTuningConfig, get_peft_model
+    base = T5ForConditionalGeneration.from_pretrained(model_dir).eval()
+    ours_dir = os.path.join(work, "ln_tuning")
+    os.makedirs(ours_dir)
+    tensors = {name + ".weight": 0.5 + torch.rand(mod.weight.shape)
+               for name, mod in base.named_modules() if name.endswith("layer_norm")}
+    with open(os.path.join(ours_dir, "peft_config.json"), "w") as f:
+        json.dump({"method": "ln_tuning", "settings": {}}, f, indent=2)
+    save_file(tensors, os.path.join(ours_dir, "peft_model.safetensors"), metadata={"format": "pt"})
+    hf_dir = os.path.join(work, "ln_tuning_hf")
+    run([softprompt, "peft", "export", "--model", model_dir, "--adapter", ours_dir, "--out", hf_dir])
+    loaded = PeftModel.from_pretrained(base, hf_dir).eval()
+    wrapped = sum(1 for n, _ in loaded.named_modules() if n.endswith("ln_tuning_layers"))
+    assert wrapped == len(tensors), f"PEFT wrapped {wrapped} modules, we tuned {len(tensors)}"
+    reference = peft_case_logits(loaded)
+    checks = [("ln ours", our_logits(softprompt, model_dir, "--adapter", ours_dir, data), reference),
+              ("ln imported", our_logits(softprompt, model_dir, "--hf", hf_dir, data), reference)]
+
+    theirs = get_peft_model(T5ForConditionalGeneration.from_pretrained(model_dir).eval(),
+                            LNTuningConfig(task_type="SEQ_2_SEQ_LM",
+                                           target_modules=["final_layer_norm"]))
+    for name, p in theirs.named_parameters():
+        if "ln_tuning_layers" in name:  # a copy of the norm: make the adapter matter
+            p.data.uniform_(0.5, 1.5)
+    peft_dir = os.path.join(work, "ln_tuning_peft")
+    theirs.save_pretrained(peft_dir)
+    checks.append(("ln from PEFT", our_logits(softprompt, model_dir, "--hf", peft_dir, data),
+                   peft_case_logits(theirs.eval())))
+    worst = 0.0
+    for label, got, ref in checks:
+        for i in range(len(CASES)):
+            diff = (got[i] - ref[i]).abs().max().item()
+            worst = max(worst, diff)
+            print(f"case {i} {label}: max |ours - PEFT| = {diff:.3g}")
+    return worst
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--softprompt", required=True)
@@ -168,6 +210,7 @@ def main():
             worst = max(worst, diff)
             print(f"case {i} {name}: max |ours - PEFT| = {diff:.3g}")
     worst = max(worst, verify_lora(args.softprompt, model_dir, work, data))
+    worst = max(worst, verify_ln_tuning(args.softprompt, model_dir, work, data))
     if worst > 1e-4:
         sys.exit(f"MISMATCH: {worst} > 1e-4")
 
