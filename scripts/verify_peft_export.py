@@ -78,6 +78,17 @@ def peft_case_logits(peft_model):
                 for c in CASES]
 
 
+def report(checks):
+    """Prints max |ours - PEFT| per case of each (label, ours, PEFT's) check; returns the worst."""
+    worst = 0.0
+    for label, got, ref in checks:
+        for i in range(len(CASES)):
+            diff = (got[i] - ref[i]).abs().max().item()
+            worst = max(worst, diff)
+            print(f"case {i} {label}: max |ours - PEFT| = {diff:.3g}")
+    return worst
+
+
 def verify_lora(softprompt, model_dir, work, data):
     """LoRA both ways: our adapter (q, v, wo) exported and loaded by PEFT, and an adapter
     PEFT made (k, o) imported by us. Returns the worst max abs logit difference."""
@@ -111,13 +122,7 @@ def verify_lora(softprompt, model_dir, work, data):
     theirs.save_pretrained(peft_dir)
     checks.append(("lora from PEFT", our_logits(softprompt, model_dir, "--hf", peft_dir, data),
                    peft_case_logits(theirs.eval())))
-    worst = 0.0
-    for label, got, ref in checks:
-        for i in range(len(CASES)):
-            diff = (got[i] - ref[i]).abs().max().item()
-            worst = max(worst, diff)
-            print(f"case {i} {label}: max |ours - PEFT| = {diff:.3g}")
-    return worst
+    return report(checks)
 
 
 def verify_ln_tuning(softprompt, model_dir, work, data):
@@ -152,13 +157,7 @@ def verify_ln_tuning(softprompt, model_dir, work, data):
     theirs.save_pretrained(peft_dir)
     checks.append(("ln from PEFT", our_logits(softprompt, model_dir, "--hf", peft_dir, data),
                    peft_case_logits(theirs.eval())))
-    worst = 0.0
-    for label, got, ref in checks:
-        for i in range(len(CASES)):
-            diff = (got[i] - ref[i]).abs().max().item()
-            worst = max(worst, diff)
-            print(f"case {i} {label}: max |ours - PEFT| = {diff:.3g}")
-    return worst
+    return report(checks)
 
 
 def main():
@@ -201,14 +200,11 @@ def main():
     with open(data, "w") as f:
         for c in CASES:
             f.write(json.dumps(c) + "\n")
-    ours = our_logits(args.softprompt, model_dir, "--adapter", prompt_dir, data)
-    imported = our_logits(args.softprompt, model_dir, "--hf", hf_dir, data)
-    worst = 0.0
-    for i, ref in enumerate(peft_logits):
-        for name, got in (("ours", ours[i]), ("imported", imported[i])):
-            diff = (got - ref).abs().max().item()
-            worst = max(worst, diff)
-            print(f"case {i} {name}: max |ours - PEFT| = {diff:.3g}")
+    worst = report([
+        ("prompt ours", our_logits(args.softprompt, model_dir, "--adapter", prompt_dir, data),
+         peft_logits),
+        ("prompt imported", our_logits(args.softprompt, model_dir, "--hf", hf_dir, data),
+         peft_logits)])
     worst = max(worst, verify_lora(args.softprompt, model_dir, work, data))
     worst = max(worst, verify_ln_tuning(args.softprompt, model_dir, work, data))
     if worst > 1e-4:

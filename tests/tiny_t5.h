@@ -3,6 +3,7 @@
 // d_ff 24, 2 + 2 layers, no dropout, 8 relative buckets (4 per direction, so distances >= 2
 // take the logarithmic branch). Gated: T5 1.1's gated-GELU with an untied, unscaled head.
 #include "models/t5/config.h"
+#include "models/t5/t5_model.h"
 
 namespace sp {
 
@@ -23,6 +24,16 @@ inline T5Config tiny_t5_config(bool gated = false) {
     c.tie_word_embeddings = c.scale_decoder_outputs = false;
   }
   return c;
+}
+
+// A batch for it: two examples of 5 input tokens (the second ends in padding) and 3 labels
+// (the second's last ignored).
+inline T5Inputs tiny_t5_batch() {
+  T5Inputs in;
+  in.input_ids = Tensor::from_vector<int64_t>({5, 9, 13, 2, 1, 7, 3, 11, 1, 0}, Shape{2, 5});
+  in.attention_mask = Tensor::from_vector<int64_t>({1, 1, 1, 1, 1, 1, 1, 1, 1, 0}, Shape{2, 5});
+  in.labels = Tensor::from_vector<int64_t>({4, 8, 1, 6, 1, -100}, Shape{2, 3});
+  return in;
 }
 
 }  // namespace sp

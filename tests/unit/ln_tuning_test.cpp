@@ -45,17 +45,9 @@ struct QuietLog {
   ~QuietLog() { set_peft_log_sink(nullptr); }
 };
 
-T5Inputs tiny_batch() {
-  T5Inputs in;
-  in.input_ids = Tensor::from_vector<int64_t>({5, 9, 13, 2, 1, 7, 3, 11, 1, 0}, Shape{2, 5});
-  in.attention_mask = Tensor::from_vector<int64_t>({1, 1, 1, 1, 1, 1, 1, 1, 1, 0}, Shape{2, 5});
-  in.labels = Tensor::from_vector<int64_t>({4, 8, 1, 6, 1, -100}, Shape{2, 3});
-  return in;
-}
-
 std::vector<float> logits_of(const T5ForConditionalGeneration& m) {
   NoGradGuard no_grad;
-  return m.forward(tiny_batch()).logits.to(DType::f32).to_vector<float>();
+  return m.forward(tiny_t5_batch()).logits.to(DType::f32).to_vector<float>();
 }
 
 // Every parameter's values by name, widened to f32.
@@ -74,7 +66,7 @@ std::set<std::string> train_one_step(T5ForConditionalGeneration& model, const Pe
   for (const auto& [n, t] : tr) params.push_back(t), names.push_back(n);
   optim::AdamW opt(params, names, {.weight_decay = 0});
   const auto before = snapshot(model);
-  const Tensor loss = model.forward(tiny_batch()).loss;
+  const Tensor loss = model.forward(tiny_t5_batch()).loss;
   EXPECT_TRUE(std::isfinite(loss.item()));
   loss.backward();
   opt.step(0.01);
@@ -133,7 +125,7 @@ TEST(LnTuning, trains_f32_norms_in_a_bf16_backbone) {
     norms.insert(name);
   }
   ASSERT_EQ(norms.size(), kNorms);
-  EXPECT_EQ(model->forward(tiny_batch()).logits.dtype(), DType::bf16);
+  EXPECT_EQ(model->forward(tiny_t5_batch()).logits.dtype(), DType::bf16);
   EXPECT_EQ(train_one_step(*model, *ln), norms);
   for (const auto& [name, t] : model->named_parameters())
     EXPECT_EQ(t.dtype(), norms.count(name) ? DType::f32 : DType::bf16) << name;

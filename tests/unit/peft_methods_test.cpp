@@ -44,14 +44,6 @@ std::unique_ptr<T5ForConditionalGeneration> tiny_model(DType dtype = DType::f32,
   return m;
 }
 
-T5Inputs tiny_batch() {
-  T5Inputs in;
-  in.input_ids = Tensor::from_vector<int64_t>({5, 9, 13, 2, 1, 7, 3, 11, 1, 0}, Shape{2, 5});
-  in.attention_mask = Tensor::from_vector<int64_t>({1, 1, 1, 1, 1, 1, 1, 1, 1, 0}, Shape{2, 5});
-  in.labels = Tensor::from_vector<int64_t>({4, 8, 1, 6, 1, -100}, Shape{2, 3});
-  return in;
-}
-
 Tensor logits_of(const T5ForConditionalGeneration& m, const T5Inputs& in) {
   NoGradGuard no_grad;
   return m.forward(in).logits.to(DType::f32);
@@ -131,7 +123,7 @@ TEST_P(PeftMethodsEach, one_step_changes_only_the_method_parameters) {
     const NamedTensors params_before = clone_all(params);
 
     optim::AdamW opt(tensors_of(params), names_of(params), {.weight_decay = 0.0});
-    Tensor loss = model->forward(tiny_batch()).loss;
+    Tensor loss = model->forward(tiny_t5_batch()).loss;
     loss.backward();
     for (const auto& [n, t] : model->named_parameters()) {
       EXPECT_FALSE(t.requires_grad()) << n;
@@ -167,7 +159,7 @@ TEST_P(PeftMethodsEach, one_step_changes_only_the_method_parameters) {
 
 TEST_P(PeftMethodsEach, save_then_load_reproduces_outputs) {
   const MethodCase& c = GetParam();
-  const T5Inputs in = tiny_batch();
+  const T5Inputs in = tiny_t5_batch();
   auto model = tiny_model();
   auto method = make_peft(c.method, c.settings);
   method->attach(*model);
@@ -270,10 +262,10 @@ TEST(PeftLora, init_is_peft_kaiming_uniform_and_zero_b) {
 TEST(PeftLora, zero_b_equals_the_base_model_in_f32_and_bf16) {
   for (DType dtype : {DType::f32, DType::bf16}) {
     auto model = tiny_model(dtype);
-    const Tensor base = logits_of(*model, tiny_batch());
+    const Tensor base = logits_of(*model, tiny_t5_batch());
     auto method = make_peft("lora", {{"rank", 2}, {"target_modules", {"q", "k", "v", "wo"}}});
     method->attach(*model);
-    EXPECT_EQ(values(logits_of(*model, tiny_batch())), values(base)) << dtype_name(dtype);
+    EXPECT_EQ(values(logits_of(*model, tiny_t5_batch())), values(base)) << dtype_name(dtype);
   }
 }
 
@@ -285,7 +277,7 @@ TEST(PeftLora, merge_and_unmerge) {
   auto& lora = dynamic_cast<Lora&>(*method);
   uint64_t seed = 100;
   for (auto& [name, a] : lora.adapters()) fill_values(a->B, seed++, -0.5, 0.5);
-  const T5Inputs in = tiny_batch();
+  const T5Inputs in = tiny_t5_batch();
   const NamedTensors weights_before = clone_all(model->named_parameters());
   const Tensor with_adapters = logits_of(*model, in);
 
@@ -373,7 +365,7 @@ TEST(PeftLora, dropout_acts_on_the_low_rank_input_only) {
 // and merging keeps them.
 TEST(PeftLora, an_adapter_on_the_untied_lm_head_applies_and_merges) {
   auto model = tiny_model();  // gated: untied head
-  const T5Inputs in = tiny_batch();
+  const T5Inputs in = tiny_t5_batch();
   const Tensor base = logits_of(*model, in);
   auto method = make_peft("lora", {{"rank", 2}, {"alpha", 4.0}, {"target_modules", {"lm_head"}}});
   method->attach(*model);
@@ -398,7 +390,7 @@ TEST(PeftLora, load_while_merged_uses_the_loaded_factors) {
   uint64_t seed = 40;
   for (auto& [n, t] : loaded) fill_values(t, seed++, -0.4, 0.4);
   want->load_state(loaded);
-  const Tensor expected = logits_of(*reference, tiny_batch());
+  const Tensor expected = logits_of(*reference, tiny_t5_batch());
 
   auto model = tiny_model();
   const NamedTensors base = clone_all(model->named_parameters());
@@ -409,9 +401,9 @@ TEST(PeftLora, load_while_merged_uses_the_loaded_factors) {
   lora.merge();
   method->load_state(loaded);
   EXPECT_TRUE(lora.merged());
-  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_batch()), expected), 1e-4);
+  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_t5_batch()), expected), 1e-4);
   lora.unmerge();
-  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_batch()), expected), 1e-5);
+  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_t5_batch()), expected), 1e-5);
   const NamedTensors after = model->named_parameters();
   for (size_t i = 0; i < after.size(); ++i)
     EXPECT_LT(max_abs_diff(after[i].second, base[i].second), 1e-6) << after[i].first;
@@ -419,7 +411,7 @@ TEST(PeftLora, load_while_merged_uses_the_loaded_factors) {
   lora.merge();
   EXPECT_THROW_MSG(method->load_state({}), "do not match");
   EXPECT_TRUE(lora.merged());
-  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_batch()), expected), 1e-4);
+  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_t5_batch()), expected), 1e-4);
 }
 
 TEST(PeftLora, bf16_backbone_trains_f32_factors) {
@@ -428,7 +420,7 @@ TEST(PeftLora, bf16_backbone_trains_f32_factors) {
   method->attach(*model);
   auto& lora = dynamic_cast<Lora&>(*method);
   for (auto& [name, a] : lora.adapters()) fill_values(a->B, 5, -0.2, 0.2);
-  Tensor loss = model->forward(tiny_batch()).loss;
+  Tensor loss = model->forward(tiny_t5_batch()).loss;
   EXPECT_EQ(loss.dtype(), DType::f32);
   loss.backward();
   for (const auto& [name, a] : lora.adapters()) {
@@ -446,7 +438,7 @@ TEST(PeftLora, hugging_face_peft_export_round_trip) {
   uint64_t seed = 40;
   for (auto& [name, a] : lora.adapters()) fill_values(a->B, seed++, -0.3, 0.3);
   model->eval();
-  const Tensor expected = logits_of(*model, tiny_batch());
+  const Tensor expected = logits_of(*model, tiny_t5_batch());
   const std::string dir = temp_dir("hf_lora");
   export_hf_peft(lora, *model, dir, "google/t5-small-lm-adapt");
 
@@ -479,7 +471,7 @@ TEST(PeftLora, hugging_face_peft_export_round_trip) {
   ASSERT_EQ(imported->name(), "lora");
   EXPECT_DOUBLE_EQ(dynamic_cast<Lora&>(*imported).alpha(), 16.0);
   EXPECT_DOUBLE_EQ(dynamic_cast<Lora&>(*imported).dropout(), 0.05);
-  EXPECT_EQ(values(logits_of(*fresh, tiny_batch())), values(expected));
+  EXPECT_EQ(values(logits_of(*fresh, tiny_t5_batch())), values(expected));
 
   json bad = cfg;
   bad["use_dora"] = true;
@@ -527,10 +519,10 @@ TEST(PeftLora, hugging_face_peft_config_matches_peft_0_21) {
 TEST(PeftIa3, ones_equal_the_base_model_in_f32_and_bf16) {
   for (DType dtype : {DType::f32, DType::bf16}) {
     auto model = tiny_model(dtype);
-    const Tensor base = logits_of(*model, tiny_batch());
+    const Tensor base = logits_of(*model, tiny_t5_batch());
     auto method = make_peft("ia3");
     method->attach(*model);
-    EXPECT_EQ(values(logits_of(*model, tiny_batch())), values(base)) << dtype_name(dtype);
+    EXPECT_EQ(values(logits_of(*model, tiny_t5_batch())), values(base)) << dtype_name(dtype);
   }
 }
 
@@ -561,7 +553,7 @@ TEST(PeftIa3, vectors_scale_keys_values_and_the_feed_forward_activation) {
   // Merge folds every vector into its weight; unmerge restores them.
   uint64_t seed = 20;
   for (auto& [n, t] : method->trainable()) fill_values(t, seed++, 0.5, 1.5);
-  const T5Inputs in = tiny_batch();
+  const T5Inputs in = tiny_t5_batch();
   const Tensor live = logits_of(*model, in);
   const NamedTensors before = clone_all(model->named_parameters());
   ia3.merge();
@@ -586,7 +578,7 @@ TEST(PeftIa3, load_while_merged_uses_the_loaded_vectors) {
   uint64_t seed = 60;
   for (auto& [n, t] : loaded) fill_values(t, seed++, 0.5, 1.5);
   want->load_state(loaded);
-  const Tensor expected = logits_of(*reference, tiny_batch());
+  const Tensor expected = logits_of(*reference, tiny_t5_batch());
 
   auto model = tiny_model();
   const NamedTensors base = clone_all(model->named_parameters());
@@ -597,7 +589,7 @@ TEST(PeftIa3, load_while_merged_uses_the_loaded_vectors) {
   ia3.merge();
   method->load_state(loaded);
   EXPECT_TRUE(ia3.merged());
-  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_batch()), expected), 1e-4);
+  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_t5_batch()), expected), 1e-4);
   ia3.unmerge();
   const NamedTensors after = model->named_parameters();
   for (size_t i = 0; i < after.size(); ++i)
@@ -612,7 +604,7 @@ TEST(PeftIa3, hugging_face_peft_export_round_trip) {
   uint64_t seed = 80;
   for (auto& [name, a] : ia3.adapters()) fill_values(a->l, seed++, 0.5, 1.5);
   model->eval();
-  const Tensor expected = logits_of(*model, tiny_batch());
+  const Tensor expected = logits_of(*model, tiny_t5_batch());
   const std::string dir = temp_dir("hf_ia3");
   export_hf_peft(ia3, *model, dir, "google/t5-small-lm-adapt");
 
@@ -645,7 +637,7 @@ TEST(PeftIa3, hugging_face_peft_export_round_trip) {
   fresh->eval();
   auto imported = import_hf_peft(dir, *fresh);
   ASSERT_EQ(imported->name(), "ia3");
-  EXPECT_EQ(values(logits_of(*fresh, tiny_batch())), values(expected));
+  EXPECT_EQ(values(logits_of(*fresh, tiny_t5_batch())), values(expected));
 
   json bad = cfg;
   bad["fan_in_fan_out"] = true;
@@ -788,19 +780,19 @@ TEST(PeftPrefix, mlp_merge_keeps_outputs_and_drops_the_mlp) {
   EXPECT_EQ(p[0].second.shape(), (Shape{3, 16}));
   // 2 encoder self + 2 decoder self + 2 cross sites, keys and values of 2 x 6 each.
   EXPECT_EQ(p[3].second.shape(), (Shape{6 * 2 * 12, 10}));
-  const Tensor before = logits_of(*model, tiny_batch());
+  const Tensor before = logits_of(*model, tiny_t5_batch());
   prefix.merge();
   EXPECT_FALSE(prefix.reparameterized());
   p = method->trainable();
   ASSERT_EQ(p.size(), 12u);
   EXPECT_EQ(p[0].first, "encoder.block.0.layer.0.SelfAttention.prefix_key");
   EXPECT_TRUE(p[0].second.requires_grad());
-  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_batch()), before), 1e-5);
+  EXPECT_LT(max_abs_diff(logits_of(*model, tiny_t5_batch()), before), 1e-5);
 }
 
 TEST(PeftPrefix, greedy_generate_with_the_cache_equals_full_decoding) {
   auto model = tiny_model();
-  const T5Inputs in = tiny_batch();
+  const T5Inputs in = tiny_t5_batch();
   const int64_t steps = 6;
   const auto base_tokens = greedy_generate(*model, in.input_ids, in.attention_mask, {steps});
   auto method = make_peft("prefix_tuning", {{"length", 3}, {"init_std", 2.0}, {"seed", 1}});
