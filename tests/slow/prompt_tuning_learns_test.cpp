@@ -9,6 +9,7 @@
 #include "models/t5/generation.h"
 #include "nn/optim/adamw.h"
 #include "nn/peft/prompt_tuning.h"
+#include "quiet_peft_log.h"
 #include "test_util.h"
 
 namespace sp {
@@ -66,13 +67,14 @@ double train(int64_t num_tasks, int64_t steps) {
   T5ForConditionalGeneration model(c);
   Generator gen(11);
   model.init_weights(&gen);
-  set_peft_log_sink([](const std::string&) {});
   auto m = make_peft("prompt_tuning", {{"length", 5},
                                        {"init", "sampled_vocab"},
                                        {"num_prompts", num_tasks},
                                        {"seed", 1}});
-  m->attach(model);
-  set_peft_log_sink(nullptr);
+  {
+    QuietPeftLog quiet;
+    m->attach(model);
+  }
   NamedTensors tr = m->trainable();
   optim::AdamW opt({tr[0].second}, {tr[0].first}, {.weight_decay = 0});
 

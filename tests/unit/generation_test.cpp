@@ -15,19 +15,13 @@
 #include "models/t5/ensemble.h"
 #include "models/tokenizer/t5_tokenizer.h"
 #include "nn/peft/peft.h"
+#include "quiet_peft_log.h"
 #include "tensor/kernels.h"
 #include "test_util.h"
 #include "tiny_t5.h"
 
 namespace sp {
 namespace {
-
-struct QuietLog {
-  QuietLog() {
-    set_peft_log_sink([](const std::string&) {});
-  }
-  ~QuietLog() { set_peft_log_sink(nullptr); }
-};
 
 TaskExample example(const std::string& id, const std::string& inputs) {
   TaskExample e;
@@ -89,7 +83,7 @@ class CachedGreedy : public ::testing::TestWithParam<GreedyCase> {};
 
 // Lengths 1 .. 37 (past the relative-position range of 16), right-padded in one batch.
 TEST_P(CachedGreedy, batch_with_cache_equals_each_example_alone_without_cache) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   const GreedyCase& p = GetParam();
   auto m = tiny_model();
   std::unique_ptr<PeftMethod> method;
@@ -161,7 +155,7 @@ TEST(Generation, rank_classify_rejects_candidate_ids_outside_the_vocabulary) {
       "[rank_classify] candidate 1 holds token id -100, outside the vocabulary [0, 40)");
   EXPECT_THROW_MSG(rank_classify(*m, {5, 6, 1}, {{3, 40}}),
                    "[rank_classify] candidate 0 holds token id 40");
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto pt =
       make_peft("prompt_tuning", {{"length", 2}, {"init", "random_uniform"}, {"num_prompts", 2}});
   pt->attach(*m);
@@ -228,7 +222,7 @@ TEST(Evaluation, predictions_follow_the_examples_through_length_sorted_batches) 
 // An ensemble of two prompts in one pass: member m's predictions equal its prompt's alone,
 // for both methods, in the examples' order.
 TEST(Evaluation, ensemble_members_equal_their_prompts_alone) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   const T5Tokenizer tok =
       T5Tokenizer::load(std::string(SP_FIXTURES_DIR) + "/tokenizer/spiece.model");
   const std::vector<std::string> texts = {"a long premise about the weather today and tomorrow",

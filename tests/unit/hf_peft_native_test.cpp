@@ -23,6 +23,7 @@
 #include "nn/peft/ln_tuning.h"
 #include "nn/peft/lora.h"
 #include "nn/peft/prompt_tuning.h"
+#include "quiet_peft_log.h"
 #include "temp_dir.h"
 
 namespace sp {
@@ -35,13 +36,6 @@ nlohmann::json read_json(const std::string& path) {
   EXPECT_TRUE(in.is_open()) << path;
   return nlohmann::json::parse(in);
 }
-
-struct QuietLog {
-  QuietLog() {
-    set_peft_log_sink([](const std::string&) {});
-  }
-  ~QuietLog() { set_peft_log_sink(nullptr); }
-};
 
 // One fixture: PEFT's cases and logits, and the base model they were computed on.
 struct NativeCases {
@@ -116,7 +110,7 @@ TEST(HfPeftNative, every_adapter_changes_the_logits) {
 // --- prompt tuning ---------------------------------------------------------------------
 
 TEST(HfPeftNative, prompt_tuning_import_reproduces_peft_logits) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   const NativeCases cases("prompt_tuning");
   auto model = cases.load_model();
   auto m = import_hf_peft(kNative + "/prompt_tuning", *model);
@@ -128,7 +122,7 @@ TEST(HfPeftNative, prompt_tuning_import_reproduces_peft_logits) {
 // PEFT's two blocks differ; the import takes the first, bit for bit, and the same file with
 // the blocks swapped gives other logits than PEFT's.
 TEST(HfPeftNative, prompt_tuning_reads_the_first_block) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   const NativeCases cases("prompt_tuning");
   const int64_t p = 3, d = 16;
   const Tensor emb = SafetensorsFile::open(kNative + "/prompt_tuning/adapter_model.safetensors")
@@ -161,7 +155,7 @@ TEST(HfPeftNative, prompt_tuning_reads_the_first_block) {
 // --- LoRA ------------------------------------------------------------------------------
 
 TEST(HfPeftNative, lora_import_reproduces_peft_logits) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   const NativeCases cases("lora");
   auto model = cases.load_model();
   auto m = import_hf_peft(kNative + "/lora", *model);
@@ -191,7 +185,7 @@ TEST(HfPeftNative, lora_import_reproduces_peft_logits) {
 // --- IA3 -------------------------------------------------------------------------------
 
 TEST(HfPeftNative, ia3_import_reproduces_peft_logits) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   const NativeCases cases("ia3");
   auto model = cases.load_model();
   auto m = import_hf_peft(kNative + "/ia3", *model);
@@ -221,7 +215,7 @@ TEST(HfPeftNative, ia3_import_reproduces_peft_logits) {
 // other logits than PEFT's: each vector must reach its own module. With feedforward_modules
 // emptied (wo scaling its output, [d_model, 1]) PEFT's [1, d_ff] wo vectors do not fit.
 TEST(HfPeftNative, ia3_vectors_go_to_their_own_modules) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   const NativeCases cases("ia3");
   const SafetensorsFile file = SafetensorsFile::open(kNative + "/ia3/adapter_model.safetensors");
   NamedTensors swapped;
@@ -266,7 +260,7 @@ TEST(HfPeftNative, ia3_vectors_go_to_their_own_modules) {
 // --- LN tuning -------------------------------------------------------------------------
 
 TEST(HfPeftNative, ln_tuning_import_reproduces_peft_logits) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   const NativeCases cases("ln_tuning");
   auto model = cases.load_model();
   auto m = import_hf_peft(kNative + "/ln_tuning", *model);

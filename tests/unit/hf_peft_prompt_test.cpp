@@ -10,6 +10,7 @@
 #include "models/t5/checkpoint.h"
 #include "nn/peft/hf_peft_format.h"
 #include "nn/peft/prompt_tuning.h"
+#include "quiet_peft_log.h"
 #include "test_util.h"
 
 namespace sp {
@@ -22,11 +23,6 @@ nlohmann::json read_json(const std::string& path) {
   EXPECT_TRUE(in.is_open()) << path;
   return nlohmann::json::parse(in);
 }
-
-struct QuietLog {
-  QuietLog() { set_peft_log_sink([](const std::string&) {}); }
-  ~QuietLog() { set_peft_log_sink(nullptr); }
-};
 
 // Every case's logits against PEFT's.
 void expect_peft_logits(const T5ForConditionalGeneration& model) {
@@ -51,7 +47,7 @@ void expect_peft_logits(const T5ForConditionalGeneration& model) {
 }
 
 TEST(HfPeftPrompt, our_prompt_matches_peft_logits) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = load_t5(kDir + "/model");
   auto m = load_peft(kDir + "/prompt", *model);
   expect_peft_logits(*model);
@@ -69,7 +65,7 @@ TEST(HfPeftPrompt, our_prompt_matches_peft_logits) {
 }
 
 TEST(HfPeftPrompt, export_writes_what_peft_reads) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = load_t5(kDir + "/model");
   auto m = load_peft(kDir + "/prompt", *model);
   const std::string out = (std::filesystem::temp_directory_path() /
@@ -86,7 +82,7 @@ TEST(HfPeftPrompt, export_writes_what_peft_reads) {
 }
 
 TEST(HfPeftPrompt, import_reproduces_peft_logits) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = load_t5(kDir + "/model");
   auto m = import_hf_peft(kDir + "/hf", *model);
   EXPECT_EQ(m->name(), "prompt_tuning");
@@ -98,7 +94,7 @@ TEST(HfPeftPrompt, import_reproduces_peft_logits) {
 // token_dim takes PEFT's seq2seq default (or no check), and a null or non-string task_type
 // gets our message, not a JSON type error.
 TEST(HfPeftPrompt, null_config_fields_take_defaults_or_clear_errors) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = load_t5(kDir + "/model");
   const std::string dir =
       (std::filesystem::temp_directory_path() / ("sp_hf_prompt_null_" + std::to_string(::getpid())))
@@ -134,7 +130,7 @@ TEST(HfPeftPrompt, null_config_fields_take_defaults_or_clear_errors) {
 }
 
 TEST(HfPeftPrompt, settings_peft_cannot_hold_are_refused) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = load_t5(kDir + "/model");
   auto suffix = make_peft("prompt_tuning", {{"length", 2}, {"position", "suffix"}, {"init", "random_uniform"}});
   suffix->attach(*model);

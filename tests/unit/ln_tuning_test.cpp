@@ -18,6 +18,7 @@
 #include "models/t5/t5_model.h"
 #include "nn/optim/adamw.h"
 #include "nn/peft/hf_peft_format.h"
+#include "quiet_peft_log.h"
 #include "temp_dir.h"
 #include "test_util.h"
 #include "tiny_t5.h"
@@ -37,13 +38,6 @@ std::unique_ptr<T5ForConditionalGeneration> tiny_model(uint64_t seed = 7) {
   m->eval();
   return m;
 }
-
-struct QuietLog {
-  QuietLog() {
-    set_peft_log_sink([](const std::string&) {});
-  }
-  ~QuietLog() { set_peft_log_sink(nullptr); }
-};
 
 std::vector<float> logits_of(const T5ForConditionalGeneration& m) {
   NoGradGuard no_grad;
@@ -77,7 +71,7 @@ std::set<std::string> train_one_step(T5ForConditionalGeneration& model, const Pe
 }
 
 TEST(LnTuning, trains_only_the_norms_and_round_trips) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto ln = make_peft("ln_tuning");
   ln->attach(*model);
@@ -113,7 +107,7 @@ TEST(LnTuning, trains_only_the_norms_and_round_trips) {
 // A bf16 run keeps the tuned norms f32 inside a bf16 backbone; the step runs in bf16 and
 // changes the norms only.
 TEST(LnTuning, trains_f32_norms_in_a_bf16_backbone) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto ln = make_peft("ln_tuning");
   ln->attach(*model);
@@ -132,7 +126,7 @@ TEST(LnTuning, trains_f32_norms_in_a_bf16_backbone) {
 }
 
 TEST(LnTuning, targets_choose_the_norms) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto finals = make_peft("ln_tuning", {{"target_modules", {"final_layer_norm"}}});
   finals->attach(*model);
@@ -168,7 +162,7 @@ TEST(LnTuning, targets_choose_the_norms) {
 }
 
 TEST(LnTuning, hugging_face_peft_export_round_trip) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto ln = make_peft("ln_tuning");
   ln->attach(*model);

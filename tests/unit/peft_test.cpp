@@ -9,6 +9,7 @@
 #include "nn/optim/adamw.h"
 #include "nn/peft/model_tuning.h"
 #include "nn/peft/peft.h"
+#include "quiet_peft_log.h"
 #include "test_util.h"
 #include "tiny_t5.h"
 
@@ -28,12 +29,6 @@ std::unique_ptr<T5ForConditionalGeneration> tiny_model(uint64_t seed = 3) {
   m->init_weights(&gen);
   return m;
 }
-
-struct QuietLog {
-  QuietLog() { set_peft_log_sink([this](const std::string& m) { lines.push_back(m); }); }
-  ~QuietLog() { set_peft_log_sink(nullptr); }
-  std::vector<std::string> lines;
-};
 
 T5Inputs batch() {
   T5Inputs in;
@@ -95,7 +90,7 @@ TEST(Peft, parameter_count_describe) {
 }
 
 TEST(Peft, attach_logs_and_counts_parameters) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   const int64_t backbone = model->num_parameters();
   EXPECT_EQ(backbone, T5ForConditionalGeneration::count_parameters(tiny()));
@@ -115,7 +110,7 @@ TEST(Peft, attach_logs_and_counts_parameters) {
 }
 
 TEST(Peft, model_tuning_trains_everything_and_round_trips) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   model->requires_grad_(false);  // attach must unfreeze
   auto mt = make_peft("model_tuning");
@@ -147,7 +142,7 @@ TEST(Peft, model_tuning_trains_everything_and_round_trips) {
 }
 
 TEST(Peft, load_errors_name_the_problem) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto pt = make_peft("prompt_tuning", {{"length", 2}, {"init", "random_uniform"}});
   pt->attach(*model);

@@ -14,6 +14,7 @@
 #include "nn/optim/adamw.h"
 #include "nn/peft/neighbors.h"
 #include "nn/peft/prompt_ensemble.h"
+#include "quiet_peft_log.h"
 #include "test_util.h"
 #include "tiny_t5.h"
 
@@ -44,14 +45,6 @@ std::string temp_dir(const std::string& name) {
   return p.string();
 }
 
-struct QuietLog {
-  QuietLog() {
-    set_peft_log_sink([this](const std::string& m) { lines.push_back(m); });
-  }
-  ~QuietLog() { set_peft_log_sink(nullptr); }
-  std::vector<std::string> lines;
-};
-
 std::vector<float> row(const Tensor& t, int64_t i) {
   return cast(t.select(0, i), DType::f32).to_vector<float>();
 }
@@ -66,7 +59,7 @@ int64_t find_row(const Tensor& emb, const std::vector<float>& v) {
 PromptTuning& as_prompt(PeftMethod& m) { return dynamic_cast<PromptTuning&>(m); }
 
 TEST(PromptTuning, random_uniform_init_in_range_and_seeded) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto a =
       make_peft("prompt_tuning",
@@ -92,7 +85,7 @@ TEST(PromptTuning, random_uniform_init_in_range_and_seeded) {
 }
 
 TEST(PromptTuning, sampled_vocab_rows_are_distinct_top_n_rows) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto m = make_peft("prompt_tuning",
                      {{"length", 10}, {"init", "sampled_vocab"}, {"vocab_top_n", 12}, {"seed", 1}});
@@ -110,7 +103,7 @@ TEST(PromptTuning, sampled_vocab_rows_are_distinct_top_n_rows) {
 }
 
 TEST(PromptTuning, sampled_vocab_with_replacement_past_n_and_ranked_ids) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   // vocab_ids ranks the vocabulary: the top 3 are ids 40, 41, 42.
   auto m = make_peft("prompt_tuning", {{"length", 8},
@@ -125,7 +118,7 @@ TEST(PromptTuning, sampled_vocab_with_replacement_past_n_and_ranked_ids) {
 }
 
 TEST(PromptTuning, class_label_positions_are_averaged_label_embeddings) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto m = make_peft("prompt_tuning", {{"length", 5},
                                        {"init", "class_labels"},
@@ -147,7 +140,7 @@ TEST(PromptTuning, class_label_positions_are_averaged_label_embeddings) {
 }
 
 TEST(PromptTuning, class_labels_beyond_length_dropped_with_warning) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto m =
       make_peft("prompt_tuning",
@@ -162,7 +155,7 @@ TEST(PromptTuning, class_labels_beyond_length_dropped_with_warning) {
 }
 
 TEST(PromptTuning, text_init_repeats_the_text) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto m =
       make_peft("prompt_tuning", {{"length", 5}, {"init", "text"}, {"init_text_ids", {11, 12}}});
@@ -179,7 +172,7 @@ TEST(PromptTuning, bad_settings_name_the_key) {
   EXPECT_THROW_MSG(make_peft("prompt_tuning", {{"length", 0}}), "'length' must be >= 1");
   EXPECT_THROW_MSG(make_peft("prompt_tuning", {{"init", "text"}}), "init_text_ids");
   EXPECT_THROW_MSG(make_peft("prompt_tuning", {{"class_label_ids", {1, 2}}}), "class_label_ids");
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto m = make_peft("prompt_tuning", {{"init", "text"}, {"init_text_ids", {99}}});
   EXPECT_THROW_MSG(m->attach(*model), "token id 99");
@@ -224,7 +217,7 @@ TEST(PromptTuning, prefix_and_suffix_join_with_mask) {
 }
 
 TEST(PromptTuning, model_output_equals_inputs_embeds_with_prompt) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   Tensor ids = Tensor::from_vector(std::vector<int64_t>{5, 6, 7, 1, 8, 9, 1, 0}, Shape{2, 4});
   Tensor mask = Tensor::from_vector(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 0}, Shape{2, 4});
@@ -248,7 +241,7 @@ TEST(PromptTuning, model_output_equals_inputs_embeds_with_prompt) {
 
 // One optimizer step changes the prompt only; the backbone gets no gradients.
 TEST(PromptTuning, step_changes_only_the_prompt) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   model->train();
   NamedTensors before;
@@ -278,7 +271,7 @@ TEST(PromptTuning, step_changes_only_the_prompt) {
 }
 
 TEST(PromptTuning, save_then_load_reproduces_outputs) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   const std::string dir = temp_dir("save");
   auto model = tiny_model();
   auto m = make_peft("prompt_tuning", {{"length", 3}, {"init", "random_uniform"}, {"seed", 5}});
@@ -307,7 +300,7 @@ TEST(PromptTuning, save_then_load_reproduces_outputs) {
 
 // A batch with task ids equals each example run with its own prompt alone.
 TEST(PromptTuning, mixed_batch_equals_per_prompt_runs) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto m = make_peft("prompt_tuning",
                      {{"length", 3}, {"init", "random_uniform"}, {"num_prompts", 3}, {"seed", 2}});
@@ -347,7 +340,7 @@ TEST(PromptTuning, mixed_batch_equals_per_prompt_runs) {
 }
 
 TEST(PromptTuning, ensemble_equals_majority_of_members) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   const std::string root = temp_dir("ensemble");
   Tensor ids = Tensor::from_vector(std::vector<int64_t>{5, 6, 7, 1, 8, 9, 1, 0}, Shape{2, 4});
   Tensor mask = Tensor::from_vector(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 0}, Shape{2, 4});
@@ -400,7 +393,7 @@ TEST(PromptTuning, majority_vote_ties_go_to_the_lowest_member) {
 // A prompt sampled from the vocabulary has each position's source piece as its nearest
 // neighbour, at cosine 1.
 TEST(PromptTuning, nearest_neighbors_find_the_init_pieces) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model();
   auto m = make_peft("prompt_tuning", {{"length", 4}, {"init", "sampled_vocab"}, {"seed", 9}});
   m->attach(*model);
@@ -437,7 +430,7 @@ TEST(PromptTuning, nearest_neighbors_find_the_init_pieces) {
 
 // A bf16 backbone: the prompt stays f32 and its gradient arrives in f32.
 TEST(PromptTuning, bf16_backbone_keeps_an_f32_prompt) {
-  QuietLog quiet;
+  QuietPeftLog quiet;
   auto model = tiny_model(7, DType::bf16);
   auto m = make_peft("prompt_tuning", {{"length", 3}, {"init", "sampled_vocab"}});
   m->attach(*model);
