@@ -99,6 +99,15 @@ def write_fixture(model, fixtures, name, logits, bare):
     return [out, cases], max_diff(logits, bare)
 
 
+def write_checked_fixture(model, fixtures, name, label, bare):
+    """write_fixture with the adapter's logits in eval mode, which must differ from the bare
+    model's (an adapter at its identity init would test nothing)."""
+    model.eval()
+    logits = case_logits(model)
+    assert max_diff(logits, bare) > 100 * TOLERANCE, f"the {label} does not change the logits"
+    return write_fixture(model, fixtures, name, logits, bare)
+
+
 def make_prompt_tuning(model_dir, fixtures, bare):
     torch.manual_seed(1)
     config = PromptTuningConfig(task_type="SEQ_2_SEQ_LM", num_virtual_tokens=PROMPT_LENGTH,
@@ -143,11 +152,7 @@ def make_lora(model_dir, fixtures, bare):
             assert p.abs().min().item() > 0, name
             n_b += 1
     assert n_b == 2 * 6 + 4, n_b  # q, v of 6 attentions and wo of 4 blocks
-    model.eval()
-    logits = case_logits(model)
-    assert max_diff(logits, bare) > 100 * TOLERANCE, "the LoRA does not change the logits"
-
-    return write_fixture(model, fixtures, "lora", logits, bare)
+    return write_checked_fixture(model, fixtures, "lora", "LoRA", bare)
 
 
 def make_ia3(model_dir, fixtures, bare):
@@ -168,11 +173,7 @@ def make_ia3(model_dir, fixtures, bare):
                 assert p.shape[1] == 1 and p.shape[0] > 1, (name, p.shape)  # [out, 1]
                 n_k_v += 1
     assert (n_k_v, n_ff) == (2 * 6, 4), (n_k_v, n_ff)  # k, v of 6 attentions, wo of 4 blocks
-    model.eval()
-    logits = case_logits(model)
-    assert max_diff(logits, bare) > 100 * TOLERANCE, "the IA3 does not change the logits"
-
-    return write_fixture(model, fixtures, "ia3", logits, bare)
+    return write_checked_fixture(model, fixtures, "ia3", "IA3", bare)
 
 
 def make_ln_tuning(model_dir, fixtures, bare):
@@ -186,11 +187,7 @@ def make_ln_tuning(model_dir, fixtures, bare):
                 p.mul_(0.5 + torch.rand(p.shape, generator=gen))
             n += 1
     assert n == 2 * 2 + 1 + 2 * 3 + 1, n  # 2 encoder, 2 decoder blocks and the final norms
-    model.eval()
-    logits = case_logits(model)
-    assert max_diff(logits, bare) > 100 * TOLERANCE, "the LN tuning does not change the logits"
-
-    return write_fixture(model, fixtures, "ln_tuning", logits, bare)
+    return write_checked_fixture(model, fixtures, "ln_tuning", "LN tuning", bare)
 
 
 def main():
