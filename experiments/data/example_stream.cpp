@@ -36,14 +36,14 @@ void check_state(const nlohmann::json& s, const char* objective, const nlohmann:
   }
 }
 
+}  // namespace
+
 int64_t state_int(const nlohmann::json& s, const char* key) {
   const auto it = s.find(key);
   SP_CHECK(it != s.end() && it->is_number_integer(), "[data] the stream state has no integer \"",
            key, "\": ", s.dump());
   return it->get<int64_t>();
 }
-
-}  // namespace
 
 uint64_t derive_seed(uint64_t seed, uint64_t purpose) {
   uint64_t z = seed + 0x9E3779B97F4A7C15ull * (purpose + 1);

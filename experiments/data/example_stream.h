@@ -137,6 +137,10 @@ class PrefixLmStream : public ExampleStream {
   int64_t loaded_position_ = -1;
 };
 
+// The integer `key` of a saved stream state; throws "[data] the stream state has no
+// integer ..." when it is missing or not an integer.
+int64_t state_int(const nlohmann::json& state, const char* key);
+
 // A seed for one purpose derived from a user seed (SplitMix64 of seed and purpose), so
 // that order, noise and model init draw from unrelated streams.
 uint64_t derive_seed(uint64_t seed, uint64_t purpose);

@@ -13,13 +13,6 @@ namespace {
 // init, dropout and trainer seed (derive_seed).
 constexpr uint64_t kExampleShufflePurpose = 6;
 
-int64_t state_int(const nlohmann::json& s, const char* key) {
-  const auto it = s.find(key);
-  SP_CHECK(it != s.end() && it->is_number_integer(), "[data] the shuffled stream state has no ",
-           "integer \"", key, "\": ", s.dump());
-  return it->get<int64_t>();
-}
-
 }  // namespace
 
 BlockShuffledStream::BlockShuffledStream(std::unique_ptr<ExampleStream> inner, int64_t block,
