@@ -163,11 +163,36 @@ class Runner {
     return s;
   }
 
-  // The signature a DONE marker records; null when unreadable (the trial then runs again).
-  static nlohmann::json done_signature(const fs::path& done) {
+  // The code version of each of the trial's stages (stage_code_version): a trial's DONE
+  // records them, to say why a trial finished by an earlier softprompt runs again.
+  static nlohmann::json trial_code_versions(const Trial& trial) {
+    nlohmann::json v = nlohmann::json::object();
+    for (StageKind kind : trial.stage_order()) v[stage_kind_name(kind)] = stage_code_version(kind);
+    return v;
+  }
+
+  // A DONE marker's field key; null when the file or the field is unreadable.
+  static nlohmann::json done_field(const fs::path& done, const char* key) {
     std::ifstream in(done);
     const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    return j.is_object() && j.contains("stages") ? j["stages"] : nlohmann::json();
+    return j.is_object() && j.contains(key) ? j[key] : nlohmann::json();
+  }
+
+  // Why a finished trial whose signature differs runs again: the stages whose code changed
+  // since (a DONE from before code versions records none), or else its settings.
+  static std::string rerun_reason(const Trial& trial, const fs::path& done) {
+    const nlohmann::json then = done_field(done, "code_versions");
+    if (!then.is_object()) return "finished by code from before stage code versions";
+    std::string changed;
+    for (StageKind kind : trial.stage_order()) {
+      const nlohmann::json was = then.value(stage_kind_name(kind), nlohmann::json());
+      if (was == stage_code_version(kind)) continue;
+      changed += str_cat(changed.empty() ? "" : ", ", stage_kind_name(kind), " ",
+                         was.is_number_integer() ? std::to_string(was.get<int64_t>()) : "none",
+                         " -> ", stage_code_version(kind));
+    }
+    return changed.empty() ? "finished with other settings"
+                           : "finished by earlier code (stage code versions " + changed + ")";
   }
 
   // A finished trial's records go back into results.jsonl when it has none of them (the
@@ -217,7 +242,7 @@ class Runner {
                               std::to_string(spec_.trials.size()) + " " + trial.id;
     const nlohmann::json signature = trial_signature(trial);
     if (fs::exists(tdir / kDone)) {
-      if (done_signature(tdir / kDone) == signature) {
+      if (done_field(tdir / kDone, "stages") == signature) {
         log_ << "[run] " << label << ": done, skipped\n";
         ++skipped_;
         try {
@@ -227,9 +252,9 @@ class Runner {
         }
         return;
       }
-      // Same id, other settings (an edited spec or --set): run it again; its new results
-      // supersede the old lines in results.jsonl.
-      log_ << "[run] " << label << ": finished with other settings, running again\n";
+      // Same id, other settings (an edited spec or --set) or newer code: run it again; its
+      // new results supersede the old lines in results.jsonl.
+      log_ << "[run] " << label << ": " << rerun_reason(trial, tdir / kDone) << ", running again\n";
       fs::remove(tdir / kDone);
     }
     log_ << "[run] " << label << "\n";
@@ -306,7 +331,8 @@ class Runner {
       for (const ResultRecord& r : records) results.push_back(to_json(r));
       nlohmann::json done = {{"trial", trial.id},   {"seconds", seconds},
                              {"finished", now},     {"records", records.size()},
-                             {"stages", signature}, {"results", results}};
+                             {"stages", signature}, {"code_versions", trial_code_versions(trial)},
+                             {"results", results}};
       write_file_atomic((tdir / kDone).string(), done.dump(2) + "\n", "[run]");
     } catch (const std::exception& e) {
       log_ << "[run] " << label << " FAILED: " << e.what() << "\n";
@@ -374,6 +400,7 @@ class Runner {
       }
       const nlohmann::json done = {{"kind", stage_kind_name(kind)},
                                    {"hash", hash},
+                                   {"code_version", stage_code_version(kind)},
                                    {"seconds", stage.seconds},
                                    {"finished", utc_timestamp()},
                                    {"output", stage_output_json(stage.output)}};

@@ -28,6 +28,11 @@ namespace sp {
 
 enum class StageKind { pretrain, lm_adapt, tune, eval };
 const char* stage_kind_name(StageKind kind);  // "pretrain", "lm_adapt", "tune", "eval"
+// The version of the code that computes a stage of this kind (its history is beside the
+// definition in spec_json.cpp). It enters the stage's hash, so a change to the code that
+// changes what a stage computes from the same configuration bumps it, and stages cached and
+// trials finished by the earlier code run again instead of being reused.
+int stage_code_version(StageKind kind);
 
 // optim::Schedule's parameters; the peak rate is OptimizerSpec::lr.
 struct ScheduleSpec {

@@ -20,6 +20,21 @@ const char* stage_kind_name(StageKind kind) {
   return "?";
 }
 
+// Bump a kind's version when what its stage computes from a given configuration changes
+// (numerics, data order, defaults that are not in canonical_json, the exported model); a
+// bump reruns that stage and every stage after it. Not for changes that leave results alone.
+//   1 (all kinds): the first versioned code. Stages cached before carry no version and are
+//     computed again; among them, model tuning in a bf16 run used to compute in f32.
+int stage_code_version(StageKind kind) {
+  switch (kind) {
+    case StageKind::pretrain: return 1;
+    case StageKind::lm_adapt: return 1;
+    case StageKind::tune: return 1;
+    case StageKind::eval: return 1;
+  }
+  return 0;
+}
+
 nlohmann::json ScheduleSpec::canonical_json() const {
   nlohmann::json j = {{"kind", kind}, {"warmup_steps", warmup_steps}};
   if (warmup_steps > 0) j["warmup_init"] = warmup_init;

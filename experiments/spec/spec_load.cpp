@@ -338,14 +338,18 @@ void fill_hashes(Trial& t) {
   std::string upstream = origin;
   if (t.pretrain) {
     t.pretrain->depends_on = upstream;
-    t.pretrain->hash = hash_json(
-        {{"stage", "pretrain"}, {"config", t.pretrain->canonical_json()}, {"from", upstream}});
+    t.pretrain->hash = hash_json({{"stage", "pretrain"},
+                                  {"code", stage_code_version(StageKind::pretrain)},
+                                  {"config", t.pretrain->canonical_json()},
+                                  {"from", upstream}});
     upstream = t.pretrain->hash;
   }
   if (t.lm_adapt) {
     t.lm_adapt->depends_on = upstream;
-    t.lm_adapt->hash = hash_json(
-        {{"stage", "lm_adapt"}, {"config", t.lm_adapt->canonical_json()}, {"from", upstream}});
+    t.lm_adapt->hash = hash_json({{"stage", "lm_adapt"},
+                                  {"code", stage_code_version(StageKind::lm_adapt)},
+                                  {"config", t.lm_adapt->canonical_json()},
+                                  {"from", upstream}});
     upstream = t.lm_adapt->hash;
   }
   // A frozen backbone's dtype changes what tuning and evaluation compute, not what the
@@ -354,6 +358,7 @@ void fill_hashes(Trial& t) {
   auto tune_hash = [&](TuneStage& tune) {
     tune.depends_on = upstream;
     tune.hash = hash_json({{"stage", "tune"},
+                           {"code", stage_code_version(StageKind::tune)},
                            {"config", tune.canonical_json()},
                            {"from", upstream},
                            {"backbone_dtype", backbone}});
@@ -372,6 +377,7 @@ void fill_hashes(Trial& t) {
     }
     t.eval->depends_on = t.tune->hash;
     t.eval->hash = hash_json({{"stage", "eval"},
+                              {"code", stage_code_version(StageKind::eval)},
                               {"config", t.eval->canonical_json()},
                               {"from", t.tune->hash},
                               {"ensemble", members},

@@ -291,6 +291,45 @@ TEST(Runner, ATrialFinishedWithOtherSettingsRunsAgain) {
   EXPECT_TRUE(third.calls.empty());
 }
 
+// A trial finished by earlier code (its DONE records older stage code versions, or none,
+// and the hashes that carried them) runs again, and the log says which stages changed.
+TEST(Runner, ATrialFinishedByEarlierCodeRunsAgainAndSaysWhy) {
+  RunDir run;
+  ExperimentSpec spec = make_spec({1, 5}, {1});
+  const RunOptions o = run.options();
+  FakeExecutor first;
+  ASSERT_EQ(run_experiment(spec, o, first), 0);
+  auto edit_done = [&](const std::string& trial, auto&& edit) {
+    const fs::path done = run.dir.path / "trials" / trial / "DONE";
+    nlohmann::json j = nlohmann::json::parse(read_text(done));
+    EXPECT_EQ(j["code_versions"]["tune"], stage_code_version(StageKind::tune));
+    edit(j);
+    std::ofstream(done) << j.dump(2);
+  };
+  edit_done("length=1,seed=1", [](nlohmann::json& j) { j["code_versions"]["tune"] = 0; });
+  edit_done("length=5,seed=1", [](nlohmann::json& j) { j.erase("code_versions"); });
+  // The hashes that the newer versions give (here: made up, as make_spec's are).
+  for (Trial& t : spec.trials) {
+    t.tune->hash += "-v";
+    t.eval->hash += "-v";
+  }
+  FakeExecutor second;
+  EXPECT_EQ(run_experiment(spec, o, second), 0);
+  EXPECT_EQ(total_calls(second, "tune:"), 2);
+  const std::string log = run.log.str();
+  EXPECT_NE(log.find("length=1,seed=1: finished by earlier code (stage code versions tune 0 -> " +
+                     std::to_string(stage_code_version(StageKind::tune)) + "), running again"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("length=5,seed=1: finished by code from before stage code versions, "
+                     "running again"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(nlohmann::json::parse(read_text(run.dir.path / "stages/tune-t1s1-v/DONE"))
+                .value("code_version", 0),
+            stage_code_version(StageKind::tune));
+}
+
 TEST(Runner, InterruptedTrialFailsAloneAndResumesOnRerun) {
   RunDir run;
   const ExperimentSpec spec = make_spec({1, 5}, {1, 2});

@@ -12,8 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "experiments/data/sha256.h"
 #include "experiments/spec/scalar.h"
 #include "experiments/spec/trial_parse.h"
+#include "experiments/training/optimizer_factory.h"
+#include "nn/optim/adafactor.h"
 #include "test_util.h"
 
 namespace sp {
@@ -704,6 +707,32 @@ TEST_F(SpecTest, EqualConfigsHashEqualAndDependenciesPropagate) {
   const Trial f = parse(pre, {"model.dtype=bf16"}).trials[0];
   EXPECT_EQ(a.pretrain->hash, f.pretrain->hash);  // the frozen dtype matters from tune on
   EXPECT_NE(a.tune->hash, f.tune->hash);
+}
+
+// A stage's hash is of its kind, its code version, its configuration and what it starts
+// from, so bumping stage_code_version reruns the stage and every stage after it.
+TEST_F(SpecTest, AStageHashCoversItsCodeVersion) {
+  const Trial t = parse(
+                      "model: {preset: t5-tiny}\n"
+                      "tokenizer: {vocab_size: 500}\n"
+                      "corpus: {builtin: wordnet}\n"
+                      "stages:\n"
+                      "  pretrain: {steps: 100}\n"
+                      "  tune: {task: rte, data_dir: " +
+                      path("RTE") + ", steps: 10}\n")
+                      .trials[0];
+  auto hash_with_code = [&](int code) {
+    const nlohmann::json payload = {{"stage", "pretrain"},
+                                    {"code", code},
+                                    {"config", t.pretrain->canonical_json()},
+                                    {"from", t.origin_hash()}};
+    return sha256_hex(payload.dump()).substr(0, 16);
+  };
+  EXPECT_EQ(t.pretrain->hash, hash_with_code(stage_code_version(StageKind::pretrain)));
+  EXPECT_NE(t.pretrain->hash, hash_with_code(stage_code_version(StageKind::pretrain) + 1));
+  for (StageKind kind :
+       {StageKind::pretrain, StageKind::lm_adapt, StageKind::tune, StageKind::eval})
+    EXPECT_GE(stage_code_version(kind), 1) << stage_kind_name(kind);
 }
 
 TEST_F(SpecTest, EnsembleMembersGetConsecutiveSeedsAndHashes) {
