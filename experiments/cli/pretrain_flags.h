@@ -58,11 +58,17 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
                  "Steps of constant rate before the decay")
       ->check(positive())
       ->capture_default_str();
+  sub.add_option("--rsqrt-start-step", opt.schedule.rsqrt_start_step,
+                 "rsqrt: continue a schedule that has this many steps behind it, as T5's LM "
+                 "adaptation continued T5 1.1's 1M pretraining steps")
+      ->check(non_negative())
+      ->capture_default_str();
   sub.add_option("--warmup-steps", opt.schedule.warmup_steps, "Linear warm-up steps from 0")
       ->check(non_negative())
       ->capture_default_str();
   sub.add_option("--weight-decay", opt.weight_decay,
-                 "adafactor: T5X's decay rate (not scaled by LR); adamw, sgd: decoupled; 0: off")
+                 "adafactor: T5X's decay rate (not scaled by LR); adamw: decoupled; sgd: L2, "
+                 "added to the gradient; 0: off")
       ->check(non_negative())
       ->capture_default_str();
   sub.add_option("--clip", opt.clip_global_norm, "Global gradient-norm clipping; 0: off")

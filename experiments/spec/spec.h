@@ -40,7 +40,8 @@ struct ScheduleSpec {
   int64_t warmup_steps = 0;
   double warmup_init = 0.0;      // warm-up starts at warmup_init * lr
   double final_fraction = 0.0;   // linear, cosine: the rate at the last step, times lr
-  int64_t rsqrt_offset = 10000;  // rsqrt: lr / sqrt(max(step, offset))
+  int64_t rsqrt_offset = 10000;  // rsqrt: lr / sqrt(max(rsqrt_start_step + step, offset))
+  int64_t rsqrt_start_step = 0;  // rsqrt: the steps a continued schedule has behind it
   int64_t decay_every = 1;       // step: multiply by decay_factor every decay_every steps
   double decay_factor = 1.0;
   nlohmann::json canonical_json() const;

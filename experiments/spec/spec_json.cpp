@@ -39,7 +39,10 @@ nlohmann::json ScheduleSpec::canonical_json() const {
   nlohmann::json j = {{"kind", kind}, {"warmup_steps", warmup_steps}};
   if (warmup_steps > 0) j["warmup_init"] = warmup_init;
   if (kind == "linear" || kind == "cosine") j["final_fraction"] = final_fraction;
-  if (kind == "rsqrt") j["rsqrt_offset"] = rsqrt_offset;
+  if (kind == "rsqrt") {
+    j["rsqrt_offset"] = rsqrt_offset;
+    j["rsqrt_start_step"] = rsqrt_start_step;
+  }
   if (kind == "step") {
     j["decay_every"] = decay_every;
     j["decay_factor"] = decay_factor;

@@ -88,7 +88,8 @@ std::vector<std::string> split_names(MapReader& r, const std::string& key,
   return names;
 }
 
-ScheduleSpec parse_schedule(MapReader& parent, const ScheduleSpec& d) {
+// steps: the stage's, which a linear or cosine decay's warm-up must end before.
+ScheduleSpec parse_schedule(MapReader& parent, const ScheduleSpec& d, int64_t steps) {
   static const std::vector<std::string> kinds = {"constant", "rsqrt", "linear", "cosine", "step"};
   ScheduleSpec s = d;
   const SpecNode* node = parent.get("schedule");
@@ -106,20 +107,26 @@ ScheduleSpec parse_schedule(MapReader& parent, const ScheduleSpec& d) {
   if (s.kind == "linear" || s.kind == "cosine") {
     s.final_fraction = r.number("final_fraction", d.final_fraction);
     r.check(s.final_fraction >= 0 && s.final_fraction <= 1, "final_fraction", "must be in [0, 1]");
+    r.check(steps == 0 || s.warmup_steps < steps, "warmup_steps",
+            str_cat("(", s.warmup_steps, ") must be below the stage's steps (", steps, "): a ",
+                    s.kind, " decay starts where the warm-up ends"));
   } else {
     r.applies_only_to("final_fraction", "schedule kinds linear and cosine", s.kind);
   }
   if (s.kind == "rsqrt") {
     s.rsqrt_offset = r.integer("rsqrt_offset", d.rsqrt_offset);
     r.check(s.rsqrt_offset >= 1, "rsqrt_offset", "must be >= 1");
+    s.rsqrt_start_step = r.integer("rsqrt_start_step", d.rsqrt_start_step);
+    r.check(s.rsqrt_start_step >= 0, "rsqrt_start_step", "must be >= 0");
   } else {
-    r.applies_only_to("rsqrt_offset", "schedule kind rsqrt", s.kind);
+    for (const char* key : {"rsqrt_offset", "rsqrt_start_step"})
+      r.applies_only_to(key, "schedule kind rsqrt", s.kind);
   }
   if (s.kind == "step") {
     s.decay_every = r.integer("decay_every", d.decay_every);
     r.check(s.decay_every >= 1, "decay_every", "must be >= 1");
     s.decay_factor = r.number("decay_factor", d.decay_factor);
-    r.check(s.decay_factor > 0, "decay_factor", "must be positive");
+    r.check(s.decay_factor > 0 && s.decay_factor <= 1, "decay_factor", "must be in (0, 1]");
   } else {
     for (const char* key : {"decay_every", "decay_factor"})
       r.applies_only_to(key, "schedule kind step", s.kind);
@@ -128,13 +135,13 @@ ScheduleSpec parse_schedule(MapReader& parent, const ScheduleSpec& d) {
   return s;
 }
 
-OptimizerSpec parse_optimizer(MapReader& parent, const OptimizerSpec& d) {
+OptimizerSpec parse_optimizer(MapReader& parent, const OptimizerSpec& d, int64_t steps) {
   MapReader r = parent.map("optimizer");
   OptimizerSpec o = d;
   o.name = r.choice("name", d.name, {"adafactor", "adamw", "sgd"});
   o.lr = r.number("lr", d.lr);
   r.check(o.lr > 0, "lr", "must be positive");
-  o.schedule = parse_schedule(r, d.schedule);
+  o.schedule = parse_schedule(r, d.schedule, steps);
   o.weight_decay = r.number("weight_decay", d.weight_decay);
   r.check(o.weight_decay >= 0 && o.weight_decay < 1, "weight_decay", "must be in [0, 1)");
   o.clip_global_norm = r.number("clip_global_norm", d.clip_global_norm);
@@ -190,7 +197,7 @@ void parse_loop(MapReader& r, LoopSpec& s, const LoopSpec& d, bool allow_zero_st
   r.check(s.inputs_length >= 2, "inputs_length", "must be >= 2 (a token and EOS)");
   s.targets_length = r.integer("targets_length", d.targets_length);
   r.check(s.targets_length >= 1, "targets_length", "must be >= 1");
-  s.optimizer = parse_optimizer(r, d.optimizer);
+  s.optimizer = parse_optimizer(r, d.optimizer, s.steps);
   const int64_t seed = r.integer("seed", static_cast<int64_t>(d.seed));
   r.check(seed >= 0, "seed", "must be >= 0");
   s.seed = static_cast<uint64_t>(seed);

@@ -12,7 +12,7 @@ optim::Schedule make_schedule(const OptimizerSpec& spec, int64_t total_steps) {
   optim::Schedule schedule = optim::Schedule::constant(spec.lr);
   if (s.kind == "constant") {
   } else if (s.kind == "rsqrt") {
-    schedule = optim::Schedule::rsqrt(spec.lr, s.rsqrt_offset);
+    schedule = optim::Schedule::rsqrt(spec.lr, s.rsqrt_offset, s.rsqrt_start_step);
   } else if (s.kind == "linear") {
     schedule = optim::Schedule::linear(spec.lr, total_steps, s.final_fraction);
   } else if (s.kind == "cosine") {

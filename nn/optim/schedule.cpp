@@ -17,11 +17,12 @@ Schedule Schedule::constant(double lr) {
   return s;
 }
 
-Schedule Schedule::rsqrt(double peak_lr, int64_t offset) {
+Schedule Schedule::rsqrt(double peak_lr, int64_t offset, int64_t start_step) {
   Schedule s;
   s.kind_ = Kind::rsqrt;
   s.peak_lr_ = peak_lr;
   s.rsqrt_offset_ = offset;
+  s.rsqrt_start_ = start_step;
   s.validate();
   return s;
 }
@@ -70,6 +71,7 @@ void Schedule::validate() const {
     case Kind::constant: break;
     case Kind::rsqrt:
       SP_CHECK(rsqrt_offset_ >= 1, "[schedule] rsqrt offset must be >= 1, got ", rsqrt_offset_);
+      SP_CHECK(rsqrt_start_ >= 0, "[schedule] rsqrt start step must be >= 0, got ", rsqrt_start_);
       break;
     case Kind::linear:
     case Kind::cosine:
@@ -96,7 +98,8 @@ double Schedule::lr(int64_t step) const {
   switch (kind_) {
     case Kind::constant: break;
     case Kind::rsqrt:
-      decay = 1.0 / std::sqrt(std::max(s, static_cast<double>(rsqrt_offset_)));
+      decay = 1.0 / std::sqrt(std::max(static_cast<double>(rsqrt_start_) + s,
+                                       static_cast<double>(rsqrt_offset_)));
       break;
     case Kind::linear:
     case Kind::cosine: {
@@ -120,7 +123,11 @@ std::string Schedule::str() const {
   std::ostringstream os;
   switch (kind_) {
     case Kind::constant: os << "constant(" << peak_lr_ << ")"; break;
-    case Kind::rsqrt: os << "rsqrt(peak " << peak_lr_ << ", offset " << rsqrt_offset_ << ")"; break;
+    case Kind::rsqrt:
+      os << "rsqrt(peak " << peak_lr_ << ", offset " << rsqrt_offset_;
+      if (rsqrt_start_ > 0) os << ", from step " << rsqrt_start_;
+      os << ")";
+      break;
     case Kind::linear:
     case Kind::cosine:
       os << (kind_ == Kind::linear ? "linear" : "cosine") << "(peak " << peak_lr_ << ", total "

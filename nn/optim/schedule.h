@@ -7,7 +7,8 @@
 //   warmup(step) = init + (1 - init) * step / W   for step < W, else 1   (W = warmup_steps)
 //   decay(step), by kind:
 //     constant:  1
-//     rsqrt:     1 / sqrt(max(step, rsqrt_offset))   (T5: peak_lr 1, offset 10000)
+//     rsqrt:     1 / sqrt(max(start + step, rsqrt_offset))   (T5: peak_lr 1, offset 10000;
+//                start 0, or the steps already taken when continuing a run's schedule)
 //     linear:    1 - (1 - final) * progress
 //     cosine:    final + (1 - final) * (1 + cos(pi * progress)) / 2
 //     step:      factor ^ floor((step - W) / every)  for step >= W, else 1
@@ -31,8 +32,10 @@ class Schedule {
   Schedule() = default;
 
   static Schedule constant(double lr);
-  // T5 pretraining: peak_lr / sqrt(max(step, offset)); the defaults give 1/sqrt(max(step, 1e4)).
-  static Schedule rsqrt(double peak_lr = 1.0, int64_t offset = 10000);
+  // T5 pretraining: peak_lr / sqrt(max(start_step + step, offset)); the defaults give
+  // 1/sqrt(max(step, 1e4)). start_step continues a schedule: T5's LM adaptation ran on at
+  // steps 1M..1.1M of T5 1.1's pretraining, so its rate was 1/sqrt(1e6 + step).
+  static Schedule rsqrt(double peak_lr = 1.0, int64_t offset = 10000, int64_t start_step = 0);
   static Schedule linear(double peak_lr, int64_t total_steps, double final_fraction = 0.0);
   static Schedule cosine(double peak_lr, int64_t total_steps, double final_fraction = 0.0);
   // Multiplies the rate by factor every `every` steps.
@@ -62,6 +65,7 @@ class Schedule {
   int64_t total_steps_ = 0;      // linear, cosine
   double final_fraction_ = 0.0;  // linear, cosine
   int64_t rsqrt_offset_ = 10000;
+  int64_t rsqrt_start_ = 0;
   int64_t every_ = 1;    // step
   double factor_ = 1.0;  // step
 };

@@ -557,6 +557,13 @@ TEST(Schedule, values_at_known_steps) {
   EXPECT_DOUBLE_EQ(t5.lr(40000), 0.005);
   EXPECT_DOUBLE_EQ(t5.lr(1000000), 0.001);
   EXPECT_DOUBLE_EQ(Schedule::rsqrt(2.0, 100).with_warmup(100).lr(50), 0.5 * 2.0 / 10.0);
+  // Continued from step 1M, as T5's LM adaptation continued T5 1.1's pretraining.
+  const Schedule continued = Schedule::rsqrt(1.0, 10000, 1000000);
+  EXPECT_DOUBLE_EQ(continued.lr(0), 0.001);
+  EXPECT_DOUBLE_EQ(continued.lr(210000), 1.0 / 1100.0);
+  EXPECT_DOUBLE_EQ(Schedule::rsqrt(1.0, 10000, 5000).lr(4999), 0.01);  // still below the offset
+  EXPECT_EQ(continued.str(), "rsqrt(peak 1, offset 10000, from step 1000000)");
+  EXPECT_EQ(t5.str(), "rsqrt(peak 1, offset 10000)");
 
   const Schedule lin = Schedule::linear(1.0, 100);
   EXPECT_DOUBLE_EQ(lin.lr(0), 1.0);
@@ -599,6 +606,8 @@ TEST(Schedule, errors) {
   EXPECT_THROW_MSG(Schedule::cosine(1.0, 10, 1.5),
                    "[schedule] final_fraction must be in [0, 1], got 1.5");
   EXPECT_THROW_MSG(Schedule::rsqrt(1.0, 0), "[schedule] rsqrt offset must be >= 1, got 0");
+  EXPECT_THROW_MSG(Schedule::rsqrt(1.0, 10, -1),
+                   "[schedule] rsqrt start step must be >= 0, got -1");
   EXPECT_THROW_MSG(Schedule::step_decay(1.0, 0, 0.5),
                    "[schedule] step decay every must be >= 1, got 0");
   EXPECT_THROW_MSG(Schedule::step_decay(1.0, 5, 0.0),

@@ -101,6 +101,21 @@ TEST_F(SpecTest, ParsesWithThePapersDefaults) {
   EXPECT_DOUBLE_EQ(tune.optimizer.decay_rate, 0.8);
   EXPECT_FALSE(tune.optimizer.multiply_by_parameter_scale);
   EXPECT_DOUBLE_EQ(tune.optimizer.clipping_threshold, 1.0);
+  // ... and the optimizer the trainer builds from them is the paper's Adafactor.
+  Tensor prompt = Tensor::zeros({100, 8});
+  prompt.requires_grad_(true);
+  const auto opt = make_optimizer(tune.optimizer, {{"prompt", prompt}}, tune.steps);
+  const auto* adafactor = dynamic_cast<const optim::Adafactor*>(opt.get());
+  ASSERT_NE(adafactor, nullptr);
+  EXPECT_FALSE(adafactor->options().multiply_by_parameter_scale);
+  EXPECT_TRUE(adafactor->options().factored);
+  EXPECT_DOUBLE_EQ(adafactor->options().decay_rate, 0.8);
+  EXPECT_EQ(adafactor->options().clipping_threshold, std::optional<double>(1.0));
+  EXPECT_EQ(adafactor->options().weight_decay_rate, std::optional<double>(1e-5));
+  EXPECT_FALSE(adafactor->options().beta1.has_value());
+  EXPECT_EQ(adafactor->options().step_offset, 0);
+  ASSERT_TRUE(opt->schedule().has_value());
+  EXPECT_EQ(opt->schedule()->str(), "constant(0.3)");
   EXPECT_DOUBLE_EQ(tune.dropout, 0.1);
   EXPECT_DOUBLE_EQ(tune.z_loss, 1e-4);
   EXPECT_EQ(tune.eval_every, 1000);
@@ -513,6 +528,37 @@ TEST_F(SpecTest, AConflictWithASetKeyNamesTheFlag) {
   EXPECT_THROW_MSG(
       parse(base_spec("", "  init_seed: 3\n"), {"model.checkpoint=" + path("ckpt")}),
       "--set model.checkpoint=" + path("ckpt") + ": model.init_seed applies to presets only");
+}
+
+// Schedules the optimizer would refuse are refused with the spec's location, before any
+// stage runs.
+TEST_F(SpecTest, ImpossibleSchedulesAreRefusedBeforeAnyWork) {
+  EXPECT_THROW_MSG(
+      parse(base_spec("    steps: 100\n"
+                      "    optimizer: {schedule: {kind: cosine, warmup_steps: 100}}\n")),
+      "t.yaml:11:56: stages.tune.optimizer.schedule.warmup_steps (100) must be below the "
+      "stage's steps (100): a cosine decay starts where the warm-up ends");
+  EXPECT_THROW_MSG(parse(base_spec("    optimizer: {schedule: {kind: step, decay_factor: 2}}\n")),
+                   "stages.tune.optimizer.schedule.decay_factor must be in (0, 1]");
+  EXPECT_THROW_MSG(
+      parse(base_spec("    optimizer: {schedule: {kind: rsqrt, rsqrt_start_step: -1}}\n")),
+      "stages.tune.optimizer.schedule.rsqrt_start_step must be >= 0");
+  EXPECT_THROW_MSG(
+      parse(base_spec("    optimizer: {schedule: {kind: constant, rsqrt_start_step: 5}}\n")),
+      "stages.tune.optimizer.schedule.rsqrt_start_step applies only to schedule kind rsqrt");
+  // A warm-up as long as a constant or rsqrt schedule's stage is legal (it never decays).
+  EXPECT_EQ(parse(base_spec("    steps: 100\n"
+                            "    eval_every: 100\n"
+                            "    optimizer: {schedule: {kind: constant, warmup_steps: 100}}\n"))
+                .trials[0]
+                .tune->optimizer.schedule.warmup_steps,
+            100);
+  const Trial continued =
+      parse(base_spec("    optimizer: {schedule: {kind: rsqrt, rsqrt_start_step: 1000000}}\n"))
+          .trials[0];
+  EXPECT_DOUBLE_EQ(make_schedule(continued.tune->optimizer, 100).lr(0), 0.3 / 1000.0);
+  EXPECT_NE(continued.tune->hash,
+            parse(base_spec("    optimizer: {schedule: rsqrt}\n")).trials[0].tune->hash);
 }
 
 TEST_F(SpecTest, KeysOfAnotherSettingSayWhichSettingTheyNeed) {
