@@ -9,6 +9,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "models/tokenizer/charsmap_check.h"
 #include "models/tokenizer/utf8.h"
 #include "tensor/error.h"
 
@@ -104,6 +105,7 @@ T5Tokenizer T5Tokenizer::from_serialized(std::string_view model_bytes, const std
            "[tokenizer] '", name,
            "' does not use T5's special ids (pad=0, eos=1, unk=2): it has pad=", model->pad_id(),
            ", eos=", model->eos_id(), ", unk=", model->unk_id());
+  check_precompiled_charsmaps(model_bytes, name);
 
   auto raw = load_overridden(model_bytes, {kNoDummyPrefix, sizeof(kNoDummyPrefix)},
                              "'" + name + "' without a dummy prefix");

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "models/tokenizer/charsmap_check.h"
 #include "models/tokenizer/t5_tokenizer.h"
 #include "models/tokenizer/train_vocab.h"
 #include "test_util.h"
@@ -569,6 +570,88 @@ TEST(Tokenizer, load_rejects_non_t5_special_ids) {
       T5Tokenizer::from_serialized(model, "default_ids.model"),
       "'default_ids.model' does not use T5's special ids (pad=0, eos=1, unk=2): it has "
       "pad=-1, eos=2, unk=0");
+}
+
+// --- corrupt normalisation rules
+// ------------------------------------------------------------------
+
+std::string varint(uint64_t v) {
+  std::string out;
+  do {
+    out += static_cast<char>((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
+    v >>= 7;
+  } while (v);
+  return out;
+}
+
+// A NormalizerSpec (field 3) or DenormalizerSpec (field 5) holding only precompiled_charsmap
+// (field 2): appended to a model, protobuf merges it in and its charsmap replaces the model's.
+std::string charsmap_override(const std::string& blob, int spec_field = 3) {
+  const std::string spec = "\x12" + varint(blob.size()) + blob;
+  return std::string(1, static_cast<char>(spec_field << 3 | 2)) + varint(spec.size()) + spec;
+}
+
+// A precompiled charsmap: the trie's size, its units (little-endian) and the strings.
+std::string charsmap_blob(const std::vector<uint32_t>& units, const std::string& strings) {
+  std::string blob;
+  auto put = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i) blob += static_cast<char>((v >> (8 * i)) & 0xFF);
+  };
+  put(static_cast<uint32_t>(4 * units.size()));
+  for (uint32_t u : units) put(u);
+  return blob + strings;
+}
+
+// darts-clone's double array by hand: the root's children at 256 ^ byte; 'a' (0x61) is a
+// node with a leaf whose value (unit 256) is the offset of its replacement in strings.
+std::vector<uint32_t> a_to_replacement_trie(uint32_t value) {
+  std::vector<uint32_t> units(512, 0);
+  units[0] = 256u << 10;                                  // root: offset 256
+  units[256 ^ 0x61] = (0x61u << 10) | (1u << 8) | 0x61u;  // 'a': offset 0x61 (base 256), leaf
+  units[256] = 0x80000000u | value;                       // the leaf: the replacement's offset
+  return units;
+}
+
+TEST(Tokenizer, a_hand_built_charsmap_normalizes_as_the_check_reads_it) {
+  const std::string model = read_bytes(fixture_path("spiece.model"));
+  const T5Tokenizer plain = T5Tokenizer::from_serialized(model, "plain.model");
+  ASSERT_NE(plain.encode("a"), plain.encode("x"));
+  // "a" -> "x": the check's reading of the trie is the library's.
+  const T5Tokenizer a_to_x = T5Tokenizer::from_serialized(
+      model + charsmap_override(charsmap_blob(a_to_replacement_trie(0), std::string("x\0", 2))),
+      "a_to_x.model");
+  EXPECT_EQ(a_to_x.encode("a"), plain.encode("x"));
+  EXPECT_EQ(a_to_x.encode("b"), plain.encode("b"));
+}
+
+TEST(Tokenizer, a_corrupt_charsmap_is_refused_before_any_text) {
+  const std::string model = read_bytes(fixture_path("spiece.model"));
+  // Every unit 0xFFFFFFFF: the root's children would be a gigabyte past the trie (this
+  // crashed the first encode).
+  const std::string all_ones = charsmap_blob(std::vector<uint32_t>(256, 0xFFFFFFFFu), "x");
+  EXPECT_THROW_MSG(T5Tokenizer::from_serialized(model + charsmap_override(all_ones), "ff.model"),
+                   "[tokenizer] 'ff.model': its normalizer_spec's precompiled_charsmap is "
+                   "corrupt: node 0 has its children at 1073741568, outside the trie's 256 units");
+  EXPECT_THROW_MSG(T5Tokenizer::from_serialized(model + charsmap_override(all_ones, 5), "ff.model"),
+                   "its denormalizer_spec's precompiled_charsmap is corrupt");
+  // A replacement offset past the strings, or one whose string never ends.
+  EXPECT_THROW_MSG(
+      T5Tokenizer::from_serialized(
+          model + charsmap_override(charsmap_blob(a_to_replacement_trie(7), std::string("x\0", 2))),
+          "far.model"),
+      "corrupt: node 353's replacement at byte 7 does not end inside the replacement strings "
+      "(2 bytes)");
+  EXPECT_EQ(precompiled_charsmap_problem(charsmap_blob(a_to_replacement_trie(0), "x")),
+            "node 353's replacement at byte 0 does not end inside the replacement strings (1 "
+            "bytes)");
+  // A trie that claims more bytes than the blob holds (sentencepiece accepts up to 3 more).
+  std::string long_trie = charsmap_blob(a_to_replacement_trie(0), std::string("x\0", 2));
+  long_trie[0] = static_cast<char>(static_cast<uint8_t>(long_trie[0]) + 3);
+  EXPECT_EQ(precompiled_charsmap_problem(long_trie),
+            "its trie of 2051 bytes runs past the blob's 2050 bytes after the size");
+  EXPECT_EQ(precompiled_charsmap_problem("abc"),
+            "it has 3 bytes, too few for a trie size and a trie");
+  EXPECT_EQ(precompiled_charsmap_problem(charsmap_blob({}, "xyz")), "its trie has no units");
 }
 
 // --- vocabulary training ------------------------------------------------------------------------
