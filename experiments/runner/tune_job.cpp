@@ -84,6 +84,9 @@ void TuneJob::restore_data_state(const nlohmann::json& state) {
            options_.seed, ", ", train_.size(), " examples)");
   epoch_ = state.at("epoch").get<int64_t>();
   position_ = state.at("position").get<int64_t>();
+  SP_CHECK(epoch_ >= 0 && position_ >= 0 && position_ <= static_cast<int64_t>(train_.size()),
+           "[tune] the checkpoint's data state ", state.dump(), " is outside the data set (",
+           train_.size(), " examples)");
   perm_epoch_ = -1;
 }
 

@@ -185,7 +185,7 @@ TrainResult Trainer::run() {
     if (!resume || s > *resume) fs::remove_all(fs::path(ckpt) / checkpoint_dir::name(s));
 
   if (resume) {
-    restore((fs::path(ckpt) / checkpoint_dir::name(*resume)).string());
+    restore((fs::path(ckpt) / checkpoint_dir::name(*resume)).string(), *resume);
   } else if (options_.seed) {
     default_generator().manual_seed(*options_.seed);
   }
@@ -547,12 +547,44 @@ void Trainer::load_params(const std::string& dir) {
   for (auto& [name, t] : trainable_) kernels::copy_(t, f.tensor(name));
 }
 
-void Trainer::restore(const std::string& dir) {
+std::string Trainer::changed_options(const json& saved) const {
+  if (!saved.is_object()) return "";
+  const json now = {{"grad_accumulation", options_.grad_accumulation},
+                    {"clip_global_norm", options_.clip_global_norm},
+                    {"schedule", optimizer_.schedule()->str()}};
+  std::string changed;
+  for (const auto& [key, value] : now.items())
+    if (saved.contains(key) && saved[key] != value)
+      changed += str_cat(changed.empty() ? "" : ", ", key, " ",
+                         saved[key].is_string() ? saved[key].get<std::string>() : saved[key].dump(),
+                         " -> ", value.is_string() ? value.get<std::string>() : value.dump());
+  return changed;
+}
+
+void Trainer::restore(const std::string& dir, int64_t step) {
   const std::string state_path = (fs::path(dir) / "state.json").string();
-  json st = json::parse(read_text(state_path), nullptr, /*allow_exceptions=*/false);
+  const json st = json::parse(read_text(state_path), nullptr, /*allow_exceptions=*/false);
+  SP_CHECK(!st.is_discarded(), "[trainer] ", state_path,
+           " is not valid JSON (cut short or edited?): resume from an earlier checkpoint by "
+           "deleting this one");
   SP_CHECK(
       st.is_object() && st.contains("step") && st.contains("generators") && st.contains("data"),
       "[trainer] ", state_path, " is not a trainer state (no step, generators or data)");
+  SP_CHECK(st["step"].is_number_integer() && st["step"].get<int64_t>() == step, "[trainer] ",
+           state_path, " says step ", st["step"].dump(), " but it is the checkpoint of step ",
+           step);
+  try {
+    restore_state(dir, st);
+  } catch (const json::exception& e) {
+    fail(str_cat("[trainer] ", state_path, " has a value of the wrong kind: ", e.what()));
+  }
+  if (const std::string changed = changed_options(st.value("options", json())); !changed.empty())
+    if (live_ || plain_)
+      std::fprintf(stderr, "[trainer] resuming step %lld of %s with other options: %s\n",
+                   static_cast<long long>(step), options_.out_dir.c_str(), changed.c_str());
+}
+
+void Trainer::restore_state(const std::string& dir, const json& st) {
   load_params(dir);
 
   const std::string opt_path = (fs::path(dir) / "optimizer.safetensors").string();

@@ -218,7 +218,12 @@ class Trainer {
   };
 
   void check_trainable_matches_optimizer();
-  void restore(const std::string& dir);
+  // Restores the checkpoint of step `step` in dir; its state.json must say the same step.
+  void restore(const std::string& dir, int64_t step);
+  // The options a checkpoint's state.json records that this run sets otherwise (empty when
+  // none): "schedule constant(0.3) -> constant(0.1)", for the line a resumed run prints.
+  std::string changed_options(const nlohmann::json& saved) const;
+  void restore_state(const std::string& dir, const nlohmann::json& state);
   StepStats train_step(int64_t step);
   // nullopt: the job has no evaluation; else whether the result is a new best.
   std::optional<bool> evaluate_and_record(int64_t step);

@@ -33,6 +33,7 @@
 #include "nn/optim/adafactor.h"
 #include "nn/optim/adamw.h"
 #include "nn/optim/sgd.h"
+#include "temp_dir.h"
 #include "test_util.h"
 
 extern char** environ;
@@ -629,6 +630,70 @@ TEST(Trainer, ResumeWithAnotherOptimizerIsRefused) {
   EXPECT_THROW_MSG(trainer.run(),
                    "holds the state of adamw but this run optimizes with adafactor: resume with "
                    "the same optimizer, or start in a new directory");
+}
+
+// A state.json that is cut short, names another step or holds a value of the wrong kind is
+// refused naming the file, and the failed resume leaves every checkpoint as it was.
+TEST(Trainer, ACorruptCheckpointStateIsRefusedAndLeftAlone) {
+  TrainerTempDir tmp;
+  const std::string dir = tmp.sub("corrupt");
+  train_mlp(small_options(dir, 4));
+  const std::string state = dir + "/checkpoints/step-4/state.json";
+  const std::string good = read_text(state);
+  auto listing = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir + "/checkpoints"))
+      names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  const std::vector<std::string> before = listing();
+  auto resume_with = [&](const std::string& text) {
+    std::ofstream(state) << text;
+    try {
+      train_mlp(small_options(dir, 6));
+    } catch (const Error& e) {
+      EXPECT_EQ(read_text(state), text);
+      EXPECT_EQ(listing(), before);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  nlohmann::json edited = nlohmann::json::parse(good);
+  edited["step"] = -7;
+  EXPECT_EQ(resume_with(edited.dump()),
+            "[trainer] " + state + " says step -7 but it is the checkpoint of step 4");
+  edited["step"] = 999999;
+  EXPECT_NE(resume_with(edited.dump()).find("says step 999999 but it is the checkpoint of step 4"),
+            std::string::npos);
+  EXPECT_NE(resume_with(good.substr(0, good.size() / 2)).find(state + " is not valid JSON"),
+            std::string::npos);
+  edited = nlohmann::json::parse(good);
+  edited["history"] = nlohmann::json::array({{{"step", "four"}, {"metrics", {}}}});
+  EXPECT_NE(resume_with(edited.dump()).find(state + " has a value of the wrong kind"),
+            std::string::npos);
+  std::ofstream(state) << good;
+  EXPECT_EQ(train_mlp(small_options(dir, 6)).result.resumed_from, 4);
+}
+
+// Resuming with options other than the checkpoint's is allowed (a lower learning rate for
+// the rest of a run) and said on the progress output.
+TEST(Trainer, ResumingWithOtherOptionsSaysWhichChanged) {
+  TrainerTempDir tmp;
+  const std::string dir = tmp.sub("changed");
+  train_mlp(small_options(dir, 4));
+  TrainerOptions o = small_options(dir, 6);
+  o.clip_global_norm = 1.0;
+  o.progress = ProgressMode::plain;
+  ::testing::internal::CaptureStderr();
+  train_mlp(o);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("[trainer] resuming step 4 of " + dir +
+                     " with other options: clip_global_norm 0.0 -> 1.0, schedule "
+                     "linear(peak 0.05, total 4, final 0) + warmup 3 -> linear(peak 0.05, total "
+                     "6, final 0) + warmup 3"),
+            std::string::npos)
+      << err;
 }
 
 TEST(Trainer, TimeBudgetStopsWithACheckpoint) {
