@@ -2,6 +2,7 @@
 // sp::Error and SP_CHECK: how every public API reports bad input.
 // Messages start with the op in brackets and name the values:
 //   [matmul] inner dims differ: a is [4, 8], b is [7, 3]
+#include <new>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -31,6 +32,17 @@ std::string str_cat(const Args&... args) {
 }
 
 [[noreturn]] inline void fail(const std::string& msg) { throw Error(msg); }
+
+// What a command or a run reports for an exception: its message, except for the standard
+// library's std::bad_alloc (a std::vector or string too large to hold), whose message
+// names nothing.
+inline std::string error_text(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e))
+    return str_cat("out of host memory (", e.what(),
+                   "): a size asked for (a batch size, a sequence, prompt or vocabulary length, "
+                   "a number of examples) is more than this machine can hold");
+  return e.what();
+}
 
 }  // namespace sp
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "experiments/cli/command.h"
+#include "tensor/error.h"
 #include "tensor/backend.h"
 #include "tensor/cuda_emulation.h"
 #include "tensor/cpu/parallel.h"
@@ -59,7 +60,7 @@ int main(int argc, char** argv) {
     try {
       return action();
     } catch (const std::exception& e) {
-      std::cerr << "softprompt " << sub->get_name() << ": " << e.what() << "\n";
+      std::cerr << "softprompt " << sub->get_name() << ": " << sp::error_text(e) << "\n";
       return 1;
     }
   }

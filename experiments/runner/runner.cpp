@@ -335,8 +335,8 @@ class Runner {
                              {"results", results}};
       write_file_atomic((tdir / kDone).string(), done.dump(2) + "\n", "[run]");
     } catch (const std::exception& e) {
-      log_ << "[run] " << label << " FAILED: " << e.what() << "\n";
-      failures_.push_back(trial.id + ": " + e.what());
+      log_ << "[run] " << label << " FAILED: " << error_text(e) << "\n";
+      failures_.push_back(trial.id + ": " + error_text(e));
       write_failures();
     }
     try {
@@ -388,7 +388,7 @@ class Runner {
       try {
         stage.output = executor_.run(req);
       } catch (const std::exception& e) {
-        failed_[name] = e.what();
+        failed_[name] = error_text(e);
         throw;
       }
       stage.seconds = seconds_since(t0);

@@ -12,6 +12,7 @@
 #include "autograd/grad_mode.h"
 #include "models/io/atomic_file.h"
 #include "models/io/safetensors.h"
+#include "nn/optim/generic.h"
 #include "tensor/error.h"
 #include "tensor/kernels.h"
 #include "tensor/suggest.h"
@@ -199,6 +200,17 @@ void PeftMethod::load_state(const NamedTensors& tensors) {
   SP_CHECK(missing.empty() && unexpected.empty() && mismatched.empty(), tag,
            " the tensors do not match the method's parameters:",
            list_name_mismatches(missing, unexpected, mismatched));
+  // Converted silently, integers would make a working prompt of the wrong values, and a
+  // diverged run's NaN would score every example as wrong without a word.
+  for (const auto& [n, t] : own) {
+    const Tensor& g = *given[n];
+    SP_CHECK(is_floating(g.dtype()), tag, " tensor ", n, " is ", dtype_name(g.dtype()),
+             ": a trained tensor must be floating point");
+    const int64_t bad = optim::generic::count_non_finite(g);
+    SP_CHECK(bad == 0, tag, " tensor ", n, " holds ", bad, " NaN or infinite value",
+             bad == 1 ? "" : "s", " of ", g.numel(),
+             ": it comes from a run that diverged (or a damaged file)");
+  }
   NoGradGuard no_grad;
   for (auto& [n, t] : own) {
     Tensor dst = t.detach();

@@ -37,6 +37,12 @@
 
 namespace sp {
 
+// The largest length, rank, hidden size or prompt count a method accepts: far past any
+// useful setting (the paper's longest prompt has 150 positions), and small enough that a
+// slip such as 1e12 is refused where the settings are read (a spec's --dry-run included),
+// not deep in an allocation.
+inline constexpr int64_t kMaxPeftSize = 65536;
+
 // One setting a method accepts. The type of the default is the type the value must have
 // (an integer default also accepts nothing but integers; a float default accepts both).
 struct PeftSetting {

@@ -228,7 +228,10 @@ TEST(PeftLora, targets_match_the_last_name_components) {
   auto none = tiny_model();
   Lora nothing(resolve_peft_settings("lora", {{"target_modules", {"query"}}}));
   EXPECT_THROW_MSG(nothing.attach(*none), "no linear layer matches target [\"query\"]");
-  EXPECT_THROW_MSG(make_peft("lora", {{"rank", 0}}), "[peft:lora] rank must be >= 1, got 0");
+  EXPECT_THROW_MSG(make_peft("lora", {{"rank", 0}}),
+                   "[peft:lora] rank must be in [1, 65536], got 0");
+  EXPECT_THROW_MSG(make_peft("lora", {{"rank", 1000000000000}}),
+                   "[peft:lora] rank must be in [1, 65536], got 1000000000000");
   EXPECT_THROW_MSG(make_peft("lora", {{"target_modules", {"q", 3}}}),
                    "target_modules[1] must be a non-empty string");
 }
@@ -765,7 +768,10 @@ TEST(PeftPrefix, chosen_layers_and_parameter_names) {
   EXPECT_TRUE(model->decoder.block[0]->cross_attention->EncDecAttention.kv_hook);
   EXPECT_THROW_MSG(make_peft("prefix_tuning", {{"attention", {"encoder_cross"}}}),
                    "attention[0] is \"encoder_cross\"");
-  EXPECT_THROW_MSG(make_peft("prefix_tuning", {{"length", 0}}), "length must be >= 1, got 0");
+  EXPECT_THROW_MSG(make_peft("prefix_tuning", {{"length", 0}}),
+                   "length must be in [1, 65536], got 0");
+  EXPECT_THROW_MSG(make_peft("prefix_tuning", {{"hidden", 65537}}),
+                   "hidden must be in [1, 65536], got 65537");
 }
 
 TEST(PeftPrefix, mlp_merge_keeps_outputs_and_drops_the_mlp) {

@@ -2,6 +2,7 @@
 // the T5 host's hook points.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "autograd/ops.h"
@@ -147,6 +148,18 @@ TEST(Peft, load_errors_name_the_problem) {
   auto pt = make_peft("prompt_tuning", {{"length", 2}, {"init", "random_uniform"}});
   pt->attach(*model);
   EXPECT_THROW_MSG(pt->load_state({{"promt", Tensor::zeros(Shape{1, 2, 16})}}), "promt");
+  const std::string name = pt->trainable().front().first;
+  EXPECT_THROW_MSG(
+      pt->load_state({{name, Tensor::zeros(Shape{1, 2, 16}, DType::i32)}}),
+      "[peft:prompt_tuning] tensor " + name + " is i32: a trained tensor must be floating point");
+  std::vector<float> values(32, 0.5f);
+  values[3] = std::nanf("");
+  values[9] = INFINITY;
+  EXPECT_THROW_MSG(pt->load_state({{name, Tensor::from_vector(values, Shape{1, 2, 16})}}),
+                   "[peft:prompt_tuning] tensor " + name +
+                       " holds 2 NaN or infinite values of 32: it comes from a run that diverged");
+  pt->load_state({{name, Tensor::full(Shape{1, 2, 16}, 0.25, DType::bf16)}});  // converted
+  EXPECT_EQ(pt->trainable().front().second.to_vector<float>(), std::vector<float>(32, 0.25f));
   EXPECT_THROW_MSG(load_peft("/nonexistent/dir", *model), "cannot open /nonexistent/dir/peft_config.json");
   EXPECT_THROW_MSG(pt->attach(*model), "once");
 }

@@ -169,7 +169,12 @@ TEST(PromptTuning, bad_settings_name_the_key) {
   EXPECT_THROW_MSG(make_peft("prompt_tuning", {{"init", "sampled_vocb"}}),
                    "did you mean 'sampled_vocab'");
   EXPECT_THROW_MSG(make_peft("prompt_tuning", {{"position", "middle"}}), "'position'");
-  EXPECT_THROW_MSG(make_peft("prompt_tuning", {{"length", 0}}), "'length' must be >= 1");
+  EXPECT_THROW_MSG(make_peft("prompt_tuning", {{"length", 0}}),
+                   "'length' must be in [1, 65536], got 0");
+  EXPECT_THROW_MSG(make_peft("prompt_tuning", {{"length", 2147483647}}),
+                   "'length' must be in [1, 65536], got 2147483647");
+  EXPECT_THROW_MSG(make_peft("prompt_tuning", {{"num_prompts", 1000000}}),
+                   "'num_prompts' must be in [1, 65536]");
   EXPECT_THROW_MSG(make_peft("prompt_tuning", {{"init", "text"}}), "init_text_ids");
   EXPECT_THROW_MSG(make_peft("prompt_tuning", {{"class_label_ids", {1, 2}}}), "class_label_ids");
   QuietPeftLog quiet;

@@ -76,6 +76,7 @@ class FakeExecutor : public StageExecutor {
  public:
   std::map<std::string, int> calls;  // "<kind>:<hash or trial>" -> runs
   std::string fail_tune_hash;
+  bool fail_with_bad_alloc = false;  // fail_tune_hash fails as an absurd std::vector would
   std::vector<std::string> resumed;  // tune hashes that found an earlier attempt's checkpoint
   std::vector<std::vector<std::string>> eval_inputs;
 
@@ -96,6 +97,7 @@ class FakeExecutor : public StageExecutor {
       std::ofstream(ckpt) << "step 5\n";
       if (r.tune->hash == fail_tune_hash) {
         fail_tune_hash.clear();
+        if (fail_with_bad_alloc) throw std::bad_alloc();
         throw Error("[trainer] killed at step 5");
       }
       fs::create_directories(fs::path(r.dir) / "prompt");
@@ -328,6 +330,21 @@ TEST(Runner, ATrialFinishedByEarlierCodeRunsAgainAndSaysWhy) {
   EXPECT_EQ(nlohmann::json::parse(read_text(run.dir.path / "stages/tune-t1s1-v/DONE"))
                 .value("code_version", 0),
             stage_code_version(StageKind::tune));
+}
+
+// std::bad_alloc's own message names nothing: the log and failures.txt say what it means.
+TEST(Runner, AnOutOfMemoryTrialSaysWhatBadAllocMeans) {
+  RunDir run;
+  const ExperimentSpec spec = make_spec({1, 5}, {1});
+  FakeExecutor executor;
+  executor.fail_tune_hash = "t5s1";
+  executor.fail_with_bad_alloc = true;
+  EXPECT_EQ(run_experiment(spec, run.options(), executor), 1);
+  EXPECT_NE(run.log.str().find("length=5,seed=1 FAILED: out of host memory (std::bad_alloc): a "
+                               "size asked for"),
+            std::string::npos)
+      << run.log.str();
+  EXPECT_NE(read_text(run.dir.path / "failures.txt").find("out of host memory"), std::string::npos);
 }
 
 TEST(Runner, InterruptedTrialFailsAloneAndResumesOnRerun) {
