@@ -10,6 +10,7 @@
 #include "models/t5/ensemble.h"
 #include "models/t5/generation.h"
 #include "models/tokenizer/t5_tokenizer.h"
+#include "nn/mixed_dtype.h"
 #include "tensor/error.h"
 
 namespace sp {
@@ -51,6 +52,7 @@ std::vector<std::vector<std::string>> predict_members(const T5ForConditionalGene
            s.method, "' (expected greedy or rank_classification)");
   SP_CHECK(s.batch_size > 0, "[eval] batch_size must be positive, got ", s.batch_size);
   NoGradGuard no_grad;
+  WeightCastCache weight_casts;  // an f32 weight of a bf16 model is cast once, not per token
   std::vector<std::vector<int64_t>> inputs(examples.size());
   for (size_t i = 0; i < examples.size(); ++i)
     inputs[i] = tokenizer.encode(examples[i].inputs, true, s.inputs_length);

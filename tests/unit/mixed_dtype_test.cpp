@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "experiments/training/dtype_policy.h"
 #include "models/t5/t5_model.h"
@@ -215,6 +216,41 @@ TEST(MixedDtype, compute_dtype_never_widens_the_parameters) {
   m.set_compute_dtype(DType::f32);
   EXPECT_EQ(m.dtype(), DType::bf16);
   EXPECT_THROW_MSG(m.set_compute_dtype(DType::i64), "[T5] the compute dtype must be floating");
+}
+
+// Evaluation inside a mixed-precision run (f32 weights, bf16 compute) casts each weight
+// once per cache instead of once per forward, with the same logits to the bit; with grad
+// mode on nothing is cached, and caches nest.
+TEST(MixedDtype, weight_cast_cache_casts_each_weight_once_and_changes_no_result) {
+  T5ForConditionalGeneration m(tiny_t5_config(true));
+  Generator gen(5);
+  m.init_weights(&gen);
+  m.set_compute_dtype(DType::bf16);
+  const T5Inputs batch = tiny_t5_batch();
+  NoGradGuard no_grad;
+  const std::vector<uint32_t> uncached = bits_of(m.forward(batch).logits);
+  int64_t linears = 0;
+  for (const auto& [name, p] : m.named_parameters())
+    linears += p.dim() == 2 && name != "shared.weight" &&
+               name.find("relative_attention") == std::string::npos;
+  {
+    WeightCastCache casts;
+    EXPECT_EQ(WeightCastCache::current(), &casts);
+    EXPECT_EQ(bits_of(m.forward(batch).logits), uncached);
+    EXPECT_EQ(casts.size(), linears);  // every Linear and the untied head, once
+    EXPECT_EQ(bits_of(m.forward(batch).logits), uncached);
+    EXPECT_EQ(casts.size(), linears);
+    {
+      WeightCastCache inner;
+      EXPECT_EQ(WeightCastCache::current(), &inner);
+      GradMode::set_enabled(true);
+      m.forward(batch);
+      GradMode::set_enabled(false);
+      EXPECT_EQ(inner.size(), 0);  // training casts through autograd, every time
+    }
+    EXPECT_EQ(WeightCastCache::current(), &casts);
+  }
+  EXPECT_EQ(WeightCastCache::current(), nullptr);
 }
 
 // Evaluation in bf16 stores the whole backbone in bf16, tuned tensors too, so no weight is
