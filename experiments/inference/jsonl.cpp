@@ -1,10 +1,63 @@
 #include "experiments/inference/jsonl.h"
 
+#include <filesystem>
 #include <limits>
+#include <set>
 
 #include "tensor/error.h"
 
 namespace sp {
+namespace {
+
+using ParseEvent = nlohmann::json::parse_event_t;
+
+// Parses one line; std::nullopt when it is not valid JSON. duplicate is set when an object
+// repeats a key, which nlohmann::json would resolve silently, the last value winning: each
+// open object counts the keys the parser saw, and its size must equal that count at its end.
+std::optional<nlohmann::json> parse_line(const std::string& text, bool& duplicate) {
+  std::vector<size_t> keys_seen;  // one count per open object, innermost last
+  duplicate = false;
+  nlohmann::json value = nlohmann::json::parse(
+      text,
+      [&](int /*depth*/, ParseEvent event, nlohmann::json& parsed) {
+        if (event == ParseEvent::object_start) {
+          keys_seen.push_back(0);
+        } else if (event == ParseEvent::key) {
+          ++keys_seen.back();
+        } else if (event == ParseEvent::object_end) {
+          duplicate = duplicate || keys_seen.back() != parsed.size();
+          keys_seen.pop_back();
+        }
+        return true;
+      },
+      /*allow_exceptions=*/false);
+  if (value.is_discarded()) return std::nullopt;
+  return value;
+}
+
+// The first key that some object of text (valid JSON) gives twice: the slow search, run only
+// once parse_line has found that there is one.
+std::string first_duplicate_key(const std::string& text) {
+  std::vector<std::set<std::string>> open;
+  std::string duplicate;
+  const nlohmann::json unused = nlohmann::json::parse(
+      text,
+      [&](int /*depth*/, ParseEvent event, nlohmann::json& parsed) {
+        if (event == ParseEvent::object_start) {
+          open.emplace_back();
+        } else if (event == ParseEvent::object_end) {
+          open.pop_back();
+        } else if (event == ParseEvent::key && duplicate.empty() &&
+                   !open.back().insert(parsed.get<std::string>()).second) {
+          duplicate = parsed.get<std::string>();
+        }
+        return true;
+      },
+      /*allow_exceptions=*/false);
+  return duplicate;
+}
+
+}  // namespace
 
 void JsonlRecord::fail(const std::string& message) const {
   sp::fail(str_cat(source, ":", line, ": ", message));
@@ -69,13 +122,23 @@ std::optional<JsonlRecord> JsonlReader::next() {
     JsonlRecord r;
     r.source = source_;
     r.line = line_;
-    // parse(..., allow_exceptions = false) gives a discarded value on malformed input.
-    r.value = nlohmann::json::parse(text, nullptr, false);
-    if (r.value.is_discarded()) r.fail("expected a JSON object, got text that is not valid JSON");
+    bool duplicate = false;
+    std::optional<nlohmann::json> value = parse_line(text, duplicate);
+    if (!value) r.fail("expected a JSON object, got text that is not valid JSON");
+    r.value = std::move(*value);
     if (!r.value.is_object()) r.fail(str_cat("expected a JSON object, got ", json_kind(r.value)));
+    if (duplicate)
+      r.fail(str_cat("key \"", first_duplicate_key(text),
+                     "\" is given twice in one object (which value is meant?)"));
     return r;
   }
-  SP_CHECK(!in_.bad(), "[jsonl] ", source_, ": read error after line ", line_);
+  if (in_.bad()) {
+    // A directory opens as a stream on Linux and fails on the first read.
+    std::error_code ec;
+    SP_CHECK(!std::filesystem::is_directory(source_, ec), "[jsonl] ", source_,
+             ": is a directory, not a JSON-lines file");
+    fail(str_cat("[jsonl] ", source_, ": read error after line ", line_));
+  }
   return std::nullopt;
 }
 

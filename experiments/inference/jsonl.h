@@ -29,7 +29,8 @@ struct JsonlRecord {
 };
 
 // Reads the next non-blank line of in; std::nullopt at the end. Throws on a line that is
-// not a JSON object.
+// not a JSON object or whose objects repeat a key (nlohmann::json would keep the last value
+// silently), and on a read error (naming a directory given as the file as such).
 class JsonlReader {
  public:
   JsonlReader(std::istream& in, std::string source) : in_(in), source_(std::move(source)) {}

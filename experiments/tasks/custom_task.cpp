@@ -144,6 +144,11 @@ class CustomTask : public Task {
     MapReader r(&root, "");
     name_ = r.string("name", "");
     r.check(!name_.empty(), "name", "is required (the task's name)");
+    // The name starts example ids and the file names a run writes (<name>-<split>.jsonl).
+    r.check(is_file_name_safe(name_), "name",
+            str_cat("'", name_,
+                    "' must be letters, digits, '.', '_', '-' or '+' (it names files), and not "
+                    "'.' or '..'"));
     base_dir_ = !options.data_dir.empty()
                     ? options.data_dir
                     : std::filesystem::path(options.config).parent_path().string();
@@ -151,8 +156,13 @@ class CustomTask : public Task {
     const SpecNode* splits = r.get("splits");
     r.check(splits != nullptr, "splits", "is required (split name -> jsonl file)");
     if (!splits->is_map()) r.fail("splits", str_cat("must be a map, got a ", splits->kind_name()));
-    for (const SpecNode::Entry& e : splits->entries)
+    for (const SpecNode::Entry& e : splits->entries) {
+      if (!is_file_name_safe(e.key))
+        fail_at(e.key_loc, str_cat("splits: split name '", e.key,
+                                   "' must be letters, digits, '.', '_', '-' or '+' (it names "
+                                   "files), and not '.' or '..'"));
       split_files_.push_back({e.key, node_string(e.value, "splits." + e.key)});
+    }
     r.check(!split_files_.empty(), "splits", "must name at least one split");
 
     input_ =
@@ -237,6 +247,9 @@ class CustomTask : public Task {
     const std::filesystem::path file(it->second);
     const std::string path =
         file.is_absolute() ? file.string() : (std::filesystem::path(base_dir_) / file).string();
+    std::error_code ec;
+    SP_CHECK(!std::filesystem::is_directory(path, ec), "[", name_, "] split '", split, "': ", path,
+             " is a directory, not a file (", options_.config, " splits.", split, ")");
     SP_CHECK(file_exists(path), "[", name_, "] split '", split, "': no file ", path, " (",
              options_.config, " splits.", split, ")");
     return path;
@@ -249,13 +262,11 @@ class CustomTask : public Task {
     for (size_t i = 0; i < records.size(); ++i) {
       const JsonlRecord& r = records[i];
       TaskExample ex;
-      ex.id = str_cat(name_, "-", split, "-",
-                      id_field_.empty() ? std::to_string(i)
-                                        : value_text(field_value(r, id_field_, "id_field")));
+      ex.id = str_cat(name_, "-", split, "-", id_field_.empty() ? std::to_string(i) : id_of(r));
       ex.inputs =
           str_cat(options_.task_prefix ? name_ + " " : "", fill(input_, r, "input_template"));
       if (classification()) {
-        ex.label = label_of(r);
+        ex.label = label_of(r, split);
         ex.targets = ex.label >= 0 ? labels_[ex.label] : "<unk>";
       } else {
         ex.targets = fill(target_, r, "target_template");
@@ -316,8 +327,22 @@ class CustomTask : public Task {
     return {m};
   }
 
-  int label_of(const JsonlRecord& r) const {
-    if (find_field(r.value, label_field_).value == nullptr) return -1;  // unlabelled (test)
+  // The record's id_field: a string or an integer, as it would be written in the id.
+  std::string id_of(const JsonlRecord& r) const {
+    const nlohmann::json& v = field_value(r, id_field_, "id_field");
+    if (!v.is_string() && !v.is_number_integer())
+      r.fail(str_cat("id field \"", id_field_, "\" is ", json_kind(v),
+                     v.is_structured() ? "" : str_cat(" (", v.dump(), ")"),
+                     ", expected a string or an integer"));
+    return value_text(v);
+  }
+
+  int label_of(const JsonlRecord& r, const std::string& split) const {
+    if (find_field(r.value, label_field_).value == nullptr) {
+      if (split_may_be_unlabelled(split)) return -1;
+      r.fail(str_cat("no label field \"", label_field_, "\" (split '", split,
+                     "' needs labels; only a test split may leave them out)"));
+    }
     const nlohmann::json& v = field_value(r, label_field_, "label_field");
     const std::string text = value_text(v);
     for (size_t k = 0; k < label_values_.size(); ++k) {

@@ -57,15 +57,19 @@ class GlueTsvTask : public ClassificationTask {
     // msr_paraphrase_train.txt's header (TFDS skips it too), in front of "Quality".
     if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     const std::vector<std::string> header = split_tabs(line);
-    auto column = [&](const std::string& name, bool required) -> int {
+    auto column = [&](const std::string& name, bool required, const std::string& why) -> int {
       for (size_t i = 0; i < header.size(); ++i)
         if (header[i] == name) return static_cast<int>(i);
-      SP_CHECK(!required, "[", name_, "] ", path, ":1: no column \"", name, "\" in the header");
+      SP_CHECK(!required, "[", name_, "] ", path, ":1: no column \"", name, "\" in the header",
+               why);
       return -1;
     };
     std::vector<int> text_columns;
-    for (const auto& [key, col] : spec_.fields) text_columns.push_back(column(col, true));
-    const int label_column = column(spec_.label_column, false);
+    for (const auto& [key, col] : spec_.fields) text_columns.push_back(column(col, true, ""));
+    // Only a test split's file may come without labels (GLUE's test.tsv has no label column).
+    const int label_column = column(
+        spec_.label_column, !split_may_be_unlabelled(split),
+        str_cat(" (split '", split, "' needs labels; only a test split may leave them out)"));
 
     std::vector<TaskExample> out;
     int64_t line_no = 1, row = 0;

@@ -67,7 +67,7 @@ class RecordTask : public Task {
     const std::vector<JsonlRecord> records = read_jsonl_file(path);
     for (size_t i = 0; i < records.size(); ++i) {
       const JsonlRecord& r = records[i];
-      const int64_t p_idx = int_field(r, "idx");
+      const std::string p_idx = idx_text(r, r.value, "", "idx");
       const nlohmann::json& passage = child(r, r.value, "", "passage", JsonKind::kObject);
       const std::string text = child(r, passage, "passage.", "text", JsonKind::kString);
       const std::vector<size_t> cp = code_point_offsets(text);
@@ -94,8 +94,12 @@ class RecordTask : public Task {
         const std::string q_path = str_cat("qas[", q, "].");
         if (!qas[q].is_object()) r.fail(str_cat("expected ", q_path, " to be an object"));
         const std::string query = child(r, qas[q], q_path, "query", JsonKind::kString);
-        const int64_t q_idx = child(r, qas[q], q_path, "idx", JsonKind::kInteger);
+        const std::string q_idx = idx_text(r, qas[q], q_path, "idx");
         std::set<std::string> answer_set;
+        // A labelled split's query without gold answers would train on "<unk>" (train) or
+        // fail only when scored (validation).
+        if (!qas[q].contains("answers") && !split_may_be_unlabelled(split))
+          fail_missing_label(r, split, q_path, "answers");
         if (qas[q].contains("answers")) {
           const nlohmann::json& answers = child(r, qas[q], q_path, "answers", JsonKind::kArray);
           for (size_t a = 0; a < answers.size(); ++a) {
@@ -104,6 +108,10 @@ class RecordTask : public Task {
             answer_set.insert(
                 child(r, answers[a], a_path, "text", JsonKind::kString).get<std::string>());
           }
+          if (answers.empty() && !split_may_be_unlabelled(split))
+            r.fail(str_cat("\"", q_path, "answers\" is empty (split '", split,
+                           "' needs a gold answer for every query; only a test split may leave "
+                           "them out)"));
         }
         TaskExample ex;
         ex.inputs = str_cat(options_.task_prefix ? "record " : "", "query: ", query,

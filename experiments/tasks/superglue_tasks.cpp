@@ -25,13 +25,11 @@ struct RecordTaskSpec {
   std::vector<std::string> fields;
 };
 
-// The record's "idx" as text, or its position in the file when the record has none.
+// The record's "idx" (a non-negative integer) as text, or its position in the file when the
+// record has none.
 std::string record_idx(const JsonlRecord& r, size_t position) {
-  auto it = r.value.find("idx");
-  if (it == r.value.end()) return std::to_string(position);
-  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
-  if (it->is_string()) return it->get<std::string>();
-  r.fail(str_cat("expected \"idx\" to be an integer, got ", json_kind(*it)));
+  if (!r.has("idx")) return std::to_string(position);
+  return idx_text(r, r.value, "", "idx");
 }
 
 class SuperGlueRecordTask : public ClassificationTask {
@@ -55,14 +53,18 @@ class SuperGlueRecordTask : public ClassificationTask {
       std::vector<std::pair<std::string, std::string>> fields;
       for (const std::string& f : spec_.fields) fields.emplace_back(f, r.string_field(f.c_str()));
       out.push_back(make_example(example_id(name_, split, record_idx(r, i)),
-                                 join_fields(options_.task_prefix, name_, fields), label_of(r)));
+                                 join_fields(options_.task_prefix, name_, fields),
+                                 label_of(r, split)));
     }
     return out;
   }
 
  private:
-  int label_of(const JsonlRecord& r) const {
-    if (!r.has("label")) return -1;  // the test split
+  int label_of(const JsonlRecord& r, const std::string& split) const {
+    if (!r.has("label")) {
+      if (split_may_be_unlabelled(split)) return -1;
+      fail_missing_label(r, split, "", "label");
+    }
     switch (spec_.label_kind) {
       case LabelKind::kBool: return bool_field(r, "label") ? 1 : 0;
       case LabelKind::kIndex: {
@@ -116,14 +118,14 @@ class MultiRcTask : public ClassificationTask {
         const nlohmann::json& question = questions[q];
         if (!question.is_object()) r.fail(str_cat("expected ", q_path, " to be an object"));
         const std::string q_text = child(r, question, q_path, "question", JsonKind::kString);
-        const int64_t q_idx = child(r, question, q_path, "idx", JsonKind::kInteger);
+        const std::string q_idx = idx_text(r, question, q_path, "idx");
         const nlohmann::json& answers = child(r, question, q_path, "answers", JsonKind::kArray);
         for (size_t a = 0; a < answers.size(); ++a) {
           const std::string a_path = str_cat(q_path, "answers[", a, "].");
           const nlohmann::json& answer = answers[a];
           if (!answer.is_object()) r.fail(str_cat("expected ", a_path, " to be an object"));
           const std::string a_text = child(r, answer, a_path, "text", JsonKind::kString);
-          const int64_t a_idx = child(r, answer, a_path, "idx", JsonKind::kInteger);
+          const std::string a_idx = idx_text(r, answer, a_path, "idx");
           int label = -1;
           if (answer.contains("label")) {
             const nlohmann::json& l = answer["label"];
@@ -133,6 +135,8 @@ class MultiRcTask : public ClassificationTask {
               label = l.get<int>();
             else
               r.fail(str_cat("expected \"", a_path, "label\" to be 0 or 1, got ", l.dump()));
+          } else if (!split_may_be_unlabelled(split)) {
+            fail_missing_label(r, split, a_path, "label");
           }
           std::string inputs =
               join_fields(options_.task_prefix, name_,

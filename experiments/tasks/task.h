@@ -68,7 +68,8 @@ class Task {
   // tasks also accept any other name X whose file DIR/X.jsonl (X.tsv) exists ("train32").
   virtual std::vector<std::string> splits() const = 0;
   // The split's examples in file order. Throws sp::Error naming the file and line of a
-  // malformed record, or the missing file.
+  // malformed record (a record without its label too, except in a test split: "test" or a
+  // name starting with "test"), or the missing file.
   virtual std::vector<TaskExample> load(const std::string& split) const = 0;
   // The file load(split) reads, without reading it ("" when the task makes the split in
   // memory). Throws as load() would for a missing file or an unknown split, so a spec can

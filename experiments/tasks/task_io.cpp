@@ -20,10 +20,15 @@ std::string split_path(const std::string& task, const std::string& dir, const st
     for (const auto& [name, f] : split_files) files += str_cat(files.empty() ? "" : ", ", f);
     fail(str_cat("[", task, "] no data directory given (the folder with ", files, ")"));
   }
+  SP_CHECK(is_file_name_safe(split), "[", task, "] split '", split,
+           "' is not a split name: letters, digits, '.', '_', '-' or '+' (it names files)");
   auto it = split_files.find(split);
   const std::string file = it != split_files.end() ? it->second : split + extension;
   const std::string path = (std::filesystem::path(dir) / file).string();
   if (!file_exists(path)) {
+    std::error_code ec;
+    SP_CHECK(!std::filesystem::is_directory(path, ec), "[", task, "] split '", split, "': ", path,
+             " is a directory, not a file");
     std::string known;
     for (const auto& [name, f] : split_files) known += str_cat(known.empty() ? "" : ", ", name);
     fail(str_cat("[", task, "] split '", split, "': no file ", path, " (splits: ", known,
@@ -36,6 +41,24 @@ std::vector<JsonlRecord> read_jsonl_file(const std::string& path) {
   std::ifstream in(path);
   SP_CHECK(in.good(), "[tasks] cannot open ", path);
   return read_jsonl(in, path);
+}
+
+bool is_file_name_safe(const std::string& name) {
+  if (name.empty() || name == "." || name == "..") return false;
+  for (const char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-' || c == '+';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool split_may_be_unlabelled(const std::string& split) { return split.starts_with("test"); }
+
+void fail_missing_label(const JsonlRecord& r, const std::string& split, const std::string& path,
+                        const std::string& key) {
+  r.fail(str_cat("expected \"", path, key, "\" (split '", split,
+                 "' needs labels; only a test split may leave them out)"));
 }
 
 std::string join_fields(bool prefix, const std::string& task,
@@ -98,6 +121,15 @@ const nlohmann::json& child(const JsonlRecord& r, const nlohmann::json& parent,
   if (!ok)
     r.fail(str_cat("expected \"", path, key, "\" to be ", expected, ", got ", json_kind(*it)));
   return *it;
+}
+
+std::string idx_text(const JsonlRecord& r, const nlohmann::json& parent, const std::string& path,
+                     const char* key) {
+  const nlohmann::json& v = child(r, parent, path, key, JsonKind::kInteger);
+  // JSON's non-negative integers parse as unsigned, so no value is cut to int64_t here.
+  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
+  if (v.get<int64_t>() >= 0) return std::to_string(v.get<int64_t>());
+  r.fail(str_cat("\"", path, key, "\" is ", v.get<int64_t>(), ", expected a non-negative integer"));
 }
 
 std::string example_id(const std::string& task, const std::string& split, const std::string& idx) {

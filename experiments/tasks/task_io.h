@@ -13,13 +13,27 @@ namespace sp {
 
 // The file of split under dir: split_files[split] when listed (e.g. "validation" ->
 // "val.jsonl"), else "<split><extension>" when that file exists (e.g. "train32.jsonl").
-// Throws naming the task, the path tried and the known splits when the file is missing.
+// Throws naming the task, the path tried and the known splits when the file is missing,
+// and when split is not a name is_file_name_safe() accepts ("../x").
 std::string split_path(const std::string& task, const std::string& dir, const std::string& split,
                        const std::map<std::string, std::string>& split_files,
                        const std::string& extension);
 
 // Every record of the jsonl file at path (errors name the path and line).
 std::vector<JsonlRecord> read_jsonl_file(const std::string& path);
+
+// Whether name may become part of a file name, as a task's or a split's name does (the
+// runner writes <task>-<split>.jsonl): letters, digits, '.', '_', '-' or '+', and not "",
+// "." or "..".
+bool is_file_name_safe(const std::string& name);
+
+// Whether a split's records may lack their labels: only a test split ("test", or a name
+// starting with "test"), as SuperGLUE's and GLUE's test files have none. Every other split
+// is trained on or scored, so a record without its label there is an error.
+bool split_may_be_unlabelled(const std::string& split);
+// Fails "<file>:<line>: expected "<path><key>" (split '<split>' needs labels; ...)".
+[[noreturn]] void fail_missing_label(const JsonlRecord& r, const std::string& split,
+                                     const std::string& path, const std::string& key);
 
 // T5's glue preprocessor: "k1: v1 k2: v2 ...", with "<task> " in front when prefix is set.
 std::string join_fields(bool prefix, const std::string& task,
@@ -34,6 +48,10 @@ bool bool_field(const JsonlRecord& r, const char* key);
 enum class JsonKind { kString, kInteger, kBool, kArray, kObject };
 const nlohmann::json& child(const JsonlRecord& r, const nlohmann::json& parent,
                             const std::string& path, const char* key, JsonKind kind);
+
+// parent[key] as a non-negative integer (a dataset's idx), as text for an example id.
+std::string idx_text(const JsonlRecord& r, const nlohmann::json& parent, const std::string& path,
+                     const char* key);
 
 // "<task>-<split>-<idx>": the stable example id.
 std::string example_id(const std::string& task, const std::string& split, const std::string& idx);

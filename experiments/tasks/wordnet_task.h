@@ -41,8 +41,7 @@ class WordNetTask : public ClassificationTask {
       const std::vector<JsonlRecord> records = read_jsonl_file(split_file(split));
       for (size_t i = 0; i < records.size(); ++i) {
         const JsonlRecord& r = records[i];
-        const std::string idx =
-            r.has("idx") ? std::to_string(int_field(r, "idx")) : std::to_string(i);
+        const std::string idx = r.has("idx") ? idx_text(r, r.value, "", "idx") : std::to_string(i);
         out.push_back(built_example(split, idx, r));
       }
       return out;

@@ -150,11 +150,13 @@ class WscTask : public Task {
       x.span2_index = child(r, target, "target.", "span2_index", JsonKind::kInteger);
       fix_span(x, x.span1_text, x.span1_index);
       fix_span(x, x.span2_text, x.span2_index);
+      if (!r.has("label") && !split_may_be_unlabelled(split))
+        fail_missing_label(r, split, "", "label");
       const int label = r.has("label") ? (bool_field(r, "label") ? 1 : 0) : -1;
       if (correct_referent_only && label != 1) continue;
       TaskExample ex;
       ex.id = example_id("wsc", split,
-                         r.has("idx") ? std::to_string(int_field(r, "idx")) : std::to_string(i));
+                         r.has("idx") ? idx_text(r, r.value, "", "idx") : std::to_string(i));
       try {
         ex.inputs = (options_.task_prefix ? "wsc: " : "") + marked_text(x);
       } catch (const Error& e) {

@@ -363,19 +363,20 @@ TEST_F(TaskFiles, CustomYamlNestedLabelField) {
   write("train.jsonl",
         "{\"p\": \"a\", \"meta\": {\"y\": true}}\n{\"p\": \"b\", \"meta\": {\"y\": false}}\n"
         "{\"p\": \"c\", \"meta\": {}}\n");
+  // A test split: the only kind whose records may lack their label.
   const std::string yaml = write("nested.yaml",
-                                 "name: t\nsplits: {train: train.jsonl}\n"
+                                 "name: t\nsplits: {test: train.jsonl}\n"
                                  "input_template: \"{p}\"\nlabel_field: meta.y\n"
                                  "verbalizers: {true: yes, false: no}\n");
   TaskOptions o;
   o.config = yaml;
-  const std::vector<TaskExample> ex = make_task("custom", o)->load("train");
+  const std::vector<TaskExample> ex = make_task("custom", o)->load("test");
   ASSERT_EQ(ex.size(), 3u);
   EXPECT_EQ(ex[0].label, 0);
   EXPECT_EQ(ex[0].targets, "yes");
   EXPECT_EQ(ex[1].label, 1);
   EXPECT_EQ(ex[1].targets, "no");
-  EXPECT_EQ(ex[2].label, -1);  // no label: unlabelled, as a test split
+  EXPECT_EQ(ex[2].label, -1);  // no label: unlabelled
 }
 
 TEST_F(TaskFiles, CustomYamlErrorsPointAtTheLine) {
