@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -13,6 +14,7 @@
 #include "experiments/spec/spec.h"
 #include "experiments/spec/trial_parse.h"
 #include "experiments/spec/yaml_tree.h"
+#include "experiments/tasks/task_io.h"
 #include "tensor/error.h"
 #include "tensor/suggest.h"
 
@@ -82,13 +84,22 @@ bool valid_var_name(const std::string& name) {
 struct Var {
   std::string value;
   SourceLocation loc;
+  std::string origin;  // "$NAME in the environment", "--set vars.NAME=x"; empty: the spec
 };
+
+// The longest a value (or a variable) may be once its ${VAR}s are substituted, and the
+// most that substitution may make of all the spec's values together. A variable that uses
+// another several times grows exponentially with the depth (eight levels of eight make
+// gigabytes); no spec needs anything near these.
+constexpr size_t kMaxExpandedValue = size_t{1} << 20;   // 1 MiB
+constexpr size_t kMaxExpandedTotal = size_t{16} << 20;  // 16 MiB
 
 class Interpolator {
  public:
   explicit Interpolator(std::map<std::string, Var> vars) : vars_(std::move(vars)) {}
 
-  // "${NAME}" -> the variable's value (itself interpolated), "$$" -> "$".
+  // "${NAME}" -> the variable's value (itself interpolated), "$$" -> "$". The origins of
+  // the variables used from outside the spec are added to origins_.
   std::string expand(const std::string& text, const SourceLocation& loc) {
     std::string out;
     for (size_t i = 0; i < text.size(); ++i) {
@@ -102,6 +113,10 @@ class Interpolator {
         if (close == std::string::npos) fail_at(loc, str_cat("unterminated ${ in '", text, "'"));
         out += value_of(text.substr(i + 2, close - i - 2), loc);
         i = close;
+        if (out.size() > kMaxExpandedValue)
+          fail_at(loc, str_cat("${VAR} substitution makes ",
+                               active_.empty() ? "the value" : "variable ${" + active_.back() + "}",
+                               " longer than ", kMaxExpandedValue, " bytes (1 MiB), the limit"));
       } else {
         out += '$';
       }
@@ -109,8 +124,19 @@ class Interpolator {
     return out;
   }
 
+  // Substitutes every scalar of node; a value that used a variable set outside the spec
+  // (the environment, --set vars.NAME) remembers it, for its errors to name.
   void expand_tree(SpecNode& node) {
-    if (node.is_scalar()) node.scalar = expand(node.scalar, node.loc);
+    if (node.is_scalar() && node.scalar.find('$') != std::string::npos) {
+      origins_.clear();
+      node.scalar = expand(node.scalar, node.loc);
+      for (const std::string& origin : origins_)
+        node.loc.origin += (node.loc.origin.empty() ? "" : ", ") + origin;
+      total_ += node.scalar.size();
+      if (total_ > kMaxExpandedTotal)
+        fail_at(node.loc, str_cat("${VAR} substitution makes the spec's values longer than ",
+                                  kMaxExpandedTotal, " bytes (16 MiB) in all, the limit"));
+    }
     for (SpecNode& item : node.items) expand_tree(item);
     for (SpecNode::Entry& e : node.entries) expand_tree(e.value);
   }
@@ -122,6 +148,11 @@ class Interpolator {
   }
 
  private:
+  struct Resolved {
+    std::string value;
+    std::vector<std::string> origins;  // of the variable and of those its value uses
+  };
+
   std::string value_of(const std::string& name, const SourceLocation& loc) {
     auto it = vars_.find(name);
     if (it == vars_.end()) {
@@ -131,19 +162,28 @@ class Interpolator {
       fail_at(loc, str_cat("undefined variable ${", name, "}: declare it under vars:",
                            match.empty() ? "" : " (did you mean '" + match + "'?)"));
     }
-    if (auto done = done_.find(name); done != done_.end()) return done->second;
-    if (std::find(active_.begin(), active_.end(), name) != active_.end())
-      fail_at(it->second.loc, str_cat("variable ${", name, "} refers to itself"));
-    active_.push_back(name);
-    const std::string value = expand(it->second.value, it->second.loc);
-    active_.pop_back();
-    done_[name] = value;
-    return value;
+    auto done = done_.find(name);
+    if (done == done_.end()) {
+      if (std::find(active_.begin(), active_.end(), name) != active_.end())
+        fail_at(it->second.loc, str_cat("variable ${", name, "} refers to itself"));
+      std::vector<std::string> outer = std::exchange(origins_, {});
+      if (!it->second.origin.empty()) origins_.push_back(it->second.origin);
+      active_.push_back(name);
+      std::string value = expand(it->second.value, it->second.loc);
+      active_.pop_back();
+      done = done_.emplace(name, Resolved{std::move(value), std::exchange(origins_, outer)}).first;
+    }
+    for (const std::string& origin : done->second.origins)
+      if (std::find(origins_.begin(), origins_.end(), origin) == origins_.end())
+        origins_.push_back(origin);
+    return done->second.value;
   }
 
   std::map<std::string, Var> vars_;
-  std::map<std::string, std::string> done_;
+  std::map<std::string, Resolved> done_;
   std::vector<std::string> active_;
+  std::vector<std::string> origins_;  // of the variables the text being expanded used
+  size_t total_ = 0;                  // bytes of the substituted values so far
 };
 
 struct SweepAxis {
@@ -151,7 +191,37 @@ struct SweepAxis {
   std::vector<std::string> path;
   SourceLocation key_loc;
   std::vector<SpecNode> values;
+  std::string section;  // "grid", "zip", "zip.GROUP"
 };
+
+// The key sweep.seeds sets in each trial.
+const std::vector<std::string> kSeedPath = {"stages", "tune", "seed"};
+
+// The most trials a spec may expand to, counted from the lengths of its lists before any is
+// made: a dry run of 100000 takes seconds and half a gigabyte, and a few more swept keys
+// would take hours and all the memory before anything runs.
+constexpr uint64_t kMaxTrials = 100000;
+
+// Whether setting `later` after `value` was set at `path` overwrites some of it: `later` is
+// path or a key above it, or a key inside path that value has (not null).
+bool overwrites(const std::vector<std::string>& later, const std::vector<std::string>& path,
+                const SpecNode& value) {
+  const size_t common = std::min(later.size(), path.size());
+  if (!std::equal(later.begin(), later.begin() + static_cast<std::ptrdiff_t>(common), path.begin()))
+    return false;
+  const SpecNode* node = &value;
+  for (size_t i = common; i < later.size() && node; ++i) {
+    if (node->is_list()) {
+      const auto index = parse_int_text(later[i]);
+      node = index && *index >= 0 && *index < static_cast<int64_t>(node->items.size())
+                 ? &node->items[static_cast<size_t>(*index)]
+                 : nullptr;
+    } else {
+      node = node->find(later[i]);
+    }
+  }
+  return node && !node->is_null();
+}
 
 struct Sweep {
   std::vector<std::vector<SweepAxis>> zips;  // each group's lists advance together
@@ -172,7 +242,7 @@ struct Sweep {
 };
 
 SweepAxis read_axis(const SpecNode::Entry& e, const std::string& section) {
-  SweepAxis a{e.key, split_dotted(e.key, e.key_loc), e.key_loc, {}};
+  SweepAxis a{e.key, split_dotted(e.key, e.key_loc), e.key_loc, {}, section};
   static const std::set<std::string> forbidden = {"name", "description", "vars", "sweep",
                                                   "extends"};
   if (forbidden.count(a.path[0]))
@@ -212,26 +282,30 @@ Sweep read_sweep(const SpecNode* node) {
     for (auto& group : named) s.zips.push_back(std::move(group));
   }
   // A repeated grid value, or a repeated tuple of a zip group, would run a trial twice.
-  for (const SweepAxis& a : s.grid)
-    for (size_t i = 0; i < a.values.size(); ++i)
-      for (size_t j = 0; j < i; ++j)
-        if (a.values[i].to_json() == a.values[j].to_json())
-          fail_at(a.values[i].loc,
-                  str_cat("sweep.grid.", a.key, " lists '", a.values[i].text(), "' twice"));
+  // (Looked up by their JSON text: comparing every pair would take minutes for a long list.)
+  for (const SweepAxis& a : s.grid) {
+    std::set<std::string> seen;
+    for (const SpecNode& v : a.values)
+      if (!seen.insert(v.to_json().dump()).second)
+        fail_at(v.loc, str_cat("sweep.grid.", a.key, " lists '", v.text(), "' twice"));
+  }
   for (const auto& group : s.zips)
     for (const SweepAxis& a : group)
       if (a.values.size() != group[0].values.size())
         fail_at(a.key_loc, str_cat("sweep.zip lists must have equal lengths: ", a.key, " has ",
                                    a.values.size(), " values, ", group[0].key, " has ",
                                    group[0].values.size()));
-  for (const auto& group : s.zips)
-    for (size_t i = 0; i < group[0].values.size(); ++i)
-      for (size_t j = 0; j < i; ++j)
-        if (std::all_of(group.begin(), group.end(), [&](const SweepAxis& a) {
-              return a.values[i].to_json() == a.values[j].to_json();
-            }))
-          fail_at(group[0].values[i].loc,
-                  str_cat("sweep.zip: entry ", i + 1, " repeats entry ", j + 1, " in every list"));
+  for (const auto& group : s.zips) {
+    std::map<std::string, size_t> first;  // an entry's values as JSON -> its index
+    for (size_t i = 0; i < group[0].values.size(); ++i) {
+      nlohmann::json entry = nlohmann::json::array();
+      for (const SweepAxis& a : group) entry.push_back(a.values[i].to_json());
+      const auto [it, added] = first.emplace(entry.dump(), i);
+      if (!added)
+        fail_at(group[0].values[i].loc, str_cat("sweep.zip: entry ", i + 1, " repeats entry ",
+                                                it->second + 1, " in every list"));
+    }
+  }
   const std::vector<const SweepAxis*> axes = s.axes();
   std::vector<std::string> keys;
   for (const SweepAxis* a : axes) {
@@ -250,15 +324,43 @@ Sweep read_sweep(const SpecNode* node) {
     s.seeds_loc = seeds->loc;
     if (!seeds->is_list() || seeds->items.empty())
       fail_at(seeds->loc, "sweep.seeds must be a non-empty list of integers");
+    std::set<int64_t> seen_seeds;
     for (const SpecNode& item : seeds->items) {
       const int64_t seed = node_integer(item, "sweep.seeds");
       if (seed < 0) fail_at(item.loc, "sweep.seeds must be >= 0");
-      if (std::find(s.seeds.begin(), s.seeds.end(), seed) != s.seeds.end())
+      if (!seen_seeds.insert(seed).second)
         fail_at(item.loc, str_cat("sweep.seeds lists ", seed, " twice"));
       s.seeds.push_back(seed);
     }
   }
   r.finish();
+  if (!s.seeds.empty())
+    for (const SweepAxis* a : axes)
+      for (const SpecNode& value : a->values)
+        if (overwrites(kSeedPath, a->path, value)) {
+          // At the swept key, unless only sweep.seeds was given by a flag.
+          const bool seeds_by_flag = s.seeds_loc.line == 0 && a->key_loc.line != 0;
+          fail_at(seeds_by_flag ? s.seeds_loc : a->key_loc,
+                  str_cat("sweep.", a->section,
+                          a->path == kSeedPath ? " sweeps " : "." + a->key + " sets ",
+                          "stages.tune.seed, which sweep.seeds already sets; list the seeds in "
+                          "sweep.seeds only"));
+        }
+  // Counted before expand() makes them, so that a huge sweep fails at once.
+  uint64_t trials = 1;
+  bool overflow = false;
+  auto times = [&](size_t n) {
+    if (n > 0 && trials > std::numeric_limits<uint64_t>::max() / n) overflow = true;
+    trials *= n;
+  };
+  for (const auto& group : s.zips) times(group[0].values.size());
+  for (const SweepAxis& a : s.grid) times(a.values.size());
+  if (!s.seeds.empty()) times(s.seeds.size());
+  if (overflow || trials > kMaxTrials)
+    fail_at(s.loc, str_cat("the sweep makes ", overflow ? "more than 2^64" : std::to_string(trials),
+                           " trials (the lengths of its zip groups, grid lists and seeds "
+                           "multiplied), more than the limit of ",
+                           kMaxTrials, ": split it into several specs"));
   return s;
 }
 
@@ -385,9 +487,21 @@ void fill_hashes(Trial& t) {
   }
 }
 
-bool set_names_key(const std::vector<SetFlag>& sets, const std::string& key) {
-  return std::any_of(sets.begin(), sets.end(),
-                     [&](const SetFlag& s) { return s.path.size() == 1 && s.path[0] == key; });
+// A --set of a key that the sweep sets in every trial would be lost without a word.
+void check_sets_against_sweep(const std::vector<SetFlag>& sets, const Sweep& sweep) {
+  for (const SetFlag& s : sets) {
+    if (s.path[0] == "sweep" || s.path[0] == "vars") continue;
+    for (const SweepAxis* a : sweep.axes())
+      if (overwrites(a->path, s.path, s.value))
+        fail_at(s.loc, str_cat(a->key, " is swept by sweep.", a->section,
+                               ", which sets it in every trial; set the swept values instead "
+                               "(--set 'sweep.",
+                               a->section, ".", a->key, "=[...]')"));
+    if (!sweep.seeds.empty() && overwrites(kSeedPath, s.path, s.value))
+      fail_at(s.loc,
+              "stages.tune.seed is swept by sweep.seeds, which sets it in every trial; "
+              "set the seeds instead (--set 'sweep.seeds=[...]')");
+  }
 }
 
 // After --set and variables: `--set name=X` renames the run like a `name:` in the file.
@@ -395,11 +509,9 @@ void read_name_and_description(const SpecNode& tree, const std::string& source, 
                                ExperimentSpec& spec) {
   MapReader root(&tree, "");
   spec.name = named ? root.string("name", "") : fs::path(source).stem().string();
-  root.check(!spec.name.empty() && sanitize_id(spec.name) == spec.name &&
-                 spec.name.find(',') == std::string::npos,
-             "name",
+  root.check(is_file_name_safe(spec.name), "name",
              str_cat("'", spec.name,
-                     "' must be letters, digits, '.', '_', '-' or '+' "
+                     "' must be letters, digits, '.', '_', '-' or '+', and not '.' or '..' "
                      "(it names the run directory)"));
   spec.description = root.string("description", "");
 }
@@ -417,7 +529,7 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
   SpecNode top = parse_yaml_tree(yaml_text, source);
   if (!top.is_map())
     fail_at(top.loc, str_cat("a spec must be a map of keys, got a ", top.kind_name()));
-  const bool named = top.find("name") != nullptr;
+  bool named = top.find("name") != nullptr;  // a base's name is not inherited
   std::vector<std::string> chain = {fs::absolute(source).lexically_normal().string()};
   SpecNode tree = resolve_extends(std::move(top), source, chain);
 
@@ -428,11 +540,14 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
   std::vector<SetFlag> sets;
   for (const std::string& text : options.sets)
     sets.push_back(parse_set_flag(text, "stages.tune.steps=100"));
-  for (const SetFlag& s : sets)
+  for (const SetFlag& s : sets) {
     if (s.path[0] == "extends")
       fail_at(s.loc, "extends cannot be set with --set: it is resolved before --set applies");
+    // `--set name=X` renames the run; `--set name=null` deletes the name: the file's stem.
+    if (s.path == std::vector<std::string>{"name"}) named = !s.value.is_null();
+  }
   std::map<std::string, Var> vars;
-  vars["SPEC_DIR"] = {directory_of(source), {source, 0, 0}};
+  vars["SPEC_DIR"] = {directory_of(source), {source, 0, 0}, ""};
   if (const SpecNode* node = tree.find("vars")) {
     MapReader r(node, "vars");
     if (r.node())
@@ -442,15 +557,16 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
         if (!e.value.is_scalar() && !e.value.is_null())
           fail_at(e.value.loc,
                   str_cat("vars.", e.key, " must be a string, got a ", e.value.kind_name()));
-        vars[e.key] = {e.value.is_null() ? "" : e.value.scalar, e.value.loc};
+        vars[e.key] = {e.value.is_null() ? "" : e.value.scalar, e.value.loc, ""};
       }
   }
   for (auto& [name, var] : vars) {
+    const SourceLocation env_loc{"environment variable " + name, 0, 0};
+    const std::string origin = "$" + name + " in the environment";
     if (auto it = options.env.find(name); it != options.env.end()) {
-      var = {it->second, {"environment variable " + name, 0, 0}};
+      var = {it->second, env_loc, origin};
     } else if (options.read_environment && name != "SPEC_DIR") {
-      if (const char* value = std::getenv(name.c_str()))
-        var = {value, {"environment variable " + name, 0, 0}};
+      if (const char* value = std::getenv(name.c_str())) var = {value, env_loc, origin};
     }
   }
   for (const SetFlag& s : sets) {
@@ -459,7 +575,7 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
       fail_at(s.loc, "expected --set vars.NAME=value");
     if (!vars.count(s.path[1]))
       fail_at(s.loc, str_cat("no variable '", s.path[1], "' is declared under vars:"));
-    vars[s.path[1]] = {s.value.is_null() ? "" : s.value.scalar, s.loc};
+    vars[s.path[1]] = {s.value.is_null() ? "" : s.value.scalar, s.loc, s.loc.file};
   }
   for (const SetFlag& s : sets) {
     if (s.path[0] == "vars") continue;
@@ -473,11 +589,12 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
   spec.vars = interpolate.resolved();
   for (SpecNode::Entry& e : tree.entries)
     if (e.key != "vars") interpolate.expand_tree(e.value);
-  read_name_and_description(tree, source, named || set_names_key(sets, "name"), spec);
+  read_name_and_description(tree, source, named, spec);
   spec.resolved = tree.to_json();
 
   const Sweep sweep = read_sweep(tree.find("sweep"));
   tree.erase("sweep");
+  check_sets_against_sweep(sets, sweep);
   if (!sweep.seeds.empty()) {
     const SpecNode* stages = tree.find("stages");
     if (!stages || !stages->find("tune") || stages->find("tune")->is_null())

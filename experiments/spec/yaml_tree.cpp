@@ -1,8 +1,10 @@
 #include "experiments/spec/yaml_tree.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -22,7 +24,7 @@ std::string SourceLocation::str() const {
 }
 
 void fail_at(const SourceLocation& loc, const std::string& message) {
-  fail(str_cat(loc.str(), ": ", message));
+  fail(str_cat(loc.str(), ": ", message, loc.origin.empty() ? "" : " (from " + loc.origin + ")"));
 }
 
 const SpecNode::Entry* SpecNode::find_entry(std::string_view key) const {
@@ -114,9 +116,14 @@ SourceLocation location_of(const YAML::Mark& mark, const std::string& source) {
   return {source, mark.line + 1, mark.column + 1};
 }
 
-SpecNode convert(const YAML::Node& node, const std::string& source) {
+// nodes counts the nodes made so far, against kMaxSpecNodes.
+SpecNode convert(const YAML::Node& node, const std::string& source, size_t& nodes) {
   SpecNode out;
   out.loc = location_of(node.Mark(), source);
+  if (++nodes > kMaxSpecNodes)
+    fail_at(out.loc, str_cat("the document makes more than ", kMaxSpecNodes,
+                             " maps, lists and values (an alias *NAME counts the nodes of its "
+                             "anchor each time it is used)"));
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null: out.kind = SpecNode::Kind::null; break;
@@ -128,7 +135,7 @@ SpecNode convert(const YAML::Node& node, const std::string& source) {
       break;
     case YAML::NodeType::Sequence:
       out.kind = SpecNode::Kind::list;
-      for (const YAML::Node& item : node) out.items.push_back(convert(item, source));
+      for (const YAML::Node& item : node) out.items.push_back(convert(item, source, nodes));
       break;
     case YAML::NodeType::Map:
       out.kind = SpecNode::Kind::map;
@@ -139,7 +146,7 @@ SpecNode convert(const YAML::Node& node, const std::string& source) {
         if (const SpecNode::Entry* seen = out.find_entry(key))
           fail_at(key_loc,
                   str_cat("duplicate key '", key, "' (first at line ", seen->key_loc.line, ")"));
-        out.entries.push_back({key, key_loc, convert(it->second, source)});
+        out.entries.push_back({key, key_loc, convert(it->second, source, nodes)});
       }
       break;
   }
@@ -161,6 +168,28 @@ std::string_view line_of(std::string_view text, int line) {
   return text.substr(start, text.find('\n', start) - start);
 }
 
+// Where the document whose root node is at line `content_line` (0-based) starts: the
+// last `---` line at or before it, or content_line itself when a `...` (the end of the
+// document before) comes after that `---` or there is none.
+int document_start(std::string_view text, int content_line) {
+  int start = content_line;
+  size_t pos = 0;
+  for (int line = 0; line <= content_line && pos <= text.size(); ++line) {
+    const size_t newline = text.find('\n', pos);
+    const std::string_view l =
+        text.substr(pos, newline == std::string_view::npos ? newline : newline - pos);
+    auto is_marker = [&](std::string_view m) {
+      return l.substr(0, 3) == m &&
+             (l.size() == 3 || std::isspace(static_cast<unsigned char>(l[3])));
+    };
+    if (is_marker("---")) start = line;
+    if (is_marker("...")) start = content_line;
+    if (newline == std::string_view::npos) break;
+    pos = newline + 1;
+  }
+  return start;
+}
+
 // One YAML document, with every invalid UTF-8 byte and syntax error located in source.
 YAML::Node load_document(const std::string& text, const std::string& source) {
   // YAML is Unicode text; a stray byte would otherwise travel into the resolved JSON.
@@ -174,8 +203,13 @@ YAML::Node load_document(const std::string& text, const std::string& source) {
     fail_at({source, static_cast<int>(line) + 1, static_cast<int>(bad - line_start) + 1},
             str_cat("invalid UTF-8 (byte ", byte, "): a spec must be UTF-8 text"));
   }
+  std::vector<YAML::Node> documents;
   try {
-    return YAML::Load(text);
+    documents = YAML::LoadAll(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own message for this is "bad file".
+    fail_at(location_of(e.mark, source), str_cat("maps and lists nest deeper than ", e.depth() - 1,
+                                                 " levels, the most the YAML reader accepts"));
   } catch (const YAML::Exception& e) {
     // The '{' of ${VAR} opens a map inside a flow list or map ([${VAR}/a], {k: ${VAR}}).
     const bool var_in_flow = e.msg.find("flow") != std::string::npos && !e.mark.is_null() &&
@@ -186,6 +220,18 @@ YAML::Node load_document(const std::string& text, const std::string& source) {
                                          "(a line '- ${VAR}/x' per item)"
                                        : ""));
   }
+  // Later documents would be ignored; empty ones (a trailing `---`) hold nothing to ignore.
+  for (size_t i = 1; i < documents.size(); ++i)
+    if (documents[i].IsDefined() && !documents[i].IsNull()) {
+      const YAML::Mark mark = documents[i].Mark();
+      const SourceLocation loc =
+          mark.is_null() ? SourceLocation{source, 0, 0}
+                         : SourceLocation{source, document_start(text, mark.line) + 1, 1};
+      fail_at(loc,
+              "a second YAML document starts here: a spec is one document (merge its keys "
+              "into the first, or move it to a file of its own)");
+    }
+  return documents.empty() ? YAML::Node() : documents[0];
 }
 
 }  // namespace
@@ -193,7 +239,8 @@ YAML::Node load_document(const std::string& text, const std::string& source) {
 SpecNode parse_yaml_tree(const std::string& text, const std::string& source) {
   const YAML::Node root = load_document(text, source);
   if (!root.IsDefined() || root.IsNull()) return SpecNode::make_map({source, 1, 1});
-  return convert(root, source);
+  size_t nodes = 0;
+  return convert(root, source, nodes);
 }
 
 SpecNode load_yaml_tree(const std::string& path) {
@@ -230,6 +277,9 @@ std::vector<std::string> split_dotted(const std::string& key, const SourceLocati
     const std::string part =
         key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (part.empty()) fail_at(loc, str_cat("bad key '", key, "': empty component"));
+    if (parts.size() == kMaxDottedComponents)
+      fail_at(loc, str_cat("bad key '", key.substr(0, 40), "...': more than ", kMaxDottedComponents,
+                           " components"));
     parts.push_back(part);
     if (dot == std::string::npos) break;
     start = dot + 1;
@@ -345,7 +395,8 @@ SetFlag parse_set_flag(const std::string& text, const std::string& example) {
   // An empty value ("--set a=") and a YAML null ("a=null", "a=~") stay null: they delete
   // the key, as a null does in a spec that extends another.
   const YAML::Node value = load_document(text.substr(eq + 1), loc.file);
-  if (value.IsDefined() && !value.IsNull()) s.value = convert(value, loc.file);
+  size_t nodes = 0;
+  if (value.IsDefined() && !value.IsNull()) s.value = convert(value, loc.file, nodes);
   relocate(s.value, loc);
   return s;
 }

@@ -4,6 +4,7 @@
 // are merged (extends:), overridden (--set) or swept, so the loader copies the document
 // into this tree first and does all of that here; errors then point at the line that
 // holds the bad value, whichever file or flag it came from.
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,9 +16,17 @@
 namespace sp {
 
 struct SourceLocation {
+  // {file, line, col}: origin is set apart, by the variable substitution only.
+  SourceLocation() = default;
+  SourceLocation(std::string file, int line, int col)
+      : file(std::move(file)), line(line), col(col) {}
+
   std::string file;  // a path, or a description such as "--set stages.tune.steps=5"
   int line = 0;      // 1-based; 0: the whole source
   int col = 0;       // 1-based
+  // Where a value written here as ${VAR} came from when not from the spec itself
+  // ("$T5_DIR in the environment", "--set vars.T5_DIR=/x"); fail_at adds it to the message.
+  std::string origin;
   // "file:line:col", or just "file" when line is 0.
   std::string str() const;
 };
@@ -63,12 +72,21 @@ struct SpecNode::Entry {
   SpecNode value;
 };
 
-// Throws sp::Error "<loc>: <message>".
+// Throws sp::Error "<loc>: <message>", or "<loc>: <message> (from <loc.origin>)".
 [[noreturn]] void fail_at(const SourceLocation& loc, const std::string& message);
 
+// The most nodes (maps, lists, scalars) a document may make once its aliases are expanded:
+// ten aliases of ten aliases of ... (a "billion laughs") would otherwise exhaust memory.
+inline constexpr size_t kMaxSpecNodes = size_t{1} << 20;
+// The most components of a dotted key (a --set key, a swept key); deeper trees than YAML's
+// own nesting limit would overflow the stack of the recursive tree code.
+inline constexpr size_t kMaxDottedComponents = 100;
+
 // Parses YAML text (one document) into a tree; source names the file in locations.
-// Throws "FILE:LINE:COL: <yaml-cpp's message>" on a syntax error and on a duplicate key;
-// anchors and aliases are expanded; an empty document is an empty map.
+// Throws "FILE:LINE:COL: <yaml-cpp's message>" on a syntax error and on a duplicate key,
+// and a located error for a second document (after `---`), for nesting deeper than the
+// YAML reader allows and for more than kMaxSpecNodes nodes; anchors and aliases are
+// expanded; an empty document is an empty map.
 SpecNode parse_yaml_tree(const std::string& text, const std::string& source);
 // The same for a file; throws "[spec] cannot read <path>".
 SpecNode load_yaml_tree(const std::string& path);
@@ -77,7 +95,8 @@ SpecNode load_yaml_tree(const std::string& path);
 // after the base's), a null overlay value deletes the key, anything else replaces.
 void merge_into(SpecNode& base, const SpecNode& overlay);
 
-// Splits "a.b.0.c" on dots; empty components are an error (at loc).
+// Splits "a.b.0.c" on dots; empty components and more than kMaxDottedComponents are an
+// error (at loc).
 std::vector<std::string> split_dotted(const std::string& key, const SourceLocation& loc);
 
 // Sets the node at a dotted path, creating maps for missing components; a numeric

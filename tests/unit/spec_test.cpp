@@ -419,6 +419,8 @@ TEST_F(SpecTest, SetRenamesTheRunAndRejectsExtends) {
   EXPECT_EQ(parse(unnamed).name, "t");
   EXPECT_EQ(parse(unnamed, {"name=other"}).name, "other");
   EXPECT_THROW_MSG(parse(base_spec(), {"name=a/b"}), "--set name=a/b: name 'a/b' must be");
+  EXPECT_THROW_MSG(parse(base_spec(), {"name=.."}), "--set name=..: name '..' must be");
+  EXPECT_THROW_MSG(parse(base_spec(), {"name=a=b"}), "--set name=a=b: name 'a=b' must be");
   EXPECT_THROW_MSG(parse(base_spec(), {"extends=base.yaml"}),
                    "--set extends=base.yaml: extends cannot be set with --set");
 }
@@ -455,6 +457,176 @@ TEST_F(SpecTest, UndefinedVariableIsLocated) {
   EXPECT_THROW_MSG(parse(text, {}, false),
                    "t.yaml:3:15: undefined variable ${T5DIR}: declare it under vars: (did you "
                    "mean 'T5_DIR'?)");
+}
+
+// The message of the sp::Error that f throws ("" when it throws none).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_F(SpecTest, AValueFromOutsideTheSpecSaysWhereItCameFrom) {
+  const std::string text = base_spec("    steps: ${A}\n", "vars: {A: 2, B: '${A}'}\n");
+  const std::map<std::string, std::string> env = {{"A", "abc"}};
+  EXPECT_EQ(error_of([&] { parse(text, {}, true, env); }),
+            path("t.yaml") +
+                ":11:12: stages.tune.steps must be an integer, got string 'abc' (from $A in the "
+                "environment)");
+  EXPECT_EQ(error_of([&] { parse(text, {"vars.A=abc"}); }),
+            path("t.yaml") +
+                ":11:12: stages.tune.steps must be an integer, got string 'abc' (from --set "
+                "vars.A=abc)");
+  // Through another variable too; a value the spec itself gives names nothing more.
+  std::string via_b = text;
+  via_b.replace(via_b.find("steps: ${A}"), 11, "steps: ${B}");
+  EXPECT_THROW_MSG(parse(via_b, {}, true, env), "got string 'abc' (from $A in the environment)");
+  EXPECT_EQ(error_of([&] { parse(base_spec("    steps: ${A}\n", "vars: {A: abc}\n")); }),
+            path("t.yaml") + ":11:12: stages.tune.steps must be an integer, got string 'abc'");
+}
+
+TEST_F(SpecTest, VariableExpansionIsBounded) {
+  // Eight references a level from 16 bytes: ${C} is 512 KiB, ${B} would be 4 MiB.
+  std::string vars = "vars:\n";
+  const std::string names = "ABCDEFGH";
+  for (size_t i = 0; i + 1 < names.size(); ++i) {
+    vars += str_cat("  ", names[i], ": '");
+    for (int j = 0; j < 8; ++j) vars += str_cat("${", names[i + 1], "}");
+    vars += "'\n";
+  }
+  vars += "  H: xxxxxxxxxxxxxxxx\n";
+  EXPECT_THROW_MSG(parse(base_spec("", vars)),
+                   "t.yaml:6:6: ${VAR} substitution makes variable ${B} longer than 1048576 bytes "
+                   "(1 MiB), the limit");
+  // One value, and all of them together.
+  const std::string big = "vars: {V: " + std::string(600000, 'x') + "}\n";
+  EXPECT_THROW_MSG(parse(base_spec("", big + "description: ${V}${V}\n")),
+                   "t.yaml:5:14: ${VAR} substitution makes the value longer than 1048576 bytes "
+                   "(1 MiB), the limit");
+  std::string tags = "tags:\n";
+  for (int i = 0; i < 30; ++i) tags += str_cat("  t", i, ": ${V}\n");
+  EXPECT_THROW_MSG(parse(base_spec("", big + tags)),
+                   "t.yaml:33:8: ${VAR} substitution makes the spec's values longer than 16777216 "
+                   "bytes (16 MiB) in all, the limit");
+  tags = "tags:\n";
+  for (int i = 0; i < 20; ++i) tags += str_cat("  t", i, ": ${V}\n");
+  EXPECT_EQ(parse(base_spec("", big + tags)).trials[0].tags.at("t19").size(), 600000u);
+}
+
+TEST_F(SpecTest, TheNumberOfTrialsIsBoundedBeforeAnyIsMade) {
+  // 11 * 9091 = 100001 trials, one more than the limit.
+  std::string eleven = "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]";
+  std::string long_list = "[1";
+  for (int i = 2; i <= 9091; ++i) long_list += str_cat(", ", i);
+  long_list += "]";
+  EXPECT_THROW_MSG(parse(base_spec("", "sweep:\n  grid:\n    stages.tune.steps: " + long_list +
+                                           "\n    stages.tune.batch_size: " + eleven + "\n")),
+                   "t.yaml:5:3: the sweep makes 100001 trials (the lengths of its zip groups, grid "
+                   "lists and seeds multiplied), more than the limit of 100000: split it into "
+                   "several specs");
+  // Zip groups and seeds count; a product past 64 bits does not wrap around.
+  EXPECT_THROW_MSG(parse(base_spec("", "sweep:\n  zip: {stages.tune.steps: " + eleven +
+                                           "}\n  seeds: " + long_list + "\n")),
+                   "t.yaml:5:3: the sweep makes 100001 trials");
+  std::string grid = "sweep:\n  grid:\n";
+  for (int i = 0; i < 20; ++i)
+    grid += str_cat("    tags.t", i, ": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n");
+  EXPECT_THROW_MSG(parse(base_spec("", grid)), "t.yaml:5:3: the sweep makes more than 2^64 trials");
+}
+
+TEST_F(SpecTest, SweepSeedsAloneSetsTheTuneSeed) {
+  EXPECT_THROW_MSG(
+      parse(base_spec("", "sweep:\n  grid:\n    stages.tune.seed: [1, 2]\n  seeds: [3]\n")),
+      "t.yaml:6:5: sweep.grid sweeps stages.tune.seed, which sweep.seeds already sets; list the "
+      "seeds in sweep.seeds only");
+  EXPECT_THROW_MSG(
+      parse(base_spec("",
+                      "sweep: {zip: {g: {stages.tune.seed: [1, 2], "
+                      "stages.tune.steps: [5, 6]}}, seeds: [3]}\n")),
+      "t.yaml:4:19: sweep.zip.g sweeps stages.tune.seed, which sweep.seeds already sets");
+  // A swept map with a seed in it; a swept map without one is fine.
+  EXPECT_THROW_MSG(parse(base_spec("",
+                                   "sweep: {grid: {stages.tune: [{task: rte}, {task: cb, "
+                                   "seed: 4}]}, seeds: [3]}\n")),
+                   "t.yaml:4:16: sweep.grid.stages.tune sets stages.tune.seed, which sweep.seeds "
+                   "already sets");
+  EXPECT_EQ(parse(base_spec("",
+                            "sweep: {grid: {stages.tune.peft: [{method: prompt_tuning, "
+                            "length: 3}]}, seeds: [3, 4]}\n"))
+                .trials[1]
+                .tune->seed,
+            4u);
+  // Given by a flag, sweep.seeds is the one the error names.
+  EXPECT_THROW_MSG(
+      parse(base_spec("", "sweep: {grid: {stages.tune.seed: [1, 2]}}\n"), {"sweep.seeds=[3]"}),
+      "--set sweep.seeds=[3]: sweep.grid sweeps stages.tune.seed, which sweep.seeds already sets");
+}
+
+TEST_F(SpecTest, SetOfASweptKeyIsAnError) {
+  EXPECT_THROW_MSG(parse(base_spec("", "sweep: {seeds: [0, 1]}\n"), {"stages.tune.seed=4"}),
+                   "--set stages.tune.seed=4: stages.tune.seed is swept by sweep.seeds, which sets "
+                   "it in every trial; set the seeds instead (--set 'sweep.seeds=[...]')");
+  const std::string grid = base_spec("", "sweep: {grid: {stages.tune.steps: [1, 2]}}\n");
+  EXPECT_THROW_MSG(parse(grid, {"stages.tune.steps=5"}),
+                   "--set stages.tune.steps=5: stages.tune.steps is swept by sweep.grid, which "
+                   "sets it in every trial; set the swept values instead (--set "
+                   "'sweep.grid.stages.tune.steps=[...]')");
+  // Inside a swept map, or a map that holds a swept key.
+  EXPECT_THROW_MSG(parse(base_spec("",
+                                   "sweep: {zip: {g: {stages.tune.peft: [{method: "
+                                   "prompt_tuning}, {method: lora}]}}}\n"),
+                         {"stages.tune.peft.length=5"}),
+                   "--set stages.tune.peft.length=5: stages.tune.peft is swept by sweep.zip.g");
+  EXPECT_THROW_MSG(parse(grid, {"stages.tune={task: rte, steps: 3}"}),
+                   "stages.tune.steps is swept by sweep.grid");
+  // What the sweep leaves alone can be set.
+  EXPECT_EQ(parse(grid, {"stages.tune.batch_size=8"}).trials[1].tune->batch_size, 8);
+  EXPECT_EQ(parse(grid, {"sweep.grid.stages.tune.steps=[7]"}).trials[0].tune->steps, 7);
+}
+
+TEST_F(SpecTest, ASpecIsOneYamlDocument) {
+  EXPECT_THROW_MSG(parse(base_spec() + "---\nname: u\n"),
+                   "t.yaml:11:1: a second YAML document starts here: a spec is one document "
+                   "(merge its keys into the first, or move it to a file of its own)");
+  EXPECT_THROW_MSG(parse("name: t\n...\nname: u\n"), "t.yaml:3:1: a second YAML document");
+  // An empty document after the first ignores nothing.
+  EXPECT_EQ(parse(base_spec() + "---\n").name, "t");
+  EXPECT_EQ(parse(base_spec() + "...\n").name, "t");
+}
+
+TEST_F(SpecTest, SetNameNullNamesTheRunAfterItsFile) {
+  std::string named = base_spec();
+  named.replace(0, named.find('\n'), "name: other");
+  for (const char* flag : {"name=null", "name=", "name=~"})
+    EXPECT_EQ(parse(named, {flag}).name, "t") << flag;
+  EXPECT_EQ(parse(named, {"name=null", "name=again"}).name, "again");
+  EXPECT_THROW_MSG(parse(named, {"name=''"}), "--set name='': name '' must be letters");
+}
+
+TEST_F(SpecTest, NestingTooDeepIsNamed) {
+  std::string deep;
+  for (int i = 0; i < 600; ++i) deep += std::string(static_cast<size_t>(i), ' ') + "k:\n";
+  EXPECT_THROW_MSG(parse(deep),
+                   "t.yaml:499:501: maps and lists nest deeper than 499 levels, the most the YAML "
+                   "reader accepts");
+  EXPECT_THROW_MSG(parse(base_spec(), {"tags=" + std::string(600, '[') + std::string(600, ']')}),
+                   ": maps and lists nest deeper than 499 levels");
+  // A dotted key cannot make a tree deeper than the code that walks it can go.
+  std::string key = "tags";
+  for (int i = 0; i < 150; ++i) key += ".a";
+  EXPECT_THROW_MSG(parse(base_spec(), {key + "=1"}), "...': more than 100 components");
+  // Aliases that repeat aliases (a "billion laughs") stop at a million nodes.
+  std::string laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 9; ++i) {
+    laughs += str_cat("a", i, ": &a", i, " [");
+    for (int j = 0; j < 10; ++j) laughs += str_cat(j ? ", " : "", "*a", i - 1);
+    laughs += "]\n";
+  }
+  EXPECT_THROW_MSG(parse(laughs), "the document makes more than 1048576 maps, lists and values");
 }
 
 TEST_F(SpecTest, ExtendsMergesAndNullDeletes) {
@@ -608,7 +780,7 @@ TEST_F(SpecTest, WrongTypesAndImpossibleValuesAreLocated) {
   // A value the method rejects is located at that value, in the file or the --set flag.
   EXPECT_THROW_MSG(parse(base_spec("      length: 0\n")),
                    "t.yaml:10:15: stages.tune.peft.length: [peft:prompt_tuning] setting 'length' "
-                   "must be >= 1, got 0");
+                   "must be in [1, 65536], got 0");
   EXPECT_THROW_MSG(
       parse(base_spec(), {"stages.tune.peft.length=0"}),
       "--set stages.tune.peft.length=0: stages.tune.peft.length: [peft:prompt_tuning]");
