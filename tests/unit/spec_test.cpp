@@ -53,6 +53,17 @@ class SpecTest : public ::testing::Test {
     return parse_spec(text, path("t.yaml"), options);
   }
   // A minimal valid spec: tune + eval on RTE from a checkpoint directory.
+  // A preset pretrained on the built-in corpus, then tuned on RTE.
+  std::string pretrain_then_tune_spec() const {
+    return "model: {preset: t5-tiny}\n"
+           "tokenizer: {vocab_size: 500}\n"
+           "corpus: {builtin: wordnet}\n"
+           "stages:\n"
+           "  pretrain: {steps: 100}\n"
+           "  tune: {task: rte, data_dir: " +
+           path("RTE") + ", steps: 10}\n";
+  }
+
   std::string base_spec(const std::string& tune_extra = "", const std::string& top_extra = "") {
     return "name: t\n"
            "model:\n"
@@ -895,14 +906,7 @@ TEST_F(SpecTest, MissingSplitFilesFailUnlessDryRun) {
 }
 
 TEST_F(SpecTest, EqualConfigsHashEqualAndDependenciesPropagate) {
-  const std::string pre =
-      "model: {preset: t5-tiny}\n"
-      "tokenizer: {vocab_size: 500}\n"
-      "corpus: {builtin: wordnet}\n"
-      "stages:\n"
-      "  pretrain: {steps: 100}\n"
-      "  tune: {task: rte, data_dir: " +
-      path("RTE") + ", steps: 10}\n";
+  const std::string pre = pretrain_then_tune_spec();
   const Trial a = parse(pre).trials[0];
   // The same configuration written out with its defaults, on another device.
   const Trial b =
@@ -930,15 +934,7 @@ TEST_F(SpecTest, EqualConfigsHashEqualAndDependenciesPropagate) {
 // A stage's hash is of its kind, its code version, its configuration and what it starts
 // from, so bumping stage_code_version reruns the stage and every stage after it.
 TEST_F(SpecTest, AStageHashCoversItsCodeVersion) {
-  const Trial t = parse(
-                      "model: {preset: t5-tiny}\n"
-                      "tokenizer: {vocab_size: 500}\n"
-                      "corpus: {builtin: wordnet}\n"
-                      "stages:\n"
-                      "  pretrain: {steps: 100}\n"
-                      "  tune: {task: rte, data_dir: " +
-                      path("RTE") + ", steps: 10}\n")
-                      .trials[0];
+  const Trial t = parse(pretrain_then_tune_spec()).trials[0];
   auto hash_with_code = [&](int code) {
     const nlohmann::json payload = {{"stage", "pretrain"},
                                     {"code", code},

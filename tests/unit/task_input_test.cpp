@@ -2,12 +2,12 @@
 // name that is not a file name (the runner writes <task>-<split>.jsonl), a labelled split's
 // record without its label, an idx or id field of the wrong kind, and a key given twice.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "experiments/tasks/task.h"
+#include "temp_dir.h"
 #include "test_util.h"
 
 namespace sp {
@@ -17,15 +17,6 @@ namespace fs = std::filesystem;
 
 class TaskInputs : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("sp_task_inputs_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string write(const std::string& name, const std::string& text) const {
     const fs::path p = dir_ / name;
     fs::create_directories(p.parent_path());
@@ -46,7 +37,8 @@ class TaskInputs : public ::testing::Test {
     return make_task("custom", o);
   }
 
-  fs::path dir_;
+  TempDir tmp_;
+  const fs::path& dir_ = tmp_.path;
 };
 
 const char* const kCustomBody =
