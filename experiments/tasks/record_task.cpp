@@ -98,9 +98,7 @@ class RecordTask : public Task {
         std::set<std::string> answer_set;
         // A labelled split's query without gold answers would train on "<unk>" (train) or
         // fail only when scored (validation).
-        if (!qas[q].contains("answers") && !split_may_be_unlabelled(split))
-          fail_missing_label(r, split, q_path, "answers");
-        if (qas[q].contains("answers")) {
+        if (has_label(r, split, qas[q], q_path, "answers")) {
           const nlohmann::json& answers = child(r, qas[q], q_path, "answers", JsonKind::kArray);
           for (size_t a = 0; a < answers.size(); ++a) {
             const std::string a_path = str_cat(q_path, "answers[", a, "].");

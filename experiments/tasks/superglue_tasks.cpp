@@ -61,10 +61,7 @@ class SuperGlueRecordTask : public ClassificationTask {
 
  private:
   int label_of(const JsonlRecord& r, const std::string& split) const {
-    if (!r.has("label")) {
-      if (split_may_be_unlabelled(split)) return -1;
-      fail_missing_label(r, split, "", "label");
-    }
+    if (!has_label(r, split, r.value, "", "label")) return -1;
     switch (spec_.label_kind) {
       case LabelKind::kBool: return bool_field(r, "label") ? 1 : 0;
       case LabelKind::kIndex: {
@@ -127,7 +124,7 @@ class MultiRcTask : public ClassificationTask {
           const std::string a_text = child(r, answer, a_path, "text", JsonKind::kString);
           const std::string a_idx = idx_text(r, answer, a_path, "idx");
           int label = -1;
-          if (answer.contains("label")) {
+          if (has_label(r, split, answer, a_path, "label")) {
             const nlohmann::json& l = answer["label"];
             if (l.is_boolean())
               label = l.get<bool>() ? 1 : 0;
@@ -135,8 +132,6 @@ class MultiRcTask : public ClassificationTask {
               label = l.get<int>();
             else
               r.fail(str_cat("expected \"", a_path, "label\" to be 0 or 1, got ", l.dump()));
-          } else if (!split_may_be_unlabelled(split)) {
-            fail_missing_label(r, split, a_path, "label");
           }
           std::string inputs =
               join_fields(options_.task_prefix, name_,

@@ -31,9 +31,11 @@ bool is_file_name_safe(const std::string& name);
 // starting with "test"), as SuperGLUE's and GLUE's test files have none. Every other split
 // is trained on or scored, so a record without its label there is an error.
 bool split_may_be_unlabelled(const std::string& split);
-// Fails "<file>:<line>: expected "<path><key>" (split '<split>' needs labels; ...)".
-[[noreturn]] void fail_missing_label(const JsonlRecord& r, const std::string& split,
-                                     const std::string& path, const std::string& key);
+// Whether parent (r.value or an object inside it, at path) has its label key: false when
+// it has none in a split that may be unlabelled; elsewhere a missing label fails
+// "<file>:<line>: expected "<path><key>" (split '<split>' needs labels; ...)".
+bool has_label(const JsonlRecord& r, const std::string& split, const nlohmann::json& parent,
+               const std::string& path, const char* key);
 
 // T5's glue preprocessor: "k1: v1 k2: v2 ...", with "<task> " in front when prefix is set.
 std::string join_fields(bool prefix, const std::string& task,

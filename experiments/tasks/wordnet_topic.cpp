@@ -178,9 +178,7 @@ class WordNetTopicTask : public WordNetTask<WordNetTopicData, TopicExample> {
   TaskExample built_example(const std::string& split, const std::string& idx,
                             const JsonlRecord& r) const override {
     int label = -1;
-    if (!r.has("label") && !split_may_be_unlabelled(split))
-      fail_missing_label(r, split, "", "label");
-    if (r.has("label")) {
+    if (has_label(r, split, r.value, "", "label")) {
       const std::string text = r.string_field("label");
       const auto it = std::find(labels_.begin(), labels_.end(), text);
       if (it == labels_.end()) {

@@ -208,10 +208,10 @@ class WordNetWicTask : public WordNetTask<WordNetWicData, WicPair> {
 
   TaskExample built_example(const std::string& split, const std::string& idx,
                             const JsonlRecord& r) const override {
-    if (!r.has("label") && !split_may_be_unlabelled(split))
-      fail_missing_label(r, split, "", "label");
+    const int label =
+        has_label(r, split, r.value, "", "label") ? (bool_field(r, "label") ? 1 : 0) : -1;
     return example(split, idx, r.string_field("sentence1"), r.string_field("sentence2"),
-                   r.string_field("word"), r.has("label") ? (bool_field(r, "label") ? 1 : 0) : -1);
+                   r.string_field("word"), label);
   }
 
   TaskExample example(const std::string& split, const std::string& idx, const std::string& s1,

@@ -150,9 +150,8 @@ class WscTask : public Task {
       x.span2_index = child(r, target, "target.", "span2_index", JsonKind::kInteger);
       fix_span(x, x.span1_text, x.span1_index);
       fix_span(x, x.span2_text, x.span2_index);
-      if (!r.has("label") && !split_may_be_unlabelled(split))
-        fail_missing_label(r, split, "", "label");
-      const int label = r.has("label") ? (bool_field(r, "label") ? 1 : 0) : -1;
+      const int label =
+          has_label(r, split, r.value, "", "label") ? (bool_field(r, "label") ? 1 : 0) : -1;
       if (correct_referent_only && label != 1) continue;
       TaskExample ex;
       ex.id = example_id("wsc", split,

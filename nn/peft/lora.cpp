@@ -62,8 +62,7 @@ Lora::Lora(const nlohmann::json& s)
       seed_(seed_setting(s, "lora")),
       targets_(TargetModules::from_settings(s.at("target_modules"), s.at("target_regex"),
                                             "[peft:lora]")) {
-  SP_CHECK(rank_ >= 1 && rank_ <= kMaxPeftSize, "[peft:lora] rank must be in [1, ", kMaxPeftSize,
-           "], got ", rank_);
+  check_peft_size(rank_, "[peft:lora] rank");
   SP_CHECK(std::isfinite(alpha_) && alpha_ > 0, "[peft:lora] alpha must be > 0, got ", alpha_);
   SP_CHECK(dropout_ >= 0 && dropout_ < 1, "[peft:lora] dropout must be in [0, 1), got ", dropout_);
 }

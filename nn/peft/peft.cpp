@@ -170,6 +170,11 @@ std::unique_ptr<PeftMethod> make_peft(const std::string& method, const nlohmann:
   return peft_method(method).make(resolved);
 }
 
+void check_peft_size(int64_t value, const std::string& what) {
+  SP_CHECK(value >= 1 && value <= kMaxPeftSize, what, " must be in [1, ", kMaxPeftSize, "], got ",
+           value);
+}
+
 void PeftMethod::save(const std::string& dir) const {
   std::filesystem::create_directories(dir);
   nlohmann::json config = {{"method", name()}, {"settings", settings_}};

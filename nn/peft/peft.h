@@ -42,6 +42,9 @@ namespace sp {
 // slip such as 1e12 is refused where the settings are read (a spec's --dry-run included),
 // not deep in an allocation.
 inline constexpr int64_t kMaxPeftSize = 65536;
+// Throws "<what> must be in [1, 65536], got <value>" for a size outside [1, kMaxPeftSize];
+// what names the method and the setting: "[peft:lora] rank".
+void check_peft_size(int64_t value, const std::string& what);
 
 // One setting a method accepts. The type of the default is the type the value must have
 // (an integer default also accepts nothing but integers; a float default accepts both).

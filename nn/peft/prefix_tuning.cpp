@@ -89,10 +89,8 @@ PrefixTuning::PrefixTuning(const nlohmann::json& s)
       init_std_(s.at("init_std").get<double>()),
       merge_on_save_(s.at("merge_on_save").get<bool>()),
       seed_(seed_setting(s, "prefix_tuning")) {
-  SP_CHECK(length_ >= 1 && length_ <= kMaxPeftSize, "[peft:prefix_tuning] length must be in [1, ",
-           kMaxPeftSize, "], got ", length_);
-  SP_CHECK(hidden_ >= 1 && hidden_ <= kMaxPeftSize, "[peft:prefix_tuning] hidden must be in [1, ",
-           kMaxPeftSize, "], got ", hidden_);
+  check_peft_size(length_, "[peft:prefix_tuning] length");
+  check_peft_size(hidden_, "[peft:prefix_tuning] hidden");
   SP_CHECK(std::isfinite(init_std_) && init_std_ >= 0,
            "[peft:prefix_tuning] init_std must be >= 0, got ", init_std_);
   const nlohmann::json& which = s.at("attention");

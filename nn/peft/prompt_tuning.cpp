@@ -86,12 +86,8 @@ PromptTuning::PromptTuning(const nlohmann::json& s) : PeftMethod(s) {
   num_prompts_ = s["num_prompts"].get<int64_t>();
   init_ = s["init"].get<std::string>();
   const std::string position = s["position"].get<std::string>();
-  SP_CHECK(length_ >= 1 && length_ <= kMaxPeftSize,
-           "[peft:prompt_tuning] setting 'length' must be in [1, ", kMaxPeftSize, "], got ",
-           length_);
-  SP_CHECK(num_prompts_ >= 1 && num_prompts_ <= kMaxPeftSize,
-           "[peft:prompt_tuning] setting 'num_prompts' must be in [1, ", kMaxPeftSize, "], got ",
-           num_prompts_);
+  check_peft_size(length_, "[peft:prompt_tuning] setting 'length'");
+  check_peft_size(num_prompts_, "[peft:prompt_tuning] setting 'num_prompts'");
   const std::vector<std::string> positions = {"prefix", "suffix", "suffix_before_eos"};
   const auto at = std::find(positions.begin(), positions.end(), position);
   SP_CHECK(at != positions.end(),
