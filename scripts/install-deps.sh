@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libdnnl-dev                                   # oneDNN 2.6: the CPU backend
+  ocl-icd-opencl-dev                            # libdnnl-dev's CMake config requires OpenCL
   libgtest-dev libgmock-dev libbenchmark-dev    # tests and sp_bench
   libcli11-dev                                  # the softprompt command line
   libyaml-cpp-dev nlohmann-json3-dev            # experiment specs and results
