@@ -2,7 +2,9 @@
 //   matmul_f32 / matmul_bf16:          sp::matmul(a, b), inputs made once; includes the
 //                                       primitive-cache lookup and the output allocation
 //   onednn_raw_f32 / onednn_raw_bf16:   a oneDNN matmul primitive built once and executed:
-//                                       the ceiling
+//                                       the ceiling (raw bf16 is skipped on CPUs without
+//                                       AVX-512, where oneDNN 2.6 has no bf16 matmul and
+//                                       matmul_bf16 runs widened to f32)
 // FLOPs: 2 * M * N * K per iteration (counter GFLOPS, a rate). Target: ours >= 0.9x raw.
 // Args {M, N, K, tA, tB}: tA / tB = 1 pass a / b as transposed views (x.mT() of a dense x).
 // Shapes: 64^3 (the dispatch overhead shows); 1024^3; T5 feed-forward layers at batch 8 x 356
@@ -52,6 +54,12 @@ void ours(benchmark::State& state, DType dt) {
 
 void raw(benchmark::State& state, DType dt) {
   using dnnl::memory;
+  if (dt == DType::bf16 && !cpu::onednn_has_bf16_matmul()) {
+    state.SkipWithError(
+        "oneDNN 2.6 has no bf16 matmul on this CPU (it needs AVX-512): matmul_bf16 runs "
+        "widened to f32 here, its reference is onednn_raw_f32");
+    return;
+  }
   const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
   const Tensor a = make_operand(M, K, state.range(3) != 0, dt, 1);
   const Tensor b = make_operand(K, N, state.range(4) != 0, dt, 2);

@@ -1,5 +1,5 @@
-// CpuBackend::matmul: oneDNN (cached primitives) for f32 and bf16, a plain loop for f64
-// (gradcheck) and f16.
+// CpuBackend::matmul: oneDNN (cached primitives) for f32 and bf16 (widened to f32 on CPUs
+// whose oneDNN has no bf16 matmul), a plain loop for f64 (gradcheck) and f16.
 //
 // Transposed operands and broadcast batch dims reach oneDNN as memory-descriptor strides,
 // never as copies. Layouts oneDNN would only run on its reference kernel (neither of the
@@ -403,10 +403,42 @@ void loop_matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulPara
   });
 }
 
+thread_local bool force_widening = false;
+
+// x converted to f32, its broadcast (stride 0) dims still broadcast: each value is
+// converted once.
+Tensor widened(const Tensor& x) {
+  Shape compact = x.shape();
+  for (int i = 0; i < x.dim(); ++i)
+    if (x.strides()[i] == 0) compact[i] = 1;
+  const Tensor f32 = kernels::cast(x.as_strided(compact, x.strides(), x.offset()), DType::f32);
+  return kernels::expand(f32, x.shape());
+}
+
+// A bf16 product on the f32 kernels (see onednn_has_bf16_matmul): what oneDNN's bf16
+// kernels compute, up to the order of the f32 sums. out is contiguous.
+void widened_bf16_matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulParams& p) {
+  const Tensor a32 = widened(a), b32 = widened(b);
+  Tensor out32 = p.accumulate ? kernels::cast(out, DType::f32)
+                              : Tensor::empty(out.shape(), DType::f32, out.device());
+  Tensor bias32;
+  MatmulParams q = p;
+  if (p.bias != nullptr) {
+    bias32 = kernels::cast(*p.bias, DType::f32);
+    q.bias = &bias32;
+  }
+  onednn_matmul(out32, a32, b32, q);
+  kernels::copy_(out, out32);
+}
+
 // out = alpha * a @ b (+ bias) (+ out if accumulate), without an epilogue.
 void plain_matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulParams& p) {
   const int64_t K = a.shape().back();
   const DType dt = out.dtype();
+  if (dt == DType::bf16 && K > 0 && (force_widening || !onednn_has_bf16_matmul())) {
+    widened_bf16_matmul(out, a, b, p);
+    return;
+  }
   if ((dt == DType::f32 || dt == DType::bf16) && K > 0) {
     onednn_matmul(out, a, b, p);
     return;
@@ -415,6 +447,23 @@ void plain_matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulPar
 }
 
 }  // namespace
+
+bool onednn_has_bf16_matmul() {
+  static const bool has = [] {
+    // A dense 16 x 16 product: the layout every kernel takes.
+    MatmulKey key;
+    key.ndims = 2;
+    key.dtype = static_cast<uint8_t>(dnnl::memory::data_type::bf16);
+    const float one = 1.0f;
+    std::memcpy(&key.alpha_bits, &one, 4);
+    for (int64_t* dims : {key.a_dims, key.b_dims, key.c_dims}) dims[0] = dims[1] = 16;
+    for (int64_t* strides : {key.a_strides, key.b_strides}) strides[0] = 16, strides[1] = 1;
+    return usable(build_plan(key));
+  }();
+  return has;
+}
+
+void force_widened_bf16_matmul(bool on) { force_widening = on; }
 
 // out: [..., M, N] contiguous; a: [..., M, K], b: [..., K, N], batch dims broadcast to out's.
 // The gelu epilogues are a pass after the product, through the same elementwise code as

@@ -93,4 +93,13 @@ void set_matmul_cache_capacity(size_t capacity);
 // Called by the matmul backend when it copies an operand into a dense layout.
 void count_matmul_layout_copy();
 
+// Whether this CPU runs bf16 matmuls on oneDNN's bf16 kernels. oneDNN 2.6 has them only
+// with AVX-512 (avx512_core); elsewhere (AVX2 machines) a bf16 matmul is widened: its
+// operands converted to f32 exactly, an f32 product, the result rounded to bf16 once, as
+// oneDNN's bf16 kernels accumulate in f32 and round once.
+bool onednn_has_bf16_matmul();
+// Widens every bf16 matmul of this thread, even where oneDNN has bf16 kernels: tests run
+// the widened path on any machine with it.
+void force_widened_bf16_matmul(bool on);
+
 }  // namespace sp::cpu
