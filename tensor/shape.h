@@ -37,7 +37,7 @@ class Shape {
     SP_CHECK(n_ < kMaxDims, "[shape] more than ", kMaxDims, " dims");
     d_[n_++] = v;
   }
-  void pop_back() { --n_; }
+  void pop_back() { erase(n_ - 1); }
   void insert(int pos, int64_t v) {
     SP_CHECK(n_ < kMaxDims, "[shape] more than ", kMaxDims, " dims");
     for (int i = n_; i > pos; --i) d_[i] = d_[i - 1];
@@ -45,8 +45,10 @@ class Shape {
     ++n_;
   }
   void erase(int pos) {
+    SP_CHECK(pos >= 0 && pos < n_, "[shape] no dim ", pos, " to remove from a shape of ", n_,
+             " dims");
     for (int i = pos; i + 1 < n_; ++i) d_[i] = d_[i + 1];
-    --n_;
+    d_[--n_] = 0;
   }
   void resize(int n, int64_t fill = 0) {
     SP_CHECK(n <= kMaxDims, "[shape] more than ", kMaxDims, " dims");
@@ -56,8 +58,10 @@ class Shape {
 
   // Product of all dims (1 for a scalar).
   int64_t numel() const {
+    // Over every slot, the unused ones as 1: gcc 12 (-march=znver3) warns that a loop to n_
+    // may read an uninitialised slot of a temporary Shape, which it cannot.
     int64_t p = 1;
-    for (int i = 0; i < n_; ++i) p *= d_[i];
+    for (int i = 0; i < kMaxDims; ++i) p *= i < n_ ? d_[i] : 1;
     return p;
   }
   std::vector<int64_t> vec() const { return {begin(), end()}; }

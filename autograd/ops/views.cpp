@@ -83,6 +83,7 @@ Tensor Tensor::slice(int64_t dim, int64_t start, int64_t end, int64_t step) cons
 }
 
 Tensor Tensor::narrow(int64_t dim, int64_t start, int64_t length) const {
+  SP_CHECK(this->dim() > 0, "[narrow] cannot narrow a 0-d tensor: it has no dims");
   const int d = wrap_dim(dim, this->dim(), "narrow");
   const int64_t n = shape_[d];
   if (start < 0) start += n;

@@ -103,6 +103,7 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
 }
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  SP_CHECK(x.dim() > 0, "[slice] cannot slice a 0-d tensor: it has no dims");
   const int d = wrap_dim(dim, x.dim(), "slice");
   SP_CHECK(step > 0, "[slice] step must be positive, got ", step);
   const int64_t n = x.shape()[d];
@@ -116,6 +117,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
 }
 
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+  SP_CHECK(x.dim() > 0, "[select] cannot select from a 0-d tensor: it has no dims");
   const int d = wrap_dim(dim, x.dim(), "select");
   const int64_t n = x.shape()[d];
   SP_CHECK(index >= -n && index < n, "[select] index ", index, " is out of range for dim ", dim,

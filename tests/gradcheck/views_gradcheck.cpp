@@ -49,6 +49,20 @@ TEST(Gradcheck, gradcheck_select) {
   EXPECT_GRADCHECK(f, {leaf(non_contiguous(test_tensor({3, 4}, 10)))});
 }
 
+TEST(Gradcheck, gradcheck_flatten) {
+  Fn f = [](const std::vector<Tensor>& in) { return in[0].flatten(1, 2) * in[1]; };
+  EXPECT_GRADCHECK(
+      f, {leaf(non_contiguous(test_tensor({2, 3, 4}, 30))), leaf(test_tensor({2, 12}, 31))});
+  Fn all = [](const std::vector<Tensor>& in) { return square(in[0].flatten()); };
+  EXPECT_GRADCHECK(all, {leaf(test_tensor({3, 4}, 32))});
+  EXPECT_GRADCHECK(all, {leaf(test_tensor({}, 33))});  // a scalar becomes [1]
+}
+
+TEST(Gradcheck, gradcheck_mT) {
+  Fn f = [](const std::vector<Tensor>& in) { return in[0].mT() * in[1]; };
+  EXPECT_GRADCHECK(f, {leaf(test_tensor({2, 3, 4}, 34)), leaf(test_tensor({2, 4, 3}, 35))});
+}
+
 TEST(Gradcheck, gradcheck_expand) {
   Fn f = [](const std::vector<Tensor>& in) { return in[0].expand({2, 3, 4}) * in[1]; };
   EXPECT_GRADCHECK(f, {leaf(test_tensor({3, 1}, 11)), leaf(test_tensor({2, 3, 4}, 12))});

@@ -158,6 +158,16 @@ TEST(Tensor, ScalarHasNoSizeOrStride) {
   EXPECT_THROW_MSG(Tensor::scalar(1.0).size(-1), "[size] dim -1 is out of range");
   EXPECT_THROW_MSG(Tensor::zeros({2}).size(1),
                    "[size] dim 1 is out of range for a tensor of rank 1");
+  // Nor dims to index: select, slice and narrow used to read the stale size, select then
+  // erasing a dim it did not have (a tensor of rank -1).
+  EXPECT_THROW_MSG(s.select(0, 0), "[select] cannot select from a 0-d tensor");
+  EXPECT_THROW_MSG(kernels::select(s, -1, 2), "[select] cannot select from a 0-d tensor");
+  EXPECT_THROW_MSG(s.slice(0, 1, 2), "[slice] cannot slice a 0-d tensor");
+  EXPECT_THROW_MSG(s.narrow(0, 0, 1), "[narrow] cannot narrow a 0-d tensor");
+  const Tensor u = Tensor::ones({3});
+  EXPECT_THROW_MSG(kernels::matmul(u, u).select(0, 0), "0-d tensor");
+  Shape empty;
+  EXPECT_THROW_MSG(empty.pop_back(), "[shape] no dim -1 to remove from a shape of 0 dims");
 }
 
 TEST(Tensor, EmptyRejectsShapesWhoseByteCountOverflows) {
