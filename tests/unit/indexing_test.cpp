@@ -166,6 +166,25 @@ TEST(ScatterAdd, AccumulatesDuplicates) {
                    "[scatter_add] unsupported dtype bool");
 }
 
+// 16-bit sums are formed in f32 and rounded once: added term by term in bf16, a sum stops
+// growing at 256 when each term is 1.
+TEST(IndexAdd, SixteenBitSumsRoundOnce) {
+  for (DType dt : {DType::bf16, DType::f16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = leaf(Tensor::zeros({1, 4}, dt));
+    sum(index_select(x, 0, Tensor::zeros({1000}, DType::i64))).backward();
+    expect_values(x.grad(), {1000, 1000, 1000, 1000}, 0);
+    Tensor y = leaf(Tensor::zeros({1, 3}, dt));
+    sum(gather(y, 1, Tensor::zeros({1, 1000}, DType::i64))).backward();
+    expect_values(y.grad(), {1000, 0, 0}, 0);
+    // 1000 terms of 0.1 (bf16 would stall at 32, f16 at 256, rounding after each add).
+    const Tensor sum =
+        kernels::index_add(Tensor::zeros({1, 1}, dt), 0, Tensor::zeros({1000}, DType::i64),
+                           Tensor::full({1000, 1}, 0.1).to(dt));
+    EXPECT_NEAR(sum.to_vector<double>()[0], 100.0, 0.5);
+  }
+}
+
 TEST(Indexing, LargeShapesMatchLoops) {
   // Enough work for the parallel paths: [64, 300, 40] along the middle dim.
   const int64_t a = 64, s = 300, b = 40, n = 500;
