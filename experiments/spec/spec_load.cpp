@@ -510,9 +510,7 @@ void read_name_and_description(const SpecNode& tree, const std::string& source, 
   MapReader root(&tree, "");
   spec.name = named ? root.string("name", "") : fs::path(source).stem().string();
   root.check(is_file_name_safe(spec.name), "name",
-             str_cat("'", spec.name,
-                     "' must be letters, digits, '.', '_', '-' or '+', and not '.' or '..' "
-                     "(it names the run directory)"));
+             str_cat("'", spec.name, "' must be ", kFileNameRule, " (it names the run directory)"));
   spec.description = root.string("description", "");
 }
 

@@ -146,9 +146,7 @@ class CustomTask : public Task {
     r.check(!name_.empty(), "name", "is required (the task's name)");
     // The name starts example ids and the file names a run writes (<name>-<split>.jsonl).
     r.check(is_file_name_safe(name_), "name",
-            str_cat("'", name_,
-                    "' must be letters, digits, '.', '_', '-' or '+' (it names files), and not "
-                    "'.' or '..'"));
+            str_cat("'", name_, "' must be ", kFileNameRule, " (it names files)"));
     base_dir_ = !options.data_dir.empty()
                     ? options.data_dir
                     : std::filesystem::path(options.config).parent_path().string();
@@ -158,9 +156,8 @@ class CustomTask : public Task {
     if (!splits->is_map()) r.fail("splits", str_cat("must be a map, got a ", splits->kind_name()));
     for (const SpecNode::Entry& e : splits->entries) {
       if (!is_file_name_safe(e.key))
-        fail_at(e.key_loc, str_cat("splits: split name '", e.key,
-                                   "' must be letters, digits, '.', '_', '-' or '+' (it names "
-                                   "files), and not '.' or '..'"));
+        fail_at(e.key_loc, str_cat("splits: split name '", e.key, "' must be ", kFileNameRule,
+                                   " (it names files)"));
       split_files_.push_back({e.key, node_string(e.value, "splits." + e.key)});
     }
     r.check(!split_files_.empty(), "splits", "must name at least one split");
@@ -255,7 +252,7 @@ class CustomTask : public Task {
     return path;
   }
 
-  std::vector<TaskExample> load(const std::string& split) const override {
+  std::vector<TaskExample> read_split(const std::string& split) const override {
     const std::string path = split_file(split);
     std::vector<TaskExample> out;
     const std::vector<JsonlRecord> records = read_jsonl_file(path);

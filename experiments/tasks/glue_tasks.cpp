@@ -45,7 +45,7 @@ class GlueTsvTask : public ClassificationTask {
   }
 
   // Rows with missing columns are skipped, as TFDS does for QQP's few corrupted lines.
-  std::vector<TaskExample> load(const std::string& split) const override {
+  std::vector<TaskExample> read_split(const std::string& split) const override {
     const std::string path = split_file(split);
     std::ifstream in(path);
     SP_CHECK(in.good(), "[", name_, "] cannot open ", path);

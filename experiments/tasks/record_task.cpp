@@ -59,7 +59,7 @@ class RecordTask : public Task {
     return split_path("record", options_.data_dir, split, kSplitFiles, ".jsonl");
   }
 
-  std::vector<TaskExample> load(const std::string& split) const override {
+  std::vector<TaskExample> read_split(const std::string& split) const override {
     const std::string path = split_file(split);
     // T5 trains on one example per gold answer; evaluation needs one per query.
     const bool expand = split.rfind("train", 0) == 0;

@@ -44,7 +44,7 @@ class SuperGlueRecordTask : public ClassificationTask {
     return split_path(name_, options_.data_dir, split, kSplitFiles, ".jsonl");
   }
 
-  std::vector<TaskExample> load(const std::string& split) const override {
+  std::vector<TaskExample> read_split(const std::string& split) const override {
     const std::string path = split_file(split);
     std::vector<TaskExample> out;
     const std::vector<JsonlRecord> records = read_jsonl_file(path);
@@ -99,7 +99,7 @@ class MultiRcTask : public ClassificationTask {
     return split_path(name_, options_.data_dir, split, kSplitFiles, ".jsonl");
   }
 
-  std::vector<TaskExample> load(const std::string& split) const override {
+  std::vector<TaskExample> read_split(const std::string& split) const override {
     const std::string path = split_file(split);
     std::vector<TaskExample> out;
     const std::vector<JsonlRecord> records = read_jsonl_file(path);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <string_view>
+#include <unordered_map>
 
 #include "tensor/error.h"
 #include "tensor/suggest.h"
@@ -24,6 +26,22 @@ std::string lowercase(std::string s) {
 TaskRegistrar::TaskRegistrar(std::string name, TaskFactory factory) {
   auto [it, inserted] = registry().emplace(lowercase(name), std::move(factory));
   SP_CHECK(inserted, "[tasks] task '", name, "' is registered twice");
+}
+
+std::vector<TaskExample> Task::load(const std::string& split) const {
+  std::vector<TaskExample> examples = read_split(split);
+  std::unordered_map<std::string_view, size_t> first;
+  first.reserve(examples.size());
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const auto [it, added] = first.emplace(examples[i].id, i);
+    if (added) continue;
+    const std::string file = split_file(split);
+    fail(str_cat("[tasks] ", name(), " split '", split, "'",
+                 file.empty() ? "" : str_cat(" (", file, ")"), ": examples ", it->second + 1,
+                 " and ", i + 1, " have the same id \"", examples[i].id,
+                 "\"; ids come from the records' idx, which must be unique within a split"));
+  }
+  return examples;
 }
 
 std::vector<std::string> task_names() {

@@ -39,8 +39,13 @@ struct TaskExample {
   // Examples scored together: MultiRC's question ("<paragraph>-<question>"), ReCoRD's query
   // ("<passage>-<query>"); empty for the other tasks.
   std::string group;
-  // ReCoRD: every gold answer (metrics take the max over them); empty for other tasks.
+  // Free-form tasks (ReCoRD, custom text targets): every gold answer (metrics take the max
+  // over them); empty for the others.
   std::vector<std::string> answers;
+
+  // Whether the example has its gold target and can be scored: only a test split's
+  // examples may have none (split_may_be_unlabelled).
+  bool labelled() const { return label >= 0 || !answers.empty(); }
 };
 
 struct TaskOptions {
@@ -69,8 +74,10 @@ class Task {
   virtual std::vector<std::string> splits() const = 0;
   // The split's examples in file order. Throws sp::Error naming the file and line of a
   // malformed record (a record without its label too, except in a test split: "test" or a
-  // name starting with "test"), or the missing file.
-  virtual std::vector<TaskExample> load(const std::string& split) const = 0;
+  // name starting with "test"), or the missing file, and naming the examples when two
+  // share an id (a repeated idx would merge MultiRC questions or ReCoRD queries, and
+  // predictions are matched to examples by id).
+  std::vector<TaskExample> load(const std::string& split) const;
   // The file load(split) reads, without reading it ("" when the task makes the split in
   // memory). Throws as load() would for a missing file or an unknown split, so a spec can
   // refuse them before any work starts.
@@ -87,6 +94,10 @@ class Task {
   // The names compute_metrics reports, sorted, known without any data (so a spec's
   // stages.tune.metric can be checked before a run).
   virtual std::vector<std::string> metric_names() const = 0;
+
+ protected:
+  // What load() returns, before its check that ids are unique: each task's own reader.
+  virtual std::vector<TaskExample> read_split(const std::string& split) const = 0;
 };
 
 using TaskFactory = std::function<std::unique_ptr<Task>(const TaskOptions&)>;

@@ -21,7 +21,7 @@ std::string split_path(const std::string& task, const std::string& dir, const st
     fail(str_cat("[", task, "] no data directory given (the folder with ", files, ")"));
   }
   SP_CHECK(is_file_name_safe(split), "[", task, "] split '", split,
-           "' is not a split name: letters, digits, '.', '_', '-' or '+' (it names files)");
+           "' is not a split name: ", kFileNameRule, " (it names files)");
   auto it = split_files.find(split);
   const std::string file = it != split_files.end() ? it->second : split + extension;
   const std::string path = (std::filesystem::path(dir) / file).string();

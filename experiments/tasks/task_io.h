@@ -26,6 +26,9 @@ std::vector<JsonlRecord> read_jsonl_file(const std::string& path);
 // runner writes <task>-<split>.jsonl): letters, digits, '.', '_', '-' or '+', and not "",
 // "." or "..".
 bool is_file_name_safe(const std::string& name);
+// is_file_name_safe's rule in words, for the messages that refuse a name.
+inline constexpr const char* kFileNameRule =
+    "letters, digits, '.', '_', '-' or '+', and not '.' or '..'";
 
 // Whether a split's records may lack their labels: only a test split ("test", or a name
 // starting with "test"), as SuperGLUE's and GLUE's test files have none. Every other split

@@ -35,7 +35,7 @@ class WordNetTask : public ClassificationTask {
     return "";
   }
 
-  std::vector<TaskExample> load(const std::string& split) const override {
+  std::vector<TaskExample> read_split(const std::string& split) const override {
     std::vector<TaskExample> out;
     if (is_built_task_dir(options_.data_dir)) {
       const std::vector<JsonlRecord> records = read_jsonl_file(split_file(split));

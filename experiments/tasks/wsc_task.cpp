@@ -134,7 +134,7 @@ class WscTask : public Task {
     return split_path("wsc", options_.data_dir, split, kSplitFiles, ".jsonl");
   }
 
-  std::vector<TaskExample> load(const std::string& split) const override {
+  std::vector<TaskExample> read_split(const std::string& split) const override {
     const std::string path = split_file(split);
     const bool correct_referent_only = split.rfind("train", 0) == 0;
     std::vector<TaskExample> out;

@@ -157,6 +157,25 @@ TEST_F(TaskFiles, ErrorsNameTheFileAndLine) {
   EXPECT_THROW_MSG(make_task("rtee", {}), "unknown task 'rtee'; did you mean 'rte'?");
 }
 
+TEST_F(TaskFiles, RepeatedIdxIsRefusedNamingBothExamples) {
+  // Two records with idx 4: their predictions could not be told apart by id.
+  write("val.jsonl",
+        "{\"premise\": \"P\", \"hypothesis\": \"H\", \"label\": \"entailment\", \"idx\": 4}\n"
+        "{\"premise\": \"Q\", \"hypothesis\": \"H\", \"label\": \"entailment\", \"idx\": 5}\n"
+        "{\"premise\": \"R\", \"hypothesis\": \"H\", \"label\": \"entailment\", \"idx\": 4}\n");
+  EXPECT_THROW_MSG(load("rte", "validation"),
+                   "rte split 'validation' (" + (dir_ / "val.jsonl").string() +
+                       "): examples 1 and 3 have the same id \"rte-validation-4\"");
+  // MultiRC: two paragraphs with one idx would merge their questions into one exact-match
+  // group without a word; refused instead.
+  const std::string paragraph =
+      R"({"idx": 7, "passage": {"text": "Hi.", "questions": [{"question": "Who?", "idx": 20, )"
+      R"("answers": [{"text": "Me", "idx": 100, "label": 1}]}]}})";
+  write("train.jsonl", paragraph + "\n" + paragraph + "\n");
+  EXPECT_THROW_MSG(load("multirc", "train"),
+                   "examples 1 and 2 have the same id \"multirc-train-7-20-100\"");
+}
+
 TEST_F(TaskFiles, MultiRcOneExamplePerAnswerGroupedByQuestion) {
   write("val.jsonl",
         R"({"idx": 7, "passage": {"text": "<b>Sent 1: </b>Hi there.<br><b>Sent 2: </b>Bye.<br>", )"
