@@ -7,6 +7,7 @@
 #include <set>
 #include <tuple>
 
+#include "experiments/report/task_average.h"
 #include "models/io/atomic_file.h"
 #include "tensor/error.h"
 
@@ -27,12 +28,35 @@ std::string md_cell(const std::string& s) {
   for (char c : s) {
     if (c == '|')
       out += "\\|";
-    else if (c == '\n')
+    else if (c == '\n' || c == '\r')
       out += ' ';
     else
       out += c;
   }
   return out;
+}
+
+// An image's caption, as Markdown link text: brackets escaped, one line.
+std::string md_caption(const std::string& s) {
+  std::string out;
+  for (char c : md_cell(s)) {
+    if (c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// A fenced code block that text cannot close: its fence is longer than any run of
+// backticks inside (CommonMark).
+std::string md_code_block(const std::string& text, const std::string& language) {
+  size_t longest = 0, run = 0;
+  for (char c : text) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  const std::string fence(std::max<size_t>(3, longest + 1), '`');
+  return fence + language + "\n" + text + (text.empty() || text.back() == '\n' ? "" : "\n") +
+         fence + "\n";
 }
 
 // The distinct values of key over rows, in the spec's order when it lists them, else sorted.
@@ -197,7 +221,10 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
       }
       plot.series.push_back(std::move(s));
     }
-    plots.push_back(std::move(plot));
+    // Rows without the x key (a task average when the task is on x) have nothing to draw.
+    const bool drawn = std::any_of(plot.series.begin(), plot.series.end(),
+                                   [](const PlotSeries& s) { return !s.x.empty(); });
+    if (drawn) plots.push_back(std::move(plot));
   }
   return plots;
 }
@@ -208,10 +235,15 @@ SpecResults spec_results(const std::vector<ResultRecord>& results, const ReportC
   SpecResults out;
   std::set<std::string> others;
   for (const ResultRecord& r : results) {
-    if (trials.count(r.trial))
+    if (!trials.count(r.trial)) {
+      others.insert(r.trial);
+      continue;
+    }
+    const auto finished = context.trial_finished.find(r.trial);
+    if (finished != context.trial_finished.end() && finished->second == r.finished)
       out.records.push_back(r);
     else
-      others.insert(r.trial);
+      ++out.stale_records;
   }
   out.other_trials = others.size();
   return out;
@@ -235,10 +267,24 @@ std::string report_markdown(const SpecResults& spec, const std::vector<SummaryRo
                            : "; the records of " + std::to_string(other_trials) + " trial" +
                                  (other_trials == 1 ? "" : "s") +
                                  " not in this spec are left out of the report") +
+        (spec.stale_records == 0
+             ? ""
+             : "; " + std::to_string(spec.stale_records) + " record" +
+                   (spec.stale_records == 1 ? "" : "s") +
+                   " of earlier runs of its trials, with other settings or code, are left out") +
         "). Numbers are mean \u00b1 sample standard deviation over seeds (n seeds); "
         "the same numbers are in `summary.csv`.\n\n";
 
   md += "## Results\n\n";
+  const bool averaged = std::any_of(rows.begin(), rows.end(), [](const SummaryRow& r) {
+    return r.task == "superglue" || r.task == "task_average";
+  });
+  if (averaged)
+    md +=
+        "Task `superglue` (`task_average` for another set of tasks) is the benchmark score: "
+        "per seed, the mean over the tasks of each task's mean metric (CB, MultiRC and "
+        "ReCoRD average their two), then mean \u00b1 std over seeds; a seed that lacks a "
+        "task has none.\n\n";
   if (rows.empty()) {
     md += "No results yet.\n\n";
   } else {
@@ -261,13 +307,14 @@ std::string report_markdown(const SpecResults& spec, const std::vector<SummaryRo
 
   md += "## Plots\n\n";
   if (plots.empty()) md += "No plots: nothing is swept, or there are no results yet.\n\n";
-  for (const SummaryPlot& p : plots) md += "![" + p.caption + "](" + p.file + ")\n\n";
+  for (const SummaryPlot& p : plots) md += "![" + md_caption(p.caption) + "](" + p.file + ")\n\n";
 
   if (!curves.empty()) {
     md +=
         "## Training curves\n\nThe training loss each stage logged (`metrics.jsonl` in its "
         "directory) against the step.\n\n";
-    for (const SummaryPlot& p : curves) md += "![" + p.caption + "](" + p.file + ")\n\n";
+    for (const SummaryPlot& p : curves)
+      md += "![" + md_caption(p.caption) + "](" + p.file + ")\n\n";
   }
 
   md += "## Trainable parameters\n\n";
@@ -352,9 +399,8 @@ std::string report_markdown(const SpecResults& spec, const std::vector<SummaryRo
   }
 
   md += "## Configuration\n\n";
-  md += c.config_text.empty()
-            ? std::string("Not recorded.\n\n")
-            : "```json\n" + c.config_text + (c.config_text.back() == '\n' ? "" : "\n") + "```\n\n";
+  md += c.config_text.empty() ? std::string("Not recorded.\n\n")
+                              : md_code_block(c.config_text, "json") + "\n";
   md +=
       "## Files\n\n- `results.jsonl`: one line per finished trial and evaluation\n"
       "- `summary.csv`: the Results table\n"
@@ -368,7 +414,9 @@ ReportFiles write_reports(const std::string& dir, const ReportContext& context) 
   const SpecResults spec =
       spec_results(read_results((fs::path(dir) / "results.jsonl").string()), context);
   const std::vector<ResultRecord>& results = spec.records;
-  const std::vector<SummaryRow> rows = summarize(results);
+  std::vector<ResultRecord> with_averages = results;
+  for (ResultRecord& r : task_average_records(results)) with_averages.push_back(std::move(r));
+  const std::vector<SummaryRow> rows = summarize(with_averages);
   const std::vector<std::string> keys = swept_keys(results);
   const std::vector<SummaryPlot> plots = summary_plots(rows, keys, context);
   const std::vector<SummaryPlot> curves = training_curve_plots(dir, context.curves);

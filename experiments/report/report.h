@@ -48,6 +48,10 @@ struct ReportContext {
   // records of other trials (an earlier spec run in the same directory) stay in the file but
   // are left out of summary.csv, the plots and report.md. Empty: every record.
   std::vector<std::string> trials;
+  // With trials: a trial's current results are its records whose "finished" time is the
+  // one given here (its DONE's). Records of a trial that is not listed, or with another
+  // time, come from an earlier run of it with other settings or code: left out as stale.
+  std::map<std::string, std::string> trial_finished;
   std::vector<std::string> failures;  // "t0003: message"
   std::vector<CurveSource> curves;    // in the order plots and lines should appear
 };
@@ -93,6 +97,7 @@ std::string file_safe_name(const std::string& s);
 struct SpecResults {
   std::vector<ResultRecord> records;
   size_t other_trials = 0;
+  size_t stale_records = 0;  // of the spec's trials, from runs with other settings or code
 };
 SpecResults spec_results(const std::vector<ResultRecord>& results, const ReportContext& context);
 

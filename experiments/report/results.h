@@ -5,7 +5,7 @@
 //    "stage": "tune", "task": "wic_wordnet", "split": "validation", "step": 300,
 //    "metrics": {"accuracy": 71.25}, "method": "prompt_tuning",
 //    "trainable_params": 2560, "total_params": 4194432, "trainable_share": 0.00061,
-//    "seconds": {"tune": 182.4}, "finished": "2026-11-26T10:41:07Z"}
+//    "seconds": {"tune": 182.4}, "finished": "2026-11-26T10:41:07.250Z"}
 // "point" holds the swept keys only (the seed apart), so the reports can group by it.
 // The file is only ever appended to; a reader keeps the last line per (trial, stage, task,
 // split), so a line written twice (a crash between the append and the trial's done marker)
@@ -50,7 +50,8 @@ void append_result(const std::string& path, const ResultRecord& r);
 // interrupted append), which is skipped.
 std::vector<ResultRecord> read_results(const std::string& path);
 
-// The current UTC time as "YYYY-MM-DDTHH:MM:SSZ".
+// The current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ" (milliseconds: a trial's records are
+// told from an earlier run's by it).
 std::string utc_timestamp();
 
 }  // namespace sp

@@ -83,11 +83,9 @@ std::vector<std::vector<std::string>> predict_members(const T5ForConditionalGene
         ensemble_generate(model, members, ids, mask, g, &generated);
       else
         generated[0] = greedy_generate(model, ids, mask, g);
-      DecodeOptions d;
-      d.stop_at_eos = true;
       for (size_t m = 0; m < n_out; ++m)
         for (size_t k = start; k < end; ++k)
-          out[m][order[k]] = trim(tokenizer.decode(generated[m][k - start], d));
+          out[m][order[k]] = prediction_text(tokenizer, generated[m][k - start], s.target_prefix);
       continue;
     }
     if (members > 0) {
@@ -136,6 +134,17 @@ std::vector<std::vector<std::string>> predict_ensemble_texts(
     const EvalSettings& settings) {
   SP_CHECK(num_members >= 1, "[eval] an ensemble needs at least one member, got ", num_members);
   return predict_members(model, num_members, tokenizer, examples, labels, settings);
+}
+
+std::string prediction_text(const T5Tokenizer& tokenizer, const std::vector<int64_t>& generated,
+                            const std::string& target_prefix) {
+  DecodeOptions d;
+  d.stop_at_eos = true;
+  d.keep_sentinels = true;
+  const std::string text = trim(tokenizer.decode(generated, d));
+  const std::string prefix = trim(target_prefix);
+  if (prefix.empty() || !text.starts_with(prefix)) return text;
+  return trim(text.substr(prefix.size()));
 }
 
 std::string majority_vote(const std::vector<std::string>& votes) {

@@ -22,9 +22,10 @@ struct EvalSettings {
   int64_t batch_size = 32;
   int64_t inputs_length = 512;    // encoder tokens (EOS included) kept per example
   int64_t max_decode_length = 8;  // greedy: generated tokens at most
-  // Text the model was trained to emit before the answer ("<extra_id_0> " for span-corruption
-  // checkpoints): rank classification scores prefix + label. Greedy decoding drops
-  // sentinels from the decoded text anyway.
+  // Text the model was trained to emit before the answer ("<extra_id_0> " for the paper's
+  // "span corruption + sentinel"): rank classification scores prefix + label; greedy
+  // decoding strips it from the front of the decoded text. Other sentinels stay in the
+  // text, so a prediction holding one is no label and scores wrong, as in T5's evaluation.
   std::string target_prefix;
 };
 
@@ -43,6 +44,12 @@ std::vector<std::vector<std::string>> predict_ensemble_texts(
     const T5ForConditionalGeneration& model, int64_t num_members, const T5Tokenizer& tokenizer,
     const std::vector<TaskExample>& examples, const std::vector<std::string>& labels,
     const EvalSettings& settings);
+
+// The text greedy decoding predicts from generated ids: up to the first EOS, pad and unk
+// dropped, sentinels kept (a span-corruption model's "<extra_id_0> True <extra_id_1>" is no
+// label), spaces trimmed, and target_prefix (spaces aside) taken off its front.
+std::string prediction_text(const T5Tokenizer& tokenizer, const std::vector<int64_t>& generated,
+                            const std::string& target_prefix);
 
 // The most frequent text among votes; a tie goes to the tied text voted first (so the
 // member order, not string order, breaks ties). Throws on an empty list.

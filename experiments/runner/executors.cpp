@@ -292,7 +292,13 @@ class DefaultExecutor : public StageExecutor {
         const std::string stem = targets[t].task->name() + "-" + split;
         write_predictions((fs::path(r.dir) / (stem + ".jsonl")).string(), examples[t][s],
                           final_predictions);
-        if (split == "test") continue;  // unlabelled: predictions only
+        // A test split without its labels (SuperGLUE's): predictions only.
+        const auto& split_examples = examples[t][s];
+        if (!std::all_of(split_examples.begin(), split_examples.end(),
+                         [](const TaskExample& e) { return e.labelled(); })) {
+          log << "[run]     " << stem << ": unlabelled, predictions only\n";
+          continue;
+        }
         ResultRecord rec;
         rec.stage = "eval";
         rec.task = targets[t].task->name();
@@ -304,20 +310,21 @@ class DefaultExecutor : public StageExecutor {
         rec.trainable_share = total > 0 ? static_cast<double>(trainable) / total : 0.0;
         rec.metrics = score(*targets[t].task, examples[t][s], final_predictions);
         if (ensemble) {
-          // Table 3's columns: the members' average and best beside the ensemble.
-          std::map<std::string, double> sum, best;
+          // Table 3's rows: the members' average and the best member (one prompt, the best
+          // by the task's score: the mean of its metrics) beside the ensemble.
+          std::map<std::string, double> sum;
+          Metrics best;
           for (size_t m = 0; m < members.size(); ++m) {
             write_predictions(
                 (fs::path(r.dir) / (stem + "-member" + std::to_string(m) + ".jsonl")).string(),
                 examples[t][s], members[m]);
-            for (const auto& [k, v] : score(*targets[t].task, examples[t][s], members[m])) {
-              sum[k] += v;
-              best[k] = m == 0 ? v : std::max(best[k], v);
-            }
+            const Metrics member = score(*targets[t].task, examples[t][s], members[m]);
+            for (const auto& [k, v] : member) sum[k] += v;
+            if (m == 0 || task_score(member) > task_score(best)) best = member;
           }
           for (const auto& [k, v] : sum) {
             rec.metrics["members_mean_" + k] = v / static_cast<double>(members.size());
-            rec.metrics["members_best_" + k] = best[k];
+            rec.metrics["members_best_" + k] = best.at(k);
           }
         }
         log << "[run]     " << rec.task << "/" << split
@@ -435,10 +442,7 @@ std::string ensure_corpus(const StageRequest& r) {
   }
   // Copied atomically after corpus.json, so an interrupted copy is redone, not kept.
   if (!tokenizer_file.empty() && !fs::exists(dir / "spiece.model")) {
-    std::ifstream in(tokenizer_file, std::ios::binary);
-    SP_CHECK(in, "[run] cannot read the tokenizer ", tokenizer_file);
-    const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    write_file_atomic((dir / "spiece.model").string(), bytes, "[run]");
+    write_file_atomic((dir / "spiece.model").string(), read_file(tokenizer_file, "[run]"), "[run]");
   }
   return dir.string();
 }

@@ -40,9 +40,10 @@ std::string read_text(const fs::path& p) {
   return s.str();
 }
 
-bool is_seed_key(const std::string& key) {
-  return key == "seed" || (key.size() > 5 && key.ends_with(".seed"));
-}
+// The keys whose values are a trial's seed (Trial::seed, the tune stage's): the reports fold
+// them into mean and std. Other seeds (stages.pretrain.seed, peft.seed) make different
+// upstream models or inits, so they stay sweep keys like any other.
+bool is_seed_key(const std::string& key) { return key == "seed" || key == "stages.tune.seed"; }
 
 // A swept value as JSON: numbers and booleans typed (plots need numbers), the rest text.
 nlohmann::json typed_value(const std::string& text) {
@@ -122,6 +123,7 @@ class Runner {
     fs::create_directories(dir_ / "stages");
     fs::create_directories(dir_ / "trials");
     RunLock lock(dir_);
+    find_current_results();
     // A device the process cannot use fails here, before any stage runs.
     for (const Trial& t : spec_.trials) check_model_device(t.model);
     write_file_atomic((dir_ / "spec.json").string(), spec_.resolved.dump(2) + "\n", "[run]");
@@ -145,6 +147,19 @@ class Runner {
     SP_CHECK(fs::exists(dir_ / "results.jsonl"), "[run] --reports-only: nothing to report in ",
              dir_.string(), " (no results.jsonl)");
     RunLock lock(dir_);
+    find_current_results();
+    // The failures of the run that wrote results.jsonl, so its report keeps them: each
+    // starts "<trial id>: " and its message may go on over several lines.
+    std::set<std::string> ids;
+    for (const Trial& t : spec_.trials) ids.insert(t.id);
+    if (std::ifstream in(dir_ / "failures.txt"); in)
+      for (std::string line; std::getline(in, line);) {
+        const size_t colon = line.find(": ");
+        if (failures_.empty() || (colon != std::string::npos && ids.count(line.substr(0, colon))))
+          failures_.push_back(line);
+        else
+          failures_.back() += "\n" + line;
+      }
     write_reports_now();
     return 0;
   }
@@ -171,16 +186,31 @@ class Runner {
     return v;
   }
 
-  // A DONE marker's field key; null when the file or the field is unreadable.
-  static nlohmann::json done_field(const fs::path& done, const char* key) {
+  // Which trials have results of their current settings: a DONE whose signature matches.
+  void find_current_results() {
+    for (const Trial& t : spec_.trials) {
+      const nlohmann::json done = read_done(dir_ / "trials" / trial_dir_name(t.id) / kDone);
+      const nlohmann::json finished = done_field(done, "finished");
+      if (done_field(done, "stages") == trial_signature(t) && finished.is_string())
+        finished_at_[t.id] = finished.get<std::string>();
+    }
+  }
+
+  // A DONE marker's content: a JSON object, or null when the file is unreadable.
+  static nlohmann::json read_done(const fs::path& done) {
     std::ifstream in(done);
-    const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    return j.is_object() && j.contains(key) ? j[key] : nlohmann::json();
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    return j.is_object() ? j : nlohmann::json();
+  }
+
+  // A DONE marker's field key; null when the marker or the field is missing.
+  static nlohmann::json done_field(const nlohmann::json& done, const char* key) {
+    return done.is_object() && done.contains(key) ? done[key] : nlohmann::json();
   }
 
   // Why a finished trial whose signature differs runs again: the stages whose code changed
   // since (a DONE from before code versions records none), or else its settings.
-  static std::string rerun_reason(const Trial& trial, const fs::path& done) {
+  static std::string rerun_reason(const Trial& trial, const nlohmann::json& done) {
     const nlohmann::json then = done_field(done, "code_versions");
     if (!then.is_object()) return "finished by code from before stage code versions";
     std::string changed;
@@ -197,26 +227,27 @@ class Runner {
 
   // A finished trial's records go back into results.jsonl when it has none of them (the
   // file was deleted or replaced): they are kept in the trial's DONE marker.
-  void restore_records(const std::string& trial_id, const fs::path& done) {
+  // done is the marker's content, read from done_path.
+  void restore_records(const std::string& trial_id, const nlohmann::json& done,
+                       const fs::path& done_path) {
     const std::string results_path = (dir_ / "results.jsonl").string();
     if (!recorded_trials_) {
       recorded_trials_.emplace();
       for (const ResultRecord& r : read_results(results_path)) recorded_trials_->insert(r.trial);
     }
     if (recorded_trials_->count(trial_id)) return;
-    std::ifstream in(done);
-    const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("records") && j["records"] == 0) return;
-    if (!j.is_object() || !j.contains("results") || !j["results"].is_array()) {
-      log_ << "[run]   results.jsonl has no records of it and " << done.string()
+    if (done_field(done, "records") == 0) return;
+    const nlohmann::json results = done_field(done, "results");
+    if (!results.is_array()) {
+      log_ << "[run]   results.jsonl has no records of it and " << done_path.string()
            << " keeps none (written by an older version); delete it to run the trial again\n";
       return;
     }
     int64_t line = 0;
-    for (const nlohmann::json& r : j["results"])
-      append_result(results_path, result_from_json(r, done.string() + " results", ++line));
+    for (const nlohmann::json& r : results)
+      append_result(results_path, result_from_json(r, done_path.string() + " results", ++line));
     recorded_trials_->insert(trial_id);
-    log_ << "[run]   " << line << " records restored to results.jsonl from " << done.string()
+    log_ << "[run]   " << line << " records restored to results.jsonl from " << done_path.string()
          << "\n";
   }
 
@@ -242,11 +273,12 @@ class Runner {
                               std::to_string(spec_.trials.size()) + " " + trial.id;
     const nlohmann::json signature = trial_signature(trial);
     if (fs::exists(tdir / kDone)) {
-      if (done_field(tdir / kDone, "stages") == signature) {
+      const nlohmann::json done = read_done(tdir / kDone);
+      if (done_field(done, "stages") == signature) {
         log_ << "[run] " << label << ": done, skipped\n";
         ++skipped_;
         try {
-          restore_records(trial.id, tdir / kDone);
+          restore_records(trial.id, done, tdir / kDone);
         } catch (const std::exception& e) {
           log_ << "[run]   cannot restore its records: " << e.what() << "\n";
         }
@@ -254,8 +286,9 @@ class Runner {
       }
       // Same id, other settings (an edited spec or --set) or newer code: run it again; its
       // new results supersede the old lines in results.jsonl.
-      log_ << "[run] " << label << ": " << rerun_reason(trial, tdir / kDone) << ", running again\n";
+      log_ << "[run] " << label << ": " << rerun_reason(trial, done) << ", running again\n";
       fs::remove(tdir / kDone);
+      finished_at_.erase(trial.id);  // its records in results.jsonl are now stale
     }
     log_ << "[run] " << label << "\n";
     log_.flush();
@@ -293,10 +326,10 @@ class Runner {
             req.model_dir = base_model;
             const CachedStage& s = shared_stage(kind, members[m].hash, req);
             tuned_dirs.push_back(s.output.model_dir);
-            if (m == 0) {
+            // An ensemble's tuning time is its members' together; its records are member 0's.
+            seconds["tune"] += s.seconds;
+            if (m == 0)
               for (const ResultRecord& r : s.output.records) records.push_back(r);
-              seconds["tune"] = s.seconds;
-            }
           }
         } else {
           req.dir = (tdir / "eval").string();
@@ -334,6 +367,7 @@ class Runner {
                              {"stages", signature}, {"code_versions", trial_code_versions(trial)},
                              {"results", results}};
       write_file_atomic((tdir / kDone).string(), done.dump(2) + "\n", "[run]");
+      finished_at_[trial.id] = now;
     } catch (const std::exception& e) {
       log_ << "[run] " << label << " FAILED: " << error_text(e) << "\n";
       failures_.push_back(trial.id + ": " + error_text(e));
@@ -459,6 +493,7 @@ class Runner {
     }
     c.trials_total = static_cast<int64_t>(spec_.trials.size());
     for (const Trial& t : spec_.trials) c.trials.push_back(t.id);
+    c.trial_finished = finished_at_;
     c.failures = failures_;
     return c;
   }
@@ -485,6 +520,9 @@ class Runner {
   std::map<std::string, CachedStage> cache_;
   std::map<std::string, std::string> failed_;
   std::vector<std::string> failures_;
+  // Trial id -> the "finished" time of its DONE, for the trials whose DONE matches their
+  // current signature: their records with that time are the current results.
+  std::map<std::string, std::string> finished_at_;
   size_t skipped_ = 0;
   // The trials results.jsonl has records of; read at the first skipped trial.
   std::optional<std::set<std::string>> recorded_trials_;

@@ -25,12 +25,15 @@ const char* stage_kind_name(StageKind kind) {
 // bump reruns that stage and every stage after it. Not for changes that leave results alone.
 //   1 (all kinds): the first versioned code. Stages cached before carry no version and are
 //     computed again; among them, model tuning in a bf16 run used to compute in f32.
+//   2 (tune, eval): greedy predictions keep their sentinels (only a "+ sentinel" run's
+//     target prefix comes off), so a span-corruption model's "<extra_id_0> True" is no
+//     longer scored as "True"; validation scores, and so the selected step, can change.
 int stage_code_version(StageKind kind) {
   switch (kind) {
     case StageKind::pretrain: return 1;
     case StageKind::lm_adapt: return 1;
-    case StageKind::tune: return 1;
-    case StageKind::eval: return 1;
+    case StageKind::tune: return 2;
+    case StageKind::eval: return 2;
   }
   return 0;
 }
@@ -74,15 +77,19 @@ nlohmann::json OptimizerSpec::canonical_json() const {
 
 namespace {
 nlohmann::json loop_json(const LoopSpec& s) {
-  return {{"steps", s.steps},
-          {"batch_size", s.batch_size},
-          {"grad_accumulation", s.grad_accumulation},
-          {"inputs_length", s.inputs_length},
-          {"targets_length", s.targets_length},
-          {"optimizer", s.optimizer.canonical_json()},
-          {"seed", s.seed},
-          {"dropout", s.dropout},
-          {"z_loss", s.z_loss}};
+  nlohmann::json j = {{"steps", s.steps},
+                      {"batch_size", s.batch_size},
+                      {"grad_accumulation", s.grad_accumulation},
+                      {"inputs_length", s.inputs_length},
+                      {"targets_length", s.targets_length},
+                      {"optimizer", s.optimizer.canonical_json()},
+                      {"seed", s.seed},
+                      {"dropout", s.dropout},
+                      {"z_loss", s.z_loss}};
+  // Accumulated micro-batches weigh by their target tokens (they used to weigh the same):
+  // stages that accumulate hash anew; the others compute what they did.
+  if (s.grad_accumulation > 1) j["micro_batch_weights"] = "target_tokens";
+  return j;
 }
 }  // namespace
 

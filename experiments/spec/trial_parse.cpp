@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "experiments/data/shuffled_stream.h"
@@ -46,9 +47,11 @@ void check_path(const TrialParseContext& ctx, const SourceLocation& loc, const s
 // Refuses splits the task cannot load (a file missing from data_dir, a name the task does
 // not have) before any work starts, as missing paths: what names the key, loc locates it.
 // A data_dir or task_config that is missing was reported already.
+// evaluated: the "<task>-<split>" the trial's eval stage has already named (nullptr for
+// splits that are not evaluated): each is one predictions file and one results record.
 void check_task_splits(const TaskSpec& t, const std::vector<std::string>& splits,
                        const std::string& what, const SourceLocation& loc,
-                       const TrialParseContext& ctx) {
+                       const TrialParseContext& ctx, std::set<std::string>* evaluated = nullptr) {
   std::error_code ec;
   if (!t.data_dir.empty() && !fs::is_directory(t.data_dir, ec)) return;
   if (!t.config.empty() && !fs::exists(t.config, ec)) return;
@@ -59,6 +62,11 @@ void check_task_splits(const TaskSpec& t, const std::vector<std::string>& splits
     } catch (const Error& e) {
       missing_path(ctx, loc, str_cat(what, ": ", e.what()));
     }
+    const std::string stem = task->name() + "-" + split;
+    if (evaluated != nullptr && !evaluated->insert(stem).second)
+      fail_at(loc, str_cat(what, ": ", task->name(), " split '", split,
+                           "' is evaluated twice in this trial; its predictions (", stem,
+                           ".jsonl) and results would overwrite each other"));
   }
 }
 
@@ -623,11 +631,13 @@ void check_trial_splits(const SpecNode& root_node, const Trial& t, const TrialPa
                       tune.has(key) ? tune.loc(key) : task_loc, ctx);
   if (!t.eval) return;
   MapReader eval = stages.map("eval");
-  check_task_splits(t.tune->task, t.eval->splits, eval.full("splits"), eval.loc("splits"), ctx);
+  std::set<std::string> evaluated;
+  check_task_splits(t.tune->task, t.eval->splits, eval.full("splits"), eval.loc("splits"), ctx,
+                    &evaluated);
   for (size_t i = 0; i < t.eval->transfer.size(); ++i) {
     MapReader transfer(&eval.get("transfer")->items[i], str_cat(eval.full("transfer"), ".", i));
     check_task_splits(t.eval->transfer[i].task, t.eval->transfer[i].splits, transfer.full("splits"),
-                      transfer.loc("splits"), ctx);
+                      transfer.loc("splits"), ctx, &evaluated);
   }
 }
 

@@ -6,7 +6,10 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 
 #include "tensor/error.h"
@@ -97,6 +100,15 @@ void write_file_atomic(const std::string& path, std::string_view contents, const
   AtomicFile f(path, tag);
   f.write(contents);
   f.commit();
+}
+
+std::string read_file(const std::string& path, const std::string& tag) {
+  std::ifstream in(path, std::ios::binary);
+  SP_CHECK(in.is_open(), tag, " cannot read ", path, ": ", std::strerror(errno));
+  std::ostringstream s;
+  s << in.rdbuf();
+  SP_CHECK(!in.bad(), tag, " cannot read ", path, ": the read failed");
+  return s.str();
 }
 
 }  // namespace sp

@@ -41,4 +41,7 @@ class AtomicFile {
 // Writes contents to path atomically (index files, configs).
 void write_file_atomic(const std::string& path, std::string_view contents, const std::string& tag);
 
+// The whole file at path, as bytes; throws "<tag> cannot read <path>: <reason>".
+std::string read_file(const std::string& path, const std::string& tag);
+
 }  // namespace sp

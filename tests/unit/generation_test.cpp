@@ -207,6 +207,7 @@ TEST(Evaluation, predictions_follow_the_examples_through_length_sorted_batches) 
   const auto greedy = predict_texts(*m, tok, examples, labels, s);
   DecodeOptions d;
   d.stop_at_eos = true;
+  d.keep_sentinels = true;
   for (size_t i = 0; i < texts.size(); ++i) {
     const std::vector<int64_t> ids = tok.encode(texts[i], true, s.inputs_length);
     EXPECT_EQ(ranked[i], labels[rank_classify(*m, ids, candidates)]) << texts[i];
@@ -217,6 +218,24 @@ TEST(Evaluation, predictions_follow_the_examples_through_length_sorted_batches) 
     text.erase(0, text.find_first_not_of(' '));
     EXPECT_EQ(greedy[i], text.substr(0, text.find_last_not_of(' ') + 1)) << texts[i];
   }
+}
+
+// Greedy predictions keep sentinels, so a span-corruption model that answers in its
+// pretraining format predicts no label; only the target prefix a "+ sentinel" run tuned the
+// model to emit first comes off.
+TEST(Evaluation, prediction_text_keeps_sentinels_but_the_target_prefix) {
+  const T5Tokenizer tok =
+      T5Tokenizer::load(std::string(SP_FIXTURES_DIR) + "/tokenizer/spiece.model");
+  const auto ids = [&](const std::string& text) { return tok.encode(text, true); };
+  EXPECT_EQ(prediction_text(tok, ids("<extra_id_0> True <extra_id_1>"), ""),
+            "<extra_id_0> True <extra_id_1>");
+  EXPECT_EQ(prediction_text(tok, ids("<extra_id_0> True"), "<extra_id_0> "), "True");
+  EXPECT_EQ(prediction_text(tok, ids("<extra_id_0> True <extra_id_1>"), "<extra_id_0> "),
+            "True <extra_id_1>");
+  EXPECT_EQ(prediction_text(tok, ids("True"), "<extra_id_0> "), "True");
+  std::vector<int64_t> past_eos = ids("False");
+  for (int64_t id : ids("True")) past_eos.push_back(id);
+  EXPECT_EQ(prediction_text(tok, past_eos, ""), "False");  // up to the first EOS
 }
 
 // An ensemble of two prompts in one pass: member m's predictions equal its prompt's alone,

@@ -185,6 +185,25 @@ TEST(Runner, SharedStagesRunOnceAndReportsAreWritten) {
   EXPECT_NE(run.log.str().find("pretrain stages/pretrain-p0: cached"), std::string::npos);
 }
 
+// The tune seed (sweep.seeds, or a swept stages.tune.seed) is what repeats a point; a
+// swept pretraining seed makes another point.
+TEST(Runner, OnlyTheTuneSeedIsFoldedIntoRepeats) {
+  RunDir run;
+  ExperimentSpec spec = make_spec({1}, {1, 2});
+  spec.sweep_keys.push_back("stages.pretrain.seed");
+  spec.sweep_keys.push_back("stages.tune.seed");
+  for (Trial& t : spec.trials) {
+    t.sweep_point.emplace_back("stages.pretrain.seed", std::to_string(t.seed + 10));
+    t.sweep_point.emplace_back("stages.tune.seed", std::to_string(t.seed));
+  }
+  FakeExecutor exec;
+  ASSERT_EQ(run_experiment(spec, run.options(), exec), 0) << run.log.str();
+  const std::vector<ResultRecord> results = read_results((run.dir.path / "results.jsonl").string());
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results[0].point, (nlohmann::json{{"peft.length", 1}, {"stages.pretrain.seed", 11}}));
+  EXPECT_EQ(results[2].point, (nlohmann::json{{"peft.length", 1}, {"stages.pretrain.seed", 12}}));
+}
+
 TEST(Runner, ReportsOnlyWithoutResultsFailsAndCreatesNothing) {
   TempDir dir;
   const fs::path out = dir.path / "new";
@@ -332,6 +351,41 @@ TEST(Runner, ATrialFinishedByEarlierCodeRunsAgainAndSaysWhy) {
             stage_code_version(StageKind::tune));
 }
 
+// A trial run again with other settings that then fails keeps its old records in
+// results.jsonl (the file is append-only), but the reports leave them out: they are not
+// results of the spec as it is now.
+TEST(Runner, ReportsLeaveOutTheRecordsOfATrialsEarlierSettings) {
+  RunDir run;
+  ExperimentSpec spec = make_spec({1, 5}, {1});
+  const RunOptions o = run.options();
+  FakeExecutor first;
+  ASSERT_EQ(run_experiment(spec, o, first), 0);
+  EXPECT_NE(read_text(run.dir.path / "summary.csv").find("tune,fake_task,validation,1,"),
+            std::string::npos);
+  spec.trials[0].tune->hash += "-edited";  // length=1: other tune settings, which fail
+  spec.trials[0].eval->hash += "-edited";
+  FakeExecutor second;
+  second.fail_tune_hash = spec.trials[0].tune->hash;
+  EXPECT_EQ(run_experiment(spec, o, second), 1);
+  EXPECT_EQ(read_results((run.dir.path / "results.jsonl").string()).size(), 4u);
+  const std::string summary = read_text(run.dir.path / "summary.csv");
+  EXPECT_EQ(summary.find("tune,fake_task,validation,1,"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("tune,fake_task,validation,5,"), std::string::npos) << summary;
+  const std::string report = read_text(run.dir.path / "report.md");
+  EXPECT_NE(report.find("1 of 2 trials with results, 1 failed; 2 records of earlier runs of its "
+                        "trials, with other settings or code, are left out"),
+            std::string::npos)
+      << report;
+  // Once it succeeds, its new records are the ones reported.
+  FakeExecutor third;
+  EXPECT_EQ(run_experiment(spec, o, third), 0);
+  EXPECT_NE(read_text(run.dir.path / "summary.csv").find("tune,fake_task,validation,1,"),
+            std::string::npos);
+  const std::string report_after = read_text(run.dir.path / "report.md");
+  EXPECT_NE(report_after.find("2 of 2 trials with results"), std::string::npos) << report_after;
+  EXPECT_EQ(report_after.find("earlier runs"), std::string::npos) << report_after;
+}
+
 // std::bad_alloc's own message names nothing: the log and failures.txt say what it means.
 TEST(Runner, AnOutOfMemoryTrialSaysWhatBadAllocMeans) {
   RunDir run;
@@ -361,6 +415,19 @@ TEST(Runner, InterruptedTrialFailsAloneAndResumesOnRerun) {
   EXPECT_FALSE(fs::exists(run.dir.path / "stages/tune-t1s2/DONE"));
   EXPECT_FALSE(fs::exists(run.dir.path / "trials/length=1,seed=2/DONE"));
   EXPECT_NE(read_text(run.dir.path / "report.md").find("## Failures"), std::string::npos);
+  {  // --reports-only rewrites the report from the files, failures.txt included
+    fs::remove(run.dir.path / "report.md");
+    RunOptions reports = o;
+    reports.reports_only = true;
+    FakeExecutor none;
+    EXPECT_EQ(run_experiment(spec, reports, none), 0);
+    EXPECT_TRUE(none.calls.empty());
+    const std::string report = read_text(run.dir.path / "report.md");
+    EXPECT_NE(report.find("3 of 4 trials with results, 1 failed"), std::string::npos) << report;
+    EXPECT_NE(report.find("## Failures\n\n- length=1,seed=2: [trainer] killed at step 5\n"),
+              std::string::npos)
+        << report;
+  }
   const std::string before = read_text(run.dir.path / "results.jsonl");
   EXPECT_EQ(read_results((run.dir.path / "results.jsonl").string()).size(), 6u);
 

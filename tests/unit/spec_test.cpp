@@ -409,7 +409,8 @@ TEST_F(SpecTest, SetNullDeletesTheKeyLikeExtends) {
   EXPECT_THROW_MSG(parse(base_spec(), {"stages.eval='null'"}),
                    "stages.eval must be a map, got a string");
   // A list item goes too.
-  const std::string transfer = "stages.eval.transfer=[{task: rte, data_dir: " + path("RTE") + "}]";
+  const std::string transfer =
+      "stages.eval.transfer=[{task: rte, data_dir: " + path("RTE") + ", splits: [train]}]";
   EXPECT_EQ(parse(base_spec(), {transfer}).trials[0].eval->transfer.size(), 1u);
   EXPECT_TRUE(parse(base_spec(), {transfer, "stages.eval.transfer.0=null"})
                   .trials[0]
@@ -903,6 +904,23 @@ TEST_F(SpecTest, MissingSplitFilesFailUnlessDryRun) {
   const ExperimentSpec builtin = parse("model: {checkpoint: " + path("ckpt") +
                                        "}\nstages: {tune: {task: wordnet_wic}, eval: {}}\n");
   EXPECT_EQ(builtin.trials.size(), 1u);
+}
+
+// Each evaluated (task, split) is one predictions file and one results record in a trial:
+// naming one twice, in splits or through a transfer to the same task, is refused.
+TEST_F(SpecTest, ASplitEvaluatedTwiceIsRefused) {
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.eval.splits=[validation, validation]"}),
+                   "stages.eval.splits: rte split 'validation' is evaluated twice in this "
+                   "trial; its predictions (rte-validation.jsonl) and results would overwrite "
+                   "each other");
+  EXPECT_THROW_MSG(
+      parse(base_spec(), {"stages.eval.transfer=[{task: rte, data_dir: " + path("RTE") + "}]"}),
+      "stages.eval.transfer.0.splits: rte split 'validation' is evaluated twice");
+  // Another split of the same task is a different file.
+  EXPECT_EQ(parse(base_spec(), {"stages.eval.transfer=[{task: rte, data_dir: " + path("RTE") +
+                                ", splits: [train]}]"})
+                .trials.size(),
+            1u);
 }
 
 TEST_F(SpecTest, EqualConfigsHashEqualAndDependenciesPropagate) {

@@ -1,0 +1,83 @@
+#include "experiments/report/task_average.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <set>
+#include <string>
+
+#include "experiments/tasks/task.h"
+
+namespace sp {
+namespace {
+
+std::string lowercase(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The metrics of m named prefix + <name>, as <name>; without a prefix, the task's own
+// metrics (an ensemble's member columns left out).
+Metrics with_prefix(const std::map<std::string, double>& m, const std::string& prefix) {
+  Metrics out;
+  for (const auto& [name, value] : m) {
+    if (prefix.empty() ? name.starts_with("members_") : !name.starts_with(prefix)) continue;
+    out[name.substr(prefix.size())] = value;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ResultRecord> task_average_records(const std::vector<ResultRecord>& results) {
+  struct Group {
+    ResultRecord base;                                              // stage, split, point, seed
+    std::map<std::string, std::map<std::string, double>> per_task;  // task -> metrics
+  };
+  std::vector<std::string> order;  // group ids in the order first seen
+  std::map<std::string, Group> groups;
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> tasks;  // (stage, split)
+  for (const ResultRecord& r : results) {
+    const auto swept = r.point.find(kTaskSweepKey);
+    if (swept == r.point.end() || !swept->is_string() ||
+        lowercase(swept->get<std::string>()) != lowercase(r.task))
+      continue;
+    nlohmann::json point = r.point;
+    point.erase(kTaskSweepKey);
+    const std::string id = nlohmann::json::array({r.stage, r.split, point, r.seed}).dump();
+    auto [it, added] = groups.try_emplace(id);
+    if (added) {
+      order.push_back(id);
+      it->second.base.stage = r.stage;
+      it->second.base.split = r.split;
+      it->second.base.point = point;
+      it->second.base.seed = r.seed;
+    }
+    it->second.per_task[lowercase(r.task)] = r.metrics;
+    tasks[{r.stage, r.split}].insert(lowercase(r.task));
+  }
+  const std::set<std::string> superglue = {"boolq",  "cb",  "copa", "multirc",
+                                           "record", "rte", "wic",  "wsc"};
+  std::vector<ResultRecord> out;
+  for (const std::string& id : order) {
+    const Group& g = groups.at(id);
+    const std::set<std::string>& all = tasks.at({g.base.stage, g.base.split});
+    if (all.size() < 2 || g.per_task.size() != all.size()) continue;
+    ResultRecord avg = g.base;
+    avg.task = all == superglue ? "superglue" : "task_average";
+    for (const std::string prefix : {"", "members_mean_", "members_best_"}) {
+      std::map<std::string, Metrics> per_task;
+      for (const auto& [task, metrics] : g.per_task) {
+        Metrics m = with_prefix(metrics, prefix);
+        if (m.empty()) break;
+        per_task[task] = std::move(m);
+      }
+      if (per_task.size() == all.size())
+        avg.metrics[prefix + "score"] = benchmark_average(per_task);
+    }
+    if (!avg.metrics.empty()) out.push_back(std::move(avg));
+  }
+  return out;
+}
+
+}  // namespace sp
