@@ -74,14 +74,21 @@ class PretrainJob : public TrainingJob {
 
   StepResult micro_batch_loss(int64_t, int64_t) override {
     const Batch b = next_batch();
-    const T5Output out = model_.forward(b.inputs);
-    Tensor loss = out.loss;
-    if (z_loss_ > 0) {
-      CrossEntropyOptions ce;
-      ce.z_loss = z_loss_;
-      loss = cross_entropy(out.logits, b.inputs.labels.to(out.logits.device()), ce);
-    }
-    return {loss, b.stats.examples, b.stats.input_tokens + b.stats.target_tokens};
+    // The loss is ours (with z-loss): the model gets the shifted labels as decoder inputs
+    // and computes none of its own.
+    T5Inputs in = b.inputs;
+    in.decoder_input_ids = model_.shift_right(in.labels, in.decoder_segment_ids);
+    const Tensor labels = in.labels.to(model_.device());
+    in.labels = Tensor();
+    const T5Output out = model_.forward(in);
+    CrossEntropyOptions ce;
+    ce.z_loss = z_loss_;
+    StepResult r;
+    r.loss = cross_entropy(out.logits, labels, ce);
+    r.examples = b.stats.examples;
+    r.tokens = b.stats.input_tokens + b.stats.target_tokens;
+    r.loss_terms = b.stats.target_tokens;
+    return r;
   }
 
   std::optional<EvalResult> evaluate(int64_t) override {
@@ -108,8 +115,8 @@ class PretrainJob : public TrainingJob {
 
   void save_model(const std::string& dir) override {
     save_t5(model_, dir);
-    fs::copy_file(spiece_model_, fs::path(dir) / "spiece.model",
-                  fs::copy_options::overwrite_existing);
+    write_file_atomic((fs::path(dir) / "spiece.model").string(),
+                      read_file(spiece_model_, "[pretrain]"), "[pretrain]");
   }
 
   std::vector<std::pair<std::string, Generator*>> generators() override {

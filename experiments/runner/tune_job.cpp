@@ -1,5 +1,6 @@
 #include "experiments/runner/tune_job.h"
 
+#include <cstdio>
 #include <numeric>
 
 #include "autograd/ops.h"
@@ -59,6 +60,7 @@ StepResult TuneJob::micro_batch_loss(int64_t, int64_t) {
   r.loss = cross_entropy(out.logits, labels, ce);
   r.examples = batch.stats.examples;
   r.tokens = batch.stats.input_tokens + batch.stats.target_tokens;
+  r.loss_terms = batch.stats.target_tokens;
   return r;
 }
 
@@ -73,8 +75,11 @@ NamedTensorList TuneJob::trainable() {
 }
 
 nlohmann::json TuneJob::data_state() {
-  return {{"epoch", epoch_}, {"position", position_}, {"seed", options_.seed},
-          {"examples", train_.size()}};
+  return {{"epoch", epoch_},
+          {"position", position_},
+          {"seed", options_.seed},
+          {"examples", train_.size()},
+          {"micro_batch_size", options_.micro_batch_size}};
 }
 
 void TuneJob::restore_data_state(const nlohmann::json& state) {
@@ -88,6 +93,12 @@ void TuneJob::restore_data_state(const nlohmann::json& state) {
            "[tune] the checkpoint's data state ", state.dump(), " is outside the data set (",
            train_.size(), " examples)");
   perm_epoch_ = -1;
+  // The position counts examples, so another batch size goes on from the same example.
+  const int64_t saved_batch = state.value("micro_batch_size", options_.micro_batch_size);
+  if (saved_batch != options_.micro_batch_size)
+    std::fprintf(stderr, "[tune] resuming with micro-batch size %lld (the checkpoint's: %lld)\n",
+                 static_cast<long long>(options_.micro_batch_size),
+                 static_cast<long long>(saved_batch));
 }
 
 void TuneJob::save_model(const std::string& dir) { peft_.save(dir); }

@@ -73,14 +73,6 @@ std::string format_rate(double v) {
   return buf;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  SP_CHECK(in.good(), "[trainer] cannot read ", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 json metrics_json(const std::map<std::string, double>& metrics) {
   json out = json::object();
   for (const auto& [k, v] : metrics) out[k] = v;
@@ -283,7 +275,7 @@ TrainResult Trainer::run() {
 Trainer::StepStats Trainer::train_step(int64_t step) {
   StepStats stats;
   const int64_t n = options_.grad_accumulation;
-  double loss_sum = 0;
+  double loss_sum = 0, weight_sum = 0;
   for (int64_t micro = 0; micro < n; ++micro) {
     StepResult r = job_.micro_batch_loss(step, micro);
     SP_CHECK(r.loss.defined() && r.loss.numel() == 1, "[trainer] step ", step, ": micro-batch ",
@@ -297,17 +289,20 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
       fail(str_cat("[trainer] step ", step, ": the loss of micro-batch ", micro, " is ", v,
                    "; stopping before the update (the last checkpoint is intact)"));
     }
-    // Each micro-batch's mean loss weighs 1/n, so n micro-batches of b examples make the
-    // gradient of one batch of n*b (equal weights per micro-batch, as in T5X and HF).
-    Tensor scaled = n == 1 ? r.loss : r.loss * (1.0 / static_cast<double>(n));
-    scaled.backward();
-    loss_sum += v;
+    // Each micro-batch's mean weighs by its terms; the sum is divided by their total below,
+    // so the gradient is that of the mean over the whole batch.
+    const double weight = n > 1 && r.loss_terms >= 0 ? static_cast<double>(r.loss_terms) : 1.0;
+    Tensor weighted = n == 1 ? r.loss : r.loss * weight;
+    weighted.backward();
+    loss_sum += v * weight;
+    weight_sum += weight;
     stats.examples += r.examples;
     stats.tokens += r.tokens;
   }
-  stats.loss = loss_sum / static_cast<double>(n);
-
   const std::vector<Tensor>& params = optimizer_.params();
+  if (n > 1 && weight_sum > 0) optim::scale_grads(params, 1.0 / weight_sum);
+  stats.loss = weight_sum > 0 ? loss_sum / weight_sum : 0.0;
+
   const optim::FiniteCheck finite = optim::check_finite_grads(params, names_);
   if (!finite) {
     optimizer_.zero_grad();
@@ -563,7 +558,8 @@ std::string Trainer::changed_options(const json& saved) const {
 
 void Trainer::restore(const std::string& dir, int64_t step) {
   const std::string state_path = (fs::path(dir) / "state.json").string();
-  const json st = json::parse(read_text(state_path), nullptr, /*allow_exceptions=*/false);
+  const json st =
+      json::parse(read_file(state_path, "[trainer]"), nullptr, /*allow_exceptions=*/false);
   SP_CHECK(!st.is_discarded(), "[trainer] ", state_path,
            " is not valid JSON (cut short or edited?): resume from an earlier checkpoint by "
            "deleting this one");

@@ -18,14 +18,19 @@
 // hold the state after s updates.
 //
 // One step:  for micro in 0..grad_accumulation-1: loss = job.micro_batch_loss(step, micro),
-//            check it is finite, (loss / grad_accumulation).backward();
+//            check it is finite, (loss * its weight).backward(); divide the gradients by
+//            the weights' sum (with grad_accumulation > 1);
 //            check every gradient is finite; clip to clip_global_norm; optimizer.step();
 //            zero_grad; log; evaluate when due; checkpoint when due.
-// The loss of a micro-batch is its mean (over tokens or examples, the job decides), and it
-// is scaled by 1 / grad_accumulation, so N micro-batches of b examples update the
-// parameters as one batch of N * b does when the micro-batches weigh the same (the
-// convention of T5X and Hugging Face). Auxiliary terms such as T5's z-loss are the job's:
-// cross_entropy(logits, targets, {.z_loss = 1e-4}) adds it inside the loss it returns.
+// The loss of a micro-batch is its mean (over tokens or examples, the job decides). With
+// grad_accumulation > 1 each micro-batch weighs by the terms its mean is over
+// (StepResult::loss_terms, a seq2seq job's target tokens; equal weights when the job does
+// not count them): the gradients are summed with those weights and divided by the total,
+// so N micro-batches update the parameters exactly as one batch of all their examples does,
+// the mean over every target token of the batch (Hugging Face's num_items_in_batch; T5X
+// sums the micro-batches' token sums). Auxiliary terms such as T5's z-loss are the job's:
+// cross_entropy(logits, targets, {.z_loss = 1e-4}) adds it inside the loss it returns, so
+// the logged training loss includes it.
 //
 // Output under out_dir:
 //   metrics.jsonl       one JSON object per line, appended; a train line every log_every
@@ -84,6 +89,9 @@ struct StepResult {
   Tensor loss;           // a scalar to minimise, the mean over the micro-batch, in the graph
   int64_t examples = 0;  // examples in the micro-batch (for examples/s)
   int64_t tokens = 0;    // tokens in the micro-batch (inputs + targets, for tokens/s)
+  // How many terms loss is the mean of (a seq2seq loss: the target tokens it counts), so
+  // that accumulated micro-batches weigh by it; -1: the micro-batches weigh the same.
+  int64_t loss_terms = -1;
 };
 
 struct EvalResult {

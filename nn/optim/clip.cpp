@@ -87,13 +87,9 @@ double grad_norm(const std::vector<Tensor>& params) {
   return norm_of(gradients(params, "grad_norm"));
 }
 
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
-  SP_CHECK(max_norm > 0 && std::isfinite(max_norm),
-           "[clip_grad_norm] max_norm must be > 0 and finite, got ", max_norm);
-  const std::vector<Tensor> grads = gradients(params, "clip_grad_norm");
-  const double norm = norm_of(grads);
-  if (!std::isfinite(norm) || norm <= max_norm) return norm;
-  const double scale = max_norm / norm;
+namespace {
+
+void scale_each(const std::vector<Tensor>& grads, double scale) {
   for (const Tensor& g : grads) {
     if (use_generic_path(g)) {
       // d = store(load<C>(d) * C(scale)), C = f64 for f64 gradients, else f32.
@@ -102,11 +98,26 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
       kernels::copy_(out, generic::mul_s(kernels::cast(g, cdt), scale));
       continue;
     }
-    SP_DISPATCH_FLOAT(g.dtype(), "clip_grad_norm",
+    SP_DISPATCH_FLOAT(g.dtype(), "scale_grads",
                       [&]<typename T>() { scale_kernel(g.data<T>(), g.numel(), scale); });
     g.storage()->bump_version();
   }
+}
+
+}  // namespace
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+  SP_CHECK(max_norm > 0 && std::isfinite(max_norm),
+           "[clip_grad_norm] max_norm must be > 0 and finite, got ", max_norm);
+  const std::vector<Tensor> grads = gradients(params, "clip_grad_norm");
+  const double norm = norm_of(grads);
+  if (!std::isfinite(norm) || norm <= max_norm) return norm;
+  scale_each(grads, max_norm / norm);
   return norm;
+}
+
+void scale_grads(const std::vector<Tensor>& params, double scale) {
+  scale_each(gradients(params, "scale_grads"), scale);
 }
 
 std::string FiniteCheck::message() const {

@@ -19,6 +19,9 @@ double grad_norm(const std::vector<Tensor>& params);
 // them with check_finite_grads). Throws "[clip_grad_norm] max_norm must be > 0" otherwise.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 
+// Multiplies every gradient by scale in place (in f32, f64 for f64 gradients).
+void scale_grads(const std::vector<Tensor>& params, double scale);
+
 struct FiniteCheck {
   bool finite = true;
   int64_t index = -1;        // the first parameter whose gradient has a NaN or Inf

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <set>
 #include <sstream>
 
 #include "autograd/ops.h"
@@ -420,9 +421,13 @@ TEST(Trainer, TinyT5ResumesExactlyWithDropout) {
 
 // --- gradient accumulation and clipping on a f64 regression -----------------------------
 
+// Least squares on a fixed data set, b examples of 2 outputs per micro-batch. masked: some
+// outputs do not count (as padded target tokens), a different number per micro-batch, and
+// the loss is the mean over those that do, reported as its loss_terms.
 class RegressionJob : public TrainingJob {
  public:
-  explicit RegressionJob(int64_t micro_batch) : b_(micro_batch), lin_(3, 2, true, DType::f64) {
+  explicit RegressionJob(int64_t micro_batch, bool masked = false)
+      : b_(micro_batch), masked_(masked), lin_(3, 2, true, DType::f64) {
     x_ = lcg_values(32 * 3, 3);
     y_ = lcg_values(32 * 2, 4);
     init::constant_(lin_.weight, 0.1);
@@ -430,10 +435,18 @@ class RegressionJob : public TrainingJob {
   StepResult micro_batch_loss(int64_t, int64_t) override {
     std::vector<double> xs(x_.begin() + pos_ * 3, x_.begin() + (pos_ + b_) * 3);
     std::vector<double> ys(y_.begin() + pos_ * 2, y_.begin() + (pos_ + b_) * 2);
+    std::vector<double> keep;
+    for (int64_t i = 0; i < b_ * 2; ++i) keep.push_back((pos_ * 2 + i) % 7 < 3 ? 0.0 : 1.0);
     pos_ = (pos_ + b_) % 32;
     Tensor pred = lin_.forward(Tensor::from_vector(xs, Shape{b_, 3}, DType::f64));
     Tensor diff = pred - Tensor::from_vector(ys, Shape{b_, 2}, DType::f64);
-    return {mean(square(diff)), b_, b_};
+    if (!masked_) return {mean(square(diff)), b_, b_};
+    StepResult r{square(diff), b_, b_};
+    double kept = 0;
+    for (double k : keep) kept += k;
+    r.loss = sum(r.loss * Tensor::from_vector(keep, Shape{b_, 2}, DType::f64)) * (1.0 / kept);
+    r.loss_terms = static_cast<int64_t>(kept);
+    return r;
   }
   NamedTensorList trainable() override { return lin_.named_parameters(); }
   json data_state() override { return {{"pos", pos_}}; }
@@ -443,14 +456,15 @@ class RegressionJob : public TrainingJob {
 
  private:
   int64_t b_;
+  bool masked_;
   int64_t pos_ = 0;
   Linear lin_;
   std::vector<double> x_, y_;
 };
 
 std::vector<double> train_regression(const std::string& dir, int64_t micro, int64_t accumulation,
-                                     double clip = 0) {
-  RegressionJob job(micro);
+                                     double clip = 0, bool masked = false) {
+  RegressionJob job(micro, masked);
   const NamedTensorList tr = job.trainable();
   optim::SGD opt(tensors_of(tr), names_of(tr));
   opt.set_schedule(optim::Schedule::constant(clip > 0 ? 1.0 : 0.1));
@@ -485,6 +499,25 @@ TEST(Trainer, GradAccumulationEqualsOneLargeBatch) {
   ASSERT_EQ(acc.size(), 3u);
   EXPECT_EQ(acc[0]["examples"], 8);
   EXPECT_NEAR(acc[0]["loss"].get<double>(), one[0]["loss"].get<double>(), 1e-12);
+}
+
+// Micro-batches with different numbers of counted terms (padded targets): each weighs by
+// its count, so accumulating them is still one batch's mean over every counted term.
+TEST(Trainer, GradAccumulationWeighsMicroBatchesByTheirTerms) {
+  TrainerTempDir tmp;
+  const std::vector<double> big = train_regression(tmp.sub("big"), 8, 1, 0, /*masked=*/true);
+  const std::vector<double> accumulated = train_regression(tmp.sub("acc"), 2, 4, 0, true);
+  ASSERT_EQ(big.size(), accumulated.size());
+  for (size_t i = 0; i < big.size(); ++i)
+    EXPECT_NEAR(big[i], accumulated[i], 1e-13) << "parameter element " << i;
+  const auto acc = read_metrics(tmp.sub("acc") + "/metrics.jsonl");
+  const auto one = read_metrics(tmp.sub("big") + "/metrics.jsonl");
+  EXPECT_NEAR(acc[0]["loss"].get<double>(), one[0]["loss"].get<double>(), 1e-12);
+  // Equal weights (the mean of the micro-batch means) would have moved elsewhere.
+  RegressionJob probe(2, true);
+  std::set<int64_t> terms;
+  for (int k = 0; k < 4; ++k) terms.insert(probe.micro_batch_loss(1, k).loss_terms);
+  EXPECT_GT(terms.size(), 1u) << "the micro-batches must differ for this test to mean anything";
 }
 
 TEST(Trainer, ClipsTheGlobalNorm) {
