@@ -310,7 +310,12 @@ std::vector<std::string> save_checkpoint(const std::string& dir,
     if (keep.count(name) || !entry.is_regular_file(ec)) continue;
     const bool stale = is_shard_name(name, options.base) || (shards.size() > 1 && name == single) ||
                        (shards.size() == 1 && name == index_name);
-    if (stale) fs::remove(entry.path(), ec);
+    if (!stale) continue;
+    std::error_code removed;
+    fs::remove(entry.path(), removed);
+    SP_CHECK(!removed, "[checkpoint] cannot remove ", entry.path().string(), " (",
+             removed.message(),
+             ") left by an earlier save: a reader would load it instead of the new checkpoint");
   }
   return written;
 }

@@ -109,8 +109,10 @@ void export_hf_peft(const PeftMethod& method, PeftHost& host, const std::string&
   info.base_model_name_or_path = base_model_name_or_path;
   HfPeftAdapter a = c.to_hf(method, info);
   std::filesystem::create_directories(dir);
-  write_file_atomic(dir + "/adapter_config.json", a.config.dump(2), "[hf_peft]");
+  // The weights first, the config last (as transformers saves): an interrupted export over
+  // another adapter never pairs the new config with the old tensors.
   save_safetensors(dir + "/adapter_model.safetensors", a.tensors);
+  write_file_atomic(dir + "/adapter_config.json", a.config.dump(2), "[hf_peft]");
 }
 
 std::unique_ptr<PeftMethod> import_hf_peft(const std::string& dir, PeftHost& host) {

@@ -23,15 +23,25 @@ bool peft_list_is_feedforward(const nlohmann::json& list, const std::string& mod
 nlohmann::json ia3_hf_config(const Ia3& ia3, const std::string& base_model) {
   using nlohmann::json;
   const std::string tag = "[hf_peft:ia3] adapter_config.json:";
+  std::vector<std::string> adapted;
+  json ff_modules = json::array();
+  for (const auto& [name, a] : ia3.adapters()) {
+    adapted.push_back(name);
+    if (a->feedforward) ff_modules.push_back(name);
+  }
+  const json targets = ia3.targets().to_peft_json(adapted);
+  const bool by_full_name = targets != ia3.targets().to_peft_json();
   // The feed-forward names that select an attached adapter (a default "wo" with targets
-  // k, v only selects none, and PEFT would refuse it as no subset of target_modules).
-  json ff = json::array();
-  for (const std::string& f : ia3.feedforward_modules().names) {
-    for (const auto& [name, a] : ia3.adapters()) {
-      if (a->feedforward && TargetModules{{f}, ""}.matches(name)) {
-        ff.push_back(f);
-        break;
-      }
+  // k, v only selects none, and PEFT would refuse it as no subset of target_modules); the
+  // feed-forward modules' full names when the targets are written as full names.
+  json ff = by_full_name ? ff_modules : json::array();
+  if (!by_full_name) {
+    for (const std::string& f : ia3.feedforward_modules().names) {
+      const bool selects =
+          std::any_of(ia3.adapters().begin(), ia3.adapters().end(), [&](const auto& a) {
+            return a.second->feedforward && TargetModules{{f}, ""}.matches(a.first);
+          });
+      if (selects) ff.push_back(f);
     }
   }
   for (const auto& [name, a] : ia3.adapters())
@@ -39,7 +49,6 @@ nlohmann::json ia3_hf_config(const Ia3& ia3, const std::string& base_model) {
              ff.dump(), " as PEFT matches it (a plain name suffix) ",
              a->feedforward ? "misses" : "selects", " ", name,
              ", which softprompt's IA3 scales on its ", a->feedforward ? "input" : "output");
-  const json targets = ia3.targets().to_peft_json();
   if (targets.is_array()) {
     for (const auto& f : ff)
       SP_CHECK(std::find(targets.begin(), targets.end(), f) != targets.end(), tag,

@@ -8,6 +8,8 @@ namespace sp {
 
 nlohmann::json lora_hf_config(const Lora& lora, const std::string& base_model) {
   using nlohmann::json;
+  std::vector<std::string> adapted;
+  for (const auto& [name, a] : lora.adapters()) adapted.push_back(name);
   // Every key of LoraConfig.to_dict() in PEFT 0.21.2, PEFT's defaults where softprompt has
   // no counterpart (json objects sort their keys, as PEFT's json.dumps(sort_keys=True)).
   json c = {
@@ -43,7 +45,7 @@ nlohmann::json lora_hf_config(const Lora& lora, const std::string& base_model) {
       {"r", lora.rank()},
       {"rank_pattern", json::object()},
       {"revision", nullptr},
-      {"target_modules", lora.targets().to_peft_json()},
+      {"target_modules", lora.targets().to_peft_json(adapted)},
       {"target_parameters", nullptr},
       {"task_type", "SEQ_2_SEQ_LM"},
       {"trainable_token_indices", nullptr},

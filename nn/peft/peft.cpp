@@ -177,11 +177,13 @@ void check_peft_size(int64_t value, const std::string& what) {
 
 void PeftMethod::save(const std::string& dir) const {
   std::filesystem::create_directories(dir);
-  nlohmann::json config = {{"method", name()}, {"settings", settings_}};
-  write_file_atomic(dir + "/peft_config.json", config.dump(2) + "\n", "[peft:" + name() + "]");
+  // The tensors first, the config last: an interrupted save over another method's never
+  // pairs the new config with the old tensors.
   NamedTensors tensors;
   for (const auto& [n, t] : trainable()) tensors.emplace_back(n, t.detach());
   save_safetensors(dir + "/peft_model.safetensors", tensors);
+  nlohmann::json config = {{"method", name()}, {"settings", settings_}};
+  write_file_atomic(dir + "/peft_config.json", config.dump(2) + "\n", "[peft:" + name() + "]");
 }
 
 void PeftMethod::load_state(const NamedTensors& tensors) {

@@ -17,7 +17,8 @@
 //
 //   auto method = make_peft("prompt_tuning", {{"length", 20}, {"init", "class_labels"}});
 //   method->attach(model);                  // model: T5ForConditionalGeneration (a PeftHost)
-//   Adafactor opt(values(method->trainable()), names(method->trainable()), ...);
+//   NamedTensors p = method->trainable();   // tensors_of / names_of:
+//   experiments/training/trainer.h Adafactor opt(tensors_of(p), names_of(p), ...);
 //   method->save("runs/x/prompt");          // peft_config.json + peft_model.safetensors
 //   auto again = load_peft("runs/x/prompt", model);   // made, attached and loaded
 //

@@ -1,6 +1,8 @@
 #include "nn/peft/target_modules.h"
 
+#include <algorithm>
 #include <regex>
+#include <set>
 
 #include "tensor/error.h"
 
@@ -45,6 +47,18 @@ bool TargetModules::matches(const std::string& module_name) const {
 nlohmann::json TargetModules::to_peft_json() const {
   if (!regex.empty()) return regex;
   return names;
+}
+
+nlohmann::json TargetModules::to_peft_json(const std::vector<std::string>& adapted) const {
+  const auto last = [](const std::string& name) { return name.substr(name.rfind('.') + 1); };
+  std::set<std::string> adapted_leaves;
+  for (const std::string& a : adapted) adapted_leaves.insert(last(a));
+  const bool list_is_exact =
+      regex.empty() && std::all_of(names.begin(), names.end(), [&](const std::string& n) {
+        return adapted_leaves.count(last(n)) > 0;
+      });
+  if (list_is_exact) return names;
+  return adapted;
 }
 
 std::vector<size_t> select_names(const std::vector<std::string>& names,

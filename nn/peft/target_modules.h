@@ -25,6 +25,12 @@ struct TargetModules {
   bool matches(const std::string& module_name) const;
   // The list, or the regex string, as PEFT's adapter_config.json writes target_modules.
   nlohmann::json to_peft_json() const;
+  // target_modules for an exported adapter whose adapted modules are `adapted`: PEFT wraps
+  // every module a target names, whatever its type, so the list is kept only when each
+  // entry ends in a name an adapted module ends in ("q", "SelfAttention.q": only linears
+  // are so named); a regex, or an entry that names other modules too ("layer_norm", a
+  // block), becomes the adapted modules' full names, which select exactly them.
+  nlohmann::json to_peft_json(const std::vector<std::string>& adapted) const;
 };
 
 // Indices of the names that targets select. Throws when none does, naming the targets and

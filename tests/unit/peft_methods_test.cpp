@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -515,6 +516,43 @@ TEST(PeftLora, hugging_face_peft_config_matches_peft_0_21) {
   Lora lora(resolve_peft_settings("lora", settings));
   lora.attach(*model);
   EXPECT_EQ(lora_hf_config(lora), theirs);
+}
+
+// PEFT wraps every module a target names, whatever its type: a selector that also names
+// norms or blocks (a regex, "layer_norm") is exported as the adapted linears' full names,
+// which PEFT matches to exactly those; a list of linear names stays as written.
+TEST(PeftLora, hugging_face_export_names_exactly_the_adapted_modules) {
+  auto model = tiny_model();
+  Lora by_regex(resolve_peft_settings("lora", {{"target_regex", "encoder\\.block\\.0\\..*"}}));
+  by_regex.attach(*model);
+  std::vector<std::string> adapted;
+  for (const auto& [name, a] : by_regex.adapters()) adapted.push_back(name);
+  ASSERT_FALSE(adapted.empty());
+  EXPECT_EQ(lora_hf_config(by_regex).at("target_modules"), json(adapted));
+
+  auto model2 = tiny_model();
+  Lora with_norm(resolve_peft_settings("lora", {{"target_modules", {"q", "layer_norm"}}}));
+  with_norm.attach(*model2);
+  const json targets = lora_hf_config(with_norm).at("target_modules");
+  ASSERT_EQ(targets.size(), with_norm.adapters().size());  // the q linears, by full name
+  for (const auto& t : targets) EXPECT_TRUE(t.get<std::string>().ends_with(".q")) << t;
+
+  auto model3 = tiny_model();
+  Lora plain(resolve_peft_settings("lora", {{"target_modules", {"SelfAttention.q", "v"}}}));
+  plain.attach(*model3);
+  EXPECT_EQ(lora_hf_config(plain).at("target_modules"), json({"SelfAttention.q", "v"}));
+
+  auto model4 = tiny_model();
+  Ia3 ia3(resolve_peft_settings("ia3", {{"target_regex", ".*\\.(k|wo)"}}));
+  ia3.attach(*model4);
+  const json cfg = ia3_hf_config(ia3);
+  EXPECT_EQ(cfg.at("target_modules").size(), ia3.adapters().size());
+  for (const auto& f : cfg.at("feedforward_modules")) {
+    EXPECT_TRUE(f.get<std::string>().ends_with(".wo")) << f;
+    EXPECT_NE(std::find(cfg.at("target_modules").begin(), cfg.at("target_modules").end(), f),
+              cfg.at("target_modules").end());
+  }
+  EXPECT_FALSE(cfg.at("feedforward_modules").empty());
 }
 
 // --- IA3 -------------------------------------------------------------------------------
