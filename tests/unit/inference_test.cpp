@@ -235,7 +235,10 @@ TEST_F(InferenceText, text_lines_score_and_generate_like_their_token_ids) {
   const std::vector<nlohmann::json> s = run_score(m, text_line + "\n" + ids_line + "\n");
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[0]["num_tokens"], static_cast<int64_t>(tgt_ids.size()));
-  EXPECT_NEAR(s[0]["logprob"].get<double>(), s[1]["logprob"].get<double>(), 1e-9);
+  // The same tokens in two rows of one batch: equal up to the f32 rounding of the row's
+  // place in the matmul kernels (oneDNN's AVX2 kernels round the two rows differently).
+  EXPECT_NEAR(s[0]["logprob"].get<double>(), s[1]["logprob"].get<double>(),
+              1e-6 * std::abs(s[0]["logprob"].get<double>()));
 
   const std::vector<nlohmann::json> g = run_generate(m, text_line + "\n" + ids_line + "\n", 8, 5);
   ASSERT_EQ(g.size(), 2u);
