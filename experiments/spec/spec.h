@@ -150,7 +150,7 @@ struct TuneStage : LoopSpec {
   std::string train_split = "train";      // e.g. "train32" (a few-shot file DIR/train32.jsonl)
   std::string eval_split = "validation";  // early stopping / best checkpoint selection
   std::string eval_method = "greedy";     // greedy | rank_classification
-  int64_t eval_every = 0;                 // 0: evaluate once, at the end
+  int64_t eval_every = 0;                 // 0: once, at the end (a spec's default: 1000)
   int64_t early_stopping_patience = 0;    // evaluations without improvement; 0: off
   std::string metric;                     // empty: the task's primary metric
   int64_t max_train_examples = 0;         // 0: all
