@@ -405,9 +405,15 @@ void loop_matmul(Tensor& out, const Tensor& a, const Tensor& b, const MatmulPara
 
 thread_local bool force_widening = false;
 
-// x converted to f32, its broadcast (stride 0) dims still broadcast: each value is
-// converted once.
+// x converted to f32 in one linear pass where its layout allows: a transposed view (x.mT()
+// of a dense tensor, as in x @ W^T) stays transposed, and broadcast (stride 0) dims stay
+// broadcast, so each value is converted once.
 Tensor widened(const Tensor& x) {
+  if (x.dim() >= 2 && !x.is_contiguous()) {
+    const Tensor t = kernels::transpose(x, x.dim() - 2, x.dim() - 1);
+    if (t.is_contiguous())
+      return kernels::transpose(kernels::cast(t, DType::f32), x.dim() - 2, x.dim() - 1);
+  }
   Shape compact = x.shape();
   for (int i = 0; i < x.dim(); ++i)
     if (x.strides()[i] == 0) compact[i] = 1;
