@@ -16,6 +16,7 @@
 #include "experiments/data/unigram_baseline.h"
 #include "experiments/objectives/span_corruption.h"
 #include "experiments/training/optimizer_factory.h"
+#include "experiments/training/seq2seq_loss.h"
 #include "models/io/atomic_file.h"
 #include "models/t5/checkpoint.h"
 #include "tensor/error.h"
@@ -73,22 +74,7 @@ class PretrainJob : public TrainingJob {
         z_loss_(z_loss) {}
 
   StepResult micro_batch_loss(int64_t, int64_t) override {
-    const Batch b = next_batch();
-    // The loss is ours (with z-loss): the model gets the shifted labels as decoder inputs
-    // and computes none of its own.
-    T5Inputs in = b.inputs;
-    in.decoder_input_ids = model_.shift_right(in.labels, in.decoder_segment_ids);
-    const Tensor labels = in.labels.to(model_.device());
-    in.labels = Tensor();
-    const T5Output out = model_.forward(in);
-    CrossEntropyOptions ce;
-    ce.z_loss = z_loss_;
-    StepResult r;
-    r.loss = cross_entropy(out.logits, labels, ce);
-    r.examples = b.stats.examples;
-    r.tokens = b.stats.input_tokens + b.stats.target_tokens;
-    r.loss_terms = b.stats.target_tokens;
-    return r;
+    return seq2seq_loss(model_, next_batch(), z_loss_);
   }
 
   std::optional<EvalResult> evaluate(int64_t) override {

@@ -6,6 +6,7 @@
 #include "autograd/ops.h"
 #include "experiments/data/batching.h"
 #include "experiments/objectives/data_rng.h"
+#include "experiments/training/seq2seq_loss.h"
 #include "tensor/error.h"
 
 namespace sp {
@@ -43,25 +44,7 @@ StepResult TuneJob::micro_batch_loss(int64_t, int64_t) {
   std::vector<Seq2SeqExample> examples;
   examples.reserve(static_cast<size_t>(options_.micro_batch_size));
   for (int64_t i = 0; i < options_.micro_batch_size; ++i) examples.push_back(train_[next_index()]);
-  Batch batch = make_padded_batch(examples, {});
-  T5Inputs in = batch.inputs;
-  // Batches are built on the host; the loss below is ours, so the labels follow the model
-  // here (forward moves its own inputs).
-  Tensor labels = in.labels;
-  if (labels.device() != model_.device()) labels = labels.to(model_.device());
-  // The decoder inputs are the labels shifted right; the loss is ours (with z-loss), so
-  // the model does not compute its own.
-  in.decoder_input_ids = model_.shift_right(labels);
-  in.labels = Tensor();
-  const T5Output out = model_.forward(in);
-  CrossEntropyOptions ce;
-  ce.z_loss = options_.z_loss;
-  StepResult r;
-  r.loss = cross_entropy(out.logits, labels, ce);
-  r.examples = batch.stats.examples;
-  r.tokens = batch.stats.input_tokens + batch.stats.target_tokens;
-  r.loss_terms = batch.stats.target_tokens;
-  return r;
+  return seq2seq_loss(model_, make_padded_batch(examples, {}), options_.z_loss);
 }
 
 std::optional<EvalResult> TuneJob::evaluate(int64_t step) {
