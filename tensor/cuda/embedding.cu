@@ -8,7 +8,8 @@
 // registers and writes it once. That is the CPU's order for each element (the CPU walks
 // ids in position order), so f32 and f64 results are bitwise the CPU's when dy has
 // dweight's dtype. The accumulator is the wider of the two: f32 dweight with f64 dy, and
-// 16-bit dweight, sum in the wider type and round once (the CPU rounds after every add).
+// 16-bit dweight, sum in the wider type and round once, as the CPU's sums do
+// (tensor/kernels/embedding.cpp).
 #include <cstdint>
 #include <type_traits>
 
