@@ -11,7 +11,6 @@
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/index_dispatch.h"
 #include "tensor/cpu/parallel.h"
-#include "tensor/kernels.h"
 
 namespace sp::cpu {
 namespace {
@@ -29,19 +28,7 @@ void dispatch_size(DType dt, F&& fn) {
   }
 }
 
-bool is_16bit_float(DType dt) { return dt == DType::bf16 || dt == DType::f16; }
-
-// A 16-bit out's sums (index_add, scatter_add) in f32, rounded once at the end: adding term
-// by term in bf16 loses every term once the sum is 256 times larger (1000 ones sum to 256).
-template <typename F>
-void sum_in_f32(Tensor& out, F&& add_into) {
-  Tensor acc = kernels::cast(out, DType::f32);
-  add_into(acc);
-  kernels::copy_(out, acc);
-}
-
-// dst += v; integers wrap (two's complement) instead of overflowing, 16-bit floats add in f32
-// (their callers sum in f32 instead: sum_in_f32).
+// dst += v; integers wrap (two's complement) instead of overflowing, 16-bit floats add in f32.
 template <typename T>
 inline void add_to(T& dst, T v) {
   if constexpr (std::is_integral_v<T>) {
@@ -131,11 +118,6 @@ void CpuBackend::index_select(Tensor& out, const Tensor& in, int dim, const Tens
 // out: [A, S, B] contiguous, index: [n], src: [A, n, B] contiguous; out[a, index[j], b] +=
 // src[a, j, b].
 void CpuBackend::index_add(Tensor& out, int dim, const Tensor& index, const Tensor& src) {
-  if (is_16bit_float(out.dtype())) {
-    sum_in_f32(out,
-               [&](Tensor& acc) { index_add(acc, dim, index, kernels::cast(src, DType::f32)); });
-    return;
-  }
   const int64_t A = prod(out.shape(), 0, dim), S = out.size(dim);
   const int64_t B = prod(out.shape(), dim + 1, out.dim());
   const int64_t n = index.numel();
@@ -186,11 +168,6 @@ void CpuBackend::gather(Tensor& out, const Tensor& in, int dim, const Tensor& in
 // out: contiguous, index: [A, n, B] contiguous, src: any strides (index.size(d) <=
 // src.size(d), and <= out.size(d) off dim): out[a, index[a, j, b], b] += src[a, j, b].
 void CpuBackend::scatter_add(Tensor& out, int dim, const Tensor& index, const Tensor& src) {
-  if (is_16bit_float(out.dtype())) {
-    sum_in_f32(out,
-               [&](Tensor& acc) { scatter_add(acc, dim, index, kernels::cast(src, DType::f32)); });
-    return;
-  }
   const Shape& is = index.shape();
   const int64_t n = is[dim];
   if (index.numel() == 0) return;

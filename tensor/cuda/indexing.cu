@@ -5,8 +5,8 @@
 // index_select when rows allow), so they are bitwise the CPU's. The adds give each thread
 // one (a, b) column and walk n in order: two threads never touch the same output element
 // (outputs of different columns differ in a or b), so there are no atomics, and each
-// element sums its terms in the CPU's order with the CPU's rounding (16-bit outputs are
-// summed in an f32 copy and rounded once, integers wrap): the results are the CPU's. The cost is
+// element sums its terms in the CPU's order with the CPU's rounding (16-bit floats add in
+// f32 and round after each add, integers wrap): the results are the CPU's. The cost is
 // parallelism A * B, so index_add with few columns and a long index instead sorts the
 // index and gives each distinct value a block (the same sums in the same order);
 // scatter_add keeps the per-column loops (its backward use, for max / min, has n = 1).
@@ -19,23 +19,11 @@
 #include "tensor/cuda/cuda_util.h"
 #include "tensor/cuda/device_types.cuh"
 #include "tensor/cuda/index_common.cuh"
-#include "tensor/kernels.h"
 
 namespace sp::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-bool is_16bit_float(DType dt) { return dt == DType::bf16 || dt == DType::f16; }
-
-// A 16-bit out's sums in f32, rounded once at the end, as the CPU forms them: rounding after
-// every add, a bf16 sum of ones stops growing at 256.
-template <typename F>
-void sum_in_f32(Tensor& out, F&& add_into) {
-  Tensor acc = kernels::cast(out, DType::f32);
-  add_into(acc);
-  kernels::copy_(out, acc);
-}
 // index_add takes the sorted path when fewer (a, b) columns than this would leave most of
 // the GPU idle in the per-column kernel, and the index is long enough to be worth a sort.
 constexpr int64_t kFewColumns = 16384;
@@ -219,11 +207,6 @@ void CudaBackend::index_select(Tensor& out, const Tensor& in, int dim, const Ten
 // out: [A, S, B] contiguous, index: [n], src: [A, n, B] contiguous; out[a, index[j], b] +=
 // src[a, j, b] (duplicates accumulate in j order).
 void CudaBackend::index_add(Tensor& out, int dim, const Tensor& index, const Tensor& src) {
-  if (is_16bit_float(out.dtype())) {
-    sum_in_f32(out,
-               [&](Tensor& acc) { index_add(acc, dim, index, kernels::cast(src, DType::f32)); });
-    return;
-  }
   SP_CHECK(out.is_contiguous() && src.is_contiguous() && index.is_contiguous(),
            "[index_add] cuda index_add needs contiguous tensors: out ", describe(out), ", src ",
            describe(src));
@@ -276,11 +259,6 @@ void CudaBackend::gather(Tensor& out, const Tensor& in, int dim, const Tensor& i
 // out: any strides, index: contiguous [A, n, B] (out's rank, sizes <= out's off dim), src:
 // any strides (sizes >= index's): out[a, index[a, j, b], b] += src[a, j, b].
 void CudaBackend::scatter_add(Tensor& out, int dim, const Tensor& index, const Tensor& src) {
-  if (is_16bit_float(out.dtype())) {
-    sum_in_f32(out,
-               [&](Tensor& acc) { scatter_add(acc, dim, index, kernels::cast(src, DType::f32)); });
-    return;
-  }
   SP_CHECK(index.is_contiguous(),
            "[scatter_add] cuda scatter_add needs a contiguous index: ", describe(index));
   if (index.numel() == 0) return;

@@ -122,6 +122,18 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   return out;
 }
 
+// base plus what add(out, src) adds into out, a fresh contiguous copy of base. 16-bit values
+// are summed in f32 and rounded once, as embedding_backward's gradients are: rounded after
+// every add, a bf16 sum of ones stops growing at 256.
+template <typename Add>
+Tensor added(const Tensor& base, const Tensor& src, bool any, Add&& add) {
+  const bool narrow = base.dtype() == DType::bf16 || base.dtype() == DType::f16;
+  const DType sum_dtype = narrow ? DType::f32 : base.dtype();
+  Tensor out = narrow ? cast(base, sum_dtype) : contiguous_copy(base);
+  if (any) add(out, contiguous(cast(src, sum_dtype)));
+  return cast(out, base.dtype());
+}
+
 // base: [..., S, ...], index: [n], src: [..., n, ...] -> base with src's slices added at
 // the indexed positions (duplicates accumulate).
 Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
@@ -137,10 +149,9 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
            describe(src), ", base is ", describe(base), ", index is ", describe(index));
   check_same_device("index_add", base, "base", index, "index");
   check_same_device("index_add", base, "base", src, "src");
-  Tensor out = contiguous_copy(base);
-  if (src.numel() == 0) return out;
-  backend_for(base).index_add(out, d, contiguous(index), contiguous(src));
-  return out;
+  return added(base, src, src.numel() > 0, [&](Tensor& out, const Tensor& s) {
+    backend_for(base).index_add(out, d, contiguous(index), s);
+  });
 }
 
 // x: [..., S, ...], index: x's rank, sizes <= x's off dim -> index's shape, x's dtype
@@ -170,10 +181,9 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
   check_index_range("scatter_add", index, d, base.size(d));
   check_same_device("scatter_add", base, "base", index, "index");
   check_same_device("scatter_add", base, "base", src, "src");
-  Tensor out = contiguous_copy(base);
-  if (index.numel() == 0) return out;
-  backend_for(base).scatter_add(out, d, contiguous(index), contiguous(src));
-  return out;
+  return added(base, src, index.numel() > 0, [&](Tensor& out, const Tensor& s) {
+    backend_for(base).scatter_add(out, d, contiguous(index), s);
+  });
 }
 
 }  // namespace sp::kernels
