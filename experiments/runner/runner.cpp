@@ -186,13 +186,14 @@ class Runner {
     return v;
   }
 
-  // Which trials have results of their current settings: a DONE whose signature matches.
+  // Which trials are finished with their current settings (a DONE whose signature matches),
+  // and when: run_trial skips them, and the reports take their records of that time.
   void find_current_results() {
     for (const Trial& t : spec_.trials) {
       const nlohmann::json done = read_done(dir_ / "trials" / trial_dir_name(t.id) / kDone);
+      if (done_field(done, "stages") != trial_signature(t)) continue;
       const nlohmann::json finished = done_field(done, "finished");
-      if (done_field(done, "stages") == trial_signature(t) && finished.is_string())
-        finished_at_[t.id] = finished.get<std::string>();
+      finished_at_[t.id] = finished.is_string() ? finished.get<std::string>() : "";
     }
   }
 
@@ -227,15 +228,14 @@ class Runner {
 
   // A finished trial's records go back into results.jsonl when it has none of them (the
   // file was deleted or replaced): they are kept in the trial's DONE marker.
-  // done is the marker's content, read from done_path.
-  void restore_records(const std::string& trial_id, const nlohmann::json& done,
-                       const fs::path& done_path) {
+  void restore_records(const std::string& trial_id, const fs::path& done_path) {
     const std::string results_path = (dir_ / "results.jsonl").string();
     if (!recorded_trials_) {
       recorded_trials_.emplace();
       for (const ResultRecord& r : read_results(results_path)) recorded_trials_->insert(r.trial);
     }
     if (recorded_trials_->count(trial_id)) return;
+    const nlohmann::json done = read_done(done_path);
     if (done_field(done, "records") == 0) return;
     const nlohmann::json results = done_field(done, "results");
     if (!results.is_array()) {
@@ -272,23 +272,22 @@ class Runner {
     const std::string label = "trial " + std::to_string(index + 1) + "/" +
                               std::to_string(spec_.trials.size()) + " " + trial.id;
     const nlohmann::json signature = trial_signature(trial);
-    if (fs::exists(tdir / kDone)) {
-      const nlohmann::json done = read_done(tdir / kDone);
-      if (done_field(done, "stages") == signature) {
-        log_ << "[run] " << label << ": done, skipped\n";
-        ++skipped_;
-        try {
-          restore_records(trial.id, done, tdir / kDone);
-        } catch (const std::exception& e) {
-          log_ << "[run]   cannot restore its records: " << e.what() << "\n";
-        }
-        return;
+    if (finished_at_.count(trial.id)) {  // its DONE has this signature
+      log_ << "[run] " << label << ": done, skipped\n";
+      ++skipped_;
+      try {
+        restore_records(trial.id, tdir / kDone);
+      } catch (const std::exception& e) {
+        log_ << "[run]   cannot restore its records: " << e.what() << "\n";
       }
+      return;
+    }
+    if (fs::exists(tdir / kDone)) {
       // Same id, other settings (an edited spec or --set) or newer code: run it again; its
       // new results supersede the old lines in results.jsonl.
-      log_ << "[run] " << label << ": " << rerun_reason(trial, done) << ", running again\n";
+      log_ << "[run] " << label << ": " << rerun_reason(trial, read_done(tdir / kDone))
+           << ", running again\n";
       fs::remove(tdir / kDone);
-      finished_at_.erase(trial.id);  // its records in results.jsonl are now stale
     }
     log_ << "[run] " << label << "\n";
     log_.flush();
