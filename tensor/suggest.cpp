@@ -9,6 +9,11 @@ namespace {
 char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 }  // namespace
 
+std::string ascii_lowercase(std::string s) {
+  for (char& c : s) c = lower(c);
+  return s;
+}
+
 size_t edit_distance(std::string_view a, std::string_view b) {
   // Optimal string alignment distance over three rolling rows.
   const size_t n = a.size(), m = b.size();

@@ -23,4 +23,7 @@ std::string closest_match(std::string_view name, const std::vector<std::string>&
 // "; did you mean 'x'?" for the closest match, or "" when nothing is close.
 std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates);
 
+// s with ASCII letters lowercased: names matched case-insensitively (task names).
+std::string ascii_lowercase(std::string s);
+
 }  // namespace sp

@@ -277,7 +277,7 @@ std::string report_markdown(const SpecResults& spec, const std::vector<SummaryRo
 
   md += "## Results\n\n";
   const bool averaged = std::any_of(rows.begin(), rows.end(), [](const SummaryRow& r) {
-    return r.task == "superglue" || r.task == "task_average";
+    return r.task == kSuperGlueTask || r.task == kTaskAverageTask;
   });
   if (averaged)
     md +=

@@ -1,20 +1,15 @@
 #include "experiments/report/task_average.h"
 
 #include <algorithm>
-#include <cctype>
 #include <map>
 #include <set>
 #include <string>
 
 #include "experiments/tasks/task.h"
+#include "tensor/suggest.h"
 
 namespace sp {
 namespace {
-
-std::string lowercase(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // The metrics of m named prefix + <name>, as <name>; without a prefix, the task's own
 // metrics (an ensemble's member columns left out).
@@ -40,7 +35,7 @@ std::vector<ResultRecord> task_average_records(const std::vector<ResultRecord>& 
   for (const ResultRecord& r : results) {
     const auto swept = r.point.find(kTaskSweepKey);
     if (swept == r.point.end() || !swept->is_string() ||
-        lowercase(swept->get<std::string>()) != lowercase(r.task))
+        ascii_lowercase(swept->get<std::string>()) != ascii_lowercase(r.task))
       continue;
     nlohmann::json point = r.point;
     point.erase(kTaskSweepKey);
@@ -53,8 +48,8 @@ std::vector<ResultRecord> task_average_records(const std::vector<ResultRecord>& 
       it->second.base.point = point;
       it->second.base.seed = r.seed;
     }
-    it->second.per_task[lowercase(r.task)] = r.metrics;
-    tasks[{r.stage, r.split}].insert(lowercase(r.task));
+    it->second.per_task[ascii_lowercase(r.task)] = r.metrics;
+    tasks[{r.stage, r.split}].insert(ascii_lowercase(r.task));
   }
   const std::set<std::string> superglue = {"boolq",  "cb",  "copa", "multirc",
                                            "record", "rte", "wic",  "wsc"};
@@ -64,7 +59,7 @@ std::vector<ResultRecord> task_average_records(const std::vector<ResultRecord>& 
     const std::set<std::string>& all = tasks.at({g.base.stage, g.base.split});
     if (all.size() < 2 || g.per_task.size() != all.size()) continue;
     ResultRecord avg = g.base;
-    avg.task = all == superglue ? "superglue" : "task_average";
+    avg.task = all == superglue ? kSuperGlueTask : kTaskAverageTask;
     for (const std::string prefix : {"", "members_mean_", "members_best_"}) {
       std::map<std::string, Metrics> per_task;
       for (const auto& [task, metrics] : g.per_task) {

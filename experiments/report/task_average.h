@@ -15,6 +15,9 @@ namespace sp {
 
 // The swept key that names the task a trial tunes on.
 inline constexpr const char* kTaskSweepKey = "stages.tune.task";
+// The task names the averages' records carry.
+inline constexpr const char* kSuperGlueTask = "superglue";
+inline constexpr const char* kTaskAverageTask = "task_average";
 
 // One record per (stage, split, point without kTaskSweepKey, seed) holding every task of
 // its (stage, split), when there are at least two: task "superglue" when they are

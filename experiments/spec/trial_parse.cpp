@@ -1,7 +1,6 @@
 #include "experiments/spec/trial_parse.h"
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -16,6 +15,7 @@
 #include "models/t5/config.h"
 #include "nn/peft/peft.h"
 #include "tensor/error.h"
+#include "tensor/suggest.h"
 
 namespace sp {
 
@@ -299,15 +299,10 @@ std::optional<LmAdaptStage> parse_lm_adapt(MapReader& stages) {
   return s;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 TaskSpec parse_task(MapReader& r, const TrialParseContext& ctx) {
   TaskSpec t;
   r.check(r.has("task"), "task", "is required (a task name such as rte or wordnet_wic)");
-  t.name = lower(r.string("task", ""));
+  t.name = ascii_lowercase(r.string("task", ""));
   const std::vector<std::string> known = task_names();
   if (!known.empty() && std::find(known.begin(), known.end(), t.name) == known.end())
     r.fail("task", str_cat("has no task '", t.name, "'", suggestion_suffix(t.name, known)));

@@ -1,7 +1,6 @@
 #include "experiments/tasks/task.h"
 
 #include <algorithm>
-#include <cctype>
 #include <string_view>
 #include <unordered_map>
 
@@ -16,15 +15,10 @@ std::map<std::string, TaskFactory>& registry() {
   return tasks;
 }
 
-std::string lowercase(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 }  // namespace
 
 TaskRegistrar::TaskRegistrar(std::string name, TaskFactory factory) {
-  auto [it, inserted] = registry().emplace(lowercase(name), std::move(factory));
+  auto [it, inserted] = registry().emplace(ascii_lowercase(name), std::move(factory));
   SP_CHECK(inserted, "[tasks] task '", name, "' is registered twice");
 }
 
@@ -51,7 +45,7 @@ std::vector<std::string> task_names() {
 }
 
 std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options) {
-  auto it = registry().find(lowercase(name));
+  auto it = registry().find(ascii_lowercase(name));
   if (it == registry().end()) {
     std::string known;
     for (const std::string& n : task_names()) known += (known.empty() ? "" : ", ") + n;
