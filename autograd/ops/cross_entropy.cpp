@@ -7,37 +7,54 @@
 namespace sp {
 namespace {
 
-// Targets other than ignore_index (read on the host: a small copy for a GPU tensor).
-int64_t count_kept(const Tensor& targets, int64_t ignore_index) {
-  const Tensor host =
-      kernels::contiguous(kernels::to_device(kernels::cast(targets, DType::i64), Device::cpu()));
-  const int64_t* t = host.data<int64_t>();
-  int64_t kept = 0;
-  for (int64_t i = 0; i < host.numel(); ++i) kept += t[i] != ignore_index;
-  return kept;
+// Targets other than ignore_index and, when z_loss != 0, z_loss * the sum of their
+// logsumexps squared (read on the host: small copies for GPU tensors).
+struct KeptTargets {
+  int64_t count = 0;
+  double z_sum = 0;
+};
+KeptTargets kept_targets(const Tensor& targets, const Tensor& lse, int64_t ignore_index,
+                         double z_loss) {
+  const auto on_host = [](const Tensor& t) {
+    return kernels::contiguous(
+        kernels::to_device(kernels::cast(t, DType::f64), Device::cpu()));
+  };
+  const Tensor t = kernels::contiguous(
+      kernels::to_device(kernels::cast(targets, DType::i64), Device::cpu()));
+  const Tensor l = z_loss != 0 ? on_host(lse) : Tensor();
+  KeptTargets k;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if (t.data<int64_t>()[i] == ignore_index) continue;
+    ++k.count;
+    if (z_loss != 0) k.z_sum += l.data<double>()[i] * l.data<double>()[i];
+  }
+  k.z_sum *= z_loss;
+  return k;
 }
 
 }  // namespace
 
 // logits: [..., V], targets: [...] -> [] (mean, sum) or [...] (none); f32, f64 for f64 logits
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
-                     const CrossEntropyOptions& options) {
+CrossEntropyParts cross_entropy_parts(const Tensor& logits, const Tensor& targets,
+                                      const CrossEntropyOptions& options) {
   kernels::CrossEntropyResult r =
       kernels::cross_entropy(logits, targets, options.ignore_index, options.z_loss);
-  Tensor out;
+  CrossEntropyParts parts;
+  Tensor& out = parts.loss;
   // d(out) / d(loss[r]) for reductions: 1 for sum, 1 / kept for mean (0 when nothing is
   // kept: the sum of the all-ignored losses is 0 and so is the mean, not 0 / 0).
   double scale = 1;
-  switch (options.reduction) {
-    case Reduction::none: out = r.loss; break;
-    case Reduction::sum: out = kernels::reduce(ReduceOp::sum, r.loss, {}, false); break;
-    case Reduction::mean: {
-      const int64_t kept = count_kept(targets, options.ignore_index);
-      scale = kept > 0 ? 1.0 / static_cast<double>(kept) : 0.0;
-      out = kernels::binary_scalar(BinaryOp::mul, kernels::reduce(ReduceOp::sum, r.loss, {}, false),
-                                   scale);
-      break;
-    }
+  if (options.reduction == Reduction::none) {
+    out = r.loss;
+  } else {
+    const bool count = options.reduction == Reduction::mean || options.z_loss != 0;
+    const KeptTargets kept =
+        count ? kept_targets(targets, r.lse, options.ignore_index, options.z_loss) : KeptTargets{};
+    if (options.reduction == Reduction::mean)
+      scale = kept.count > 0 ? 1.0 / static_cast<double>(kept.count) : 0.0;
+    out = kernels::reduce(ReduceOp::sum, r.loss, {}, false);
+    if (options.reduction == Reduction::mean) out = kernels::binary_scalar(BinaryOp::mul, out, scale);
+    parts.z_term = kept.z_sum * scale;
   }
   record("cross_entropy", out, {logits},
          [saved_logits = SavedTensor(logits), saved_targets = SavedTensor(targets), lse = r.lse,
@@ -51,7 +68,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
            in.accumulate(0, kernels::cross_entropy_backward(dloss, saved_logits.get(), targets, lse,
                                                             options.ignore_index, options.z_loss));
          });
-  return out;
+  return parts;
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
+                     const CrossEntropyOptions& options) {
+  return cross_entropy_parts(logits, targets, options).loss;
 }
 
 }  // namespace sp

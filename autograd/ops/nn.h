@@ -26,6 +26,15 @@ struct CrossEntropyOptions {
 // logits: [..., V], targets: [...] i64/i32 -> scalar f32 (or [...] for Reduction::none).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
                      const CrossEntropyOptions& options = {});
+// cross_entropy's result and, for logging, how much of it is the z-loss term (reduced as
+// the loss is: mean or sum over kept tokens; 0 for Reduction::none or z_loss == 0), so
+// that the cross-entropy alone is loss - z_term.
+struct CrossEntropyParts {
+  Tensor loss;        // what cross_entropy returns, in the graph
+  double z_term = 0;  // a value, no graph
+};
+CrossEntropyParts cross_entropy_parts(const Tensor& logits, const Tensor& targets,
+                                      const CrossEntropyOptions& options = {});
 
 // weight: [V, D], ids: [...] i32/i64 -> [..., D]; backward scatter-adds into weight rows.
 Tensor embedding(const Tensor& weight, const Tensor& ids);

@@ -1,5 +1,7 @@
 #include "experiments/training/seq2seq_loss.h"
 
+#include <utility>
+
 #include "autograd/ops.h"
 
 namespace sp {
@@ -14,8 +16,13 @@ StepResult seq2seq_loss(const T5ForConditionalGeneration& model, const Batch& ba
   const T5Output out = model.forward(in);
   CrossEntropyOptions ce;
   ce.z_loss = z_loss;
+  CrossEntropyParts loss = cross_entropy_parts(out.logits, labels, ce);
   StepResult r;
-  r.loss = cross_entropy(out.logits, labels, ce);
+  r.loss = std::move(loss.loss);
+  if (z_loss != 0) {
+    r.loss_parts["cross_entropy"] = r.loss.item<double>() - loss.z_term;
+    r.loss_parts["z_loss"] = loss.z_term;
+  }
   r.examples = batch.stats.examples;
   r.tokens = batch.stats.input_tokens + batch.stats.target_tokens;
   r.loss_terms = batch.stats.target_tokens;

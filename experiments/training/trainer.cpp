@@ -42,6 +42,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The keys of a train line that a job's loss part may not take.
+const std::set<std::string> kTrainLineKeys = {
+    "step",   "loss",           "lr",           "grad_norm", "examples",
+    "tokens", "examples_per_s", "tokens_per_s", "elapsed_s", "eval"};
+
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -204,6 +209,7 @@ TrainResult Trainer::run() {
     const double dt = seconds_since(t0);
     step_ = step;
     window_.loss_sum += stats.loss;
+    for (const auto& [name, value] : stats.parts) window_.part_sums[name] += value;
     window_.steps += 1;
     window_.examples += stats.examples;
     window_.tokens += stats.tokens;
@@ -276,6 +282,7 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
   StepStats stats;
   const int64_t n = options_.grad_accumulation;
   double loss_sum = 0, weight_sum = 0;
+  std::map<std::string, double> part_sums;
   for (int64_t micro = 0; micro < n; ++micro) {
     StepResult r = job_.micro_batch_loss(step, micro);
     SP_CHECK(r.loss.defined() && r.loss.numel() == 1, "[trainer] step ", step, ": micro-batch ",
@@ -296,12 +303,18 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
     weighted.backward();
     loss_sum += v * weight;
     weight_sum += weight;
+    for (const auto& [name, value] : r.loss_parts) {
+      SP_CHECK(!kTrainLineKeys.count(name), "[trainer] step ", step, ": micro-batch ", micro,
+               " names a loss part '", name, "', a key train lines already have");
+      part_sums[name] += value * weight;
+    }
     stats.examples += r.examples;
     stats.tokens += r.tokens;
   }
   const std::vector<Tensor>& params = optimizer_.params();
   if (n > 1 && weight_sum > 0) optim::scale_grads(params, 1.0 / weight_sum);
   stats.loss = weight_sum > 0 ? loss_sum / weight_sum : 0.0;
+  for (const auto& [name, sum] : part_sums) stats.parts[name] = weight_sum > 0 ? sum / weight_sum : 0.0;
 
   const optim::FiniteCheck finite = optim::check_finite_grads(params, names_);
   if (!finite) {
@@ -361,15 +374,21 @@ void Trainer::write_train_line(int64_t step, const StepStats& last) {
   const Window& w = window_;
   const double loss = w.steps > 0 ? w.loss_sum / static_cast<double>(w.steps) : last.loss;
   const double secs = w.seconds > 0 ? w.seconds : 1e-9;
-  metrics_.append({{"step", step},
-                   {"loss", loss},
-                   {"lr", last.lr},
-                   {"grad_norm", last.grad_norm},
-                   {"examples", w.examples},
-                   {"tokens", w.tokens},
-                   {"examples_per_s", static_cast<double>(w.examples) / secs},
-                   {"tokens_per_s", static_cast<double>(w.tokens) / secs},
-                   {"elapsed_s", elapsed_seconds()}});
+  nlohmann::json line = {{"step", step},
+                         {"loss", loss},
+                         {"lr", last.lr},
+                         {"grad_norm", last.grad_norm},
+                         {"examples", w.examples},
+                         {"tokens", w.tokens},
+                         {"examples_per_s", static_cast<double>(w.examples) / secs},
+                         {"tokens_per_s", static_cast<double>(w.tokens) / secs},
+                         {"elapsed_s", elapsed_seconds()}};
+  if (w.steps > 0) {
+    for (const auto& [name, sum] : w.part_sums) line[name] = sum / static_cast<double>(w.steps);
+  } else {
+    for (const auto& [name, value] : last.parts) line[name] = value;
+  }
+  metrics_.append(line);
   last_window_loss_ = loss;
   window_ = Window{};
 }
@@ -482,6 +501,7 @@ void Trainer::write_checkpoint(int64_t step, bool finished) {
       {"evals_since_best", evals_since_best_},
       {"window",
        {{"loss_sum", window_.loss_sum},
+        {"part_sums", window_.part_sums},
         {"steps", window_.steps},
         {"examples", window_.examples},
         {"tokens", window_.tokens},
@@ -613,6 +633,7 @@ void Trainer::restore_state(const std::string& dir, const json& st) {
   evals_since_best_ = st.value("evals_since_best", int64_t{0});
   const json w = st.value("window", json::object());
   window_.loss_sum = w.value("loss_sum", 0.0);
+  window_.part_sums = w.value("part_sums", std::map<std::string, double>{});
   window_.steps = w.value("steps", int64_t{0});
   window_.examples = w.value("examples", int64_t{0});
   window_.tokens = w.value("tokens", int64_t{0});

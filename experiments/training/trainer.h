@@ -30,13 +30,15 @@
 // the mean over every target token of the batch (Hugging Face's num_items_in_batch; T5X
 // sums the micro-batches' token sums). Auxiliary terms such as T5's z-loss are the job's:
 // cross_entropy(logits, targets, {.z_loss = 1e-4}) adds it inside the loss it returns, so
-// the logged training loss includes it.
+// the logged training loss includes it; the job reports the parts (StepResult::loss_parts)
+// and train lines carry them too.
 //
 // Output under out_dir:
 //   metrics.jsonl       one JSON object per line, appended; a train line every log_every
 //                       steps: {"step", "loss" (mean over the steps since the last line),
 //                       "lr", "grad_norm" (before clipping, of the last step), "examples",
-//                       "tokens", "examples_per_s", "tokens_per_s", "elapsed_s"} and an
+//                       "tokens", "examples_per_s", "tokens_per_s", "elapsed_s", and
+//                       each of the job's loss parts, "cross_entropy", "z_loss", ...} and an
 //                       eval line after each evaluation: {"step", "eval": {metrics},
 //                       "best": bool}. On resume, lines after the checkpoint's step are
 //                       dropped, so the file never repeats a step.
@@ -92,6 +94,9 @@ struct StepResult {
   // How many terms loss is the mean of (a seq2seq loss: the target tokens it counts), so
   // that accumulated micro-batches weigh by it; -1: the micro-batches weigh the same.
   int64_t loss_terms = -1;
+  // Named parts of loss's value, for the log (seq2seq jobs with z-loss: "cross_entropy"
+  // and "z_loss"): each is logged beside "loss", averaged as loss is.
+  std::map<std::string, double> loss_parts = {};
 };
 
 struct EvalResult {
@@ -212,6 +217,7 @@ class Trainer {
  private:
   struct Window {  // metrics accumulated since the last train line
     double loss_sum = 0;
+    std::map<std::string, double> part_sums;
     int64_t steps = 0;
     int64_t examples = 0;
     int64_t tokens = 0;
@@ -219,6 +225,7 @@ class Trainer {
   };
   struct StepStats {
     double loss = 0;  // mean over the micro-batches
+    std::map<std::string, double> parts;  // each as loss
     int64_t examples = 0;
     int64_t tokens = 0;
     double lr = 0;

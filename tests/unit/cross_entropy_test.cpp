@@ -49,6 +49,17 @@ TEST(CrossEntropy, ZLoss) {
                 {kLse - 3 + 0.01 * kLse2, kLse - 1 + 0.01 * kLse2});
 }
 
+TEST(CrossEntropy, PartsSayHowMuchIsTheZTerm) {
+  const Tensor t = Tensor::from_vector<int64_t>({2, -100});
+  const CrossEntropyParts mean = cross_entropy_parts(two_rows(), t, opts(Reduction::mean, 0.01));
+  expect_values(mean.loss, {kLse - 3 + 0.01 * kLse2});
+  EXPECT_NEAR(mean.z_term, 0.01 * kLse2, 1e-6);  // the ignored row counts for neither
+  const Tensor both = Tensor::from_vector<int64_t>({2, 0});
+  EXPECT_NEAR(cross_entropy_parts(two_rows(), both, opts(Reduction::sum, 0.01)).z_term,
+              2 * 0.01 * kLse2, 1e-6);
+  EXPECT_EQ(cross_entropy_parts(two_rows(), both, opts(Reduction::mean)).z_term, 0);
+}
+
 TEST(CrossEntropy, IgnoreIndex) {
   const Tensor t = Tensor::from_vector<int64_t>({2, -100});
   expect_values(cross_entropy(two_rows(), t, opts(Reduction::none)), {kLse - 3, 0});

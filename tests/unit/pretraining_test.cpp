@@ -143,6 +143,21 @@ TEST(Pretraining, z_loss_adds_to_the_training_loss_only) {
   // the z term, the validation loss before training does not.
   EXPECT_EQ(a.initial_loss, b.initial_loss);
   EXPECT_GT(b.train.final_loss, a.train.final_loss + 1e-3);
+  // The train line splits the loss into its parts; the cross-entropy is the plain run's.
+  const auto first_line = [](const fs::path& out) {
+    std::ifstream in(out / "metrics.jsonl");
+    std::string line;
+    std::getline(in, line);
+    return nlohmann::json::parse(line);
+  };
+  const nlohmann::json pa = first_line(dir.path / "plain"), pb = first_line(dir.path / "z");
+  EXPECT_FALSE(pa.contains("z_loss"));
+  EXPECT_FALSE(pa.contains("cross_entropy"));
+  ASSERT_TRUE(pb.contains("z_loss")) << pb.dump();
+  EXPECT_GT(pb["z_loss"].get<double>(), 1e-3);
+  EXPECT_NEAR(pb["cross_entropy"].get<double>() + pb["z_loss"].get<double>(),
+              pb["loss"].get<double>(), 1e-6);
+  EXPECT_NEAR(pb["cross_entropy"].get<double>(), pa["loss"].get<double>(), 1e-5);
 }
 
 TEST(Pretraining, noise_settings_reach_the_span_corruption_stream) {
