@@ -122,10 +122,10 @@ unpack_deps() {
 
 # --- configure and build ---------------------------------------------------------------
 # When the CUDA toolkit beside nvcc has no cuBLASLt, borrow PyTorch's pip copy (nvidia-cublas):
-# a folder with an unversioned libcublasLt.so link for find_library (passed to CMake in
-# cublas_cmake_arg), its headers on CPATH and its folder on the loader's path. Runs in the
+# a folder with an unversioned libcublasLt.so link for find_library (cublas_link_dir, on
+# CMAKE_LIBRARY_PATH), its headers on CPATH and its folder on the loader's path. Runs in the
 # script itself (not a phase) so the environment it sets reaches every phase.
-cublas_cmake_arg=""
+cublas_link_dir=""
 cublas_fallback() {
   local nvcc root lib inc
   nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
@@ -146,7 +146,7 @@ cublas_fallback() {
   CPATH=$(dirname "$inc")${CPATH:+:$CPATH}
   LD_LIBRARY_PATH=$(dirname "$lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   export CPATH LD_LIBRARY_PATH
-  cublas_cmake_arg="-DCMAKE_LIBRARY_PATH=$build_dir/cublas-link"
+  cublas_link_dir=$build_dir/cublas-link
 }
 
 configure() {
@@ -167,7 +167,13 @@ configure() {
     args+=("-DCMAKE_PREFIX_PATH=$prefix/usr;$prefix/usr/lib/x86_64-linux-gnu/cmake"
            -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON)
   fi
-  [[ -n $cublas_cmake_arg ]] && args+=("$cublas_cmake_arg")
+  # Library folders find_library searches besides the standard ones: the prefix's
+  # multiarch folder (searched by itself only where the compiler is Debian's) and the
+  # borrowed cuBLASLt.
+  local libpath=()
+  [[ -n $prefix ]] && libpath+=("$prefix/usr/lib/x86_64-linux-gnu")
+  [[ -n $cublas_link_dir ]] && libpath+=("$cublas_link_dir")
+  ((${#libpath[@]} > 0)) && args+=("-DCMAKE_LIBRARY_PATH=$(IFS=';'; echo "${libpath[*]}")")
   cmake "${args[@]}" >"$OUT/build.log" 2>&1
   local rc=$?
   ((rc == 0)) || tail -25 "$OUT/build.log"
@@ -208,6 +214,10 @@ run_tests() {
   grep -E "^\[  FAILED  \] [^ ]+\.[^ ]+ \(|^\[  CRASHED \]|^\[  PASSED  \]|tests? ran\." \
       "$OUT/gpu_tests.log" | head -40
   [[ -z $exclude ]] || return 1
+  if grep -q "^\[  PASSED  \] 0 tests" "$OUT/gpu_tests.log"; then
+    echo "no GPU test passed: every one skipped (no usable device? see the log's first lines)"
+    return 1
+  fi
   return $rc
 }
 
@@ -237,7 +247,7 @@ run_torch() {
 tests_bin=$build_dir/bin/sp_gpu_tests
 bench_bin=$build_dir/bin/sp_bench
 orig_ld_library_path=${LD_LIBRARY_PATH-}
-export repo_root OUT build_dir jobs prefix tests_bin bench_bin orig_ld_library_path cublas_cmake_arg
+export repo_root OUT build_dir jobs prefix tests_bin bench_bin orig_ld_library_path cublas_link_dir
 export CCACHE_BASEDIR=$repo_root  # ccache (when present) hits across build folders
 export -f unpack_deps configure build run_tests run_bench run_torch
 
@@ -247,6 +257,8 @@ rm -f "$OUT"/{build.log,gpu_tests.log,gpu_tests.json,bench.log,gpu_bench.json,to
 echo "== machine: $(uname -m), $(nproc) cores; budget ${budget}s"
 { command -v nvcc >/dev/null && nvcc --version | tail -1; } || echo "nvcc not on PATH"
 cmake --version 2>/dev/null | head -1 || echo "cmake not on PATH"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null ||
+  echo "nvidia-smi found no GPU"
 "${CXX:-c++}" --version 2>/dev/null | head -1 || echo "no C++ compiler"
 
 if [[ "${SP_GPU_DEPS_FORCE:-0}" == 1 ]] || ! system_has_deps; then

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <type_traits>
+#include <utility>
 
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_kernels.h"
@@ -71,7 +73,13 @@ void download(void* dst, const void* src, size_t nbytes, int device) {
   };
   for (size_t done = 0; done < nbytes;) {
     const size_t n = std::min(PinnedStaging::kChunkBytes, nbytes - done);
-    InFlight f{StagingBlock(n), done, n};
+    std::optional<StagingBlock> block = StagingBlock::try_acquire(n);
+    if (!block) {
+      // Other threads hold the pool: finish and release ours before waiting for theirs.
+      while (!queue.empty()) drain_front();
+      block.emplace(n);
+    }
+    InFlight f{std::move(*block), done, n};
     SP_CUDA_CHECK("copy",
                   cudaMemcpyAsync(f.block.data(), from + done, n, cudaMemcpyDeviceToHost, s));
     f.block.record(s, device);

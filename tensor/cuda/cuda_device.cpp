@@ -3,6 +3,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -47,10 +49,38 @@ std::string cuda_unavailable_reason() { return cuda_emulated() ? "" : device_que
 
 namespace cuda {
 
+namespace {
+
+// Errors after which the CUDA context is lost: every later call fails with them too.
+bool context_is_lost(cudaError_t err) {
+  switch (err) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorHardwareStackError:
+    case cudaErrorInvalidPc:
+    case cudaErrorAssert:
+    case cudaErrorLaunchTimeout: return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
 void fail_cuda(const char* op, const char* expr, cudaError_t err) {
+  const std::string what = str_cat("[", op, "] CUDA error ", cudaGetErrorName(err), ": ",
+                                   cudaGetErrorString(err), " (in ", expr, ")");
+  if (context_is_lost(err)) {
+    // Throwing would let the program go on with a dead context, every later call failing
+    // and blaming itself; checkpoints and results files are written atomically, so a run
+    // stopped here resumes from its last checkpoint.
+    std::fprintf(stderr, "%s\nThe CUDA context cannot be used after this error: stopping.\n",
+                 what.c_str());
+    std::abort();
+  }
   cudaGetLastError();  // clears the error so later calls are not blamed for it
-  fail(str_cat("[", op, "] CUDA error ", cudaGetErrorName(err), ": ", cudaGetErrorString(err),
-               " (in ", expr, ")"));
+  fail(what);
 }
 
 DeviceGuard::DeviceGuard(int device) {

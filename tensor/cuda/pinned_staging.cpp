@@ -30,7 +30,13 @@ bool PinnedStaging::idle(Block* b) {
   return true;
 }
 
-PinnedStaging::Block* PinnedStaging::acquire(size_t nbytes) {
+PinnedStaging::Block* PinnedStaging::acquire(size_t nbytes) { return acquire(nbytes, true); }
+
+PinnedStaging::Block* PinnedStaging::try_acquire(size_t nbytes) {
+  return acquire(nbytes, false);
+}
+
+PinnedStaging::Block* PinnedStaging::acquire(size_t nbytes, bool wait_for_holders) {
   SP_CHECK(nbytes <= kChunkBytes, "[copy] staging request of ", nbytes, " bytes exceeds the ",
            kChunkBytes, "-byte chunk");
   std::unique_lock<std::mutex> lock(mu_);
@@ -76,7 +82,9 @@ PinnedStaging::Block* PinnedStaging::acquire(size_t nbytes) {
       if (oldest == nullptr || b->last_use < oldest->last_use) oldest = b.get();
     }
     if (oldest == nullptr) {
-      // Other threads hold every block (a thread holds at most two): wait for a release.
+      // Other threads hold every block: wait for a release, unless the caller holds one
+      // itself (all of them might, each waiting for another's).
+      if (!wait_for_holders) return nullptr;
       released_.wait(lock);
       continue;
     }

@@ -6,7 +6,9 @@
 // still reads the block. Blocks are at most kChunkBytes (bigger copies go chunk by chunk,
 // which also overlaps the host memcpy with the DMA) and the pool holds at most
 // kMaxPoolBytes: past that, acquire waits for the oldest block still in flight, or, when
-// other threads hold every block, for one of them to release it.
+// other threads hold every block, for one of them to release it. A caller that already
+// holds a block must not wait for others' (every thread could be holding one and waiting):
+// it asks with try_acquire, which says "none" then, and releases its own before acquire.
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -14,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace sp::cuda {
@@ -39,6 +42,9 @@ class PinnedStaging {
 
   // A block of at least nbytes (<= kChunkBytes) that no queued copy still uses.
   Block* acquire(size_t nbytes);
+  // As acquire, but null where acquire would wait for another thread to release a block
+  // (waiting for a copy in flight to finish is fine: it finishes whatever threads do).
+  Block* try_acquire(size_t nbytes);
   // Records block's event on stream (of device): the work queued there so far uses it.
   void record(Block* block, cudaStream_t stream, int device);
   // Waits for the work recorded by the last record().
@@ -51,6 +57,7 @@ class PinnedStaging {
 
  private:
   PinnedStaging() = default;
+  Block* acquire(size_t nbytes, bool wait_for_holders);
   // Whether block's recorded work has finished (then clears recorded).
   bool idle(Block* block);
 
@@ -66,6 +73,12 @@ class StagingBlock {
  public:
   explicit StagingBlock(size_t nbytes)
       : block_(PinnedStaging::instance().acquire(nbytes)) {}
+  // A block when one is to be had without waiting for other threads' (see try_acquire).
+  static std::optional<StagingBlock> try_acquire(size_t nbytes) {
+    PinnedStaging::Block* b = PinnedStaging::instance().try_acquire(nbytes);
+    if (b == nullptr) return std::nullopt;
+    return StagingBlock(b);
+  }
   ~StagingBlock() {
     if (block_ != nullptr) PinnedStaging::instance().release(block_);
   }
@@ -81,6 +94,7 @@ class StagingBlock {
   void wait() { PinnedStaging::instance().wait(block_); }
 
  private:
+  explicit StagingBlock(PinnedStaging::Block* block) : block_(block) {}
   PinnedStaging::Block* block_;
 };
 
