@@ -8,6 +8,7 @@
 
 #include "experiments/cli/command.h"
 #include "experiments/data/corpus_builder.h"
+#include "experiments/tasks/wordnet_held_out.h"
 
 namespace sp::cli {
 namespace {
@@ -17,10 +18,15 @@ struct DataOptions {
   std::string text_format = "lines";
   bool no_wordnet = false;
   bool no_vocab = false;
+  bool keep_held_out = false;
 };
 
 int run_build_corpus(DataOptions& o) {
   o.build.use_wordnet = !o.no_wordnet;
+  if (o.build.use_wordnet && !o.keep_held_out) {
+    o.build.wordnet_exclusion = wordnet_tasks_held_out();
+    o.build.wordnet_exclusion_name = kWordnetTasksHeldOut;
+  }
   o.build.train_vocabulary = !o.no_vocab;
   o.build.text_format.format = parse_document_format(o.text_format);
   const CorpusSummary s = build_corpus(o.build);
@@ -53,6 +59,10 @@ std::function<int()> setup_data(CLI::App& sub) {
   build->add_option("--wordnet-dir", o->build.wordnet_dir, "WordNet database directory")
       ->capture_default_str();
   build->add_flag("--no-wordnet", o->no_wordnet, "Use only the --text files");
+  build->add_flag("--keep-held-out", o->keep_held_out,
+                  "Keep the built-in WordNet tasks' validation and test text (left out by "
+                  "default, as `softprompt run` does, so that a model pretrained on the corpus "
+                  "has not seen them)");
   build->add_option("--vocab-size", o->build.vocab_size,
                     "SentencePiece pieces (a small corpus may end with fewer)")
       ->check(CLI::Range(int64_t{8}, int64_t{1} << 20))

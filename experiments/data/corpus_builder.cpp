@@ -30,8 +30,14 @@ bool in_validation_split(std::string_view text, uint64_t seed, double fraction) 
 
 nlohmann::json CorpusSummary::to_json(const CorpusBuildOptions& o) const {
   nlohmann::json sources_json = nlohmann::json::array();
-  for (const CorpusSource& s : sources)
-    sources_json.push_back({{"name", s.name}, {"sha256", s.sha256}, {"documents", s.documents}});
+  for (const CorpusSource& s : sources) {
+    nlohmann::json j = {{"name", s.name}, {"sha256", s.sha256}, {"documents", s.documents}};
+    if (!o.wordnet_exclusion_name.empty() && s.name.rfind("wordnet:", 0) == 0) {
+      j["excluded_synsets"] = s.excluded_synsets;
+      j["excluded_sentences"] = s.excluded_sentences;
+    }
+    sources_json.push_back(j);
+  }
   return {
       {"format", "softprompt-corpus-1"},
       {"sources", sources_json},
@@ -65,6 +71,9 @@ nlohmann::json CorpusSummary::to_json(const CorpusBuildOptions& o) const {
                                           {"trained_on", "train.txt"}}
                          : nlohmann::json(nullptr)},
       {"text_format", document_format_name(o.text_format.format)},
+      {"wordnet_excludes", o.wordnet_exclusion_name.empty()
+                               ? nlohmann::json(nullptr)
+                               : nlohmann::json(o.wordnet_exclusion_name)},
   };
 }
 
@@ -148,14 +157,16 @@ CorpusSummary build_corpus(const CorpusBuildOptions& o) {
 
   if (o.use_wordnet) {
     std::vector<WordnetFile> files;
-    const std::vector<std::string> docs = read_wordnet_documents(o.wordnet_dir, &files);
+    const std::vector<std::string> docs =
+        read_wordnet_documents(o.wordnet_dir, &files, o.wordnet_exclusion);
     // The documents come file after file; each source counts those read before max_documents
     // (add reads none once it is reached).
     size_t next = 0;
     for (const WordnetFile& f : files) {
       const int64_t before = summary.documents_read;
       for (int64_t k = 0; k < f.documents; ++k) add(docs[next++]);
-      summary.sources.push_back({"wordnet:" + f.path, f.sha256, summary.documents_read - before});
+      summary.sources.push_back({"wordnet:" + f.path, f.sha256, summary.documents_read - before,
+                                 f.excluded_synsets, f.excluded_sentences});
     }
   }
   for (const std::string& path : o.text_files) {

@@ -22,6 +22,10 @@ struct CorpusBuildOptions {
   std::string out_dir;
   bool use_wordnet = true;
   std::string wordnet_dir = kDefaultWordnetDir;
+  // What to leave out of WordNet: the runner passes the built-in tasks' held-out text
+  // (wordnet_tasks_held_out in experiments/tasks/wordnet_held_out.h).
+  WordnetExclusion wordnet_exclusion;
+  std::string wordnet_exclusion_name;  // what it is, for corpus.json ("" when unset)
   std::vector<std::string> text_files;  // read after WordNet, in order
   DocumentReaderOptions text_format;    // how the text files hold documents
   int64_t max_documents = 0;            // documents read, over all sources in order; 0: all
@@ -41,6 +45,7 @@ struct CorpusSource {
   std::string name;       // "wordnet:<path>" or the text file's path
   std::string sha256;     // of the file's bytes
   int64_t documents = 0;  // read (before deduplication)
+  int64_t excluded_synsets = 0, excluded_sentences = 0;  // WordNet's (WordnetFile)
 };
 
 struct CorpusSummary {

@@ -1,9 +1,11 @@
 #include "experiments/data/wordnet.h"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
 #include "experiments/data/document_reader.h"
 #include "experiments/data/sha256.h"
@@ -117,6 +119,13 @@ std::optional<WordnetSynset> parse_synset_line(std::string_view line, char pos,
            offset, "\"");
   SP_CHECK(!w_cnt_hex.empty(), "[wordnet] ", label, ": expected offset, lex_filenum, ss_type ",
            "and w_cnt before the words");
+  {
+    const auto [lex_end, lex_ec] = std::from_chars(
+        lex_filenum.data(), lex_filenum.data() + lex_filenum.size(), synset.lex_filenum);
+    SP_CHECK(lex_ec == std::errc() && lex_end == lex_filenum.data() + lex_filenum.size() &&
+                 synset.lex_filenum >= 0,
+             "[wordnet] ", label, ": lex_filenum \"", lex_filenum, "\" is not a number");
+  }
   int64_t w_cnt = 0;
   try {
     w_cnt = std::stoll(w_cnt_hex, nullptr, 16);
@@ -133,15 +142,32 @@ std::optional<WordnetSynset> parse_synset_line(std::string_view line, char pos,
   return synset;
 }
 
-std::string wordnet_document(const WordnetSynset& synset) {
+std::string wordnet_document(const WordnetSynset& synset, const WordnetExclusion& exclude) {
+  if (exclude.synset && exclude.synset(synset)) return "";
+  // The gloss parts that quote no excluded sentence.
+  std::vector<std::string> held_out;
+  if (exclude.sentence)
+    for (const std::string& s : synset.sentences)
+      if (exclude.sentence(synset, s)) held_out.push_back(s);
+  const auto kept = [&](const std::vector<std::string>& parts) {
+    std::vector<std::string> out;
+    for (const std::string& part : parts) {
+      const bool quotes_one = std::any_of(held_out.begin(), held_out.end(), [&](const auto& s) {
+        return part.find(s) != std::string::npos;
+      });
+      if (!quotes_one) out.push_back(part);
+    }
+    return out;
+  };
+  const std::vector<std::string> definitions = kept(synset.definitions);
+  const std::vector<std::string> examples = kept(synset.examples);
   std::string doc;
   for (size_t i = 0; i < synset.lemmas.size(); ++i) doc += (i ? ", " : "") + synset.lemmas[i];
-  if (!synset.definitions.empty()) {
+  if (!definitions.empty()) {
     doc += ": ";
-    for (size_t i = 0; i < synset.definitions.size(); ++i)
-      doc += (i ? "; " : "") + synset.definitions[i];
+    for (size_t i = 0; i < definitions.size(); ++i) doc += (i ? "; " : "") + definitions[i];
   }
-  for (size_t i = 0; i < synset.examples.size(); ++i) doc += (i ? " " : ". ") + synset.examples[i];
+  for (size_t i = 0; i < examples.size(); ++i) doc += (i ? " " : ". ") + examples[i];
   return normalize_whitespace(doc);
 }
 
@@ -157,24 +183,50 @@ const std::vector<std::string>& wordnet_data_files() {
 }
 
 std::vector<std::string> read_wordnet_documents(const std::string& dir,
-                                                std::vector<WordnetFile>* files) {
+                                                std::vector<WordnetFile>* files,
+                                                const WordnetExclusion& exclude) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec))
     fail_missing_wordnet(dir, "the directory does not exist");
-  std::vector<std::string> docs;
+  // First every synset, and the sentences excluded anywhere: the same sentence quoted under
+  // another synset (another lemma's) is left out there too.
+  std::vector<WordnetFile> read;
+  std::vector<std::vector<WordnetSynset>> synsets;
+  std::unordered_set<std::string> held_out;
   for (const std::string& name : wordnet_data_files()) {
     const std::string path = (std::filesystem::path(dir) / name).string();
     if (!std::filesystem::is_regular_file(path, ec))
       fail_missing_wordnet(dir, path + " is missing");
-    WordnetFile file{path, 0, sha256_file_hex(path)};
+    read.push_back({path, 0, sha256_file_hex(path)});
+    synsets.emplace_back();
     for_each_synset(path, pos_of_data_file(name), [&](const WordnetSynset& synset) {
-      std::string doc = wordnet_document(synset);
-      if (doc.empty()) return;
-      docs.push_back(std::move(doc));
-      ++file.documents;
+      if (exclude.synset && exclude.synset(synset)) {
+        ++read.back().excluded_synsets;
+        return;
+      }
+      if (exclude.sentence)
+        for (const std::string& s : synset.sentences)
+          if (exclude.sentence(synset, s)) held_out.insert(s);
+      synsets.back().push_back(synset);
     });
-    if (files) files->push_back(std::move(file));
   }
+  WordnetExclusion by_text;
+  if (!held_out.empty())
+    by_text.sentence = [&](const WordnetSynset&, const std::string& s) {
+      return held_out.count(s) > 0;
+    };
+  std::vector<std::string> docs;
+  for (size_t f = 0; f < read.size(); ++f) {
+    for (const WordnetSynset& synset : synsets[f]) {
+      for (const std::string& s : synset.sentences)
+        read[f].excluded_sentences += static_cast<int64_t>(held_out.count(s));
+      std::string doc = wordnet_document(synset, by_text);
+      if (doc.empty()) continue;
+      docs.push_back(std::move(doc));
+      ++read[f].documents;
+    }
+  }
+  if (files) *files = std::move(read);
   return docs;
 }
 

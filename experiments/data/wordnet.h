@@ -25,6 +25,7 @@
 //    ("more than necessary: \"long on brains\"" -> "long on brains") and leaves out
 //    attributions, so it is what the task pairs. An unclosed quote contributes nothing.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +40,7 @@ constexpr const char* kDefaultWordnetDir = "/usr/share/wordnet";
 struct WordnetSynset {
   char pos = 'n';      // of the file it came from: n, v, a or r (satellites 's' read as 'a')
   int64_t offset = 0;  // its byte offset in data.<pos>, how index files name it
+  int lex_filenum = 0;  // its lexicographer file (5: noun.animal), WordNet's supersense
   std::vector<std::string> lemmas;       // as text: "physical object", "long" (not "long(a)")
   std::vector<std::string> definitions;  // gloss parts that are not examples
   std::vector<std::string> examples;     // example parts as written (see above)
@@ -54,9 +56,18 @@ std::optional<WordnetSynset> parse_synset_line(std::string_view line, char pos,
 // three fields of the result are set).
 WordnetSynset split_gloss(std::string_view gloss);
 
+// What the corpus leaves out of WordNet (the built-in tasks' held-out text: see
+// experiments/tasks/wordnet_held_out.h); unset members leave nothing out.
+struct WordnetExclusion {
+  std::function<bool(const WordnetSynset&)> synset;  // the whole document
+  // A quoted sentence (one of synset.sentences): every gloss part quoting it is left out.
+  std::function<bool(const WordnetSynset&, const std::string& sentence)> sentence;
+};
+
 // The corpus document of a synset: "lemma, lemma: definition; definition. "example"
-// "example"", whitespace normalized; empty when the synset has no text at all.
-std::string wordnet_document(const WordnetSynset& synset);
+// "example"", whitespace normalized, less what exclude leaves out; empty when the synset
+// has no text at all or is excluded.
+std::string wordnet_document(const WordnetSynset& synset, const WordnetExclusion& exclude = {});
 
 // Throws the one "no WordNet database" error: names dir and what is wrong with it, and says
 // how to install the database.
@@ -70,13 +81,17 @@ const std::vector<std::string>& wordnet_data_files();  // {"data.adj", "data.adv
 struct WordnetFile {
   std::string path;
   int64_t documents = 0;
-  std::string sha256;  // of the file's bytes
+  std::string sha256;              // of the file's bytes
+  int64_t excluded_synsets = 0;    // left out whole (WordnetExclusion::synset)
+  int64_t excluded_sentences = 0;  // quoted sentences left out (WordnetExclusion::sentence)
 };
 
-// Every synset document of dir's data files, in file order (empty documents skipped).
-// Throws the missing-database error when dir or one of its data files is missing.
+// Every synset document of dir's data files, in file order (empty documents skipped), less
+// what exclude leaves out; a sentence excluded in one synset is left out wherever quoted. Throws the missing-database error when dir or one of its data
+// files is missing.
 std::vector<std::string> read_wordnet_documents(const std::string& dir,
-                                                std::vector<WordnetFile>* files);
+                                                std::vector<WordnetFile>* files,
+                                                const WordnetExclusion& exclude = {});
 
 // ---- the senses (wordnet_wic) ----
 

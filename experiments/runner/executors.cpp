@@ -19,6 +19,7 @@
 #include "experiments/runner/stage_executor.h"
 #include "experiments/runner/tune_job.h"
 #include "experiments/tasks/task.h"
+#include "experiments/tasks/wordnet_held_out.h"
 #include "experiments/training/dtype_policy.h"
 #include "experiments/training/optimizer_factory.h"
 #include "experiments/training/trainer.h"
@@ -429,6 +430,10 @@ std::string ensure_corpus(const StageRequest& r) {
     SP_CHECK(t.corpus.builtin.empty() || t.corpus.builtin == "wordnet",
              "[run] unknown built-in corpus '", t.corpus.builtin, "' (expected wordnet)");
     o.use_wordnet = t.corpus.builtin == "wordnet";
+    if (o.use_wordnet) {
+      o.wordnet_exclusion = wordnet_tasks_held_out();
+      o.wordnet_exclusion_name = kWordnetTasksHeldOut;
+    }
     o.text_files = corpus_text_files(t.corpus.files);
     o.text_format.format = parse_document_format(t.corpus.format);
     o.text_format.jsonl_field = t.corpus.jsonl_field;

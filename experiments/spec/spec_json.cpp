@@ -6,6 +6,7 @@
 
 #include "experiments/spec/spec.h"
 #include "experiments/tasks/task.h"
+#include "experiments/tasks/wordnet_held_out.h"
 #include "tensor/error.h"
 
 namespace sp {
@@ -118,11 +119,13 @@ nlohmann::json PeftSpec::canonical_json() const {
 }
 
 nlohmann::json TaskSpec::canonical_json() const {
-  return {{"name", name},
-          {"data_dir", data_dir},
-          {"task_prefix", task_prefix},
-          {"config", config},
-          {"seed", seed}};
+  nlohmann::json j = {{"name", name},
+                      {"data_dir", data_dir},
+                      {"task_prefix", task_prefix},
+                      {"config", config},
+                      {"seed", seed}};
+  if (name == "wordnet_wic" || name == "wordnet_topic") j["data_version"] = kWordnetTaskDataVersion;
+  return j;
 }
 
 TaskOptions TaskSpec::options() const {
@@ -188,6 +191,8 @@ nlohmann::json CorpusSpec::canonical_json() const {
   nlohmann::json j = {{"max_documents", max_documents}};
   if (!builtin.empty()) {
     j["builtin"] = builtin;
+    // WordNet less the built-in tasks' held-out text (wordnet_held_out.h).
+    if (builtin == "wordnet") j["excludes_task_data"] = kWordnetTaskDataVersion;
   } else {
     j["files"] = files;
     j["format"] = format;

@@ -11,6 +11,7 @@
 
 #include "experiments/data/wordnet.h"
 #include "experiments/tasks/task_io.h"
+#include "experiments/tasks/wordnet_held_out.h"
 #include "experiments/tasks/wordnet_task.h"
 #include "experiments/tasks/wordnet_task_data.h"
 #include "models/io/atomic_file.h"
@@ -112,9 +113,7 @@ WordNetTopicData make_wordnet_topic(const std::string& dir, const WordNetTopicOp
   for (auto& s : by_split) s.resize(all.size());
   for (size_t c = 0; c < all.size(); ++c) {
     for (TopicExample& ex : all[c]) {
-      SplitMix h{static_cast<uint64_t>(ex.offset) ^ (options.seed * 0xD1B54A32D192ED03ull)};
-      const uint64_t bucket = h.next() % 10;
-      by_split[bucket == 0 ? 2 : bucket == 1 ? 1 : 0][c].push_back(std::move(ex));
+      by_split[static_cast<int>(wordnet_topic_split(ex.offset))][c].push_back(std::move(ex));
     }
   }
   SplitMix rng{options.seed * 0x9E3779B97F4A7C15ull + 0x70B1C};

@@ -14,9 +14,11 @@
 // Construction (deterministic for a seed):
 //  - every synset of data.noun whose lex_filenum is one of the classes and that has a
 //    definition (synsets are read with parse_synset_line, the one WordNet reader);
-//  - synsets go to a split by a seeded hash of their offset (80% train, 10% validation,
-//    10% test), so no synset, and so no gloss, is in two splits (a lemma with senses in two
-//    classes, "apple" the fruit and the tree, can be in two);
+//  - synsets go to a split by a hash of their offset alone (80% train, 10% validation,
+//    10% test; wordnet_topic_split), so no synset, and so no gloss, is in two splits (a
+//    lemma with senses in two classes, "apple" the fruit and the tree, can be in two), and
+//    the split is the same for every seed: the built-in corpus leaves the held-out synsets
+//    out (wordnet_held_out.h);
 //  - each split is balanced: every class contributes the same number of synsets, the
 //    smallest class's count in that split or the split's per-class cap if lower, taken in
 //    a seeded order; the split is then shuffled.

@@ -6,8 +6,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
 
 #include "experiments/tasks/task_io.h"
+#include "experiments/tasks/wordnet_held_out.h"
 #include "experiments/tasks/wordnet_task.h"
 #include "experiments/tasks/wordnet_task_data.h"
 #include "models/io/atomic_file.h"
@@ -16,18 +18,22 @@
 namespace sp {
 namespace {
 
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_vowel(char c) { return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u'; }
 
 std::vector<std::string> inflections(const std::string& w) {
-  std::vector<std::string> forms = {w, w + "s", w + "es", w + "ed", w + "d", w + "ing"};
+  std::vector<std::string> forms = {w, w + "s", w + "ed", w + "ing"};
+  const auto ends_with = [&](std::string_view end) {
+    return w.size() > end.size() && w.compare(w.size() - end.size(), end.size(), end) == 0;
+  };
+  // -es after a sibilant or o (boxes, goes); -d after a final e (moved), not "be" -> "bed".
+  for (std::string_view end : {"s", "x", "z", "ch", "sh", "o"})
+    if (ends_with(end)) {
+      forms.push_back(w + "es");
+      break;
+    }
+  if (ends_with("e") && w.size() > 2) forms.push_back(w + "d");
   // A phrase also inflects its first word: "take off" -> "taking off".
   const size_t space = w.find(' ');
   if (space != std::string::npos) {
@@ -150,9 +156,7 @@ WordNetWicData make_wordnet_wic(const WordnetSenses& wordnet, const WordNetWicOp
   for (const WordnetLemma& lemma : wordnet.lemmas) {
     std::vector<WicPair> pairs = lemma_pairs(wordnet, lemma, options.max_pairs_per_lemma, rng);
     if (pairs.empty()) continue;
-    SplitMix h{fnv1a(lemma.lemma) ^ (options.seed * 0xD1B54A32D192ED03ull)};
-    const uint64_t bucket = h.next() % 10;
-    by_split[bucket == 0 ? 2 : bucket == 1 ? 1 : 0].push_back(std::move(pairs));
+    by_split[static_cast<int>(wordnet_wic_split(lemma.lemma))].push_back(std::move(pairs));
   }
   WordNetWicData data;
   fill_split(std::move(by_split[0]), options.max_train, rng, data.train);

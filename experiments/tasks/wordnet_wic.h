@@ -8,13 +8,16 @@
 // Construction (deterministic for a seed):
 //  - every lemma of index.{noun,verb,adj,adv} with at least two senses; for each sense, the
 //    example sentences quoted in the synset's gloss that contain the lemma (or a regular
-//    inflection of it: -s, -es, -ed, -d, -ing, y -> ies / ied, e dropped before -ing, the
-//    final consonant doubled) as a whole word, case-insensitively;
+//    inflection of it: -s, -ed, -ing, -es after s/x/z/ch/sh/o, -d after a final e,
+//    y -> ies / ied, e dropped before -ing, the final consonant doubled) as a whole word,
+//    case-insensitively;
 //  - same-sense pairs (positives) and cross-sense pairs (negatives) of one lemma; each lemma
 //    contributes as many negatives as positives, at most max_pairs_per_lemma of each, so
 //    every lemma is balanced and the lemma alone says nothing about the label;
-//  - lemmas go to a split by a seeded hash of the lemma string (80% train, 10% validation,
-//    10% test), so no lemma appears in two splits;
+//  - lemmas go to a split by a hash of the lemma string alone (80% train, 10% validation,
+//    10% test; wordnet_wic_split), so no lemma appears in two splits and the split is the
+//    same for every seed: the built-in corpus leaves the held-out lemmas' sentences out
+//    (wordnet_held_out.h);
 //  - each split takes whole lemmas in a seeded order until its cap, then is shuffled; the
 //    sentence order inside a pair is a seeded coin flip.
 #include <cstdint>

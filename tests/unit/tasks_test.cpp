@@ -455,6 +455,12 @@ TEST_F(TaskFiles, FindLemmaMatchesWholeWordsAndInflections) {
   EXPECT_EQ(find_lemma("Taking off now", "take_off"), (std::pair<int64_t, int64_t>{0, 10}));
   EXPECT_EQ(find_lemma("the firm went bankrupt", "bank"), (std::pair<int64_t, int64_t>{-1, -1}));
   EXPECT_EQ(find_lemma("an embankment", "bank"), (std::pair<int64_t, int64_t>{-1, -1}));
+  // -d after a final e, -es after a sibilant: "be" is not in "bed", "a" not in "as".
+  EXPECT_EQ(find_lemma("they moved", "move"), (std::pair<int64_t, int64_t>{5, 10}));
+  EXPECT_EQ(find_lemma("two boxes", "box"), (std::pair<int64_t, int64_t>{4, 9}));
+  EXPECT_EQ(find_lemma("they went to bed", "be"), (std::pair<int64_t, int64_t>{-1, -1}));
+  EXPECT_EQ(find_lemma("the cats and dogs", "cat"), (std::pair<int64_t, int64_t>{4, 8}));
+  EXPECT_EQ(find_lemma("two catses", "cat"), (std::pair<int64_t, int64_t>{-1, -1}));
 }
 
 TEST_F(TaskFiles, WordNetWicIsBalancedDisjointAndDeterministic) {
