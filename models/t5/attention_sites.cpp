@@ -17,6 +17,7 @@ std::vector<AttentionSite> T5ForConditionalGeneration::attention_sites() {
     s.is_cross_attention = is_cross;
     T5Attention* layer = &a;
     s.set_kv_hook = [layer](std::shared_ptr<const KvHook> hook) { layer->kv_hook = std::move(hook); };
+    s.has_kv_hook = [layer] { return layer->kv_hook != nullptr; };
     sites.push_back(std::move(s));
   };
   for (T5Stack* stack : {&encoder, &decoder}) {

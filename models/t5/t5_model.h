@@ -192,6 +192,7 @@ class T5ForConditionalGeneration : public Module, public PeftHost {
     input_hook_ = std::move(hook);
   }
   const std::shared_ptr<const InputHook>& input_hook() const { return input_hook_; }
+  bool has_input_hook() const override { return input_hook_ != nullptr; }
   // One site per attention layer, in module order (models/t5/attention_sites.cpp; the KV
   // hook plumbing is T5Attention::kv_hook).
   std::vector<AttentionSite> attention_sites() override;

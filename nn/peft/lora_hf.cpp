@@ -88,10 +88,12 @@ nlohmann::json lora_settings_from_hf(const nlohmann::json& c) {
   config.refuse_if_set("layers_to_transform", "layer selection");
   config.refuse_if_set("modules_to_save", "fully trained modules");
   config.refuse_if_set("exclude_modules", "excluded modules");
-  // Inits that only set A and B load as saved; PiSSA, OLoRA, CorDA, LoftQ and LoRA-GA
-  // rewrite the base weights when PEFT loads the adapter, which W + B A here would miss.
+  // Inits that only set A and B load as saved (orthogonal too: PEFT's orthogonal_init sets
+  // the factors alone); PiSSA, OLoRA, CorDA, LoftQ and LoRA-GA rewrite the base weights when
+  // PEFT loads the adapter, which W + B A here would miss.
   const nlohmann::json init = config.get("init_lora_weights");
-  const bool base_kept = init.is_null() || init.is_boolean() || init == "gaussian" || init == "eva";
+  const bool base_kept = init.is_null() || init.is_boolean() || init == "gaussian" ||
+                         init == "eva" || init == "orthogonal";
   SP_CHECK(base_kept, tag, " init_lora_weights = ", init.dump(),
            ": PEFT rewrites the base model's weights when it loads such an adapter, so its "
            "factors do not apply to the original checkpoint; save it converted (PEFT's "

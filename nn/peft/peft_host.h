@@ -50,6 +50,7 @@ struct AttentionSite {
   bool is_decoder = false;
   bool is_cross_attention = false;
   std::function<void(std::shared_ptr<const KvHook>)> set_kv_hook;
+  std::function<bool()> has_kv_hook;  // whether a method already set one
 };
 
 class PeftHost {
@@ -69,6 +70,7 @@ class PeftHost {
   virtual void set_compute_dtype(DType dtype) = 0;
 
   virtual void set_input_hook(std::shared_ptr<const InputHook> hook) = 0;
+  virtual bool has_input_hook() const = 0;
   virtual std::vector<AttentionSite> attention_sites() = 0;
 };
 

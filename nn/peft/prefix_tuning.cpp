@@ -121,7 +121,11 @@ void PrefixTuning::attach(PeftHost& host) {
     const bool chosen = a.is_cross_attention ? cross_decoder_
                         : a.is_decoder       ? self_decoder_
                                              : self_encoder_;
-    if (chosen) sites_.push_back({a.name, a.num_heads, a.d_kv, nullptr, a.set_kv_hook});
+    if (!chosen) continue;
+    SP_CHECK(!a.has_kv_hook(), "[peft:prefix_tuning] ", a.name,
+             " already has prefixes (another prefix tuning method is attached to the model): "
+             "one per model");
+    sites_.push_back({a.name, a.num_heads, a.d_kv, nullptr, a.set_kv_hook});
   }
   SP_CHECK(!sites_.empty(), "[peft:prefix_tuning] the model has none of the attention layers ",
            PeftMethod::settings().at("attention").dump());
@@ -226,8 +230,10 @@ void PrefixTuning::save(const std::string& dir) const {
   nlohmann::json s = PeftMethod::settings();
   s["reparameterize"] = false;
   nlohmann::json config = {{"method", name()}, {"settings", s}};
-  write_file_atomic(dir + "/peft_config.json", config.dump(2) + "\n", "[peft:prefix_tuning]");
+  // Tensors first, the config last (as PeftMethod::save): a failed save never pairs a new
+  // config with old tensors.
   save_safetensors(dir + "/peft_model.safetensors", prefixes());
+  write_file_atomic(dir + "/peft_config.json", config.dump(2) + "\n", "[peft:prefix_tuning]");
 }
 
 SP_REGISTER_PEFT(prefix_tuning,

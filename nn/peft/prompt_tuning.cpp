@@ -199,6 +199,9 @@ Tensor PromptTuning::initial_prompt(const Tensor& embedding) {
 
 void PromptTuning::attach(PeftHost& host) {
   SP_CHECK(!prompt_.defined(), "[peft:prompt_tuning] attach() runs once per method object");
+  SP_CHECK(!host.has_input_hook(),
+           "[peft:prompt_tuning] the model already has a prompt (another prompt tuning method "
+           "is attached to it): one per model");
   host.module().requires_grad_(false);
   const Tensor embedding = host.input_embedding();
   SP_CHECK(embedding.dim() == 2 && embedding.size(1) == host.model_dim(),

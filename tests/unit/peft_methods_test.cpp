@@ -26,6 +26,7 @@
 #include "nn/peft/lora_hf.h"
 #include "nn/peft/peft.h"
 #include "nn/peft/prefix_tuning.h"
+#include "temp_dir.h"
 #include "tensor/kernels.h"
 #include "test_util.h"
 #include "tiny_t5.h"
@@ -481,7 +482,8 @@ TEST(PeftLora, hugging_face_peft_export_round_trip) {
   bad["use_dora"] = true;
   EXPECT_THROW_MSG(lora_settings_from_hf(bad), "use_dora = true: DoRA is not supported");
   // Inits that leave the base weights alone import; those PEFT applies to the base refuse.
-  for (const json& init : {json(true), json(false), json("gaussian"), json("eva")}) {
+  for (const json& init :
+       {json(true), json(false), json("gaussian"), json("eva"), json("orthogonal")}) {
     bad = cfg;
     bad["init_lora_weights"] = init;
     EXPECT_NO_THROW(lora_settings_from_hf(bad)) << init.dump();
@@ -810,6 +812,42 @@ TEST(PeftPrefix, chosen_layers_and_parameter_names) {
                    "length must be in [1, 65536], got 0");
   EXPECT_THROW_MSG(make_peft("prefix_tuning", {{"hidden", 65537}}),
                    "hidden must be in [1, 65536], got 65537");
+}
+
+// A second prefix (or prompt) method on one model would silently replace the first's hooks,
+// leaving its parameters without gradients.
+TEST(PeftPrefix, a_second_method_on_one_model_is_refused) {
+  auto model = tiny_model();
+  make_peft("prefix_tuning", {{"length", 2}, {"attention", {"decoder_cross"}}})->attach(*model);
+  EXPECT_THROW_MSG(make_peft("prefix_tuning", {{"length", 2}})->attach(*model),
+                   "decoder.block.0.layer.1.EncDecAttention already has prefixes");
+  // Other layers are free.
+  EXPECT_NO_THROW(make_peft("prefix_tuning", {{"length", 2}, {"attention", {"encoder_self"}}})
+                      ->attach(*model));
+  make_peft("prompt_tuning", {{"length", 2}, {"init", "random_uniform"}})->attach(*model);
+  EXPECT_THROW_MSG(
+      make_peft("prompt_tuning", {{"length", 2}, {"init", "random_uniform"}})->attach(*model),
+      "the model already has a prompt");
+}
+
+// The merged save writes the tensors before the config: a save that fails at the tensors
+// leaves the directory's config as it was.
+TEST(PeftPrefix, a_failed_merged_save_keeps_the_old_config) {
+  TempDir dir;
+  const std::string out = dir / "prefix";
+  auto model = tiny_model();
+  auto direct = make_peft("prefix_tuning", {{"length", 2}});
+  direct->attach(*model);
+  direct->save(out);
+  const std::string config = read_text(out + "/peft_config.json");
+  // The tensors' file cannot be replaced: a non-empty directory stands in its place.
+  std::filesystem::remove(out + "/peft_model.safetensors");
+  std::filesystem::create_directories(out + "/peft_model.safetensors/x");
+  auto model2 = tiny_model();
+  auto mlp = make_peft("prefix_tuning", {{"length", 3}, {"reparameterize", true}, {"hidden", 4}});
+  mlp->attach(*model2);
+  EXPECT_ANY_THROW(mlp->save(out));
+  EXPECT_EQ(read_text(out + "/peft_config.json"), config);
 }
 
 TEST(PeftPrefix, mlp_merge_keeps_outputs_and_drops_the_mlp) {

@@ -14,6 +14,7 @@
 #include "nn/optim/adamw.h"
 #include "nn/peft/neighbors.h"
 #include "nn/peft/prompt_ensemble.h"
+#include "tensor/kernels.h"
 #include "quiet_peft_log.h"
 #include "test_util.h"
 #include "tiny_t5.h"
@@ -281,6 +282,13 @@ TEST(PromptTuning, save_then_load_reproduces_outputs) {
   auto model = tiny_model();
   auto m = make_peft("prompt_tuning", {{"length", 3}, {"init", "random_uniform"}, {"seed", 5}});
   m->attach(*model);
+  // Moved off its initial values (as training would), so that what loads is the saved
+  // prompt, not the same seed's init again.
+  const Tensor trained = sp::testing::test_tensor(as_prompt(*m).prompt().shape(), 11, DType::f32);
+  {
+    Tensor prompt = as_prompt(*m).prompt().detach();
+    kernels::copy_(prompt, trained);
+  }
   Tensor ids = Tensor::from_vector(std::vector<int64_t>{5, 6, 7, 1}, Shape{1, 4});
   auto want = greedy_generate(*model, ids, Tensor(), {.max_new_tokens = 4});
   T5Inputs in{.input_ids = ids,
@@ -293,6 +301,7 @@ TEST(PromptTuning, save_then_load_reproduces_outputs) {
   auto again = load_peft(dir, *model2);
   EXPECT_EQ(again->name(), "prompt_tuning");
   EXPECT_EQ(again->settings()["seed"], 5);
+  EXPECT_EQ(as_prompt(*again).prompt().to_vector<float>(), trained.to_vector<float>());
   EXPECT_EQ(model2->forward(in).logits.to_vector<float>(), logits);
   EXPECT_EQ(greedy_generate(*model2, ids, Tensor(), {.max_new_tokens = 4}), want);
   // A prompt of another length does not load.
