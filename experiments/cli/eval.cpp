@@ -34,7 +34,8 @@ struct EvalArgs {
   std::string dtype = "f32";
   int64_t batch_size = 32;
   int64_t inputs_length = 512;
-  int64_t max_decode_length = 8;
+  int64_t max_decode_length = 16;
+  bool sentinel_targets = false;
   int64_t max_examples = 0;
   bool task_prefix = false;
   uint64_t task_seed = 0;
@@ -53,9 +54,7 @@ int run_eval(const EvalArgs& a) {
   to.seed = a.task_seed;
   to.config = a.task_config;
   const auto task = make_task(a.task, to);
-  std::vector<TaskExample> examples = task->load(a.split);
-  if (a.max_examples > 0 && static_cast<int64_t>(examples.size()) > a.max_examples)
-    examples.resize(static_cast<size_t>(a.max_examples));
+  const std::vector<TaskExample> examples = first_examples(task->load(a.split), a.max_examples);
   SP_CHECK(!examples.empty(), "[eval] ", a.task, ": split '", a.split, "' has no examples");
 
   ModelSpec ms;
@@ -66,6 +65,7 @@ int run_eval(const EvalArgs& a) {
   es.batch_size = a.batch_size;
   es.inputs_length = a.inputs_length;
   es.max_decode_length = a.max_decode_length;
+  if (a.sentinel_targets) es.target_prefix = kSentinelPrefix;
 
   std::vector<std::vector<std::string>> member_predictions;
   bool one_pass = false;
@@ -139,13 +139,20 @@ std::function<int()> setup_eval(CLI::App& sub) {
   sub.add_option("--inputs-length", a->inputs_length, "Encoder tokens kept per example")
       ->check(positive())
       ->capture_default_str();
-  sub.add_option("--max-decode-length", a->max_decode_length, "Generated tokens at most (greedy)")
+  sub.add_option("--max-decode-length", a->max_decode_length,
+                 "Generated tokens at most, EOS included (greedy; as a tune stage's default "
+                 "targets_length: raise it for long answers, ReCoRD's entities)")
       ->check(positive())
       ->capture_default_str();
-  sub.add_option("--max-examples", a->max_examples, "Score the first N examples only (0: all)")
+  sub.add_option("--max-examples", a->max_examples,
+                 "Score the first N examples only, and the rest of the last one's MultiRC "
+                 "question or ReCoRD query (0: all)")
       ->check(non_negative())
       ->capture_default_str();
   sub.add_flag("--task-prefix", a->task_prefix, "Prepend T5's task name to the inputs");
+  sub.add_flag("--sentinel-targets", a->sentinel_targets,
+               "The prompts were tuned with sentinel_targets (\"span corruption + sentinel\"): "
+               "predictions start with <extra_id_0>, which comes off before scoring");
   sub.add_option("--task-seed", a->task_seed, "Seed of tasks that make their data (wordnet_wic)")
       ->capture_default_str();
   sub.add_option("--config", a->task_config, "The task's YAML file (task custom)");

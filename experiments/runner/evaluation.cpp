@@ -141,6 +141,7 @@ std::string prediction_text(const T5Tokenizer& tokenizer, const std::vector<int6
   DecodeOptions d;
   d.stop_at_eos = true;
   d.keep_sentinels = true;
+  d.keep_unknown = true;
   const std::string text = trim(tokenizer.decode(generated, d));
   const std::string prefix = trim(target_prefix);
   if (prefix.empty() || !text.starts_with(prefix)) return text;

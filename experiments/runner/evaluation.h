@@ -17,6 +17,10 @@ namespace sp {
 
 class T5Tokenizer;
 
+// "Span corruption + sentinel" (Figure 3c): targets start with the first sentinel, as the
+// span-corruption checkpoint expects (EvalSettings::target_prefix for such a run).
+constexpr const char* kSentinelPrefix = "<extra_id_0> ";
+
 struct EvalSettings {
   std::string method = "greedy";  // greedy | rank_classification
   int64_t batch_size = 32;

@@ -35,14 +35,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "Span corruption + sentinel" (Figure 3c): targets start with the first sentinel, as the
-// span-corruption checkpoint expects; decoding drops sentinels from the text again.
-constexpr const char* kSentinelPrefix = "<extra_id_0> ";
-
 std::vector<TaskExample> load_split(const Task& task, const std::string& split, int64_t max) {
-  std::vector<TaskExample> examples = task.load(split);
-  if (max > 0 && static_cast<int64_t>(examples.size()) > max)
-    examples.resize(static_cast<size_t>(max));
+  const std::vector<TaskExample> examples = first_examples(task.load(split), max);
   SP_CHECK(!examples.empty(), "[run] task ", task.name(), ": split '", split, "' has no examples");
   return examples;
 }

@@ -118,12 +118,19 @@ std::string fill(const Template& t, const JsonlRecord& r, const std::string& use
       continue;
     }
     const nlohmann::json& v = field_value(r, p.text, used_by);
-    if (v.is_object() || v.is_array())
+    if (v.is_object() || v.is_array() || v.is_null())
       r.fail(str_cat("field \"", p.text, "\" (used by ", used_by, ") is ", json_kind(v),
                      ", expected text or a number"));
     out += value_text(v);
   }
   return out;
+}
+
+// Whether every field t uses is in the record.
+bool has_fields(const Template& t, const JsonlRecord& r) {
+  for (const Template::Piece& p : t.pieces)
+    if (p.field && find_field(r.value, p.text).value == nullptr) return false;
+  return true;
 }
 
 class CustomTask : public Task {
@@ -265,6 +272,8 @@ class CustomTask : public Task {
       if (classification()) {
         ex.label = label_of(r, split);
         ex.targets = ex.label >= 0 ? labels_[ex.label] : "<unk>";
+      } else if (!has_fields(target_, r) && split_may_be_unlabelled(split)) {
+        ex.targets = "<unk>";  // an unlabelled test example: no answers, not scored
       } else {
         ex.targets = fill(target_, r, "target_template");
         ex.answers = {ex.targets};

@@ -64,6 +64,15 @@ void check_metric_name(const std::string& task, const std::vector<std::string>& 
                did_you_mean(metric, names)));
 }
 
+std::vector<TaskExample> first_examples(std::vector<TaskExample> examples, int64_t n) {
+  if (n <= 0 || static_cast<size_t>(n) >= examples.size()) return examples;
+  size_t end = static_cast<size_t>(n);
+  const std::string& group = examples[end - 1].group;
+  while (!group.empty() && end < examples.size() && examples[end].group == group) ++end;
+  examples.resize(end);
+  return examples;
+}
+
 double task_score(const Metrics& metrics) {
   SP_CHECK(!metrics.empty(), "[tasks] no metrics to average");
   double sum = 0;

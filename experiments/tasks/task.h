@@ -111,6 +111,11 @@ struct TaskRegistrar {
   TaskRegistrar(std::string name, TaskFactory factory);
 };
 
+// The first n examples (n <= 0: all), and the rest of the last one's group (a MultiRC
+// question's answers, a ReCoRD query's): a group scored in part would score wrong (MultiRC's
+// exact match over a question's answers).
+std::vector<TaskExample> first_examples(std::vector<TaskExample> examples, int64_t n);
+
 // Throws "<what> '<metric>': task <task> reports <names>; did you mean '<closest>'?" when
 // names (the metrics the task reports) lack metric.
 void check_metric_name(const std::string& task, const std::vector<std::string>& names,

@@ -361,10 +361,11 @@ std::string T5Tokenizer::decode(std::span<const int64_t> ids, const DecodeOption
     if (id >= vocab_size()) {
       SP_CHECK(options.skip_special_tokens, "[tokenizer] decode: id ", id, " at position ", i,
                " is outside the vocabulary [0, ", vocab_size(), ")");
+      if (options.keep_unknown) kept.push_back(kUnkId);
       continue;
     }
     if (options.skip_special_tokens && is_special(id) &&
-        !(options.keep_sentinels && is_sentinel(id)))
+        !(options.keep_sentinels && is_sentinel(id)) && !(options.keep_unknown && id == kUnkId))
       continue;
     kept.push_back(id);
   }

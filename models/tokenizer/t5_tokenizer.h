@@ -63,6 +63,9 @@ struct DecodeOptions {
   bool skip_special_tokens = true;
   // With skip_special_tokens: keeps the sentinels (span-corruption targets stay readable).
   bool keep_sentinels = false;
+  // With skip_special_tokens: keeps unk, and reads ids at or above vocab_size() as unk, as
+  // seqio decodes a prediction (so "True <unk>" is not the label "True").
+  bool keep_unknown = false;
   // Drops the first eos and everything after it (generated sequences).
   bool stop_at_eos = false;
 };

@@ -236,6 +236,13 @@ TEST(Evaluation, prediction_text_keeps_sentinels_but_the_target_prefix) {
   std::vector<int64_t> past_eos = ids("False");
   for (int64_t id : ids("True")) past_eos.push_back(id);
   EXPECT_EQ(prediction_text(tok, past_eos, ""), "False");  // up to the first EOS
+  // unk, and an id past the vocabulary (read as unk, as seqio does), stay: no clean label.
+  for (const int64_t odd : {int64_t{2}, tok.vocab_size() + 3}) {
+    std::vector<int64_t> with_odd = ids("True");
+    with_odd.insert(with_odd.end() - 1, odd);
+    const std::string text = prediction_text(tok, with_odd, "");
+    EXPECT_TRUE(text.starts_with("True") && text.ends_with("<unk>")) << odd << ": " << text;
+  }
 }
 
 // An ensemble of two prompts in one pass: member m's predictions equal its prompt's alone,

@@ -398,6 +398,46 @@ TEST_F(TaskFiles, CustomYamlNestedLabelField) {
   EXPECT_EQ(ex[2].label, -1);  // no label: unlabelled
 }
 
+// A cut never splits a group: MultiRC's exact match over a question's answers would count
+// a question scored on part of them.
+TEST(FirstExamples, KeepsTheLastGroupWhole) {
+  std::vector<TaskExample> ex(6);
+  const char* groups[] = {"q0", "q0", "q1", "q1", "q1", "q2"};
+  for (size_t i = 0; i < ex.size(); ++i) {
+    ex[i].id = std::to_string(i);
+    ex[i].group = groups[i];
+  }
+  EXPECT_EQ(first_examples(ex, 3).size(), 5u);
+  EXPECT_EQ(first_examples(ex, 2).size(), 2u);
+  EXPECT_EQ(first_examples(ex, 5).size(), 5u);
+  EXPECT_EQ(first_examples(ex, 0).size(), 6u);
+  EXPECT_EQ(first_examples(ex, 9).size(), 6u);
+  for (TaskExample& e : ex) e.group.clear();  // no groups: exactly n
+  EXPECT_EQ(first_examples(ex, 3).size(), 3u);
+}
+
+// A free-form task: an unlabelled test record has no answers; a null field is refused
+// (it would be the text "null").
+TEST_F(TaskFiles, CustomYamlFreeFormTargets) {
+  write("t.jsonl", "{\"p\": \"x\", \"a\": \"one\"}\n{\"p\": \"y\"}\n");
+  const std::string yaml = write("free.yaml",
+                                 "name: t\nsplits: {test: t.jsonl, train: t.jsonl}\n"
+                                 "input_template: \"{p}\"\ntarget_template: \"{a}\"\n");
+  TaskOptions o;
+  o.config = yaml;
+  auto task = make_task("custom", o);
+  const std::vector<TaskExample> test = task->load("test");
+  ASSERT_EQ(test.size(), 2u);
+  EXPECT_EQ(test[0].targets, "one");
+  EXPECT_EQ(test[0].answers, (std::vector<std::string>{"one"}));
+  EXPECT_EQ(test[1].targets, "<unk>");
+  EXPECT_TRUE(test[1].answers.empty());
+  EXPECT_THROW_MSG(task->load("train"), "t.jsonl:2: no field \"a\" (used by target_template)");
+  write("t.jsonl", "{\"p\": \"x\", \"a\": null}\n");
+  EXPECT_THROW_MSG(task->load("test"),
+                   "t.jsonl:1: field \"a\" (used by target_template) is null, expected text");
+}
+
 TEST_F(TaskFiles, CustomYamlErrorsPointAtTheLine) {
   write("train.jsonl",
         "{\"p\": \"x\", \"y\": 1}\n{\"q\": \"x\", \"y\": 1}\n{\"p\": \"x\", \"y\": 2}\n");
