@@ -148,6 +148,30 @@ std::string prediction_text(const T5Tokenizer& tokenizer, const std::vector<int6
   return trim(text.substr(prefix.size()));
 }
 
+std::vector<std::string> undecodable_label_warnings(const T5Tokenizer& tokenizer,
+                                                    const std::vector<std::string>& labels,
+                                                    const EvalSettings& settings,
+                                                    const std::string& task) {
+  std::vector<std::string> out;
+  if (settings.method != "greedy") return out;
+  for (const std::string& label : labels) {
+    const std::vector<int64_t> ids = tokenizer.encode(settings.target_prefix + label, true);
+    const std::string back = prediction_text(tokenizer, ids, settings.target_prefix);
+    if (back != label)
+      out.push_back(str_cat("task ", task, ": label \"", label, "\" decodes as \"", back,
+                            "\" after tokenization, so greedy decoding can never predict it "
+                            "(change the verbalizer, or evaluate with rank_classification)"));
+    if (static_cast<int64_t>(ids.size()) > settings.max_decode_length)
+      out.push_back(str_cat("task ", task, ": label \"", label, "\" is ", ids.size(),
+                            " tokens with EOS",
+                            settings.target_prefix.empty() ? "" : " and the target prefix",
+                            ", more than the ", settings.max_decode_length,
+                            " greedy decoding generates, so it can never be predicted (raise "
+                            "targets_length or max_decode_length)"));
+  }
+  return out;
+}
+
 std::string majority_vote(const std::vector<std::string>& votes) {
   SP_CHECK(!votes.empty(), "[eval] majority vote over no predictions");
   std::map<std::string, int> counts;

@@ -55,6 +55,16 @@ std::vector<std::vector<std::string>> predict_ensemble_texts(
 std::string prediction_text(const T5Tokenizer& tokenizer, const std::vector<int64_t>& generated,
                             const std::string& target_prefix);
 
+// A warning for each of labels that greedy decoding (settings.method "greedy") can never
+// predict, so that its examples always score wrong: its text does not come back from its
+// tokens (a trailing space, characters the vocabulary lacks) or its tokens and EOS, after
+// the target prefix, need more than settings.max_decode_length steps. None for rank
+// classification. Runs log them before any work.
+std::vector<std::string> undecodable_label_warnings(const T5Tokenizer& tokenizer,
+                                                    const std::vector<std::string>& labels,
+                                                    const EvalSettings& settings,
+                                                    const std::string& task);
+
 // The most frequent text among votes; a tie goes to the tied text voted first (so the
 // member order, not string order, breaks ties). Throws on an empty list.
 std::string majority_vote(const std::vector<std::string>& votes);

@@ -124,6 +124,8 @@ class DefaultExecutor : public StageExecutor {
     if (ts.sentinel_targets) es.target_prefix = kSentinelPrefix;
     const std::string metric = ts.metric.empty() ? task->primary_metric() : ts.metric;
     check_eval_metric(*task, val, metric);  // now, not at the first evaluation
+    for (const std::string& w : undecodable_label_warnings(tokenizer, labels, es, task->name()))
+      log << "[run]     warning: " << w << "\n";
     auto evaluator = [&, metric](int64_t) -> std::optional<EvalResult> {
       const std::vector<std::string> predictions =
           predict_texts(*model, tokenizer, val, labels, es);
@@ -233,6 +235,9 @@ class DefaultExecutor : public StageExecutor {
     // Rank classification uses the tuned task's labels for transfer too: the model answers
     // in its own label space and label_map translates.
     const std::vector<std::string> labels = targets[0].task->labels();
+    for (const std::string& w :
+         undecodable_label_warnings(tokenizer, labels, es, targets[0].task->name()))
+      log << "[run]     warning: " << w << "\n";
     // Each member's prompts [P, p, D] and the vocabulary, kept for prompt_neighbors.
     std::vector<Tensor> member_prompts;
     Tensor vocabulary;

@@ -245,6 +245,28 @@ TEST(Evaluation, prediction_text_keeps_sentinels_but_the_target_prefix) {
   }
 }
 
+// Labels greedy decoding can never give are named before any work.
+TEST(Evaluation, undecodable_labels_are_warned_about) {
+  const T5Tokenizer tok =
+      T5Tokenizer::load(std::string(SP_FIXTURES_DIR) + "/tokenizer/spiece.model");
+  EvalSettings es;
+  es.max_decode_length = 64;
+  EXPECT_TRUE(undecodable_label_warnings(tok, {"True", "False"}, es, "t").empty());
+  // A trailing space never comes back.
+  std::vector<std::string> w = undecodable_label_warnings(tok, {"True", "no "}, es, "t");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("label \"no \" decodes as \"no\""), std::string::npos) << w[0];
+  // Too long for the decode length, the target prefix counted.
+  es.max_decode_length = static_cast<int64_t>(tok.encode("False", true).size());
+  EXPECT_TRUE(undecodable_label_warnings(tok, {"False"}, es, "t").empty());
+  es.target_prefix = kSentinelPrefix;
+  w = undecodable_label_warnings(tok, {"False"}, es, "t");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("greedy decoding generates"), std::string::npos) << w[0];
+  es.method = "rank_classification";
+  EXPECT_TRUE(undecodable_label_warnings(tok, {"no "}, es, "t").empty());
+}
+
 // An ensemble of two prompts in one pass: member m's predictions equal its prompt's alone,
 // for both methods, in the examples' order.
 TEST(Evaluation, ensemble_members_equal_their_prompts_alone) {
