@@ -156,10 +156,11 @@ class PretrainJob : public TrainingJob {
   std::vector<Seq2SeqExample> pending_;
 };
 
-std::unique_ptr<ExampleStream> make_stream(const PretrainOptions& o,
-                                           std::shared_ptr<const TokenizedDocuments> docs,
-                                           const SpecialTokens& vocab, uint64_t seed, bool shuffle,
-                                           int64_t max_epochs) {
+// A stream of o's objective over docs; shuffle: each epoch's document order drawn from seed.
+std::unique_ptr<ExampleStream> objective_stream(const PretrainOptions& o,
+                                                std::shared_ptr<const TokenizedDocuments> docs,
+                                                const SpecialTokens& vocab, uint64_t seed,
+                                                bool shuffle, int64_t max_epochs) {
   std::unique_ptr<ExampleStream> stream;
   if (o.objective == PretrainObjective::span_corruption) {
     SpanCorruptionStreamOptions s;
@@ -174,8 +175,16 @@ std::unique_ptr<ExampleStream> make_stream(const PretrainOptions& o,
     p.prefix_lm.inputs_length = o.inputs_length;
     stream = std::make_unique<PrefixLmStream>(std::move(docs), p);
   }
-  if (!shuffle || o.shuffle_buffer == 0) return stream;
-  return std::make_unique<BlockShuffledStream>(std::move(stream), o.shuffle_buffer, seed);
+  return stream;
+}
+
+// The training stream: shuffled epochs without end, then in blocks of shuffle_buffer.
+std::unique_ptr<ExampleStream> training_stream(const PretrainOptions& o,
+                                               std::shared_ptr<const TokenizedDocuments> docs,
+                                               const SpecialTokens& vocab) {
+  auto stream = objective_stream(o, std::move(docs), vocab, o.seed, true, 0);
+  if (o.shuffle_buffer == 0) return stream;
+  return std::make_unique<BlockShuffledStream>(std::move(stream), o.shuffle_buffer, o.seed);
 }
 
 // The validation examples packed into batches of batch_size rows.
@@ -230,6 +239,13 @@ nlohmann::json PretrainResult::to_json() const {
           {"tokens_per_second", tokens_per_second},
           {"parameters", parameters},
           {"vocab_size", vocab_size}};
+}
+
+std::vector<Seq2SeqExample> pretraining_validation_examples(
+    const PretrainOptions& o, std::shared_ptr<const TokenizedDocuments> docs,
+    const SpecialTokens& vocab) {
+  return objective_stream(o, std::move(docs), vocab, kValidationSeed, true, 1)
+      ->take(o.eval_examples);
 }
 
 PretrainResult run_pretraining(const PretrainOptions& o) {
@@ -317,8 +333,8 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
   packing.max_rows = o.batch_size;
   packing.pad_id = vocab.pad_id;
 
-  auto val_stream = make_stream(o, val_docs, vocab, kValidationSeed, false, 1);
-  const std::vector<Seq2SeqExample> val_examples = val_stream->take(o.eval_examples);
+  const std::vector<Seq2SeqExample> val_examples =
+      pretraining_validation_examples(o, val_docs, vocab);
   SP_CHECK(!val_examples.empty(), "[pretrain] the validation split yields no examples");
   std::vector<EvalBatch> eval = eval_batches(val_examples, packing, o.batch_size);
 
@@ -339,7 +355,7 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
     result.unigram_baseline = read_double(baseline_path, "unigram_baseline");
     result.initial_loss = read_double(baseline_path, "initial_validation_loss");
   } else {
-    auto count_stream = make_stream(o, train_docs, vocab, kValidationSeed, false, 1);
+    auto count_stream = objective_stream(o, train_docs, vocab, kValidationSeed, true, 1);
     const UnigramModel unigram =
         UnigramModel::fit(count_stream->take(o.baseline_examples), config.vocab_size);
     result.unigram_baseline = unigram.cross_entropy(val_examples);
@@ -358,7 +374,7 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
               " nats/token; unigram baseline ", result.unigram_baseline));
 
   // Optimizer and trainer.
-  auto stream = make_stream(o, train_docs, vocab, o.seed, true, 0);
+  auto stream = training_stream(o, train_docs, vocab);
   PretrainJob job(*model, *stream, packing, std::move(eval), dropout_gen, spiece, o.z_loss);
   const NamedTensorList params = job.trainable();
   std::unique_ptr<optim::Optimizer> opt = make_optimizer(o.optimizer, params, o.steps);

@@ -12,11 +12,13 @@
 // Data: the corpus's train split, tokenized once, streamed by SpanCorruptionStream or
 // PrefixLmStream (seeded by seed, resumable), shuffled in blocks of shuffle_buffer examples
 // (shuffled_stream.h), packed several examples per row (packing.h; span-corruption
-// examples fill a row each). Validation: the first
-// eval_examples examples of the validation split in file order with a fixed seed, so
-// every run and every seed is scored on the same examples; the loss is the mean
-// cross-entropy per target token. The baseline: a unigram model of the train targets
-// (unigram_baseline.h) scored on the same validation examples.
+// examples fill a row each). Validation: eval_examples examples of the validation split
+// with its documents in an order drawn from a fixed seed (pretraining_validation_examples),
+// so every run and every seed is scored on the same examples, and they sample the whole
+// split, not its first documents (a corpus file is often sorted: WordNet's by part of
+// speech); the loss is the mean cross-entropy per target token. The baseline: a unigram
+// model of train targets drawn the same way (unigram_baseline.h) scored on the same
+// validation examples.
 //
 // Output in out_dir: the trainer's metrics.jsonl and checkpoints/ (a rerun with the same
 // out_dir resumes exactly), model/ (config.json, model.safetensors, spiece.model: what
@@ -29,6 +31,9 @@
 #include <utility>
 #include <vector>
 
+#include "experiments/data/tokenized_documents.h"
+#include "experiments/objectives/example.h"
+#include "experiments/objectives/special_tokens.h"
 #include "experiments/spec/spec.h"
 #include "experiments/training/trainer.h"
 
@@ -105,5 +110,11 @@ struct PretrainResult {
 };
 
 PretrainResult run_pretraining(const PretrainOptions& options);
+
+// The validation examples run_pretraining scores: options.eval_examples examples of its
+// objective from docs in an order drawn from a fixed seed (the same for every run).
+std::vector<Seq2SeqExample> pretraining_validation_examples(
+    const PretrainOptions& options, std::shared_ptr<const TokenizedDocuments> docs,
+    const SpecialTokens& vocab);
 
 }  // namespace sp

@@ -29,10 +29,13 @@ const char* stage_kind_name(StageKind kind) {
 //   2 (tune, eval): greedy predictions keep their sentinels (only a "+ sentinel" run's
 //     target prefix comes off), so a span-corruption model's "<extra_id_0> True" is no
 //     longer scored as "True"; validation scores, and so the selected step, can change.
+//   2 (pretrain, lm_adapt): the validation examples and the unigram baseline's sample come
+//     from a seeded document order over the whole split, not its first documents; the
+//     trained parameters are the same, the validation losses are not.
 int stage_code_version(StageKind kind) {
   switch (kind) {
-    case StageKind::pretrain: return 1;
-    case StageKind::lm_adapt: return 1;
+    case StageKind::pretrain: return 2;
+    case StageKind::lm_adapt: return 2;
     case StageKind::tune: return 2;
     case StageKind::eval: return 2;
   }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <set>
 #include <fstream>
 
 #include "experiments/data/corpus_builder.h"
@@ -158,6 +159,34 @@ TEST(Pretraining, z_loss_adds_to_the_training_loss_only) {
   EXPECT_NEAR(pb["cross_entropy"].get<double>() + pb["z_loss"].get<double>(),
               pb["loss"].get<double>(), 1e-6);
   EXPECT_NEAR(pb["cross_entropy"].get<double>(), pa["loss"].get<double>(), 1e-5);
+}
+
+// A corpus file is often sorted (WordNet's by part of speech): the validation examples
+// sample the whole split, the same ones for every seed.
+TEST(Pretraining, validation_examples_sample_the_whole_split) {
+  auto docs = std::make_shared<TokenizedDocuments>();
+  for (int i = 0; i < 200; ++i) docs->add(std::vector<int32_t>(30, i < 100 ? 10 : 20));
+  SpecialTokens vocab;
+  vocab.spm_size = 1000;
+  for (PretrainObjective objective : {PretrainObjective::span_corruption, PretrainObjective::prefix_lm}) {
+    SCOPED_TRACE(objective_name(objective));
+    PretrainOptions o;
+    o.objective = objective;
+    o.inputs_length = 16;
+    o.eval_examples = 32;
+    const std::vector<Seq2SeqExample> val = pretraining_validation_examples(o, docs, vocab);
+    ASSERT_EQ(val.size(), 32u);
+    std::set<int32_t> seen;
+    for (const Seq2SeqExample& ex : val)
+      for (const std::vector<int32_t>* side : {&ex.inputs, &ex.targets})
+        for (int32_t t : *side)
+          if (t == 10 || t == 20) seen.insert(t);
+    EXPECT_EQ(seen, (std::set<int32_t>{10, 20})) << "both halves of the split";
+    o.seed = 7;  // the training seed does not move them
+    const std::vector<Seq2SeqExample> again = pretraining_validation_examples(o, docs, vocab);
+    ASSERT_EQ(again.size(), val.size());
+    for (size_t i = 0; i < val.size(); ++i) EXPECT_EQ(again[i].inputs, val[i].inputs);
+  }
 }
 
 TEST(Pretraining, noise_settings_reach_the_span_corruption_stream) {
