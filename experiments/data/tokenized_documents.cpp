@@ -1,7 +1,10 @@
 #include "experiments/data/tokenized_documents.h"
 
 #include <exception>
+#include <filesystem>
 #include <limits>
+#include <optional>
+#include <system_error>
 
 #include "models/tokenizer/t5_tokenizer.h"
 #include "tensor/error.h"
@@ -11,6 +14,15 @@ namespace sp {
 void TokenizedDocuments::add(std::span<const int32_t> document) {
   tokens_.insert(tokens_.end(), document.begin(), document.end());
   offsets_.push_back(static_cast<int64_t>(tokens_.size()));
+}
+
+void TokenizedDocuments::append(const TokenizedDocuments& other) {
+  for (int64_t i = 0; i < other.size(); ++i) add(other[i]);
+}
+
+void TokenizedDocuments::reserve(int64_t tokens, int64_t documents) {
+  tokens_.reserve(static_cast<size_t>(tokens));
+  offsets_.reserve(static_cast<size_t>(documents) + 1);
 }
 
 TokenizedDocuments tokenize_documents(const std::vector<std::string>& documents,
@@ -39,8 +51,29 @@ TokenizedDocuments tokenize_documents(const std::vector<std::string>& documents,
 }
 
 TokenizedDocuments tokenize_file(const std::string& path, const T5Tokenizer& tokenizer,
-                                 const DocumentReaderOptions& options) {
-  return tokenize_documents(read_documents(path, options), tokenizer);
+                                 const DocumentReaderOptions& options, size_t chunk_bytes) {
+  DocumentReader reader(path, options);
+  TokenizedDocuments out;
+  // SentencePiece's English pieces average about 4 bytes of text: room for that many ids
+  // up front, so the array is seldom regrown (a regrowth holds it twice for a moment).
+  std::error_code ec;
+  const auto file_bytes = static_cast<int64_t>(std::filesystem::file_size(path, ec));
+  if (!ec) out.reserve(file_bytes / 4, 0);
+  std::vector<std::string> chunk;
+  size_t bytes = 0;
+  for (;;) {
+    std::optional<std::string> doc = reader.next();
+    if (doc) {
+      bytes += doc->size();
+      chunk.push_back(std::move(*doc));
+    }
+    if (!doc || bytes >= chunk_bytes) {
+      out.append(tokenize_documents(chunk, tokenizer));
+      chunk.clear();
+      bytes = 0;
+    }
+    if (!doc) return out;
+  }
 }
 
 SpecialTokens special_tokens_of(const T5Tokenizer& tokenizer) {

@@ -1,7 +1,9 @@
 #pragma once
 // A split of a corpus tokenized once and held in memory: the built-in corpus is about 3M
 // tokens (12 MB as int32), far less than a model's activations, and the streams then
-// index documents in O(1) for shuffling and exact resume.
+// index documents in O(1) for shuffling and exact resume. A file is tokenized in chunks of
+// documents, so a C4-sized split needs its ids (4 bytes a token) and one chunk of text, not
+// all its text at once.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -19,6 +21,8 @@ class TokenizedDocuments {
  public:
   TokenizedDocuments() : offsets_{0} {}
   void add(std::span<const int32_t> document);
+  void append(const TokenizedDocuments& other);  // other's documents after these
+  void reserve(int64_t tokens, int64_t documents);
 
   int64_t size() const { return static_cast<int64_t>(offsets_.size()) - 1; }
   int64_t num_tokens() const { return static_cast<int64_t>(tokens_.size()); }
@@ -43,9 +47,11 @@ class TokenizedDocuments {
 TokenizedDocuments tokenize_documents(const std::vector<std::string>& documents,
                                       const T5Tokenizer& tokenizer);
 
-// read_documents then tokenize_documents.
+// The documents of a file (DocumentReader), tokenized as tokenize_documents does, a chunk
+// of about chunk_bytes of text at a time.
 TokenizedDocuments tokenize_file(const std::string& path, const T5Tokenizer& tokenizer,
-                                 const DocumentReaderOptions& options = {});
+                                 const DocumentReaderOptions& options = {},
+                                 size_t chunk_bytes = size_t{64} << 20);
 
 // The ids the objectives insert, for a tokenizer: its eos, pad and sentinels.
 SpecialTokens special_tokens_of(const T5Tokenizer& tokenizer);

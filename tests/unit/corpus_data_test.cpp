@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -11,6 +12,7 @@
 #include "experiments/data/corpus_builder.h"
 #include "experiments/data/document_reader.h"
 #include "experiments/data/sha256.h"
+#include "experiments/data/tokenized_documents.h"
 #include "experiments/data/wordnet.h"
 #include "models/tokenizer/t5_tokenizer.h"
 #include "temp_dir.h"
@@ -135,6 +137,28 @@ TEST(DocumentReader, seek_resumes_exactly) {
                 std::vector<std::string>(all.begin() + static_cast<std::ptrdiff_t>(cut), all.end()))
           << document_format_name(format) << " cut at " << cut;
     }
+  }
+}
+
+// A file is tokenized a chunk of documents at a time; the chunks join into what one pass
+// over all its documents gives.
+TEST(TokenizedDocuments, file_in_chunks_equals_all_at_once) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 60; ++i)
+    text += "document " + std::to_string(i) + std::string(static_cast<size_t>(i % 7), 'x') +
+            " the weather today\n";
+  const std::string path = dir.write("docs.txt", text);
+  const T5Tokenizer tok =
+      T5Tokenizer::load(std::string(SP_FIXTURES_DIR) + "/tokenizer/spiece.model");
+  const TokenizedDocuments whole = tokenize_documents(read_documents(path), tok);
+  for (size_t chunk : {size_t{1}, size_t{100}, size_t{1} << 20}) {
+    SCOPED_TRACE(chunk);
+    const TokenizedDocuments chunked = tokenize_file(path, tok, {}, chunk);
+    ASSERT_EQ(chunked.size(), 60);
+    ASSERT_EQ(chunked.num_tokens(), whole.num_tokens());
+    for (int64_t i = 0; i < whole.size(); ++i)
+      EXPECT_TRUE(std::ranges::equal(chunked[i], whole[i])) << "document " << i;
   }
 }
 
