@@ -30,14 +30,18 @@ std::vector<PromptPositionNeighbors> prompt_neighbors(const Tensor& prompts,
     SP_CHECK(std::isfinite(values[i]), "[neighbors] prompt ", static_cast<int64_t>(i) / D / len,
              " position ", static_cast<int64_t>(i) / D % len, " holds ", values[i],
              ": a prompt must be finite");
-  std::vector<std::vector<int64_t>> label_pieces;
+  // Each label's head: its first piece other than a bare "▁"; -1 when that is <unk> (which
+  // stands for whatever the vocabulary lacks: a prompt near it is near no label). Later
+  // pieces are word endings many words share ("ment" of "not_entailment").
+  std::vector<int64_t> label_heads;
   for (const std::string& label : labels) {
-    std::vector<int64_t> ids;
-    // <unk> stands for whatever the vocabulary lacks: a prompt near it is near no label.
-    for (int64_t id : tokenizer.encode(label, /*add_eos=*/false))
-      if (!tokenizer.is_special(id) && tokenizer.id_to_piece(id) != "\xE2\x96\x81")
-        ids.push_back(id);
-    label_pieces.push_back(std::move(ids));
+    int64_t head = -1;
+    for (int64_t id : tokenizer.encode(label, /*add_eos=*/false)) {
+      if (tokenizer.id_to_piece(id) == "\xE2\x96\x81") continue;
+      if (!tokenizer.is_special(id)) head = id;
+      break;
+    }
+    label_heads.push_back(head);
   }
   std::vector<PromptPositionNeighbors> out;
   for (int64_t p = 0; p < prompts.size(0); ++p) {
@@ -46,10 +50,8 @@ std::vector<PromptPositionNeighbors> prompt_neighbors(const Tensor& prompts,
     for (size_t i = 0; i < nearest.size(); ++i) {
       PromptPositionNeighbors row{p, static_cast<int64_t>(i), nearest[i], {}};
       for (size_t l = 0; l < labels.size(); ++l) {
-        const auto& pieces = label_pieces[l];
-        const bool hit = std::any_of(row.neighbors.begin(), row.neighbors.end(), [&](const Neighbor& n) {
-          return std::find(pieces.begin(), pieces.end(), n.id) != pieces.end();
-        });
+        const bool hit = std::any_of(row.neighbors.begin(), row.neighbors.end(),
+                                     [&](const Neighbor& n) { return n.id == label_heads[l]; });
         if (hit) row.labels.push_back(labels[l]);
       }
       out.push_back(std::move(row));

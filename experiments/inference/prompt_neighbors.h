@@ -1,7 +1,8 @@
 #pragma once
 // The paper's interpretability analysis of a tuned prompt: per prompt position, the k
 // vocabulary pieces nearest by cosine similarity, and which class labels are among them (a
-// label counts when one of its pieces, other than a bare "▁" or <unk>, is a neighbour). Used by
+// label counts when its head, its first piece other than a bare "▁", is a neighbour; a
+// head that is <unk> never counts, nor do later pieces, word endings such as "ment"). Used by
 // `softprompt neighbors` and by the eval stage's `prompt_neighbors` key.
 #include <cstdint>
 #include <string>

@@ -64,6 +64,23 @@ TEST(PromptNeighbors, UnknownPiecesAreNoLabelEvidence) {
   EXPECT_EQ(rows[1].labels, std::vector<std::string>{"not_entailment"});
 }
 
+// Only a label's head counts: a piece after it ("ment") is a word ending many words share.
+TEST(PromptNeighbors, OnlyTheLabelsFirstPieceCounts) {
+  const T5Tokenizer tok =
+      T5Tokenizer::load(std::string(SP_FIXTURES_DIR) + "/tokenizer/spiece.model");
+  const std::vector<int64_t> ids = tok.encode("entailment", /*add_eos=*/false);
+  ASSERT_GT(ids.size(), 2u) << "needs a label of several pieces";
+  const int64_t head = tok.id_to_piece(ids[0]) == "\xE2\x96\x81" ? ids[1] : ids[0];
+  const Tensor embedding = testing::test_tensor({tok.vocab_size(), 8}, 11, DType::f32);
+  const Tensor prompts =
+      stack({embedding.select(0, ids.back()), embedding.select(0, head)}, 0).unsqueeze(0);
+  const auto rows = prompt_neighbors(prompts, embedding, tok, 1, {"entailment"});
+  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_EQ(rows[0].neighbors[0].id, ids.back());
+  EXPECT_TRUE(rows[0].labels.empty());
+  EXPECT_EQ(rows[1].labels, std::vector<std::string>{"entailment"});
+}
+
 // A diverged prompt listed arbitrary pieces with a cosine of NaN.
 TEST(PromptNeighbors, NonFinitePromptsAreAnError) {
   const T5Tokenizer tok =
