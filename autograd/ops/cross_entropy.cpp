@@ -16,11 +16,10 @@ struct KeptTargets {
 KeptTargets kept_targets(const Tensor& targets, const Tensor& lse, int64_t ignore_index,
                          double z_loss) {
   const auto on_host = [](const Tensor& t) {
-    return kernels::contiguous(
-        kernels::to_device(kernels::cast(t, DType::f64), Device::cpu()));
+    return kernels::contiguous(kernels::to_device(kernels::cast(t, DType::f64), Device::cpu()));
   };
-  const Tensor t = kernels::contiguous(
-      kernels::to_device(kernels::cast(targets, DType::i64), Device::cpu()));
+  const Tensor t =
+      kernels::contiguous(kernels::to_device(kernels::cast(targets, DType::i64), Device::cpu()));
   const Tensor l = z_loss != 0 ? on_host(lse) : Tensor();
   KeptTargets k;
   for (int64_t i = 0; i < t.numel(); ++i) {
@@ -53,7 +52,8 @@ CrossEntropyParts cross_entropy_parts(const Tensor& logits, const Tensor& target
     if (options.reduction == Reduction::mean)
       scale = kept.count > 0 ? 1.0 / static_cast<double>(kept.count) : 0.0;
     out = kernels::reduce(ReduceOp::sum, r.loss, {}, false);
-    if (options.reduction == Reduction::mean) out = kernels::binary_scalar(BinaryOp::mul, out, scale);
+    if (options.reduction == Reduction::mean)
+      out = kernels::binary_scalar(BinaryOp::mul, out, scale);
     parts.z_term = kept.z_sum * scale;
   }
   record("cross_entropy", out, {logits},

@@ -66,7 +66,8 @@ int run_eval(const EvalArgs& a) {
   es.inputs_length = a.inputs_length;
   es.max_decode_length = a.max_decode_length;
   if (a.sentinel_targets) es.target_prefix = kSentinelPrefix;
-  for (const std::string& w : undecodable_label_warnings(tokenizer, task->labels(), es, task->name()))
+  for (const std::string& w :
+       undecodable_label_warnings(tokenizer, task->labels(), es, task->name()))
     std::cerr << "[eval] warning: " << w << "\n";
 
   std::vector<std::vector<std::string>> member_predictions;

@@ -25,7 +25,7 @@ struct CorpusBuildOptions {
   // What to leave out of WordNet: the runner passes the built-in tasks' held-out text
   // (wordnet_tasks_held_out in experiments/tasks/wordnet_held_out.h).
   WordnetExclusion wordnet_exclusion;
-  std::string wordnet_exclusion_name;  // what it is, for corpus.json ("" when unset)
+  std::string wordnet_exclusion_name;   // what it is, for corpus.json ("" when unset)
   std::vector<std::string> text_files;  // read after WordNet, in order
   DocumentReaderOptions text_format;    // how the text files hold documents
   int64_t max_documents = 0;            // documents read, over all sources in order; 0: all

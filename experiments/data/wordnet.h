@@ -87,8 +87,8 @@ struct WordnetFile {
 };
 
 // Every synset document of dir's data files, in file order (empty documents skipped), less
-// what exclude leaves out; a sentence excluded in one synset is left out wherever quoted. Throws the missing-database error when dir or one of its data
-// files is missing.
+// what exclude leaves out; a sentence excluded in one synset is left out wherever quoted. Throws
+// the missing-database error when dir or one of its data files is missing.
 std::vector<std::string> read_wordnet_documents(const std::string& dir,
                                                 std::vector<WordnetFile>* files,
                                                 const WordnetExclusion& exclude = {});

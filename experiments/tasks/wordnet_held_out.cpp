@@ -20,8 +20,9 @@ uint64_t fnv1a(const std::string& s) {
 WordnetSplit split_of_hash(uint64_t key) {
   SplitMix h{key};
   const uint64_t bucket = h.next() % 10;
-  return bucket == 0 ? WordnetSplit::test
-                     : bucket == 1 ? WordnetSplit::validation : WordnetSplit::train;
+  return bucket == 0   ? WordnetSplit::test
+         : bucket == 1 ? WordnetSplit::validation
+                       : WordnetSplit::train;
 }
 
 // A data file's lemma ("Take off") as index files write it ("take_off").

@@ -314,7 +314,8 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
   const std::vector<Tensor>& params = optimizer_.params();
   if (n > 1 && weight_sum > 0) optim::scale_grads(params, 1.0 / weight_sum);
   stats.loss = weight_sum > 0 ? loss_sum / weight_sum : 0.0;
-  for (const auto& [name, sum] : part_sums) stats.parts[name] = weight_sum > 0 ? sum / weight_sum : 0.0;
+  for (const auto& [name, sum] : part_sums)
+    stats.parts[name] = weight_sum > 0 ? sum / weight_sum : 0.0;
 
   const optim::FiniteCheck finite = optim::check_finite_grads(params, names_);
   if (!finite) {

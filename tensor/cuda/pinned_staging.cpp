@@ -32,9 +32,7 @@ bool PinnedStaging::idle(Block* b) {
 
 PinnedStaging::Block* PinnedStaging::acquire(size_t nbytes) { return acquire(nbytes, true); }
 
-PinnedStaging::Block* PinnedStaging::try_acquire(size_t nbytes) {
-  return acquire(nbytes, false);
-}
+PinnedStaging::Block* PinnedStaging::try_acquire(size_t nbytes) { return acquire(nbytes, false); }
 
 PinnedStaging::Block* PinnedStaging::acquire(size_t nbytes, bool wait_for_holders) {
   SP_CHECK(nbytes <= kChunkBytes, "[copy] staging request of ", nbytes, " bytes exceeds the ",

@@ -11,8 +11,8 @@
 // it asks with try_acquire, which says "none" then, and releases its own before acquire.
 #include <cuda_runtime.h>
 
-#include <cstddef>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>

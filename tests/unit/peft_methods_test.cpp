@@ -822,8 +822,8 @@ TEST(PeftPrefix, a_second_method_on_one_model_is_refused) {
   EXPECT_THROW_MSG(make_peft("prefix_tuning", {{"length", 2}})->attach(*model),
                    "decoder.block.0.layer.1.EncDecAttention already has prefixes");
   // Other layers are free.
-  EXPECT_NO_THROW(make_peft("prefix_tuning", {{"length", 2}, {"attention", {"encoder_self"}}})
-                      ->attach(*model));
+  EXPECT_NO_THROW(
+      make_peft("prefix_tuning", {{"length", 2}, {"attention", {"encoder_self"}}})->attach(*model));
   make_peft("prompt_tuning", {{"length", 2}, {"init", "random_uniform"}})->attach(*model);
   EXPECT_THROW_MSG(
       make_peft("prompt_tuning", {{"length", 2}, {"init", "random_uniform"}})->attach(*model),

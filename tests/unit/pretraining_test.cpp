@@ -5,8 +5,8 @@
 #include <stdlib.h>
 
 #include <filesystem>
-#include <set>
 #include <fstream>
+#include <set>
 
 #include "experiments/data/corpus_builder.h"
 #include "experiments/objectives/span_corruption.h"
@@ -168,7 +168,8 @@ TEST(Pretraining, validation_examples_sample_the_whole_split) {
   for (int i = 0; i < 200; ++i) docs->add(std::vector<int32_t>(30, i < 100 ? 10 : 20));
   SpecialTokens vocab;
   vocab.spm_size = 1000;
-  for (PretrainObjective objective : {PretrainObjective::span_corruption, PretrainObjective::prefix_lm}) {
+  for (PretrainObjective objective :
+       {PretrainObjective::span_corruption, PretrainObjective::prefix_lm}) {
     SCOPED_TRACE(objective_name(objective));
     PretrainOptions o;
     o.objective = objective;

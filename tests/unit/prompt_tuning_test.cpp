@@ -14,8 +14,8 @@
 #include "nn/optim/adamw.h"
 #include "nn/peft/neighbors.h"
 #include "nn/peft/prompt_ensemble.h"
-#include "tensor/kernels.h"
 #include "quiet_peft_log.h"
+#include "tensor/kernels.h"
 #include "test_util.h"
 #include "tiny_t5.h"
 

@@ -9,6 +9,7 @@
 
 #include "experiments/tasks/task.h"
 #include "experiments/tasks/wordnet_wic.h"
+#include "fake_wordnet.h"
 #include "test_util.h"
 
 namespace sp {
@@ -466,28 +467,6 @@ TEST_F(TaskFiles, CustomYamlErrorsPointAtTheLine) {
   EXPECT_THROW_MSG(task->load("validation"), "no split 'validation' (splits: train)");
 }
 
-// A fake WordNet: lemmas word0..word<n-1>, each with two senses and two example sentences
-// per sense, plus a one-sense lemma that can make no pair.
-std::string write_fake_wordnet(const fs::path& dir, int n) {
-  fs::create_directories(dir);
-  std::ofstream data(dir / "data.noun"), index(dir / "index.noun");
-  data << "  1 This software and database is provided \"as is\" (a license line)\n";
-  index << "  1 license line\n";
-  int64_t offset = 1000;
-  for (int i = 0; i < n; ++i) {
-    const std::string w = "word" + std::to_string(i);
-    const int64_t a = offset++, b = offset++;
-    data << a << " 03 n 01 " << w << " 0 000 | sense A of " << w << "; \"the " << w
-         << " sat still\"; \"a red " << w << "\"\n";
-    data << b << " 03 n 01 " << w << " 0 000 | sense B; \"two " << w << "s ran\"; \"no " << w
-         << " here\"\n";
-    index << w << " n 2 0 2 0 " << a << " " << b << "\n";
-  }
-  data << offset << " 03 n 01 lonely 0 000 | alone; \"a lonely lonely day\"; \"lonely me\"\n";
-  index << "lonely n 1 0 1 0 " << offset << "\n";
-  return dir.string();
-}
-
 TEST_F(TaskFiles, FindLemmaMatchesWholeWordsAndInflections) {
   EXPECT_EQ(find_lemma("Two banks collapsed", "bank"), (std::pair<int64_t, int64_t>{4, 9}));
   EXPECT_EQ(find_lemma("she studied hard", "study"), (std::pair<int64_t, int64_t>{4, 11}));
@@ -504,7 +483,7 @@ TEST_F(TaskFiles, FindLemmaMatchesWholeWordsAndInflections) {
 }
 
 TEST_F(TaskFiles, WordNetWicIsBalancedDisjointAndDeterministic) {
-  const std::string wn_dir = write_fake_wordnet(dir_ / "wn", 40);
+  const std::string wn_dir = testing::write_fake_wordnet(dir_ / "wn", 40);
   const WordnetSenses wn = read_wordnet_senses(wn_dir);
   EXPECT_EQ(wn.lemmas.size(), 41u);
   WordNetWicOptions options;
@@ -544,7 +523,7 @@ TEST_F(TaskFiles, WordNetWicIsBalancedDisjointAndDeterministic) {
 }
 
 TEST_F(TaskFiles, WordNetWicTaskReadsWordNetOrItsBuiltFiles) {
-  const std::string wn_dir = write_fake_wordnet(dir_ / "wn", 40);
+  const std::string wn_dir = testing::write_fake_wordnet(dir_ / "wn", 40);
   TaskOptions o;
   o.data_dir = wn_dir;
   auto task = make_task("wordnet_wic", o);

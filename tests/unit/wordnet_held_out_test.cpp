@@ -12,42 +12,13 @@
 #include "experiments/data/corpus_builder.h"
 #include "experiments/tasks/wordnet_topic.h"
 #include "experiments/tasks/wordnet_wic.h"
+#include "fake_wordnet.h"
 #include "temp_dir.h"
 
 namespace sp {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fake WordNet with all four data files: nouns word0..word<n-1> with two senses of two
-// quoted sentences each (wordnet_wic's material), one of them quoted again under another
-// synset, and n synsets of each wordnet_topic class.
-std::string write_wordnet(const fs::path& dir, int n) {
-  fs::create_directories(dir);
-  for (const char* f : {"data.adj", "data.adv", "data.verb"})
-    std::ofstream(dir / f) << "  1 This software and database is provided (a licence line)\n";
-  std::ofstream data(dir / "data.noun"), index(dir / "index.noun");
-  data << "  1 This software and database is provided (a licence line)\n";
-  index << "  1 licence line\n";
-  int64_t offset = 1000;
-  for (int i = 0; i < n; ++i) {
-    const std::string w = "word" + std::to_string(i);
-    const int64_t a = offset++, b = offset++;
-    data << a << " 03 n 01 " << w << " 0 000 | sense A of " << w << "; \"the " << w
-         << " sat still\"; \"a red " << w << "\"\n";
-    data << b << " 03 n 01 " << w << " 0 000 | sense B; \"two " << w << "s ran\"; \"no " << w
-         << " here\"\n";
-    index << w << " n 2 0 2 0 " << a << " " << b << "\n";
-    // Another synset (a lemma of no sense pair) quoting one of the sentences again.
-    data << offset++ << " 03 n 01 copy" << i << " 0 000 | a copy; \"the " << w
-         << " sat still\"\n";
-  }
-  for (const TopicClass& c : wordnet_topic_classes())
-    for (int i = 0; i < n; ++i)
-      data << offset++ << " " << (c.lex_filenum < 10 ? "0" : "") << c.lex_filenum << " n 01 "
-           << c.label << "_thing" << i << " 0 000 | a " << c.label << " of kind " << i << "\n";
-  return dir.string();
-}
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path);
@@ -70,7 +41,9 @@ std::string corpus_text(const TempDir& tmp, const std::string& wn, bool exclude)
 
 TEST(WordnetHeldOut, TheCorpusHoldsNoHeldOutTaskTextForAnySeed) {
   TempDir tmp;
-  const std::string wn = write_wordnet(tmp.path / "wn", 60);
+  const std::string wn = testing::write_fake_wordnet(
+      tmp.path / "wn", 60,
+      {.all_data_files = true, .sentences_quoted_twice = true, .topic_classes = true});
   const std::string kept = corpus_text(tmp, wn, true);
   const std::string all = corpus_text(tmp, wn, false);
   const WordnetSenses senses = read_wordnet_senses(wn);
