@@ -98,6 +98,19 @@ std::string point_text(const nlohmann::json& point, const std::vector<std::strin
   return out.empty() ? "(all)" : out;
 }
 
+// Whether key takes one value for each value of x_key over the rows that have both.
+bool moves_with(const std::vector<SummaryRow>& rows, const std::string& x_key,
+                const std::string& key) {
+  std::map<std::string, nlohmann::json> value_at;  // x value (as JSON text) -> key's value
+  for (const SummaryRow& r : rows) {
+    const auto x = r.point.find(x_key), k = r.point.find(key);
+    if (x == r.point.end() || k == r.point.end()) continue;
+    const auto [it, added] = value_at.emplace(x->dump(), *k);
+    if (!added && it->second != *k) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string file_safe_name(const std::string& s) {
@@ -135,9 +148,12 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
     }
     log_x = lo > 0 && hi / lo >= 10;  // prompt lengths 1..150, model sizes in parameters
   }
+  // Series: the other keys that vary, except those that move with x (one value per x value:
+  // tags.size when x is total_params, a key zipped with x): each would be a line of one point.
   std::vector<std::string> series_keys;
   for (const std::string& k : keys)
-    if (k != x_key && ordered_values(rows, k, context).size() > 1) series_keys.push_back(k);
+    if (k != x_key && ordered_values(rows, k, context).size() > 1 && !moves_with(rows, x_key, k))
+      series_keys.push_back(k);
 
   // Group rows by (stage, task, split, metric), keeping the summary's order.
   std::vector<std::tuple<std::string, std::string, std::string, std::string>> groups;
@@ -411,8 +427,10 @@ std::string report_markdown(const SpecResults& spec, const std::vector<SummaryRo
 }
 
 ReportFiles write_reports(const std::string& dir, const ReportContext& context) {
-  const SpecResults spec =
+  SpecResults spec =
       spec_results(read_results((fs::path(dir) / "results.jsonl").string()), context);
+  if (context.preferred_x == kTotalParamsAxis)
+    spec.records = with_total_params_axis(std::move(spec.records));
   const std::vector<ResultRecord>& results = spec.records;
   std::vector<ResultRecord> with_averages = results;
   for (ResultRecord& r : task_average_records(results)) with_averages.push_back(std::move(r));

@@ -18,6 +18,12 @@
 
 namespace sp {
 
+std::vector<ResultRecord> with_total_params_axis(std::vector<ResultRecord> records) {
+  for (ResultRecord& r : records)
+    if (r.total_params > 0) r.point[kTotalParamsAxis] = r.total_params;
+  return records;
+}
+
 nlohmann::json to_json(const ResultRecord& r) {
   nlohmann::json j;
   j["trial"] = r.trial;

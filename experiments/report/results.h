@@ -35,6 +35,14 @@ struct ResultRecord {
   std::string finished;                   // UTC time, ISO 8601
 };
 
+// The x axis a spec may plot against without sweeping it (`sweep.x: total_params`, the
+// paper's Figure 1 axis): each record's total parameter count.
+constexpr const char* kTotalParamsAxis = "total_params";
+
+// The records with kTotalParamsAxis added to the point of each that counts its parameters
+// (total_params > 0); the others are left as they are.
+std::vector<ResultRecord> with_total_params_axis(std::vector<ResultRecord> records);
+
 nlohmann::json to_json(const ResultRecord& r);
 // source and line name the record in errors ("results.jsonl:4: ...").
 ResultRecord result_from_json(const nlohmann::json& j, const std::string& source, int64_t line);

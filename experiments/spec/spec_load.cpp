@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "experiments/data/sha256.h"
+#include "experiments/report/results.h"
 #include "experiments/spec/map_reader.h"
 #include "experiments/spec/scalar.h"
 #include "experiments/spec/spec.h"
@@ -314,8 +315,13 @@ Sweep read_sweep(const SpecNode* node) {
     keys.push_back(a->key);
   }
   s.x = r.string("x", "");
-  if (!s.x.empty() && std::find(keys.begin(), keys.end(), s.x) == keys.end())
-    r.fail("x", str_cat("names '", s.x, "', which is not swept", suggestion_suffix(s.x, keys)));
+  if (!s.x.empty() && s.x != kTotalParamsAxis &&
+      std::find(keys.begin(), keys.end(), s.x) == keys.end()) {
+    std::vector<std::string> axes = keys;
+    axes.push_back(kTotalParamsAxis);
+    r.fail("x", str_cat("names '", s.x, "', which is not swept (nor ", kTotalParamsAxis, ")",
+                        suggestion_suffix(s.x, axes)));
+  }
   s.hide = r.strings("hide", {});
   for (const std::string& h : s.hide)
     if (std::find(keys.begin(), keys.end(), h) == keys.end())

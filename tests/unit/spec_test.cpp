@@ -351,7 +351,12 @@ TEST_F(SpecTest, TagsNameTrialsAndXPicksThePlotAxis) {
             parse(base_spec("", "tags: {a: b}\n")).trials[0].tune->hash);
   EXPECT_THROW_MSG(
       parse(base_spec("", "sweep: {grid: {stages.tune.steps: [1, 2]}, x: stages.tune.step}\n")),
-      "sweep.x names 'stages.tune.step', which is not swept; did you mean 'stages.tune.steps'?");
+      "sweep.x names 'stages.tune.step', which is not swept (nor total_params); did you mean "
+      "'stages.tune.steps'?");
+  // total_params is the one x that is not swept: each trial's parameter count.
+  EXPECT_EQ(
+      parse(base_spec("", "sweep: {grid: {stages.tune.steps: [1, 2]}, x: total_params}\n")).plot_x,
+      "total_params");
 }
 
 TEST_F(SpecTest, PathValuesShortenInIds) {
