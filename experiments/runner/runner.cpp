@@ -12,7 +12,6 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include "experiments/report/report.h"
 #include "experiments/report/results.h"
@@ -31,13 +30,6 @@ constexpr const char* kDone = "DONE";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // The keys whose values are a trial's seed (Trial::seed, the tune stage's): the reports fold
@@ -403,7 +395,7 @@ class Runner {
       const std::string source = (sdir / kDone).string();
       nlohmann::json j;
       try {
-        j = nlohmann::json::parse(read_text(sdir / kDone));
+        j = nlohmann::json::parse(read_file(source, "[run]"));
       } catch (const nlohmann::json::exception& e) {
         fail(str_cat("[run] ", source, " is not JSON (", e.what(),
                      "): delete the directory to rerun the stage"));
@@ -475,9 +467,11 @@ class Runner {
         const fs::path done = dir_ / "stages" / name / kDone;
         if (fs::exists(done)) {
           info.done = true;
-          try {
-            info.seconds = nlohmann::json::parse(read_text(done)).value("seconds", 0.0);
-          } catch (const nlohmann::json::exception&) {}
+          try {  // the report's timing only: an unreadable DONE shows no time
+            info.seconds =
+                nlohmann::json::parse(read_file(done.string(), "[run]")).value("seconds", 0.0);
+          } catch (const std::exception&) {
+          }
         }
         c.shared_stages.push_back(info);
         c.curves.push_back(
