@@ -200,13 +200,13 @@ std::vector<std::string> read_wordnet_documents(const std::string& dir,
     read.push_back({path, 0, sha256_file_hex(path)});
     synsets.emplace_back();
     for_each_synset(path, pos_of_data_file(name), [&](const WordnetSynset& synset) {
+      if (exclude.sentence)  // an excluded synset's too: the sentence may be quoted elsewhere
+        for (const std::string& s : synset.sentences)
+          if (exclude.sentence(synset, s)) held_out.insert(s);
       if (exclude.synset && exclude.synset(synset)) {
         ++read.back().excluded_synsets;
         return;
       }
-      if (exclude.sentence)
-        for (const std::string& s : synset.sentences)
-          if (exclude.sentence(synset, s)) held_out.insert(s);
       synsets.back().push_back(synset);
     });
   }
