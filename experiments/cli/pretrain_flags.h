@@ -15,6 +15,7 @@ struct PretrainFlags {
   double lr = 0;  // 0: the schedule's default (rsqrt: 1, the others: 1e-3)
   std::string progress = "auto";
   std::string device = "cpu";
+  bool no_token_cache = false;
 };
 
 inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
@@ -97,6 +98,8 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
       ->capture_default_str();
   sub.add_option("--max-seconds", o.max_seconds, "Training time budget; 0: none")
       ->capture_default_str();
+  sub.add_flag("--no-token-cache", f.no_token_cache,
+               "Tokenize the corpus in memory only, not through its token cache (DATA/tokens)");
   sub.add_option("--device", f.device, "cpu, cuda or cuda:N")->capture_default_str();
   sub.add_option("--progress", f.progress, "auto, live, plain or off")
       ->check(CLI::IsMember({"auto", "live", "plain", "off"}))
@@ -106,6 +109,7 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
 inline int run_pretrain_flags(PretrainFlags& f) {
   PretrainOptions& o = f.options;
   o.device = device_from_flag(o.init_checkpoint.empty() ? "pretrain" : "lm-adapt", f.device);
+  o.cache_tokens = !f.no_token_cache;
   o.optimizer.lr = f.lr > 0 ? f.lr : o.optimizer.schedule.kind == "rsqrt" ? 1.0 : 1e-3;
   o.progress = f.progress == "live"    ? ProgressMode::live
                : f.progress == "plain" ? ProgressMode::plain

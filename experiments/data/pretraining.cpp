@@ -291,7 +291,10 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
     const fs::path own = fs::path(o.init_checkpoint) / "spiece.model";
     spiece = !o.init_checkpoint.empty() && fs::exists(own) ? own.string() : corpus.spiece_model;
   }
-  const TokenizedCorpus tokens = tokenize_corpus(spiece, corpus.train, corpus.validation);
+  const TokenizedCorpus tokens =
+      tokenize_corpus(spiece, corpus.train, corpus.validation,
+                      o.cache_tokens ? (fs::path(o.data_dir) / "tokens").string() : "");
+  for (const std::string& note : tokens.notes) log(note);
   const SpecialTokens& vocab = tokens.vocab;
   const auto& train_docs = tokens.train;
   const auto& val_docs = tokens.validation;

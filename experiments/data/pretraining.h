@@ -54,6 +54,9 @@ struct PretrainOptions {
   // The tokenizer (a spiece.model); empty: init_checkpoint's when it has one, else the
   // corpus's. The runner passes its corpus's copy of the spec's tokenizer.
   std::string spiece_model;
+  // Token ids cached beside the corpus (data_dir/tokens, experiments/data/token_cache.h), so
+  // later stages on the same corpus and tokenizer map them instead of tokenizing again.
+  bool cache_tokens = true;
   // Where the model, its batches and the optimizer state live (the model is built or
   // loaded on the host and moved once; checkpoints are written to the host).
   Device device = Device::cpu();

@@ -6,12 +6,31 @@
 #include <optional>
 #include <system_error>
 
+#include "experiments/data/sha256.h"
+#include "experiments/data/token_cache.h"
 #include "models/tokenizer/t5_tokenizer.h"
 #include "tensor/error.h"
 
 namespace sp {
 
+TokenizedDocuments TokenizedDocuments::view(std::span<const int32_t> tokens,
+                                            std::span<const int64_t> offsets,
+                                            std::shared_ptr<const void> owner) {
+  SP_CHECK(owner != nullptr, "[data] TokenizedDocuments::view needs the owner of its ids");
+  SP_CHECK(!offsets.empty() && offsets.front() == 0 &&
+               offsets.back() == static_cast<int64_t>(tokens.size()),
+           "[data] TokenizedDocuments::view: offsets must run from 0 to the ", tokens.size(),
+           " ids");
+  TokenizedDocuments d;
+  d.offsets_.clear();
+  d.tokens_view_ = tokens;
+  d.offsets_view_ = offsets;
+  d.owner_ = std::move(owner);
+  return d;
+}
+
 void TokenizedDocuments::add(std::span<const int32_t> document) {
+  SP_CHECK(!owner_, "[data] documents viewed from a cache cannot be added to");
   tokens_.insert(tokens_.end(), document.begin(), document.end());
   offsets_.push_back(static_cast<int64_t>(tokens_.size()));
 }
@@ -21,6 +40,7 @@ void TokenizedDocuments::append(const TokenizedDocuments& other) {
 }
 
 void TokenizedDocuments::reserve(int64_t tokens, int64_t documents) {
+  if (owner_) return;
   tokens_.reserve(static_cast<size_t>(tokens));
   offsets_.reserve(static_cast<size_t>(documents) + 1);
 }
@@ -86,12 +106,21 @@ SpecialTokens special_tokens_of(const T5Tokenizer& tokenizer) {
 }
 
 TokenizedCorpus tokenize_corpus(const std::string& spiece_model, const std::string& train_file,
-                                const std::string& validation_file) {
+                                const std::string& validation_file, const std::string& cache_dir) {
   const T5Tokenizer tokenizer = T5Tokenizer::load(spiece_model);
   TokenizedCorpus c;
-  c.train = std::make_shared<const TokenizedDocuments>(tokenize_file(train_file, tokenizer));
-  c.validation =
-      std::make_shared<const TokenizedDocuments>(tokenize_file(validation_file, tokenizer));
+  auto split = [&](const std::string& file, const std::string& name) {
+    if (cache_dir.empty())
+      return std::make_shared<const TokenizedDocuments>(tokenize_file(file, tokenizer));
+    TokenCacheKey key;
+    key.split = name;
+    key.spiece_sha256 = sha256_file_hex(spiece_model);
+    CachedTokens cached = cached_tokenize_file(file, tokenizer, key, cache_dir);
+    c.notes.push_back(std::move(cached.note));
+    return cached.documents;
+  };
+  c.train = split(train_file, "train");
+  c.validation = split(validation_file, "validation");
   c.vocab = special_tokens_of(tokenizer);
   c.vocab_size = tokenizer.vocab_size();
   return c;

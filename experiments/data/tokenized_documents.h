@@ -1,9 +1,9 @@
 #pragma once
-// A split of a corpus tokenized once and held in memory: the built-in corpus is about 3M
-// tokens (12 MB as int32), far less than a model's activations, and the streams then
-// index documents in O(1) for shuffling and exact resume. A file is tokenized in chunks of
-// documents, so a C4-sized split needs its ids (4 bytes a token) and one chunk of text, not
-// all its text at once.
+// A split of a corpus tokenized once: ids held in memory, or memory-mapped from a token cache
+// file (experiments/data/token_cache.h), so the streams index documents in O(1) for shuffling
+// and exact resume. The built-in corpus is about 3M tokens (12 MB as int32); a file is
+// tokenized in chunks of documents, so a C4-sized split needs its ids (4 bytes a token) and
+// one chunk of text, not all its text at once.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -20,25 +20,37 @@ class T5Tokenizer;
 class TokenizedDocuments {
  public:
   TokenizedDocuments() : offsets_{0} {}
+  // Ids and offsets ([size() + 1], offsets.front() == 0, offsets.back() == tokens.size())
+  // that owner keeps alive, e.g. a mapped file; such documents cannot be added to.
+  static TokenizedDocuments view(std::span<const int32_t> tokens, std::span<const int64_t> offsets,
+                                 std::shared_ptr<const void> owner);
   void add(std::span<const int32_t> document);
   void append(const TokenizedDocuments& other);  // other's documents after these
   void reserve(int64_t tokens, int64_t documents);
 
-  int64_t size() const { return static_cast<int64_t>(offsets_.size()) - 1; }
-  int64_t num_tokens() const { return static_cast<int64_t>(tokens_.size()); }
+  int64_t size() const { return static_cast<int64_t>(offsets().size()) - 1; }
+  int64_t num_tokens() const { return static_cast<int64_t>(tokens().size()); }
   // Document i: [length(i)], no EOS.
   std::span<const int32_t> operator[](int64_t i) const {
-    return {tokens_.data() + offsets_[static_cast<size_t>(i)],
-            static_cast<size_t>(offsets_[static_cast<size_t>(i) + 1] -
-                                offsets_[static_cast<size_t>(i)])};
+    const std::span<const int64_t> o = offsets();
+    return tokens().subspan(static_cast<size_t>(o[static_cast<size_t>(i)]),
+                            static_cast<size_t>(length(i)));
   }
   int64_t length(int64_t i) const {
-    return offsets_[static_cast<size_t>(i) + 1] - offsets_[static_cast<size_t>(i)];
+    const std::span<const int64_t> o = offsets();
+    return o[static_cast<size_t>(i) + 1] - o[static_cast<size_t>(i)];
   }
+  // Every document's ids back to back, and where each starts (the cache file's layout).
+  std::span<const int32_t> tokens() const { return owner_ ? tokens_view_ : tokens_; }
+  std::span<const int64_t> offsets() const { return owner_ ? offsets_view_ : offsets_; }
 
  private:
   std::vector<int32_t> tokens_;
   std::vector<int64_t> offsets_;  // [size() + 1]
+  // A view instead (owner_ set).
+  std::span<const int32_t> tokens_view_;
+  std::span<const int64_t> offsets_view_;
+  std::shared_ptr<const void> owner_;
 };
 
 // Documents -> ids without EOS (the objectives add it after noising), in parallel over
@@ -57,12 +69,16 @@ TokenizedDocuments tokenize_file(const std::string& path, const T5Tokenizer& tok
 SpecialTokens special_tokens_of(const T5Tokenizer& tokenizer);
 
 // Both splits of a corpus tokenized with one spiece.model (T5 conventions, 100 sentinels).
+// With a cache_dir, each split's ids come from its token cache file there, made on first use
+// (token_cache.h); notes says, a line per split, whether the cache was used, made or skipped.
 struct TokenizedCorpus {
   std::shared_ptr<const TokenizedDocuments> train, validation;
   SpecialTokens vocab;
   int64_t vocab_size = 0;  // pieces + sentinels: the embedding rows the ids need
+  std::vector<std::string> notes;
 };
 TokenizedCorpus tokenize_corpus(const std::string& spiece_model, const std::string& train_file,
-                                const std::string& validation_file);
+                                const std::string& validation_file,
+                                const std::string& cache_dir = "");
 
 }  // namespace sp

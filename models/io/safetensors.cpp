@@ -1,21 +1,15 @@
 #include "models/io/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
-#include <system_error>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "models/io/atomic_file.h"
+#include "models/io/mapped_file.h"
 #include "tensor/kernels.h"
 
 namespace sp {
@@ -35,28 +29,6 @@ template <typename... Args>
 [[noreturn]] void fail_at(const std::string& path, const Args&... args) {
   fail(str_cat("[safetensors] ", path, ": ", args...));
 }
-
-// Owns a read-only private mapping of a whole file.
-struct Mapping {
-  void* addr = nullptr;
-  size_t len = 0;
-  Mapping(void* a, size_t n) : addr(a), len(n) {}
-  ~Mapping() {
-    if (addr) ::munmap(addr, len);
-  }
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-};
-
-std::string errno_text() { return std::system_category().message(errno); }
-
-// Closes a descriptor on every path out of open().
-struct Fd {
-  int fd;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 std::shared_ptr<SafetensorsFile::State> new_state(std::string path, std::shared_ptr<void> owner,
                                                   const void* base, size_t size) {
@@ -156,17 +128,12 @@ const char* safetensors_dtype_name(DType dtype) {
 }
 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
-  Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (fd.fd < 0) fail_at(path, "cannot open: ", errno_text());
-  struct stat st {};
-  if (::fstat(fd.fd, &st) != 0) fail_at(path, "cannot stat: ", errno_text());
-  if (!S_ISREG(st.st_mode)) fail_at(path, "not a regular file");
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size < 8) fail_at(path, "file is ", size, " bytes, too short for the 8-byte header length");
-  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
-  if (addr == MAP_FAILED) fail_at(path, "cannot memory-map ", size, " bytes: ", errno_text());
-  auto mapping = std::make_shared<Mapping>(addr, size);
-  auto s = new_state(path, std::move(mapping), addr, size);
+  std::shared_ptr<MappedFile> file = MappedFile::open(path, "[safetensors]");
+  if (file->size() < 8)
+    fail_at(path, "file is ", file->size(), " bytes, too short for the 8-byte header length");
+  const uint8_t* base = file->data();
+  const size_t size = file->size();
+  auto s = new_state(path, std::move(file), base, size);
   index_entries(*s);
   return SafetensorsFile(std::move(s));
 }

@@ -129,6 +129,31 @@ TEST(Pretraining, stopping_and_resuming_matches_an_uninterrupted_run) {
   EXPECT_EQ(a.initial_loss, b.initial_loss);
 }
 
+// The token cache beside the corpus (data/tokens) changes the time, not the numbers: runs
+// that map cached ids train as one that tokenized the text itself.
+TEST(Pretraining, runs_on_cached_token_ids_train_as_one_that_tokenized) {
+  TempDir dir;
+  const std::string& data = shared_corpus();
+  PretrainOptions plain = tiny_options(data, (dir.path / "plain").string());
+  plain.steps = 4;
+  plain.eval_every = 2;
+  plain.cache_tokens = false;
+  const PretrainResult a = run_pretraining(plain);
+  for (const char* out : {"first", "second"}) {  // makes the cache (or finds it), reads it
+    PretrainOptions cached = plain;
+    cached.out_dir = (dir.path / out).string();
+    cached.cache_tokens = true;
+    const PretrainResult b = run_pretraining(cached);
+    EXPECT_EQ(b.validation_loss, a.validation_loss) << out;
+    EXPECT_EQ(b.train.final_loss, a.train.final_loss) << out;
+    EXPECT_EQ(b.initial_loss, a.initial_loss) << out;
+  }
+  int cache_files = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(data) / "tokens"))
+    cache_files += entry.path().extension() == ".tokens";
+  EXPECT_EQ(cache_files, 2);  // train and validation
+}
+
 TEST(Pretraining, z_loss_adds_to_the_training_loss_only) {
   TempDir dir;
   const std::string& data = shared_corpus();
