@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -21,6 +22,18 @@ std::string shape_str(const std::vector<int64_t>& s) {
   for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
   return r + "]";
 }
+
+// torch's name of a floating dtype, as config.json's torch_dtype spells it.
+const char* torch_dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return "float32";
+    case DType::bf16: return "bfloat16";
+    case DType::f16: return "float16";
+    case DType::f64: return "float64";
+    default: fail(str_cat("[save_t5] ", dtype_name(dtype), " is not a floating dtype"));
+  }
+}
+
 }  // namespace
 
 T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::string& dir,
@@ -138,9 +151,17 @@ void save_t5(const T5ForConditionalGeneration& model, const std::string& dir,
   CheckpointSaveOptions opts;
   opts.max_shard_bytes = max_shard_bytes;
   save_checkpoint(dir, tensors, opts);
-  AtomicFile config((std::filesystem::path(dir) / "config.json").string(), "[save_t5]");
-  config.write(model.config().to_json());
-  config.commit();
+  // As transformers writes it: the dtype the weights were saved in, which
+  // from_pretrained(torch_dtype="auto") loads them as.
+  nlohmann::json config = nlohmann::json::parse(model.config().to_json());
+  for (const auto& [name, t] : tensors) {
+    if (!is_floating(t.dtype())) continue;
+    config["torch_dtype"] = torch_dtype_name(t.dtype());
+    break;
+  }
+  AtomicFile file((std::filesystem::path(dir) / "config.json").string(), "[save_t5]");
+  file.write(config.dump(2) + "\n");
+  file.commit();
 }
 
 }  // namespace sp

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "autograd/ops.h"
 #include "models/io/safetensors.h"
@@ -223,6 +224,10 @@ TEST(T5Checkpoint, save_load_round_trip_and_strict_errors) {
   const std::string dir = temp_dir("roundtrip");
   save_t5(m, dir);
   EXPECT_TRUE(std::filesystem::exists(dir + "/config.json"));
+  auto saved_dtype = [&] {
+    return nlohmann::json::parse(std::ifstream(dir + "/config.json"))["torch_dtype"];
+  };
+  EXPECT_EQ(saved_dtype(), "float32");  // what transformers loads with torch_dtype="auto"
   auto back = load_t5(dir);
   NamedTensors a = m.state_dict(), b = back->state_dict();
   ASSERT_EQ(a.size(), b.size());
@@ -234,6 +239,7 @@ TEST(T5Checkpoint, save_load_round_trip_and_strict_errors) {
   save_t5(m, dir, DType::bf16);
   SafetensorsFile f = SafetensorsFile::open(dir + "/model.safetensors");
   EXPECT_EQ(f.info("shared.weight").dtype, "BF16");
+  EXPECT_EQ(saved_dtype(), "bfloat16");
   auto f32 = load_t5(dir);
   EXPECT_EQ(f32->shared.weight.dtype(), DType::f32);
   EXPECT_NEAR(f32->shared.weight.to_vector<float>()[7], m.shared.weight.to_vector<float>()[7],
@@ -246,6 +252,7 @@ TEST(T5Checkpoint, save_load_round_trip_and_strict_errors) {
   save_t5(m, dir, DType::f16, /*max_shard_bytes=*/4096);
   EXPECT_TRUE(std::filesystem::exists(dir + "/model.safetensors.index.json"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/model.safetensors"));
+  EXPECT_EQ(saved_dtype(), "float16");
   auto sharded = load_t5(dir);
   EXPECT_NEAR(
       sharded->find_parameter("decoder.block.2.layer.2.DenseReluDense.wo.weight")
