@@ -497,6 +497,7 @@ void Trainer::write_checkpoint(int64_t step, bool finished) {
       {"generators", generator_states()},
       {"history", history},
       {"metric", metric_},
+      {"higher_is_better", options_.higher_is_better},
       {"best_metric", best_metric_ ? json(*best_metric_) : json(nullptr)},
       {"best_step", best_step_},
       {"evals_since_best", evals_since_best_},
@@ -514,6 +515,7 @@ void Trainer::write_checkpoint(int64_t step, bool finished) {
        {{"steps", options_.steps},
         {"grad_accumulation", options_.grad_accumulation},
         {"clip_global_norm", options_.clip_global_norm},
+        {"min_improvement", options_.min_improvement},
         {"schedule", optimizer_.schedule()->str()},
         {"optimizer", optimizer_.name()}}},
   };
@@ -567,6 +569,7 @@ std::string Trainer::changed_options(const json& saved) const {
   if (!saved.is_object()) return "";
   const json now = {{"grad_accumulation", options_.grad_accumulation},
                     {"clip_global_norm", options_.clip_global_norm},
+                    {"min_improvement", options_.min_improvement},
                     {"schedule", optimizer_.schedule()->str()}};
   std::string changed;
   for (const auto& [key, value] : now.items())
@@ -591,6 +594,7 @@ void Trainer::restore(const std::string& dir, int64_t step) {
            state_path, " says step ", st["step"].dump(), " but it is the checkpoint of step ",
            step);
   try {
+    check_best_tracking(st, state_path);
     restore_state(dir, st);
   } catch (const json::exception& e) {
     fail(str_cat("[trainer] ", state_path, " has a value of the wrong kind: ", e.what()));
@@ -601,9 +605,20 @@ void Trainer::restore(const std::string& dir, int64_t step) {
                    static_cast<long long>(step), options_.out_dir.c_str(), changed.c_str());
 }
 
-void Trainer::restore_state(const std::string& dir, const json& st) {
-  load_params(dir);
+void Trainer::check_best_tracking(const json& st, const std::string& state_path) const {
+  if (!st.contains("best_metric") || !st["best_metric"].is_number()) return;  // nothing to compare
+  const std::string saved = st.value("metric", std::string());
+  const bool saved_higher = st.value("higher_is_better", options_.higher_is_better);
+  const std::string asked = metric_.empty() ? saved : metric_;
+  auto direction = [](bool higher) { return higher ? "higher is better" : "lower is better"; };
+  SP_CHECK((saved.empty() || asked == saved) && saved_higher == options_.higher_is_better,
+           "[trainer] ", state_path, " tracks the best '", saved, "' (", direction(saved_higher),
+           ") but this run asks for '", asked, "' (", direction(options_.higher_is_better),
+           "): resume with the same metric, or start in a new directory");
+}
 
+void Trainer::restore_state(const std::string& dir, const json& st) {
+  // Checked before anything is loaded, so a refused resume leaves the trainable tensors be.
   const std::string opt_path = (fs::path(dir) / "optimizer.safetensors").string();
   SafetensorsFile f = SafetensorsFile::open(opt_path);
   // Another optimizer's slots can have the same names and shapes (AdamW's m and v, and
@@ -612,6 +627,8 @@ void Trainer::restore_state(const std::string& dir, const json& st) {
     SP_CHECK(saved->second == optimizer_.name(), "[trainer] ", opt_path, " holds the state of ",
              saved->second, " but this run optimizes with ", optimizer_.name(),
              ": resume with the same optimizer, or start in a new directory");
+  load_params(dir);
+
   optim::StateDict sd;
   for (const std::string& name : f.names()) sd.emplace_back(name, f.tensor(name));
   optimizer_.load_state_dict(sd);

@@ -238,6 +238,9 @@ class Trainer {
   // The options a checkpoint's state.json records that this run sets otherwise (empty when
   // none): "schedule constant(0.3) -> constant(0.1)", for the line a resumed run prints.
   std::string changed_options(const nlohmann::json& saved) const;
+  // Throws when the checkpoint's best was of another metric or direction than this run's:
+  // the best checkpoint and early stopping would compare unlike values.
+  void check_best_tracking(const nlohmann::json& state, const std::string& state_path) const;
   void restore_state(const std::string& dir, const nlohmann::json& state);
   StepStats train_step(int64_t step);
   // nullopt: the job has no evaluation; else whether the result is a new best.

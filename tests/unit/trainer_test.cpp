@@ -665,6 +665,32 @@ TEST(Trainer, ResumeWithAnotherOptimizerIsRefused) {
                    "the same optimizer, or start in a new directory");
 }
 
+// The best checkpoint and early stopping compare each evaluation with the saved best: a
+// resume that asks for another metric, or the other direction, is refused.
+TEST(Trainer, ResumeWithAnotherBestMetricIsRefused) {
+  TrainerTempDir tmp;
+  const std::string dir = tmp.sub("metric");
+  TrainerOptions o = small_options(dir, 4);
+  o.eval_every = 2;
+  o.metric = "loss";
+  o.higher_is_better = false;
+  train_mlp(o);
+  const std::string state = dir + "/checkpoints/step-4/state.json";
+  TrainerOptions other = o;
+  other.steps = 6;
+  other.metric = "accuracy";
+  EXPECT_THROW_MSG(train_mlp(other), "[trainer] " + state +
+                                         " tracks the best 'loss' (lower is better) but this run "
+                                         "asks for 'accuracy' (lower is better): resume with the "
+                                         "same metric, or start in a new directory");
+  other.metric = "loss";
+  other.higher_is_better = true;
+  EXPECT_THROW_MSG(train_mlp(other), "but this run asks for 'loss' (higher is better)");
+  other.metric.clear();  // the checkpoint's metric
+  other.higher_is_better = false;
+  EXPECT_EQ(train_mlp(other).result.resumed_from, 4);
+}
+
 // A state.json that is cut short, names another step or holds a value of the wrong kind is
 // refused naming the file, and the failed resume leaves every checkpoint as it was.
 TEST(Trainer, ACorruptCheckpointStateIsRefusedAndLeftAlone) {
