@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <tuple>
 
@@ -98,17 +99,13 @@ std::string point_text(const nlohmann::json& point, const std::vector<std::strin
   return out.empty() ? "(all)" : out;
 }
 
-// Whether key takes one value for each value of x_key over the rows that have both.
-bool moves_with(const std::vector<SummaryRow>& rows, const std::string& x_key,
-                const std::string& key) {
-  std::map<std::string, nlohmann::json> value_at;  // x value (as JSON text) -> key's value
-  for (const SummaryRow& r : rows) {
-    const auto x = r.point.find(x_key), k = r.point.find(key);
-    if (x == r.point.end() || k == r.point.end()) continue;
-    const auto [it, added] = value_at.emplace(x->dump(), *k);
-    if (!added && it->second != *k) return false;
-  }
-  return true;
+// The keys swept in a group with a key that member() accepts, those keys included.
+std::set<std::string> keys_swept_with(const std::vector<std::vector<std::string>>& groups,
+                                      const std::function<bool(const std::string&)>& member) {
+  std::set<std::string> out;
+  for (const std::vector<std::string>& group : groups)
+    if (std::any_of(group.begin(), group.end(), member)) out.insert(group.begin(), group.end());
+  return out;
 }
 
 }  // namespace
@@ -148,11 +145,15 @@ std::vector<SummaryPlot> summary_plots(const std::vector<SummaryRow>& rows,
     }
     log_x = lo > 0 && hi / lo >= 10;  // prompt lengths 1..150, model sizes in parameters
   }
-  // Series: the other keys that vary, except those that move with x (one value per x value:
-  // tags.size when x is total_params, a key zipped with x): each would be a line of one point.
+  // Series: the other keys that vary, except those swept with x (a key zipped with it; with
+  // total_params, the model's size): each of those would be a line of one point.
+  const std::set<std::string> with_x =
+      keys_swept_with(context.sweep_groups, [&](const std::string& k) {
+        return x_key == kTotalParamsAxis ? k.starts_with("model.") : k == x_key;
+      });
   std::vector<std::string> series_keys;
   for (const std::string& k : keys)
-    if (k != x_key && ordered_values(rows, k, context).size() > 1 && !moves_with(rows, x_key, k))
+    if (k != x_key && !with_x.count(k) && ordered_values(rows, k, context).size() > 1)
       series_keys.push_back(k);
 
   // Group rows by (stage, task, split, metric), keeping the summary's order.
@@ -433,7 +434,10 @@ ReportFiles write_reports(const std::string& dir, const ReportContext& context) 
     spec.records = with_total_params_axis(std::move(spec.records));
   const std::vector<ResultRecord>& results = spec.records;
   std::vector<ResultRecord> with_averages = results;
-  for (ResultRecord& r : task_average_records(results)) with_averages.push_back(std::move(r));
+  const std::set<std::string> with_task = keys_swept_with(
+      context.sweep_groups, [](const std::string& k) { return k == kTaskSweepKey; });
+  for (ResultRecord& r : task_average_records(results, with_task))
+    with_averages.push_back(std::move(r));
   const std::vector<SummaryRow> rows = summarize(with_averages);
   const std::vector<std::string> keys = swept_keys(results);
   const std::vector<SummaryPlot> plots = summary_plots(rows, keys, context);

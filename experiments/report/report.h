@@ -42,6 +42,11 @@ struct ReportContext {
   // The order in which the spec lists each swept key's values: categorical axes and series
   // follow it (model sizes small, base, large rather than alphabetically).
   std::map<std::string, std::vector<nlohmann::json>> sweep_values;
+  // The spec's sweep_groups: keys swept together (a sweep.zip group; a grid key alone). A key
+  // swept with the x axis is no series (each line would be one point): with x total_params,
+  // the keys swept with a model.* key (the size). Averages over tasks leave out the keys
+  // swept with stages.tune.task.
+  std::vector<std::vector<std::string>> sweep_groups;
   std::vector<SharedStageInfo> shared_stages;
   int64_t trials_total = 0;
   // The spec's trial ids. When given, the reports cover these trials only: results.jsonl's

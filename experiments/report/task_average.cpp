@@ -24,7 +24,8 @@ Metrics with_prefix(const std::map<std::string, double>& m, const std::string& p
 
 }  // namespace
 
-std::vector<ResultRecord> task_average_records(const std::vector<ResultRecord>& results) {
+std::vector<ResultRecord> task_average_records(const std::vector<ResultRecord>& results,
+                                               const std::set<std::string>& swept_with_task) {
   struct Group {
     ResultRecord base;                                              // stage, split, point, seed
     std::map<std::string, std::map<std::string, double>> per_task;  // task -> metrics
@@ -39,6 +40,7 @@ std::vector<ResultRecord> task_average_records(const std::vector<ResultRecord>& 
       continue;
     nlohmann::json point = r.point;
     point.erase(kTaskSweepKey);
+    for (const std::string& k : swept_with_task) point.erase(k);
     const std::string id = nlohmann::json::array({r.stage, r.split, point, r.seed}).dump();
     auto [it, added] = groups.try_emplace(id);
     if (added) {

@@ -7,6 +7,8 @@
 // The tasks are those swept by stages.tune.task; a record counts when it scores the task
 // its trial tuned on (transfer evaluations do not). A point and seed with results for only
 // some of the tasks gets no score, so a failed task lowers n rather than the score.
+#include <set>
+#include <string>
 #include <vector>
 
 #include "experiments/report/results.h"
@@ -19,10 +21,12 @@ inline constexpr const char* kTaskSweepKey = "stages.tune.task";
 inline constexpr const char* kSuperGlueTask = "superglue";
 inline constexpr const char* kTaskAverageTask = "task_average";
 
-// One record per (stage, split, point without kTaskSweepKey, seed) holding every task of
+// One record per (stage, split, point without kTaskSweepKey and the keys swept_with_task,
+// e.g. a data_dir zipped with the task, seed) holding every task of
 // its (stage, split), when there are at least two: task "superglue" when they are
 // SuperGLUE's eight, else "task_average"; metric "score", plus "members_mean_score" and
 // "members_best_score" from an ensemble's member metrics.
-std::vector<ResultRecord> task_average_records(const std::vector<ResultRecord>& results);
+std::vector<ResultRecord> task_average_records(const std::vector<ResultRecord>& results,
+                                               const std::set<std::string>& swept_with_task = {});
 
 }  // namespace sp

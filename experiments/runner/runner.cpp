@@ -444,6 +444,7 @@ class Runner {
     c.description = spec_.description;
     c.config_text = spec_.resolved.is_null() ? "" : spec_.resolved.dump(2);
     c.preferred_x = spec_.plot_x;  // sweep.x; else the first swept key
+    c.sweep_groups = spec_.sweep_groups;
     for (const std::string& k : spec_.sweep_keys)
       if (c.preferred_x.empty() && !is_seed_key(k)) {
         c.preferred_x = k;

@@ -255,6 +255,9 @@ struct ExperimentSpec {
   // what reports group by. Trial::sweep_point also holds the hidden ones.
   std::vector<std::string> sweep_keys;
   std::string plot_x;  // sweep.x: the swept key reports put on the x axis; "" = choose
+  // Swept keys that take their values together: each sweep.zip group, each grid key alone
+  // (hidden keys included). Reports draw no series for a key swept with the x axis.
+  std::vector<std::vector<std::string>> sweep_groups;
   std::vector<Trial> trials;
   // Problems that do not stop a dry run (a missing data directory); on a real load with
   // check_paths these are errors instead.

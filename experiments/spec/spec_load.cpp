@@ -314,6 +314,16 @@ Sweep read_sweep(const SpecNode* node) {
       fail_at(a->key_loc, str_cat("'", a->key, "' is swept twice"));
     keys.push_back(a->key);
   }
+  // Values apply in this order (the zips, then the grid): a later key above an earlier one,
+  // or inside a map it sets, would replace its values in every trial without a word.
+  for (size_t j = 0; j < axes.size(); ++j)
+    for (size_t i = 0; i < j; ++i)
+      for (const SpecNode& value : axes[i]->values)
+        if (overwrites(axes[j]->path, axes[i]->path, value))
+          fail_at(axes[j]->key_loc,
+                  str_cat("sweep.", axes[j]->section, ".", axes[j]->key, " replaces what sweep.",
+                          axes[i]->section, ".", axes[i]->key, " sets (", value.text(),
+                          "); sweep the key once, or keys that do not overlap"));
   s.x = r.string("x", "");
   if (!s.x.empty() && s.x != kTotalParamsAxis &&
       std::find(keys.begin(), keys.end(), s.x) == keys.end()) {
@@ -608,6 +618,11 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
     if (std::find(sweep.hide.begin(), sweep.hide.end(), a->key) == sweep.hide.end())
       spec.sweep_keys.push_back(a->key);
   spec.plot_x = sweep.x;
+  for (const auto& group : sweep.zips) {
+    spec.sweep_groups.emplace_back();
+    for (const SweepAxis& a : group) spec.sweep_groups.back().push_back(a.key);
+  }
+  for (const SweepAxis& a : sweep.grid) spec.sweep_groups.push_back({a.key});
   if (!sweep.x.empty() &&
       std::find(sweep.hide.begin(), sweep.hide.end(), sweep.x) != sweep.hide.end())
     fail_at(sweep.loc, str_cat("sweep.x names '", sweep.x, "', which sweep.hide hides"));

@@ -448,36 +448,50 @@ TEST(ReportPlots, OneLinePerSeriesKeyAgainstTheChosenX) {
 }
 
 // sweep.x: total_params (Figure 1): each record's parameter count on a log axis; a key
-// that moves with it (the size) is no series, the method is.
+// swept with the model (the size) is no series, the method is, though prompt tuning's
+// totals (backbone + prompt) differ from model tuning's at every size.
 TEST(ReportPlots, TotalParamsAxisFromTheRecords) {
   std::vector<ResultRecord> results;
   const std::pair<const char*, int64_t> sizes[] = {
       {"small", 60000000}, {"base", 220000000}, {"xl", 3000000000}};
+  constexpr int64_t kPrompt = 100 * 512;
   for (const auto& [size, total] : sizes)
     for (const char* method : {"prompt_tuning", "model_tuning"})
       for (int64_t seed : {1, 2}) {
         ResultRecord r = record(std::string(size) + method + std::to_string(seed), 1, "random",
                                 seed, total > 1e9 ? 80.0 : 60.0);
         r.point = {{"tags.size", size}, {"method", method}};
-        r.total_params = total;
+        r.total_params = total + (std::string(method) == "prompt_tuning" ? kPrompt : 0);
         results.push_back(r);
       }
   results.back().total_params = 0;  // a record that counts nothing keeps its point
   const std::vector<ResultRecord> axis = with_total_params_axis(results);
-  EXPECT_EQ(axis.front().point[kTotalParamsAxis], 60000000);
+  EXPECT_EQ(axis.front().point[kTotalParamsAxis], 60000000 + kPrompt);
   EXPECT_FALSE(axis.back().point.contains(kTotalParamsAxis));
   const std::vector<ResultRecord> counted(axis.begin(), axis.end() - 1);
   const std::vector<SummaryRow> rows = summarize(counted);
   const std::vector<std::string> keys = swept_keys(counted);
   ReportContext c;
   c.preferred_x = kTotalParamsAxis;
+  c.sweep_groups = {{"tags.size", "model.checkpoint"}, {"method"}};
   const std::vector<SummaryPlot> plots = summary_plots(rows, keys, c);
   ASSERT_EQ(plots.size(), 1u);
   EXPECT_TRUE(plots[0].options.log_x);
   ASSERT_EQ(plots[0].series.size(), 2u);
   EXPECT_EQ(plots[0].series[0].name, "method=model_tuning");
   EXPECT_EQ(plots[0].series[0].x, (std::vector<double>{6e7, 2.2e8, 3e9}));
+  EXPECT_EQ(plots[0].series[1].name, "method=prompt_tuning");
+  EXPECT_EQ(plots[0].series[1].x,
+            (std::vector<double>{6e7 + kPrompt, 2.2e8 + kPrompt, 3e9 + kPrompt}));
   EXPECT_EQ(plots[0].series[1].y, (std::vector<double>{60, 60, 80}));
+
+  // A key zipped with an ordinary x is no series either.
+  c.preferred_x = "tags.size";
+  c.sweep_groups = {{"tags.size", "method"}};
+  const std::vector<SummaryPlot> zipped =
+      summary_plots(summarize(results), {"tags.size", "method"}, c);
+  ASSERT_EQ(zipped.size(), 1u);
+  EXPECT_EQ(zipped[0].series.size(), 1u);
 }
 
 TEST(ReportFilesTest, WritesCsvPlotsAndReportSections) {

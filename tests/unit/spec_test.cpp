@@ -346,6 +346,10 @@ TEST_F(SpecTest, TagsNameTrialsAndXPicksThePlotAxis) {
   EXPECT_EQ(spec.trials[2].model.checkpoint, path("big"));
   EXPECT_EQ(spec.sweep_keys, (std::vector<std::string>{"tags.size", "stages.tune.peft.length"}));
   EXPECT_EQ(spec.plot_x, "stages.tune.peft.length");
+  // What reports need to tell a series from a key that moves with the x axis.
+  EXPECT_EQ(spec.sweep_groups,
+            (std::vector<std::vector<std::string>>{{"tags.size", "model.checkpoint"},
+                                                   {"stages.tune.peft.length"}}));
   // Tags are labels: they do not change what a stage computes.
   EXPECT_EQ(parse(base_spec()).trials[0].tune->hash,
             parse(base_spec("", "tags: {a: b}\n")).trials[0].tune->hash);
@@ -848,6 +852,30 @@ TEST_F(SpecTest, WrongTypesAndImpossibleValuesAreLocated) {
                                    "hide: [stages.tune.step]}\n")),
                    "sweep.hide names 'stages.tune.step', which is not swept; did you mean "
                    "'stages.tune.steps'?");
+  // A later swept key above an earlier one replaces its values in every trial.
+  EXPECT_THROW_MSG(
+      parse(base_spec("",
+                      "sweep:\n"
+                      "  zip: {stages.tune.peft.length: [5, 20]}\n"
+                      "  grid:\n"
+                      "    stages.tune.peft: [{method: prompt_tuning},\n"
+                      "                       {method: prompt_tuning, init: random_uniform}]\n")),
+      "sweep.grid.stages.tune.peft replaces what sweep.zip.stages.tune.peft.length "
+      "sets (5); sweep the key once, or keys that do not overlap");
+  EXPECT_THROW_MSG(parse(base_spec("",
+                                   "sweep:\n"
+                                   "  grid:\n"
+                                   "    stages.tune.peft: [{method: prompt_tuning, length: 3}]\n"
+                                   "    stages.tune.peft.length: [5, 20]\n")),
+                   "replaces what sweep.grid.stages.tune.peft sets");
+  // A key inside a swept map that the map leaves out adds to it.
+  const ExperimentSpec inside = parse(base_spec("",
+                                                "sweep:\n"
+                                                "  grid:\n"
+                                                "    stages.tune.peft: [{method: prompt_tuning}]\n"
+                                                "    stages.tune.peft.length: [5, 20]\n"));
+  ASSERT_EQ(inside.trials.size(), 2u);
+  EXPECT_EQ(inside.trials[1].tune->peft.settings.at("length"), 20);
   EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grid: {vars.X: [1, 2]}}\n")),
                    "sweep.grid cannot sweep 'vars.X': sweep the key that uses the variable");
   EXPECT_THROW_MSG(parse(base_spec("", "sweep: {seeds: [1, -2]}\n")), "sweep.seeds must be >= 0");

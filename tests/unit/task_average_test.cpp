@@ -104,6 +104,17 @@ TEST(TaskAverage, OtherTaskSetsTransfersAndEnsembleColumns) {
   EXPECT_DOUBLE_EQ(avg[0].metrics.at("members_mean_score"), (50 + 65) / 2.0);
   EXPECT_DOUBLE_EQ(avg[0].metrics.at("members_best_score"), (70 + 85) / 2.0);
 
+  // A key zipped with the task (each task's data_dir) splits no point: it is left out of the
+  // average's point with the task.
+  std::vector<ResultRecord> with_dirs = {results[0], results[1]};
+  for (ResultRecord& r : with_dirs) r.point["stages.tune.data_dir"] = "data/" + r.task;
+  EXPECT_TRUE(task_average_records(with_dirs).empty());
+  const std::vector<ResultRecord> zipped =
+      task_average_records(with_dirs, {"stages.tune.task", "stages.tune.data_dir"});
+  ASSERT_EQ(zipped.size(), 1u);
+  EXPECT_DOUBLE_EQ(zipped[0].metrics.at("score"), (60 + 75) / 2.0);
+  EXPECT_EQ(zipped[0].point, nlohmann::json({{"tags.size", "small"}}));
+
   // One task, or tasks that are not swept: nothing to average.
   EXPECT_TRUE(task_average_records({results[0]}).empty());
   ResultRecord unswept = results[0];
