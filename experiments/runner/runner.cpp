@@ -219,14 +219,20 @@ class Runner {
   }
 
   // A finished trial's records go back into results.jsonl when it has none of them (the
-  // file was deleted or replaced): they are kept in the trial's DONE marker.
+  // file was deleted, or replaced by a copy from before the trial last ran): they are kept
+  // in the trial's DONE marker. A record counts by its trial and its DONE's finished time.
   void restore_records(const std::string& trial_id, const fs::path& done_path) {
     const std::string results_path = (dir_ / "results.jsonl").string();
+    auto recorded_key = [](const std::string& trial, const std::string& finished) {
+      return trial + '\n' + finished;
+    };
     if (!recorded_trials_) {
       recorded_trials_.emplace();
-      for (const ResultRecord& r : read_results(results_path)) recorded_trials_->insert(r.trial);
+      for (const ResultRecord& r : read_results(results_path))
+        recorded_trials_->insert(recorded_key(r.trial, r.finished));
     }
-    if (recorded_trials_->count(trial_id)) return;
+    const std::string key = recorded_key(trial_id, finished_at_.at(trial_id));
+    if (recorded_trials_->count(key)) return;
     const nlohmann::json done = read_done(done_path);
     if (done_field(done, "records") == 0) return;
     const nlohmann::json results = done_field(done, "results");
@@ -238,7 +244,7 @@ class Runner {
     int64_t line = 0;
     for (const nlohmann::json& r : results)
       append_result(results_path, result_from_json(r, done_path.string() + " results", ++line));
-    recorded_trials_->insert(trial_id);
+    recorded_trials_->insert(key);
     log_ << "[run]   " << line << " records restored to results.jsonl from " << done_path.string()
          << "\n";
   }
@@ -519,7 +525,7 @@ class Runner {
   std::map<std::string, std::string> finished_at_;
   size_t skipped_ = 0;
   // The trials results.jsonl has records of; read at the first skipped trial.
-  std::optional<std::set<std::string>> recorded_trials_;
+  std::optional<std::set<std::string>> recorded_trials_;  // "trial\nfinished" of each record
 };
 
 }  // namespace

@@ -293,6 +293,30 @@ TEST(Runner, ADeletedResultsFileIsRefilledFromTheFinishedTrials) {
   EXPECT_EQ(read_text(results), full);
 }
 
+// A results.jsonl put back from before the trials last ran holds their stale records only:
+// the current ones come back from the DONE markers (the reports leave stale ones out).
+TEST(Runner, AnOlderResultsFileGetsTheCurrentRecordsBack) {
+  RunDir run;
+  ExperimentSpec spec = make_spec({1, 5}, {1});
+  const RunOptions o = run.options();
+  FakeExecutor first;
+  ASSERT_EQ(run_experiment(spec, o, first), 0);
+  const fs::path results = run.dir.path / "results.jsonl";
+  const std::string old_copy = read_text(results);
+  for (Trial& t : spec.trials) t.eval->hash += "-changed";
+  FakeExecutor second;
+  ASSERT_EQ(run_experiment(spec, o, second), 0);
+  const size_t current = read_results(results.string()).size();
+  const std::string summary = read_text(run.dir.path / "summary.csv");
+
+  std::ofstream(results, std::ios::trunc) << old_copy;
+  FakeExecutor third;
+  EXPECT_EQ(run_experiment(spec, o, third), 0);
+  EXPECT_TRUE(third.calls.empty());
+  EXPECT_EQ(read_results(results.string()).size(), current);
+  EXPECT_EQ(read_text(run.dir.path / "summary.csv"), summary);
+}
+
 TEST(Runner, ATrialFinishedWithOtherSettingsRunsAgain) {
   RunDir run;
   ExperimentSpec spec = make_spec({1, 5}, {1});
