@@ -187,6 +187,9 @@ TrainResult Trainer::run() {
     default_generator().manual_seed(*options_.seed);
   }
   metrics_.open(metrics_path(), step_);
+  // An export in out_dir is this checkpoint's only if the checkpoint is a finished run's:
+  // one left by an earlier stop of a run that went on is stale.
+  const bool resumed_finished = finished_;
 
   // A run that stopped at its step count continues when asked for more steps, and one that
   // stopped at its time budget when given more time (or none).
@@ -271,7 +274,7 @@ TrainResult Trainer::run() {
   model_dir_.clear();
   if (options_.export_model) {
     const fs::path model = fs::path(options_.out_dir) / "model";
-    if (trained || !fs::exists(model)) export_model();
+    if (trained || !resumed_finished || !fs::exists(model)) export_model();
     model_dir_ = model.string();
   }
   metrics_.close();

@@ -647,6 +647,28 @@ TEST(Trainer, ContinuedRunCrashingBeforeTheExportDoesNotKeepTheOldModel) {
     EXPECT_EQ(model.tensor(names[i]).to_vector<float>(), again.params[i]) << names[i];
 }
 
+// Asked for no more steps than an unfinished checkpoint has (a run that went on from an
+// export and stopped), the run exports that checkpoint, not the earlier export.
+TEST(Trainer, LoweredStepsExportTheUnfinishedCheckpointNotAnOlderModel) {
+  TrainerTempDir tmp;
+  const std::string dir = tmp.sub("lowered");
+  TrainerOptions o = small_options(dir, 4);
+  o.keep_best = false;  // the export is the final parameters
+  ASSERT_EQ(train_mlp(o).result.steps_done, 4);
+  o.steps = 10;
+  EXPECT_THROW_MSG(train_mlp(o, MlpConfig{.nan_loss_at = 7, .scripted_eval = {}}),
+                   "step 7: the loss of micro-batch 0 is nan");
+  ASSERT_EQ(checkpoint_dir::resume_step(dir + "/checkpoints"), 6);
+  o.steps = 6;
+  const MlpRun again = train_mlp(o);
+  EXPECT_EQ(again.calls, 0);
+  EXPECT_EQ(again.result.steps_done, 6);
+  SafetensorsFile model = SafetensorsFile::open(dir + "/model/model.safetensors");
+  const std::vector<std::string> names = {"l1.weight", "l1.bias", "l2.weight", "l2.bias"};
+  for (size_t i = 0; i < names.size(); ++i)
+    EXPECT_EQ(model.tensor(names[i]).to_vector<float>(), again.params[i]) << names[i];
+}
+
 // Adafactor with momentum keeps slots named and shaped as AdamW's on these small
 // parameters, so only the saved optimizer name can tell the two apart.
 TEST(Trainer, ResumeWithAnotherOptimizerIsRefused) {
