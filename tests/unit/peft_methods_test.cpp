@@ -314,7 +314,9 @@ TEST(PeftLora, merge_and_unmerge) {
   for (size_t i = 0; i < weights_after.size(); ++i)
     EXPECT_LT(max_abs_diff(weights_after[i].second, weights_before[i].second), 1e-6)
         << weights_after[i].first;
-  EXPECT_LT(max_abs_diff(logits_of(*model, in), with_adapters), 1e-5);
+  // The weights are back to within rounding (above), so the logits are as close as the merged
+  // model's: a forgotten or doubled unmerge moves them by the update itself, orders more.
+  EXPECT_LT(max_abs_diff(logits_of(*model, in), with_adapters), 1e-4);
 }
 
 // A bf16 layer with f32 factors: y + d in f32, rounded once to bf16 (PEFT: bf16 + f32
