@@ -210,6 +210,15 @@ MlpRun train_mlp(const TrainerOptions& options, MlpConfig cfg = {}) {
   return run;
 }
 
+// dir/model, the exported MLP, holds params (in MlpJob::trainable()'s order).
+void expect_export_holds(const std::string& dir, const std::vector<std::vector<float>>& params) {
+  SafetensorsFile model = SafetensorsFile::open(dir + "/model/model.safetensors");
+  const std::vector<std::string> names = {"l1.weight", "l1.bias", "l2.weight", "l2.bias"};
+  ASSERT_EQ(params.size(), names.size());
+  for (size_t i = 0; i < names.size(); ++i)
+    EXPECT_EQ(model.tensor(names[i]).to_vector<float>(), params[i]) << names[i];
+}
+
 // The configuration of the resume test: checkpoints every 3 steps, train lines every 2
 // (a checkpoint in the middle of a window), evaluation every 5 (a new best adds a
 // checkpoint), accumulation 2, clipping.
@@ -588,12 +597,11 @@ TEST(Trainer, EarlyStoppingKeepsAndExportsTheBest) {
   EXPECT_EQ(checkpoint_dir::list_steps(dir + "/checkpoints"), (std::vector<int64_t>{4, 8}));
   // The export and the trainable tensors hold the best checkpoint's parameters.
   SafetensorsFile best = SafetensorsFile::open(dir + "/checkpoints/step-4/params.safetensors");
-  SafetensorsFile model = SafetensorsFile::open(dir + "/model/model.safetensors");
-  const std::vector<std::string> names = {"l1.weight", "l1.bias", "l2.weight", "l2.bias"};
-  for (size_t i = 0; i < names.size(); ++i) {
-    EXPECT_EQ(model.tensor(names[i]).to_vector<float>(), best.tensor(names[i]).to_vector<float>());
-    EXPECT_EQ(r.params[i], best.tensor(names[i]).to_vector<float>());
-  }
+  std::vector<std::vector<float>> best_params;
+  for (const char* name : {"l1.weight", "l1.bias", "l2.weight", "l2.bias"})
+    best_params.push_back(best.tensor(name).to_vector<float>());
+  expect_export_holds(dir, best_params);
+  EXPECT_EQ(r.params, best_params);
   std::vector<bool> best_flags;
   for (const json& l : read_metrics(dir + "/metrics.jsonl"))
     if (l.contains("eval")) best_flags.push_back(l["best"].get<bool>());
@@ -641,10 +649,7 @@ TEST(Trainer, ContinuedRunCrashingBeforeTheExportDoesNotKeepTheOldModel) {
   const MlpRun again = train_mlp(o);
   EXPECT_EQ(again.calls, 0);
   EXPECT_EQ(again.result.steps_done, 6);
-  SafetensorsFile model = SafetensorsFile::open(dir + "/model/model.safetensors");
-  const std::vector<std::string> names = {"l1.weight", "l1.bias", "l2.weight", "l2.bias"};
-  for (size_t i = 0; i < names.size(); ++i)
-    EXPECT_EQ(model.tensor(names[i]).to_vector<float>(), again.params[i]) << names[i];
+  expect_export_holds(dir, again.params);
 }
 
 // Asked for no more steps than an unfinished checkpoint has (a run that went on from an
@@ -663,10 +668,7 @@ TEST(Trainer, LoweredStepsExportTheUnfinishedCheckpointNotAnOlderModel) {
   const MlpRun again = train_mlp(o);
   EXPECT_EQ(again.calls, 0);
   EXPECT_EQ(again.result.steps_done, 6);
-  SafetensorsFile model = SafetensorsFile::open(dir + "/model/model.safetensors");
-  const std::vector<std::string> names = {"l1.weight", "l1.bias", "l2.weight", "l2.bias"};
-  for (size_t i = 0; i < names.size(); ++i)
-    EXPECT_EQ(model.tensor(names[i]).to_vector<float>(), again.params[i]) << names[i];
+  expect_export_holds(dir, again.params);
 }
 
 // Adafactor with momentum keeps slots named and shaped as AdamW's on these small
