@@ -64,6 +64,11 @@ std::string key_hex(const std::string& text_file, const T5Tokenizer& tokenizer,
                             document_format_name(key.reader.format), "\n", key.reader.jsonl_field));
 }
 
+std::string cache_file(const std::string& cache_dir, const std::string& split,
+                       const std::string& key_hex) {
+  return (fs::path(cache_dir) / (split + "-" + key_hex.substr(0, 16) + ".tokens")).string();
+}
+
 // The cached documents, or nullptr with the reason in *why.
 std::shared_ptr<const TokenizedDocuments> open_cache(const std::string& path,
                                                      const std::string& key,
@@ -140,15 +145,13 @@ void write_cache(const std::string& path, const TokenizedDocuments& docs, const 
 
 std::string token_cache_path(const std::string& text_file, const T5Tokenizer& tokenizer,
                              const TokenCacheKey& key, const std::string& cache_dir) {
-  return (fs::path(cache_dir) /
-          (key.split + "-" + key_hex(text_file, tokenizer, key).substr(0, 16) + ".tokens"))
-      .string();
+  return cache_file(cache_dir, key.split, key_hex(text_file, tokenizer, key));
 }
 
 CachedTokens cached_tokenize_file(const std::string& text_file, const T5Tokenizer& tokenizer,
                                   const TokenCacheKey& key, const std::string& cache_dir) {
-  const std::string path = token_cache_path(text_file, tokenizer, key, cache_dir);
   const std::string hex = key_hex(text_file, tokenizer, key);
+  const std::string path = cache_file(cache_dir, key.split, hex);
   const std::optional<TextIdentity> text = text_identity(text_file);
   CachedTokens out;
   std::string why = "none yet";
