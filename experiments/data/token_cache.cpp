@@ -69,16 +69,14 @@ std::string cache_file(const std::string& cache_dir, const std::string& split,
   return (fs::path(cache_dir) / (split + "-" + key_hex.substr(0, 16) + ".tokens")).string();
 }
 
-// The cached documents, or nullptr with the reason in *why.
+// The cached documents, or nullptr: no file yet (*why left empty), or a file that does not
+// serve (*why says why).
 std::shared_ptr<const TokenizedDocuments> open_cache(const std::string& path,
                                                      const std::string& key,
                                                      const TextIdentity& text, int64_t vocab_size,
                                                      std::string* why) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) {
-    *why = "none yet";
-    return nullptr;
-  }
+  if (!fs::exists(path, ec)) return nullptr;
   const std::shared_ptr<MappedFile> file = MappedFile::open(path, "[data] token cache");
   Header h{};
   if (file->size() < sizeof(Header)) {
@@ -154,7 +152,7 @@ CachedTokens cached_tokenize_file(const std::string& text_file, const T5Tokenize
   const std::string path = cache_file(cache_dir, key.split, hex);
   const std::optional<TextIdentity> text = text_identity(text_file);
   CachedTokens out;
-  std::string why = "none yet";
+  std::string why;  // why a cache file there does not serve; empty: there is none
   if (text) {
     try {
       out.documents = open_cache(path, hex, *text, tokenizer.vocab_size(), &why);
@@ -180,10 +178,10 @@ CachedTokens cached_tokenize_file(const std::string& text_file, const T5Tokenize
     std::string reopen_why;
     if (auto mapped = open_cache(path, hex, *text, tokenizer.vocab_size(), &reopen_why)) {
       out.documents = std::move(mapped);  // the page cache holds them now, not the process
-      out.note +=
-          str_cat(", cached in ", path, why == "none yet" ? "" : " (replaced: " + why + ")");
+      out.note += str_cat(", cached in ", path, why.empty() ? "" : " (replaced: " + why + ")");
     } else {
-      out.note += str_cat("; the cache written to ", path, " does not read back: ", reopen_why);
+      out.note += str_cat("; the cache written to ", path, " does not read back",
+                          reopen_why.empty() ? "" : ": " + reopen_why);
     }
   } catch (const std::exception& e) {
     out.note += str_cat("; not cached: ", e.what());

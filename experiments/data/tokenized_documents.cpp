@@ -109,12 +109,13 @@ TokenizedCorpus tokenize_corpus(const std::string& spiece_model, const std::stri
                                 const std::string& validation_file, const std::string& cache_dir) {
   const T5Tokenizer tokenizer = T5Tokenizer::load(spiece_model);
   TokenizedCorpus c;
+  const std::string spiece_sha256 = cache_dir.empty() ? "" : sha256_file_hex(spiece_model);
   auto split = [&](const std::string& file, const std::string& name) {
     if (cache_dir.empty())
       return std::make_shared<const TokenizedDocuments>(tokenize_file(file, tokenizer));
     TokenCacheKey key;
     key.split = name;
-    key.spiece_sha256 = sha256_file_hex(spiece_model);
+    key.spiece_sha256 = spiece_sha256;
     CachedTokens cached = cached_tokenize_file(file, tokenizer, key, cache_dir);
     c.notes.push_back(std::move(cached.note));
     return cached.documents;
