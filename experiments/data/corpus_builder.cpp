@@ -15,6 +15,11 @@
 namespace sp {
 namespace fs = std::filesystem;
 
+namespace {
+// How a WordNet data file is named among a corpus's sources ("wordnet:<path>").
+const std::string kWordnetSourcePrefix = "wordnet:";
+}  // namespace
+
 bool in_validation_split(std::string_view text, uint64_t seed, double fraction) {
   if (fraction <= 0) return false;
   if (fraction >= 1) return true;
@@ -32,7 +37,7 @@ nlohmann::json CorpusSummary::to_json(const CorpusBuildOptions& o) const {
   nlohmann::json sources_json = nlohmann::json::array();
   for (const CorpusSource& s : sources) {
     nlohmann::json j = {{"name", s.name}, {"sha256", s.sha256}, {"documents", s.documents}};
-    if (!o.wordnet_exclusion_name.empty() && s.name.rfind("wordnet:", 0) == 0) {
+    if (!o.wordnet_exclusion_name.empty() && s.name.starts_with(kWordnetSourcePrefix)) {
       j["excluded_synsets"] = s.excluded_synsets;
       j["excluded_sentences"] = s.excluded_sentences;
     }
@@ -165,8 +170,9 @@ CorpusSummary build_corpus(const CorpusBuildOptions& o) {
     for (const WordnetFile& f : files) {
       const int64_t before = summary.documents_read;
       for (int64_t k = 0; k < f.documents; ++k) add(docs[next++]);
-      summary.sources.push_back({"wordnet:" + f.path, f.sha256, summary.documents_read - before,
-                                 f.excluded_synsets, f.excluded_sentences});
+      summary.sources.push_back({kWordnetSourcePrefix + f.path, f.sha256,
+                                 summary.documents_read - before, f.excluded_synsets,
+                                 f.excluded_sentences});
     }
   }
   for (const std::string& path : o.text_files) {

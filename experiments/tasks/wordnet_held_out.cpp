@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include "experiments/tasks/wordnet_task_data.h"
 #include "experiments/tasks/wordnet_topic.h"
 #include "experiments/tasks/wordnet_wic.h"
+#include "tensor/suggest.h"
 
 namespace sp {
 namespace {
@@ -27,11 +29,8 @@ WordnetSplit split_of_hash(uint64_t key) {
 
 // A data file's lemma ("Take off") as index files write it ("take_off").
 std::string index_form(std::string lemma) {
-  for (char& c : lemma) {
-    if (c == ' ') c = '_';
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return lemma;
+  std::replace(lemma.begin(), lemma.end(), ' ', '_');
+  return ascii_lowercase(std::move(lemma));
 }
 
 }  // namespace
