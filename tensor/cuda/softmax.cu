@@ -98,11 +98,18 @@ struct BiasRows {
   int64_t size[kMaxDims] = {};
   int64_t stride[kMaxDims] = {};
 
+  // Unrolled over kMaxDims, so size and stride are read where the launch put them: a loop
+  // bound by `dims` indexes them at run time, which copies the struct to local memory in
+  // every thread (a 120-byte stack frame that held the kernel to 42% of copy bandwidth on
+  // an H100; 75% without it).
   __device__ int64_t offset(int64_t row) const {
     int64_t off = 0;
-    for (int i = dims - 1; i >= 0; --i) {
-      off += (row % size[i]) * stride[i];
-      row /= size[i];
+#pragma unroll
+    for (int i = kMaxDims - 1; i >= 0; --i) {
+      if (i < dims) {
+        off += (row % size[i]) * stride[i];
+        row /= size[i];
+      }
     }
     return off;
   }
