@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 
 #include "experiments/spec/map_reader.h"
 #include "experiments/tasks/metrics.h"
@@ -82,23 +83,22 @@ struct FieldLookup {
   std::string missing;
 };
 
-FieldLookup find_field(const nlohmann::json& record, const std::string& dotted) {
+FieldLookup find_field(const nlohmann::json& record, std::string_view dotted) {
   const nlohmann::json* v = &record;
   size_t start = 0;
   while (true) {
     const size_t dot = dotted.find('.', start);
-    std::string part =
-        dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string part(dotted.substr(start, dot == std::string_view::npos ? dot : dot - start));
     if (!v->is_object() || !v->contains(part)) return {nullptr, v, std::move(part)};
     v = &(*v)[part];
-    if (dot == std::string::npos) return {v, nullptr, {}};
+    if (dot == std::string_view::npos) return {v, nullptr, {}};
     start = dot + 1;
   }
 }
 
 // record[dotted field], failing with the file and line when absent.
-const nlohmann::json& field_value(const JsonlRecord& r, const std::string& dotted,
-                                  const std::string& used_by) {
+const nlohmann::json& field_value(const JsonlRecord& r, std::string_view dotted,
+                                  std::string_view used_by) {
   const FieldLookup f = find_field(r.value, dotted);
   if (f.value == nullptr) {
     std::vector<std::string> keys;

@@ -93,7 +93,7 @@ bool bool_field(const JsonlRecord& r, const char* key) {
 }
 
 const nlohmann::json& child(const JsonlRecord& r, const nlohmann::json& parent,
-                            const std::string& path, const char* key, JsonKind kind) {
+                            std::string_view path, const char* key, JsonKind kind) {
   auto it = parent.find(key);
   if (it == parent.end()) r.fail(str_cat("expected \"", path, key, "\""));
   bool ok = false;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -52,7 +53,7 @@ bool bool_field(const JsonlRecord& r, const char* key);
 // where parent sits, for the message: "passage.questions[2].".
 enum class JsonKind { kString, kInteger, kBool, kArray, kObject };
 const nlohmann::json& child(const JsonlRecord& r, const nlohmann::json& parent,
-                            const std::string& path, const char* key, JsonKind kind);
+                            std::string_view path, const char* key, JsonKind kind);
 
 // parent[key] as a non-negative integer (a dataset's idx), as text for an example id.
 std::string idx_text(const JsonlRecord& r, const nlohmann::json& parent, const std::string& path,

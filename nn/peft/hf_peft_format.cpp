@@ -19,8 +19,7 @@ std::vector<HfPeftConverter>& converters() {
   return c;
 }
 
-const HfPeftConverter& find_converter(const std::string& what, const std::string& value,
-                                      bool by_type) {
+const HfPeftConverter& find_converter(const char* what, std::string_view value, bool by_type) {
   std::vector<std::string> known;
   for (const auto& c : converters()) {
     const std::string& key = by_type ? c.peft_type : c.method;
@@ -40,11 +39,11 @@ HfPeftRegistrar::HfPeftRegistrar(HfPeftConverter converter) {
   converters().push_back(std::move(converter));
 }
 
-const HfPeftConverter& hf_peft_converter_for_method(const std::string& method) {
+const HfPeftConverter& hf_peft_converter_for_method(std::string_view method) {
   return find_converter("method", method, false);
 }
 
-const HfPeftConverter& hf_peft_converter_for_type(const std::string& peft_type) {
+const HfPeftConverter& hf_peft_converter_for_type(std::string_view peft_type) {
   return find_converter("peft_type", peft_type, true);
 }
 

@@ -23,6 +23,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "nn/peft/peft.h"
@@ -95,8 +96,8 @@ struct HfPeftRegistrar {
 };
 
 // The converter for our method name or PEFT's peft_type; throws listing the known ones.
-const HfPeftConverter& hf_peft_converter_for_method(const std::string& method);
-const HfPeftConverter& hf_peft_converter_for_type(const std::string& peft_type);
+const HfPeftConverter& hf_peft_converter_for_method(std::string_view method);
+const HfPeftConverter& hf_peft_converter_for_type(std::string_view peft_type);
 
 // Writes DIR/adapter_config.json and DIR/adapter_model.safetensors (each atomically).
 void export_hf_peft(const PeftMethod& method, PeftHost& host, const std::string& dir,
