@@ -939,6 +939,26 @@ TEST_F(SpecTest, MissingSplitFilesFailUnlessDryRun) {
   EXPECT_EQ(builtin.trials.size(), 1u);
 }
 
+// A test split may have no labels (SuperGLUE's have none): as train_split or eval_split it
+// is read at load and refused when an example lacks one, before any stage runs; a labelled
+// one is accepted, and an unlabelled one stays fine under stages.eval.splits.
+TEST_F(SpecTest, AnUnlabelledTestSplitCannotBeTrainedOrScoredOn) {
+  write("RTE/test.jsonl",
+        "{\"premise\": \"p\", \"hypothesis\": \"h\", \"idx\": 0, \"label\": \"entailment\"}\n"
+        "{\"premise\": \"p\", \"hypothesis\": \"h\", \"idx\": 1}\n");
+  EXPECT_THROW_MSG(parse(base_spec("    eval_split: test\n")),
+                   "t.yaml:10:17: stages.tune.eval_split: rte split 'test' has 1 of 2 examples "
+                   "without a label (the first: rte-test-1); the tune stage trains on and scores "
+                   "labelled examples only");
+  EXPECT_THROW_MSG(parse(base_spec(), {"stages.tune.train_split=test"}),
+                   "--set stages.tune.train_split=test: stages.tune.train_split: rte split "
+                   "'test' has 1 of 2 examples without a label");
+  EXPECT_EQ(parse(base_spec(), {"stages.eval.splits=[validation, test]"}).trials.size(), 1u);
+  write("RTE/test.jsonl",
+        "{\"premise\": \"p\", \"hypothesis\": \"h\", \"idx\": 0, \"label\": \"entailment\"}\n");
+  EXPECT_EQ(parse(base_spec("    eval_split: test\n")).trials.size(), 1u);
+}
+
 // Each evaluated (task, split) is one predictions file and one results record in a trial:
 // naming one twice, in splits or through a transfer to the same task, is refused.
 TEST_F(SpecTest, ASplitEvaluatedTwiceIsRefused) {
