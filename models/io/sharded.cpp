@@ -18,7 +18,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using json = nlohmann::ordered_json;
+// Not ordered_json, whose objects find a key by scanning every key before it (O(n^2) for a
+// weight_map of n names). json's objects sort their keys, the order transformers writes.
+using json = nlohmann::json;
 
 constexpr uint64_t kMaxIndexBytes = 100'000'000;
 
@@ -294,6 +296,11 @@ std::vector<std::string> save_checkpoint(const std::string& dir,
       if (ec) fail_at(dir, "cannot remove the previous ", index_name, ": ", ec.message());
     }
     for (auto& file : pending) file->commit();
+    // A reader prefers a single file to the index: one left by an earlier save goes before
+    // the index exists, so a crash in between leaves no checkpoint to read rather than the
+    // old weights.
+    fs::remove(out / single, ec);
+    if (ec) fail_at(dir, "cannot remove the previous ", single, ": ", ec.message());
     for (const auto& [k, v] : sorted) weight_map[k] = v;
     json index = json::object();
     index["metadata"] = {{"total_size", total}};

@@ -145,6 +145,21 @@ TEST(ShardedCheckpoint, failed_resave_keeps_the_old_checkpoint_whole) {
   EXPECT_EQ(after.tensor("b").to_vector<float>(), counting(4, 110).to_vector<float>());
 }
 
+// Readers prefer model.safetensors to the index: a sharded save over a single-file one
+// removes the single file before the index exists, so a save that fails at the index
+// leaves no checkpoint to read (an error) rather than the old weights (silently).
+TEST(ShardedCheckpoint, failed_index_write_after_a_single_file_save_leaves_no_old_weights) {
+  TempDir dir;
+  save_checkpoint(dir.path.string(), four_tensors());
+  ASSERT_TRUE(fs::exists(dir / kSafetensorsSingleName));
+  fs::create_directories(fs::path(dir / kSafetensorsIndexName) / "blocker");  // blocks the rename
+  CheckpointSaveOptions small;
+  small.max_shard_bytes = 32;
+  EXPECT_ANY_THROW(save_checkpoint(dir.path.string(), four_tensors(), small));
+  EXPECT_FALSE(fs::exists(dir / kSafetensorsSingleName));
+  EXPECT_ANY_THROW(CheckpointReader::open(dir.path.string()));
+}
+
 class ShardedIndexErrors : public ::testing::Test {
  protected:
   void SetUp() override {
