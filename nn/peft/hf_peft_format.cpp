@@ -128,8 +128,16 @@ std::unique_ptr<PeftMethod> import_hf_peft(const std::string& dir, PeftHost& hos
       a.config.is_object() && a.config.contains("peft_type") && a.config["peft_type"].is_string(),
       "[hf_peft] ", path, " has no \"peft_type\"");
   const HfPeftConverter& c = hf_peft_converter_for_type(a.config["peft_type"].get<std::string>());
-  SafetensorsFile f = SafetensorsFile::open(dir + "/adapter_model.safetensors");
-  for (const auto& n : f.names()) a.tensors.emplace_back(n, f.tensor(n));
+  const std::string weights = dir + "/adapter_model.safetensors";
+  SafetensorsFile f = SafetensorsFile::open(weights);
+  for (const auto& n : f.names()) {
+    // The converters cast to f32, which would pass integers on as a working adapter of
+    // the wrong values (PeftMethod::load_state refuses them; it would see f32).
+    Tensor t = f.tensor(n);
+    SP_CHECK(is_floating(t.dtype()), "[hf_peft] ", weights, ": tensor ", n, " is ", f.info(n).dtype,
+             ": a trained adapter tensor must be floating point");
+    a.tensors.emplace_back(n, std::move(t));
+  }
   auto [settings, tensors] = c.from_hf(a, hf_peft_model_info(host));
   std::unique_ptr<PeftMethod> method = make_peft(c.method, settings);
   method->attach(host);

@@ -88,6 +88,9 @@ nlohmann::json lora_settings_from_hf(const nlohmann::json& c) {
   config.refuse_if_set("layers_to_transform", "layer selection");
   config.refuse_if_set("modules_to_save", "fully trained modules");
   config.refuse_if_set("exclude_modules", "excluded modules");
+  config.refuse_if_set("alora_invocation_tokens", "activated LoRA (after invocation tokens only)");
+  config.refuse_if_set("target_parameters", "LoRA on parameters rather than modules");
+  config.refuse_if_set("layer_replication", "layer replication");
   // Inits that only set A and B load as saved (orthogonal too: PEFT's orthogonal_init sets
   // the factors alone); PiSSA, OLoRA, CorDA, LoftQ and LoRA-GA rewrite the base weights when
   // PEFT loads the adapter, which W + B A here would miss.

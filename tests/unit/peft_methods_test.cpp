@@ -496,11 +496,29 @@ TEST(PeftLora, hugging_face_peft_export_round_trip) {
     EXPECT_THROW_MSG(lora_settings_from_hf(bad), "init_lora_weights = \"" + std::string(init) +
                                                      "\": PEFT rewrites the base model's weights");
   }
+  // Settings that change where or how the update applies (PEFT 0.17+ writes them as null).
+  for (const auto& [key, value] : {std::pair{"alora_invocation_tokens", json({5, 6})},
+                                   std::pair{"target_parameters", json({"q.weight"})},
+                                   std::pair{"layer_replication", json({{0, 2}})}}) {
+    bad = cfg;
+    bad[key] = value;
+    EXPECT_THROW_MSG(lora_settings_from_hf(bad), std::string(key) + " = " + value.dump());
+  }
   bad = cfg;
   bad["target_modules"] = ".*\\.q";
   EXPECT_EQ(lora_settings_from_hf(bad).at("target_regex"), ".*\\.q");
   bad["peft_type"] = "IA3";
   EXPECT_THROW_MSG(lora_settings_from_hf(bad), "peft_type is \"IA3\"");
+
+  // An adapter tensor stored as integers is refused, not cast to f32 and loaded.
+  NamedTensors stored;
+  for (const auto& n : f.names()) stored.emplace_back(n, f.tensor(n, DType::f32));
+  stored[0].second = stored[0].second.to(DType::i64);
+  save_safetensors(dir + "/adapter_model.safetensors", stored);
+  auto fresh2 = tiny_model();
+  EXPECT_THROW_MSG(import_hf_peft(dir, *fresh2), "tensor " + stored[0].first +
+                                                     " is I64: a trained adapter tensor must be "
+                                                     "floating point");
   std::filesystem::remove_all(dir);
 }
 
