@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 #include <unordered_set>
@@ -40,6 +41,9 @@ T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::strin
                              bool strict) {
   CheckpointReader reader = CheckpointReader::open(dir);
   T5LoadReport r;
+  r.warnings = reader.warnings();
+  for (const std::string& w : r.warnings)
+    std::cerr << "[load_t5] " << dir << ": warning: " << w << "\n";
 
   // Where each model tensor comes from in the checkpoint.
   std::unordered_map<std::string, std::string> source;

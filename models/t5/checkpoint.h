@@ -32,6 +32,9 @@ struct T5LoadReport {
   std::vector<std::string> unexpected;
   std::vector<std::string> mismatched;  // "name: expected [..], got [..]"
   std::vector<std::string> ignored;     // aliases and legacy names, as listed above
+  // What the checkpoint reader noticed in a sharded index (a tensor outside the weight_map
+  // or in two shards, a wrong total_size); each is also printed to stderr.
+  std::vector<std::string> warnings;
 };
 
 // Loads dir/config.json and the weights. report (when given) receives the name lists.

@@ -253,7 +253,23 @@ TEST(T5Checkpoint, save_load_round_trip_and_strict_errors) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/model.safetensors.index.json"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/model.safetensors"));
   EXPECT_EQ(saved_dtype(), "float16");
-  auto sharded = load_t5(dir);
+  T5LoadReport sharded_report;
+  auto sharded = load_t5(dir, {}, &sharded_report);
+  EXPECT_TRUE(sharded_report.warnings.empty());
+  {  // The reader's index warnings reach the report (and stderr).
+    const std::string index_path = dir + "/model.safetensors.index.json";
+    nlohmann::json index = nlohmann::json::parse(std::ifstream(index_path));
+    index["metadata"]["total_size"] = 12345;
+    std::ofstream(index_path) << index.dump(2);
+    ::testing::internal::CaptureStderr();
+    load_t5(dir, {}, &sharded_report);
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    ASSERT_EQ(sharded_report.warnings.size(), 1u);
+    EXPECT_NE(sharded_report.warnings[0].find("metadata.total_size is 12345"), std::string::npos);
+    EXPECT_NE(err.find("[load_t5] " + dir + ": warning: metadata.total_size is 12345"),
+              std::string::npos)
+        << err;
+  }
   EXPECT_NEAR(
       sharded->find_parameter("decoder.block.2.layer.2.DenseReluDense.wo.weight")
           ->to_vector<float>()[5],
