@@ -35,6 +35,26 @@ const char* torch_dtype_name(DType dtype) {
   }
 }
 
+// The name the checkpoint stores the shared embedding under (shared.weight or one of the
+// embed_tokens aliases), or "" when it has none.
+std::string shared_source(const CheckpointReader& reader) {
+  for (const char* name :
+       {"shared.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"})
+    if (reader.contains(name)) return name;
+  return "";
+}
+
+// Whether the checkpoint's lm_head.weight is a copy of its shared embedding (a tied model
+// saved with the duplicate).
+bool head_duplicates_shared(const CheckpointReader& reader) {
+  const std::string shared = shared_source(reader);
+  if (shared.empty() || !reader.contains("lm_head.weight") ||
+      reader.info("lm_head.weight").shape != reader.info(shared).shape)
+    return false;
+  return reader.tensor("lm_head.weight", DType::f32).to_vector<float>() ==
+         reader.tensor(shared, DType::f32).to_vector<float>();
+}
+
 }  // namespace
 
 T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::string& dir,
@@ -78,20 +98,13 @@ T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::strin
   // A tied model's head is shared.weight: a stored lm_head.weight is a duplicate to ignore
   // only when it equals that; otherwise it is the checkpoint's own head (transformers 5 saves
   // T5 1.1 so, with tie_word_embeddings: true), which a tied model cannot hold.
-  auto duplicate_head = [&]() {
-    auto it = source.find("shared.weight");
-    if (it == source.end() || reader.info("lm_head.weight").shape != reader.info(it->second).shape)
-      return false;
-    return reader.tensor("lm_head.weight", DType::f32).to_vector<float>() ==
-           reader.tensor(it->second, DType::f32).to_vector<float>();
-  };
   bool own_head = false;
   for (const std::string& name : reader.names()) {
     if (used.count(name)) continue;
     const bool alias =
         name == "encoder.embed_tokens.weight" || name == "decoder.embed_tokens.weight";
     const bool head = tied && name == "lm_head.weight";
-    if (alias || name == kLegacyCrossBias || (head && duplicate_head())) {
+    if (alias || name == kLegacyCrossBias || (head && head_duplicates_shared(reader))) {
       r.ignored.push_back(name);
     } else {
       r.unexpected.push_back(name);
@@ -127,8 +140,13 @@ std::unique_ptr<T5ForConditionalGeneration> load_t5(const std::string& dir,
   T5Config config = T5Config::from_file(config_path);
   // As transformers 5 decides (and 4 for every hub checkpoint): the head is lm_head.weight
   // when the checkpoint has one, else shared.weight, whatever tie_word_embeddings says.
-  // The output scale stays as the config gives it.
-  config.tie_word_embeddings = !CheckpointReader::open(dir).contains("lm_head.weight");
+  // The output scale stays as the config gives it. A stored head that duplicates the
+  // embedding of a config that says tied computes the same either way and loads tied, so
+  // that save_t5 writes it as transformers 4 reads it too (an untied config with the output
+  // scale is one transformers 4 would read without the scale).
+  const CheckpointReader reader = CheckpointReader::open(dir);
+  config.tie_word_embeddings = !reader.contains("lm_head.weight") ||
+                               (config.tie_word_embeddings && head_duplicates_shared(reader));
   if (options.dropout_rate) {
     config.dropout_rate = *options.dropout_rate;
     config.validate(config_path);

@@ -347,6 +347,16 @@ TEST(T5Checkpoint, own_head_is_not_dropped_when_the_config_says_tied) {
   save_safetensors(dir + "/model.safetensors", sd);
   const T5LoadReport r = load_t5_weights(tied, dir);
   EXPECT_EQ(r.ignored, (std::vector<std::string>{"lm_head.weight"}));
+  // load_t5 builds that checkpoint tied (the head is the embedding either way), so a save
+  // writes it as transformers 4 reads it too: tied, without lm_head.weight.
+  auto dup = load_t5(dir);
+  EXPECT_TRUE(dup->config().tie_word_embeddings);
+  dup->eval();
+  sp::testing::expect_values(dup->forward(in).logits, tied.forward(in).logits.to_vector<double>(),
+                             0);
+  save_t5(*dup, dir + "/resaved");
+  EXPECT_FALSE(
+      SafetensorsFile::open(dir + "/resaved/model.safetensors").contains("lm_head.weight"));
   std::filesystem::remove_all(dir);
 }
 
