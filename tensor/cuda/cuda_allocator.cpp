@@ -24,6 +24,9 @@ class CudaSegmentSource final : public SegmentSource {
     void* p = nullptr;
     const cudaError_t err = cudaMalloc(&p, nbytes);
     if (err == cudaSuccess) return p;
+    // Only running out of memory is worth emptying the cache and retrying: another error
+    // (a context lost to an earlier kernel's fault) is reported as what it is.
+    if (err != cudaErrorMemoryAllocation) cuda::fail_cuda("allocate", "cudaMalloc", err);
     // An allocation failure is not sticky: clear it so the next CUDA call is not blamed.
     cudaGetLastError();
     size_t free_bytes = 0, total_bytes = 0;
@@ -46,6 +49,9 @@ class CudaSegmentSource final : public SegmentSource {
     } else {
       err = cudaGetLastError();
     }
+    // The segment is dropped from the cache either way; with a lost context the process
+    // stops here (fail_cuda) rather than carry on with memory it cannot account for.
+    if (cuda::context_is_lost(err)) cuda::fail_cuda("empty_cache", "cudaFree", err);
     if (err != cudaSuccess && err != cudaErrorCudartUnloading) {
       cudaGetLastError();
       std::fprintf(stderr, "[empty_cache] cuda:%d: cudaFree failed: %s\n", device_,

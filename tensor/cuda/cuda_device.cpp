@@ -49,9 +49,6 @@ std::string cuda_unavailable_reason() { return cuda_emulated() ? "" : device_que
 
 namespace cuda {
 
-namespace {
-
-// Errors after which the CUDA context is lost: every later call fails with them too.
 bool context_is_lost(cudaError_t err) {
   switch (err) {
     case cudaErrorIllegalAddress:
@@ -65,8 +62,6 @@ bool context_is_lost(cudaError_t err) {
     default: return false;
   }
 }
-
-}  // namespace
 
 void fail_cuda(const char* op, const char* expr, cudaError_t err) {
   const std::string what = str_cat("[", op, "] CUDA error ", cudaGetErrorName(err), ": ",
@@ -96,8 +91,9 @@ DeviceGuard::~DeviceGuard() {
 }
 
 cudaStream_t stream(int device) {
-  static std::mutex mu;
-  static std::vector<cudaStream_t> streams;  // never destroyed: outlives static tensors
+  // Never destroyed (allocated, not static objects): outlive static tensors and exit hooks.
+  static std::mutex& mu = *new std::mutex;
+  static std::vector<cudaStream_t>& streams = *new std::vector<cudaStream_t>;
   std::lock_guard<std::mutex> lock(mu);
   if (streams.empty()) streams.assign(static_cast<size_t>(std::max(cuda_device_count(), 0)), nullptr);
   SP_CHECK(device >= 0 && device < static_cast<int>(streams.size()), "[stream] cuda:", device,
@@ -120,8 +116,8 @@ void synchronize(int device, const char* op) {
 }
 
 int sm_count(int device) {
-  static std::mutex mu;
-  static std::vector<int> counts;  // 0 until asked
+  static std::mutex& mu = *new std::mutex;                  // never destroyed, as stream()'s
+  static std::vector<int>& counts = *new std::vector<int>;  // 0 until asked
   std::lock_guard<std::mutex> lock(mu);
   if (counts.empty()) counts.assign(static_cast<size_t>(std::max(cuda_device_count(), 0)), 0);
   SP_CHECK(device >= 0 && device < static_cast<int>(counts.size()), "[sm_count] cuda:", device,

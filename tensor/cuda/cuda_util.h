@@ -8,6 +8,9 @@ namespace sp::cuda {
 
 // Throws sp::Error "[op] CUDA error cudaErrorX: <cudaGetErrorString> (in <expr>)".
 [[noreturn]] void fail_cuda(const char* op, const char* expr, cudaError_t err);
+// Errors after which the CUDA context is lost (an illegal address, a failed launch...):
+// every later call fails with them too, so fail_cuda stops the process on them.
+bool context_is_lost(cudaError_t err);
 
 // Makes device the current one for its scope; restores the previous one after.
 class DeviceGuard {

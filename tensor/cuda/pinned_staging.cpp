@@ -94,17 +94,24 @@ PinnedStaging::Block* PinnedStaging::acquire(size_t nbytes, bool wait_for_holder
 
 void PinnedStaging::record(Block* b, cudaStream_t stream, int device) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (b->event != nullptr && b->event_device != device) {
-    // An event is recorded only on streams of the device it was created on.
-    cudaEventDestroy(b->event);
-    b->event = nullptr;
+  try {
+    if (b->event != nullptr && b->event_device != device) {
+      // An event is recorded only on streams of the device it was created on.
+      cudaEventDestroy(b->event);
+      b->event = nullptr;
+    }
+    if (b->event == nullptr) {
+      DeviceGuard guard(device);
+      SP_CUDA_CHECK("copy", cudaEventCreateWithFlags(&b->event, cudaEventDisableTiming));
+      b->event_device = device;
+    }
+    SP_CUDA_CHECK("copy", cudaEventRecord(b->event, stream));
+  } catch (...) {
+    // The copy is already queued: wait for it here, or the block, released as the error
+    // unwinds, could be handed out while the transfer still reads or writes it.
+    cudaStreamSynchronize(stream);
+    throw;
   }
-  if (b->event == nullptr) {
-    DeviceGuard guard(device);
-    SP_CUDA_CHECK("copy", cudaEventCreateWithFlags(&b->event, cudaEventDisableTiming));
-    b->event_device = device;
-  }
-  SP_CUDA_CHECK("copy", cudaEventRecord(b->event, stream));
   b->recorded = true;
 }
 
