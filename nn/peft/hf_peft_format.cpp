@@ -108,10 +108,19 @@ void export_hf_peft(const PeftMethod& method, PeftHost& host, const std::string&
   info.base_model_name_or_path = base_model_name_or_path;
   HfPeftAdapter a = c.to_hf(method, info);
   std::filesystem::create_directories(dir);
-  // The weights first, the config last (as transformers saves): an interrupted export over
-  // another adapter never pairs the new config with the old tensors.
-  save_safetensors(dir + "/adapter_model.safetensors", a.tensors);
-  write_file_atomic(dir + "/adapter_config.json", a.config.dump(2), "[hf_peft]");
+  // Two files cannot be replaced in one step. The weights are written in full first (a
+  // failure there leaves another adapter in dir as it was); then the old config goes, the
+  // weights replace the old ones and the new config is written. An export interrupted
+  // between those leaves weights without a config (an import error), never the new weights
+  // with the old config's settings (a LoRA alpha, a prompt length).
+  AtomicFile weights(dir + "/adapter_model.safetensors", "[hf_peft]");
+  write_safetensors(weights, a.tensors);
+  const std::string config = dir + "/adapter_config.json";
+  std::error_code ec;
+  std::filesystem::remove(config, ec);
+  SP_CHECK(!ec, "[hf_peft] cannot remove the previous ", config, ": ", ec.message());
+  weights.commit();
+  write_file_atomic(config, a.config.dump(2), "[hf_peft]");
 }
 
 std::unique_ptr<PeftMethod> import_hf_peft(const std::string& dir, PeftHost& host) {
