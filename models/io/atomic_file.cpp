@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -20,8 +21,13 @@ namespace {
 // True when no process has this id (kill with signal 0 checks without sending anything).
 bool process_is_gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
 
-// Removes "<name>.tmp.<pid>" files beside path that a process killed mid-write left behind:
-// those of processes that no longer exist. Best effort; a live writer's file is kept.
+// Temporary files are "<name>.tmp.<pid>.<serial>": the serial tells apart two writers of one
+// path in one process, which would otherwise truncate and mix each other's file.
+std::atomic<uint64_t> g_temp_serial{0};
+
+// Removes "<name>.tmp.<pid>[.<serial>]" files beside path that a process killed mid-write
+// left behind: those of processes that no longer exist. Best effort; a live writer's file
+// is kept.
 void remove_stale_temporaries(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   const std::string prefix = path.filename().string() + ".tmp.";
@@ -34,8 +40,12 @@ void remove_stale_temporaries(const std::filesystem::path& path) {
     pid_t pid = 0;
     const char* first = name.data() + prefix.size();
     const char* last = name.data() + name.size();
-    const auto [end, err] = std::from_chars(first, last, pid);
-    if (err != std::errc() || end != last || pid <= 0 || pid == self) continue;
+    std::from_chars_result r = std::from_chars(first, last, pid);
+    if (r.ec == std::errc() && r.ptr != last && *r.ptr == '.') {
+      uint64_t serial = 0;
+      r = std::from_chars(r.ptr + 1, last, serial);
+    }
+    if (r.ec != std::errc() || r.ptr != last || pid <= 0 || pid == self) continue;
     std::error_code ignored;
     if (process_is_gone(pid)) fs::remove(it->path(), ignored);
   }
@@ -45,7 +55,7 @@ void remove_stale_temporaries(const std::filesystem::path& path) {
 
 AtomicFile::AtomicFile(std::string path, std::string tag)
     : path_(std::move(path)), tag_(std::move(tag)) {
-  temp_ = path_ + ".tmp." + std::to_string(::getpid());
+  temp_ = str_cat(path_, ".tmp.", ::getpid(), ".", ++g_temp_serial);
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) fail_errno("cannot create the temporary file " + temp_);
 }

@@ -1,9 +1,10 @@
 #pragma once
 // Writing a file so that readers see either the old file or the complete new one, never a
-// partial one: the bytes go to path + ".tmp.<pid>" in the same directory (same file system,
-// so the rename is atomic), then fsync, rename over path, fsync the directory. A commit also
-// removes the temporaries of path that processes killed mid-write left (".tmp.<pid>" of a
-// process that no longer exists).
+// partial one: the bytes go to path + ".tmp.<pid>.<n>" in the same directory (same file
+// system, so the rename is atomic; n tells apart writers of one path in one process), then
+// fsync, rename over path, fsync the directory. A commit also removes the temporaries of
+// path that processes killed mid-write left (".tmp.<pid>[.<n>]" of a process that no
+// longer exists).
 #include <cstddef>
 #include <string>
 #include <string_view>

@@ -85,7 +85,7 @@ std::vector<uint8_t> serialize_safetensors(
     const std::vector<std::pair<std::string, Tensor>>& tensors,
     const std::map<std::string, std::string>& metadata = kDefaultSafetensorsMetadata);
 
-// Writes the same bytes to path atomically: a temporary file path + ".tmp.<pid>" in the
+// Writes the same bytes to path atomically: a temporary file path + ".tmp.<pid>.<n>" in the
 // same directory, fsync, rename over path. On failure the temporary file is removed and
 // an existing file at path is left untouched.
 void save_safetensors(
