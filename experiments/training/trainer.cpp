@@ -230,10 +230,12 @@ TrainResult Trainer::run() {
     }
 
     std::optional<bool> evaluated;  // with whether it was a new best
-    const bool eval_due = (options_.eval_every > 0 && step % options_.eval_every == 0) ||
-                          (end && options_.eval_at_end);
-    if (eval_due) {
-      evaluated = evaluate_and_record(step);
+    const bool scheduled = options_.eval_every > 0 && step % options_.eval_every == 0;
+    if (scheduled || (end && options_.eval_at_end)) {
+      // An evaluation at a time-budget stop off the schedule is reported but does not rank:
+      // a run split by its budget and continued picks the same best and stops at the same
+      // step as one that ran through.
+      evaluated = evaluate_and_record(step, scheduled || stop_reason_ != "max_seconds");
       if (evaluated && !end && options_.early_stopping_patience > 0 &&
           evals_since_best_ >= options_.early_stopping_patience) {
         end = true;
@@ -335,7 +337,7 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
   return stats;
 }
 
-std::optional<bool> Trainer::evaluate_and_record(int64_t step) {
+std::optional<bool> Trainer::evaluate_and_record(int64_t step, bool ranks) {
   job_.set_training(false);
   std::optional<EvalResult> r;
   {
@@ -354,6 +356,10 @@ std::optional<bool> Trainer::evaluate_and_record(int64_t step) {
                  "' (options.metric); it has: ", have));
   }
   const double v = it->second;
+  if (!ranks) {
+    history_.push_back({step, std::move(*r)});
+    return false;
+  }
   bool improved = false;
   if (std::isfinite(v)) {
     if (!best_metric_)

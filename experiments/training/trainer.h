@@ -165,6 +165,8 @@ struct TrainerOptions {
   double clip_global_norm = 0;  // 0: off
   // Stop (with a checkpoint) once the run's wall time, earlier processes included, reaches
   // this; 0: off. A run stopped so continues when run again with a larger budget (or 0).
+  // Its evaluation at the stop (eval_at_end), when off the eval_every schedule, is reported
+  // but does not rank: neither a new best nor a step toward early stopping.
   double max_seconds = 0;
   std::string out_dir;       // required
   bool export_model = true;  // call job.save_model into out_dir/model at the end
@@ -243,8 +245,9 @@ class Trainer {
   void check_best_tracking(const nlohmann::json& state, const std::string& state_path) const;
   void restore_state(const std::string& dir, const nlohmann::json& state);
   StepStats train_step(int64_t step);
-  // nullopt: the job has no evaluation; else whether the result is a new best.
-  std::optional<bool> evaluate_and_record(int64_t step);
+  // nullopt: the job has no evaluation; else whether the result is a new best. An
+  // evaluation that does not rank is recorded but leaves the best and the patience alone.
+  std::optional<bool> evaluate_and_record(int64_t step, bool ranks);
   void write_train_line(int64_t step, const StepStats& last);
   void write_checkpoint(int64_t step, bool finished);
   void prune_checkpoints();

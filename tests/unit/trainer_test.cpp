@@ -786,7 +786,9 @@ TEST(Trainer, TimeBudgetStopsWithACheckpoint) {
   const MlpRun r = train_mlp(o);
   EXPECT_EQ(r.result.stop_reason, "max_seconds");
   EXPECT_EQ(r.result.steps_done, 1);
-  EXPECT_EQ(r.result.best_step, 1);  // evaluated at the end
+  // Evaluated at the stop, off the schedule: reported, not ranked (see the next tests).
+  ASSERT_TRUE(r.result.final_eval.has_value());
+  EXPECT_EQ(r.result.best_step, 0);
   EXPECT_EQ(checkpoint_dir::resume_step(o.out_dir + "/checkpoints"), 1);
   EXPECT_TRUE(fs::exists(o.out_dir + "/model/model.safetensors"));
 }
@@ -807,6 +809,40 @@ TEST(Trainer, TimeBudgetRunContinuesWithMoreTime) {
   EXPECT_EQ(more.calls, 5);
   EXPECT_EQ(more.result.steps_done, 6);
   EXPECT_EQ(more.result.stop_reason, "steps");
+}
+
+// The evaluation at a time-budget stop off the eval schedule does not rank: counted, a good
+// value there (step 1's 0.1) would be the best and run out the patience of the continued
+// run two evaluations later. Split by its budget, the run stops where one that ran through
+// does, with the same best.
+TEST(Trainer, TimeBudgetSplitRunStopsWhereAnUninterruptedOneDoes) {
+  TrainerTempDir tmp;
+  auto options = [&](const std::string& name) {
+    TrainerOptions o = small_options(tmp.sub(name), 40);
+    o.eval_every = 2;
+    o.early_stopping_patience = 2;
+    o.metric = "loss";
+    o.higher_is_better = false;
+    return o;
+  };
+  const std::vector<double> evals = {3, 2, 2.5, 2.6, 2.7};
+  const MlpRun straight = train_mlp(options("straight"), {.scripted_eval = evals});
+  ASSERT_EQ(straight.result.stop_reason, "early_stopping");
+  ASSERT_EQ(straight.result.steps_done, 8);
+  ASSERT_EQ(straight.result.best_step, 4);
+
+  TrainerOptions o = options("split");
+  o.max_seconds = 1e-9;
+  const MlpRun first = train_mlp(o, {.scripted_eval = {0.1}});
+  ASSERT_EQ(first.result.stop_reason, "max_seconds");
+  ASSERT_EQ(first.result.steps_done, 1);
+  o.max_seconds = 0;
+  const MlpRun rest = train_mlp(o, {.scripted_eval = evals});
+  EXPECT_EQ(rest.result.resumed_from, 1);
+  EXPECT_EQ(rest.result.stop_reason, "early_stopping");
+  EXPECT_EQ(rest.result.steps_done, 8);
+  EXPECT_EQ(rest.result.best_step, 4);
+  EXPECT_EQ(rest.result.best_metric, 2.0);
 }
 
 // The ETA counts the time evaluations take, not only the training steps'.
