@@ -55,11 +55,10 @@ bool head_duplicates_shared(const CheckpointReader& reader) {
          reader.tensor(shared, DType::f32).to_vector<float>();
 }
 
-}  // namespace
-
-T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::string& dir,
-                             bool strict) {
-  CheckpointReader reader = CheckpointReader::open(dir);
+// load_t5_weights from an open reader. head_duplicate: head_duplicates_shared(reader) when
+// the caller has compared the two already (the comparison reads both tensors in full).
+T5LoadReport load_weights(T5ForConditionalGeneration& model, const CheckpointReader& reader,
+                          const std::string& dir, bool strict, std::optional<bool> head_duplicate) {
   T5LoadReport r;
   r.warnings = reader.warnings();
   for (const std::string& w : r.warnings)
@@ -71,16 +70,8 @@ T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::strin
   const bool tied = model.config().tie_word_embeddings;
   NamedTensors targets = model.state_dict();
   for (const auto& [name, t] : targets) {
-    std::string src;
-    if (reader.contains(name)) {
-      src = name;
-    } else if (name == "shared.weight") {
-      for (const char* alias : {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"})
-        if (reader.contains(alias)) {
-          src = alias;
-          break;
-        }
-    }
+    const std::string src =
+        name == "shared.weight" ? shared_source(reader) : (reader.contains(name) ? name : "");
     if (src.empty()) {
       r.missing.push_back(name);
       continue;
@@ -104,7 +95,8 @@ T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::strin
     const bool alias =
         name == "encoder.embed_tokens.weight" || name == "decoder.embed_tokens.weight";
     const bool head = tied && name == "lm_head.weight";
-    if (alias || name == kLegacyCrossBias || (head && head_duplicates_shared(reader))) {
+    if (head && !head_duplicate) head_duplicate = head_duplicates_shared(reader);
+    if (alias || name == kLegacyCrossBias || (head && *head_duplicate)) {
       r.ignored.push_back(name);
     } else {
       r.unexpected.push_back(name);
@@ -131,6 +123,13 @@ T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::strin
   return r;
 }
 
+}  // namespace
+
+T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::string& dir,
+                             bool strict) {
+  return load_weights(model, CheckpointReader::open(dir), dir, strict, std::nullopt);
+}
+
 std::unique_ptr<T5ForConditionalGeneration> load_t5(const std::string& dir,
                                                     const T5LoadOptions& options,
                                                     T5LoadReport* report) {
@@ -145,15 +144,17 @@ std::unique_ptr<T5ForConditionalGeneration> load_t5(const std::string& dir,
   // that save_t5 writes it as transformers 4 reads it too (an untied config with the output
   // scale is one transformers 4 would read without the scale).
   const CheckpointReader reader = CheckpointReader::open(dir);
-  config.tie_word_embeddings = !reader.contains("lm_head.weight") ||
-                               (config.tie_word_embeddings && head_duplicates_shared(reader));
+  std::optional<bool> head_duplicate;  // compared only where it decides the tie
+  if (config.tie_word_embeddings && reader.contains("lm_head.weight"))
+    head_duplicate = head_duplicates_shared(reader);
+  config.tie_word_embeddings = !reader.contains("lm_head.weight") || head_duplicate.value_or(false);
   if (options.dropout_rate) {
     config.dropout_rate = *options.dropout_rate;
     config.validate(config_path);
   }
   auto model =
       std::make_unique<T5ForConditionalGeneration>(config, options.dtype, options.dropout_gen);
-  T5LoadReport r = load_t5_weights(*model, dir, options.strict);
+  T5LoadReport r = load_weights(*model, reader, dir, options.strict, head_duplicate);
   if (report) *report = std::move(r);
   return model;
 }
