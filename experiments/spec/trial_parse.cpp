@@ -45,11 +45,29 @@ void check_path(const TrialParseContext& ctx, const SourceLocation& loc, const s
                str_cat(what, " '", path, "' ", exists ? "is not a directory" : "does not exist"));
 }
 
+// The tune stage trains on train_split and scores eval_split, so both need labels. Only a
+// test split may lack them (split_may_be_unlabelled: SuperGLUE's and GLUE's have none), so
+// such a split is read now, before any stage runs, and refused when an example has none.
+void check_split_labelled(const Task& task, const std::string& split, const std::string& what,
+                          const SourceLocation& loc) {
+  if (!split_may_be_unlabelled(split)) return;
+  const std::vector<TaskExample> examples = task.load(split);
+  const auto no_label = [](const TaskExample& e) { return !e.labelled(); };
+  const auto first = std::find_if(examples.begin(), examples.end(), no_label);
+  if (first == examples.end()) return;
+  const auto unlabelled = std::count_if(first, examples.end(), no_label);
+  fail_at(loc, str_cat(what, ": ", task.name(), " split '", split, "' has ", unlabelled, " of ",
+                       examples.size(), " examples without a label (the first: ", first->id,
+                       "); the tune stage trains on and scores labelled examples only. A split "
+                       "without labels can be predicted under stages.eval.splits"));
+}
+
 // Refuses splits the task cannot load (a file missing from data_dir, a name the task does
 // not have) before any work starts, as missing paths: what names the key, loc locates it.
 // A data_dir or task_config that is missing was reported already.
-// evaluated: the "<task>-<split>" the trial's eval stage has already named (nullptr for
-// splits that are not evaluated): each is one predictions file and one results record.
+// evaluated: the "<task>-<split>" the trial's eval stage has already named: each is one
+// predictions file and one results record. nullptr for the tune stage's splits, which are
+// trained on or scored and so must have labels (check_split_labelled).
 void check_task_splits(const TaskSpec& t, const std::vector<std::string>& splits,
                        const std::string& what, const SourceLocation& loc,
                        const TrialParseContext& ctx, std::set<std::string>* evaluated = nullptr) {
@@ -58,44 +76,20 @@ void check_task_splits(const TaskSpec& t, const std::vector<std::string>& splits
   if (!t.config.empty() && !fs::exists(t.config, ec)) return;
   const std::unique_ptr<Task> task = make_task(t.name, t.options());
   for (const std::string& split : splits) {
+    bool found = true;
     try {
       task->split_file(split);
     } catch (const Error& e) {
       missing_path(ctx, loc, str_cat(what, ": ", e.what()));
+      found = false;
     }
+    if (found && evaluated == nullptr) check_split_labelled(*task, split, what, loc);
     const std::string stem = task->name() + "-" + split;
     if (evaluated != nullptr && !evaluated->insert(stem).second)
       fail_at(loc, str_cat(what, ": ", task->name(), " split '", split,
                            "' is evaluated twice in this trial; its predictions (", stem,
                            ".jsonl) and results would overwrite each other"));
   }
-}
-
-// The tune stage trains on train_split and scores eval_split, so both need labels. Only a
-// test split may lack them (split_may_be_unlabelled: SuperGLUE's and GLUE's have none), so
-// such a split named there is read now, before any stage runs, and refused when an example
-// has no label. A missing file was reported by check_task_splits.
-void check_split_labelled(const TaskSpec& t, const std::string& split, const std::string& what,
-                          const SourceLocation& loc) {
-  if (!split_may_be_unlabelled(split)) return;
-  std::error_code ec;
-  if (!t.data_dir.empty() && !fs::is_directory(t.data_dir, ec)) return;
-  if (!t.config.empty() && !fs::exists(t.config, ec)) return;
-  const std::unique_ptr<Task> task = make_task(t.name, t.options());
-  try {
-    task->split_file(split);
-  } catch (const Error&) {
-    return;
-  }
-  const std::vector<TaskExample> examples = task->load(split);
-  const auto no_label = [](const TaskExample& e) { return !e.labelled(); };
-  const auto first = std::find_if(examples.begin(), examples.end(), no_label);
-  if (first == examples.end()) return;
-  const auto unlabelled = std::count_if(first, examples.end(), no_label);
-  fail_at(loc, str_cat(what, ": ", task->name(), " split '", split, "' has ", unlabelled, " of ",
-                       examples.size(), " examples without a label (the first: ", first->id,
-                       "); the tune stage trains on and scores labelled examples only. A split "
-                       "without labels can be predicted under stages.eval.splits"));
 }
 
 // A split name must be a string: an unquoted 5 or true is a spec error, not a split.
@@ -650,9 +644,8 @@ void check_trial_splits(const SpecNode& root_node, const Trial& t, const TrialPa
   const SourceLocation task_loc = tune.loc(tune.has("data_dir") ? "data_dir" : "task");
   for (const auto& [key, split] : {std::pair{"train_split", t.tune->train_split},
                                    std::pair{"eval_split", t.tune->eval_split}}) {
-    const SourceLocation loc = tune.has(key) ? tune.loc(key) : task_loc;
-    check_task_splits(t.tune->task, {split}, tune.full(key), loc, ctx);
-    check_split_labelled(t.tune->task, split, tune.full(key), loc);
+    check_task_splits(t.tune->task, {split}, tune.full(key),
+                      tune.has(key) ? tune.loc(key) : task_loc, ctx);
   }
   if (!t.eval) return;
   MapReader eval = stages.map("eval");
