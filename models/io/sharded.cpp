@@ -309,14 +309,14 @@ std::vector<std::string> save_checkpoint(const std::string& dir,
     written.push_back(index_name);
   }
 
-  // Leftovers of an earlier save with another layout would shadow this one (a reader
-  // prefers model.safetensors) or sit beside it as stale shards.
+  // Leftovers of an earlier save with another layout sit beside this one as stale shards
+  // or a stale index (an earlier single file went before the index was written).
   const std::unordered_set<std::string> keep(written.begin(), written.end());
   for (const auto& entry : fs::directory_iterator(out, ec)) {
     const std::string name = entry.path().filename().string();
     if (keep.count(name) || !entry.is_regular_file(ec)) continue;
-    const bool stale = is_shard_name(name, options.base) || (shards.size() > 1 && name == single) ||
-                       (shards.size() == 1 && name == index_name);
+    const bool stale =
+        is_shard_name(name, options.base) || (shards.size() == 1 && name == index_name);
     if (!stale) continue;
     std::error_code removed;
     fs::remove(entry.path(), removed);
