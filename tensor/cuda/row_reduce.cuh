@@ -172,6 +172,31 @@ __device__ __forceinline__ void store_pack(T* p, const A* in) {
   *reinterpret_cast<Pack<T, N>*>(p) = pk;
 }
 
+// N packs of V elements of one row held in registers: thread t of the block holds the
+// columns starting at (k * blockDim.x + t) * V for k < N (packs past the row's end are not
+// loaded). Kernels keep a row here to read it from memory once; V > 1 needs the row start
+// 16-byte aligned and its length a multiple of V.
+template <typename T, int V, int N>
+struct RowPacks {
+  Pack<T, V> p[N];
+
+  __device__ __forceinline__ static int64_t column(int k) {
+    return (static_cast<int64_t>(k) * blockDim.x + threadIdx.x) * V;
+  }
+  __device__ __forceinline__ void load(const T* __restrict__ row, int64_t n) {
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      const int64_t j = column(k);
+      if (j < n) p[k] = *reinterpret_cast<const Pack<T, V>*>(row + j);
+    }
+  }
+  // Element i of pack k as type A.
+  template <typename A>
+  __device__ __forceinline__ A get(int k, int i) const {
+    return load_as<A>(p[k].v[i]);
+  }
+};
+
 // The merged MaxSum of row xr[0, n) by the whole block, returned to every thread: each
 // thread folds V-element packs (V > 1: xr 16-byte aligned, n a multiple of V), four packs in
 // flight, then the block merges.

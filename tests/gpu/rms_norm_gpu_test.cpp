@@ -1,6 +1,7 @@
 // CUDA RMS norm forward and backward against the CPU backend: every float dtype of x and
 // weight (mixed too), with and without a weight, dx or dweight undefined, rows from 1 to
-// 32128 columns (shared-memory and global dweight partials), misaligned views,
+// 32128 columns (row-resident kernels, and streaming ones with shared-memory and global
+// dweight partials), misaligned views,
 // reproducible dweight, and errors.
 #include <gtest/gtest.h>
 
@@ -16,8 +17,12 @@
 namespace sp::testing {
 namespace {
 
-const std::vector<Shape> kShapes = {Shape{1, 1},     Shape{3, 7},     Shape{64, 1000},
-                                    Shape{37, 4097}, Shape{8, 32128}, Shape{4096, 768}};
+// Row-resident kernels with 1, 2 and 4 vectors a thread (768, 2048, 4096 f32 columns;
+// 1100 rows: chunks of one and two rows), streaming ones for 4097 (scalar) and 32128 (wider
+// than a resident row).
+const std::vector<Shape> kShapes = {Shape{1, 1},     Shape{3, 7},      Shape{64, 1000},
+                                    Shape{37, 4097}, Shape{8, 32128},  Shape{4096, 768},
+                                    Shape{3, 4096},  Shape{1100, 2048}};
 
 // (x dtype, weight dtype); DType::boolean stands for "no weight".
 const std::vector<std::pair<DType, DType>> kTypes = {
@@ -156,7 +161,7 @@ TEST(GpuRmsNorm, MisalignedViewsMatchCpu) {
 // dweight comes from a fixed two-stage reduction: the same bits on every run.
 TEST(GpuRmsNorm, DweightIsReproducible) {
   SP_REQUIRE_CUDA();
-  for (const Shape& shape : {Shape{4096, 768}, Shape{8, 32128}}) {
+  for (const Shape& shape : {Shape{4096, 768}, Shape{1100, 2048}, Shape{8, 32128}}) {
     const Inputs in = make_inputs(shape, DType::f32, DType::f32, 4000);
     const Tensor dy = to_gpu(in.dy), x = to_gpu(in.x), w = to_gpu(in.w), r = to_gpu(in.rstd);
     Tensor dx1 = poisoned_gpu(shape, DType::f32), dx2 = poisoned_gpu(shape, DType::f32);
