@@ -2,12 +2,17 @@
 // softmax(scores + bias) of T5's attention.
 //
 // Short rows (D <= 1024): a warp per row, the row held in registers (read once, written
-// once), E elements per lane. Long rows: a block per row; the forward reads the row once
-// for an online max + sum of exps and again (from L2) to write, the backward once for its
-// dot product and again to write. Both take 16-byte vector accesses when every row start
-// is aligned (base pointers 16-byte aligned and D a multiple of the vector width), scalar
-// ones otherwise. fp32 accumulation (f64 for f64), as the CPU: a row of -inf gives zeros
-// for softmax and -inf for log-softmax.
+// once), E elements per lane. Longer f32, bf16 and f16 rows with 16-byte vectors (row
+// starts aligned, D a multiple of the vector width) up to 65536 columns: held in registers
+// too, split over a thread-block cluster of C = 1, 2, 4 or 8 blocks (32128 columns: a
+// quarter row a block) that merge their max + sum of exps (the backward its dot product)
+// through distributed shared memory, so each element is read once. Longer, f64 or
+// misaligned rows: a block per row that reads the row once for an online max + sum of exps
+// and again (from L2) to write; the backward once for its dot product and again to write.
+// fp32 accumulation (f64 for f64), as the CPU: a row of -inf gives zeros for softmax and
+// -inf for log-softmax.
+
+#include <cooperative_groups.h>
 
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_util.h"
@@ -16,6 +21,7 @@
 namespace sp::cuda {
 namespace {
 
+namespace cg = cooperative_groups;
 using rows::kVec;
 
 constexpr int kWarpMaxCols = 1024;  // 32 lanes x 32 elements
@@ -247,6 +253,215 @@ __global__ void __launch_bounds__(rows::kMaxRowThreads)
   }
 }
 
+// Row-resident long rows (f32, bf16, f16; f64 streams): a thread of a block of up to
+// kClusterThreads holds kClusterElems elements in 16-byte vectors, so a block covers 8192
+// columns and a cluster of 8 65536.
+constexpr int kClusterElems = 32;
+constexpr unsigned kClusterThreads = 256;
+constexpr int kMaxCluster = 8;
+template <typename T>
+inline constexpr int kClusterPacks = kClusterElems / kVec<T>;
+
+// The MaxSum of the whole row from each block's (every thread of the C blocks calls it):
+// every block merges the C values in rank order, so all get the same bits.
+template <int C, typename A>
+__device__ rows::MaxSum<A> cluster_max_sum(rows::MaxSum<A> mine) {
+  if constexpr (C == 1) {
+    return mine;
+  } else {
+    __shared__ rows::MaxSum<A> slot;
+    cg::cluster_group cluster = cg::this_cluster();
+    if (threadIdx.x == 0) slot = mine;
+    cluster.sync();
+    rows::MaxSum<A> t = *cluster.map_shared_rank(&slot, 0);
+#pragma unroll
+    for (int b = 1; b < C; ++b) t = rows::merge(t, *cluster.map_shared_rank(&slot, b));
+    cluster.sync();  // no block leaves while another reads its slot
+    return t;
+  }
+}
+
+// The sum over the C blocks of each block's value, added in rank order (as cluster_max_sum).
+template <int C, typename A>
+__device__ A cluster_sum(A mine) {
+  if constexpr (C == 1) {
+    return mine;
+  } else {
+    __shared__ A slot;
+    cg::cluster_group cluster = cg::this_cluster();
+    if (threadIdx.x == 0) slot = mine;
+    cluster.sync();
+    A t = *cluster.map_shared_rank(&slot, 0);
+#pragma unroll
+    for (int b = 1; b < C; ++b) t += *cluster.map_shared_rank(&slot, b);
+    cluster.sync();
+    return t;
+  }
+}
+
+// Where a block of a cluster-per-row launch starts: its row (the cluster's index) and
+// its rank in the cluster times part, the row's first column it holds.
+template <int C>
+__device__ __forceinline__ void cluster_slice(int64_t part, int64_t& row, int64_t& begin) {
+  if constexpr (C == 1) {
+    row = blockIdx.x;
+    begin = 0;
+  } else {
+    row = __clusterIdx().x;
+    begin = static_cast<int64_t>(__clusterRelativeBlockRank()) * part;
+  }
+}
+
+// x: [rows, D] -> y: [rows, D], D a multiple of kVec<T>, row starts aligned. Row r is
+// cluster r; the block of rank b in it holds columns [b * part,
+// min((b + 1) * part, D)) in registers, part a multiple of kVec<T>. One exp per element:
+// a thread takes exp(x - m) against the max m of its own elements, and scales by
+// exp(m - max) / sum once the cluster has merged every thread's (m, sum).
+template <typename T, int C, bool kLog>
+__global__ void __launch_bounds__(kClusterThreads)
+    softmax_cluster_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t d, int64_t part) {
+  using A = acc_t<T>;
+  constexpr int V = kVec<T>;
+  constexpr int N = kClusterPacks<T>;
+  using Row = rows::RowPacks<T, V, N>;
+  int64_t row, begin;
+  cluster_slice<C>(part, row, begin);
+  const int64_t n = d - begin < part ? d - begin : part;
+  const int64_t at = row * d + begin;
+  Row v;
+  v.load(x + at, n);
+  A m = rows::neg_inf<A>();
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    if (Row::column(k) >= n) continue;
+#pragma unroll
+    for (int i = 0; i < V; ++i) m = rows::nan_max(m, v.template get<A>(k, i));
+  }
+  const A own_shift = m == rows::neg_inf<A>() ? A(0) : m;
+  A e[N][V];  // exp(x - own_shift), for softmax
+  A sum = 0;
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    if (Row::column(k) >= n) continue;
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      const A ei = dm::exp(v.template get<A>(k, i) - own_shift);  // -inf entries: 0
+      sum += ei;
+      if constexpr (!kLog) e[k][i] = ei;
+    }
+  }
+  const rows::MaxSum<A> all = cluster_max_sum<C>(rows::block_max_sum(rows::MaxSum<A>{m, sum}));
+  const RowCoef<A> c = row_coef(all.m, all.s, kLog);
+  // This thread's factor from exp(x - own_shift) to the output: 0 when all its elements are
+  // -inf (they give 0), else at most 1 / sum (own max <= the row's).
+  const A factor = m == rows::neg_inf<A>() ? A(0) : dm::exp(own_shift - c.shift) * c.scale;
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    const int64_t j = Row::column(k);
+    if (j >= n) continue;
+    A o[V];
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      if constexpr (kLog) {
+        o[i] = (v.template get<A>(k, i) - c.shift) - c.scale;
+      } else {
+        o[i] = e[k][i] * factor;
+      }
+    }
+    rows::store_pack<V>(y + at + j, o);
+  }
+}
+
+// dy, y: [rows, D] -> dx: [rows, D]; layout as softmax_cluster_kernel, formulas as the
+// warp kernel's.
+template <typename T, int C>
+__global__ void __launch_bounds__(kClusterThreads)
+    softmax_backward_cluster_kernel(const T* __restrict__ dy, const T* __restrict__ y,
+                                    T* __restrict__ dx, int64_t d, int64_t part, bool log) {
+  using A = acc_t<T>;
+  constexpr int V = kVec<T>;
+  constexpr int N = kClusterPacks<T>;
+  using Row = rows::RowPacks<T, V, N>;
+  int64_t row, begin;
+  cluster_slice<C>(part, row, begin);
+  const int64_t n = d - begin < part ? d - begin : part;
+  const int64_t at = row * d + begin;
+  Row g, p;
+  g.load(dy + at, n);
+  p.load(y + at, n);
+  A s = 0;
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    if (Row::column(k) >= n) continue;
+#pragma unroll
+    for (int i = 0; i < V; ++i)
+      s += log ? g.template get<A>(k, i) : g.template get<A>(k, i) * p.template get<A>(k, i);
+  }
+  s = cluster_sum<C>(rows::block_sum(s));
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    const int64_t j = Row::column(k);
+    if (j >= n) continue;
+    A o[V];
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      const A gi = g.template get<A>(k, i), pi = p.template get<A>(k, i);
+      o[i] = log ? gi - dm::exp(pi) * s : pi * (gi - s);
+    }
+    rows::store_pack<V>(dx + at + j, o);
+  }
+}
+
+// How rows of d columns (a multiple of kVec<T>) split over a cluster: C blocks (the fewest
+// of 1, 2, 4, 8 that hold the row; 0 when none does, or T is f64) of `threads` threads,
+// each block holding `part` columns.
+struct ClusterSplit {
+  int blocks = 0;
+  unsigned threads = 0;
+  int64_t part = 0;
+};
+template <typename T>
+ClusterSplit cluster_split(int64_t d) {
+  if constexpr (std::is_same_v<T, double>) {
+    return {};
+  } else {
+    constexpr int64_t kBlockVectors = int64_t{kClusterPacks<T>} * kClusterThreads;
+    const int64_t vectors = d / kVec<T>;
+    for (int c = 1; c <= kMaxCluster; c *= 2) {
+      const int64_t part = (vectors + c - 1) / c;  // in vectors
+      if (part > kBlockVectors) continue;
+      const unsigned threads =
+          static_cast<unsigned>((part + kClusterPacks<T> - 1) / kClusterPacks<T> + 31) / 32 * 32;
+      return {c, threads, part * kVec<T>};
+    }
+    return {};
+  }
+}
+
+// Calls f.template operator()<C>(config) with config a launch of nrows clusters of
+// split.blocks blocks (C = split.blocks, a template argument), on the current stream.
+template <typename F>
+void with_cluster_launch(int64_t nrows, const ClusterSplit& split, const char* op, F&& f) {
+  SP_CHECK(nrows * split.blocks <= 0x7fffffff, "[", op, "] too many rows for one launch: ", nrows);
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = static_cast<unsigned>(split.blocks);
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(nrows * split.blocks));
+  config.blockDim = dim3(split.threads);
+  config.stream = current_stream();
+  config.attrs = attr;
+  config.numAttrs = split.blocks > 1 ? 1 : 0;
+  switch (split.blocks) {
+    case 1: return f.template operator()<1>(config);
+    case 2: return f.template operator()<2>(config);
+    case 4: return f.template operator()<4>(config);
+    default: return f.template operator()<8>(config);
+  }
+}
+
 // Calls f.template operator()<E>() with E, the elements per lane for a warp row of d
 // columns: the smallest of 4, 8, 16, 32 with 32 * E >= d.
 template <typename F>
@@ -275,15 +490,21 @@ void launch_warp_rows(int64_t nrows, int64_t d, bool vec, const char* op, Warp&&
   });
 }
 
-// Launches the warp or block kernel for a [rows, d] problem: K<T, E, V> for warps,
-// B<T, V> for blocks, chosen with 16-byte vectors when `aligned` and d % kVec<T> == 0.
-template <typename T, typename Warp, typename Block>
+// Launches the warp, cluster or block kernel for a [rows, d] problem: warp<E, V>(blocks,
+// threads, stream), cluster<C>(config, part) or block<V>(blocks, threads, stream), with
+// 16-byte vectors (V = kVec<T>) when `aligned` and d % kVec<T> == 0.
+template <typename T, typename Warp, typename Cluster, typename Block>
 void launch_rows(int64_t nrows, int64_t d, bool aligned, const char* op, Warp&& warp,
-                 Block&& block) {
+                 Cluster&& cluster, Block&& block) {
   constexpr int kV = kVec<T>;
   const bool vec = aligned && d % kV == 0;
+  const ClusterSplit split = vec && d > kWarpMaxCols ? cluster_split<T>(d) : ClusterSplit{};
   if (d <= kWarpMaxCols) {
     launch_warp_rows<T>(nrows, d, vec, op, warp);
+  } else if (split.blocks > 0) {
+    with_cluster_launch(nrows, split, op, [&]<int C>(const cudaLaunchConfig_t& config) {
+      cluster.template operator()<C>(config, split.part);
+    });
   } else {
     SP_CHECK(nrows <= 0x7fffffff, "[", op, "] too many rows for one launch: ", nrows);
     const auto blocks = static_cast<unsigned>(nrows);
@@ -316,6 +537,13 @@ void CudaBackend::softmax(Tensor& out, const Tensor& in, bool log) {
         [&]<int E, int V>(unsigned blocks, dim3 threads, cudaStream_t s) {
           softmax_warp_kernel<T, E, V>
               <<<blocks, threads, 0, s>>>(x, y, nrows, static_cast<int>(d), log);
+        },
+        [&]<int C>(const cudaLaunchConfig_t& config, int64_t part) {
+          if constexpr (!std::is_same_v<T, double>) {
+            auto* kernel =
+                log ? softmax_cluster_kernel<T, C, true> : softmax_cluster_kernel<T, C, false>;
+            SP_CUDA_CHECK(name, cudaLaunchKernelEx(&config, kernel, x, y, d, part));
+          }
         },
         [&]<int V>(unsigned blocks, unsigned threads, cudaStream_t s) {
           softmax_block_kernel<T, V><<<blocks, threads, 0, s>>>(x, y, d, log);
@@ -387,6 +615,11 @@ void CudaBackend::softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y
         [&]<int E, int V>(unsigned blocks, dim3 threads, cudaStream_t s) {
           softmax_backward_warp_kernel<T, E, V>
               <<<blocks, threads, 0, s>>>(g, p, o, nrows, static_cast<int>(d), log);
+        },
+        [&]<int C>(const cudaLaunchConfig_t& config, int64_t part) {
+          if constexpr (!std::is_same_v<T, double>)
+            SP_CUDA_CHECK(name, cudaLaunchKernelEx(&config, softmax_backward_cluster_kernel<T, C>,
+                                                   g, p, o, d, part, log));
         },
         [&]<int V>(unsigned blocks, unsigned threads, cudaStream_t s) {
           softmax_backward_block_kernel<T, V><<<blocks, threads, 0, s>>>(g, p, o, d, log);

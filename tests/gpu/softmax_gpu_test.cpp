@@ -1,7 +1,7 @@
 // CUDA softmax / log-softmax, forward and backward, against the CPU backend: every float
-// dtype, rows from 1 to 32128 columns (the warp-per-row and block-per-row kernels, with
-// and without 16-byte vectors), masked rows, misaligned views, rank 0 and errors; and the
-// fused softmax(scores + bias).
+// dtype, rows from 1 to 140000 columns (the warp-per-row, cluster and block-per-row
+// kernels, with and without 16-byte vectors), masked rows, misaligned views, rank 0 and
+// errors; and the fused softmax(scores + bias).
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -15,9 +15,13 @@ namespace sp::testing {
 namespace {
 
 const std::vector<DType> kFloatDtypes = {DType::f32, DType::bf16, DType::f16, DType::f64};
+// Warp rows up to 1024 columns; row-resident clusters of 1 (4096), 2 (12000), 4 (32128) and
+// 8 blocks (60000); streaming blocks past them (140000), for f64, and for lengths off the
+// vector width (4097, 1025).
 const std::vector<Shape> kShapes = {Shape{1, 1},     Shape{3, 7},     Shape{64, 1000},
                                     Shape{37, 4097}, Shape{8, 32128}, Shape{4096, 768},
-                                    Shape{5, 3, 64}, Shape{2, 1025}};
+                                    Shape{5, 3, 64}, Shape{2, 1025},  Shape{6, 4096},
+                                    Shape{5, 12000}, Shape{3, 60000}, Shape{2, 140000}};
 
 // The CUDA backend's forward on xg into a poisoned output.
 Tensor gpu_softmax(const Tensor& xg, bool log) {
@@ -122,18 +126,20 @@ TEST(GpuSoftmax, AddSoftmaxMatchesCpuAndAddThenSoftmax) {
 }
 
 // Rows of all -inf give zeros (softmax) and -inf (log-softmax) as on the CPU, and a
-// partly masked row ignores its -inf entries, in the warp and the block kernels (with
-// 16-byte vectors at 4096 columns, without at 4097).
+// partly masked row ignores its -inf entries, in the warp, cluster and block kernels (with
+// 16-byte vectors at 4096 and 32128 columns, without at 4097); at 32128 the blocks that
+// hold the masked first half of row 4 see only -inf.
 TEST(GpuSoftmax, MaskedRowsMatchCpu) {
   SP_REQUIRE_CUDA();
   const double inf = std::numeric_limits<double>::infinity();
-  for (int64_t d : {5, 64, 768, 4096, 4097}) {
-    const int64_t rows = 4;
+  for (int64_t d : {5, 64, 768, 4096, 4097, 32128}) {
+    const int64_t rows = 5;
     std::vector<double> v =
         random_cpu(Shape{rows, d}, DType::f64, 300 + d, 3.0).to_vector<double>();
     for (int64_t j = 0; j < d; ++j) v[1 * d + j] = -inf;     // fully masked
     for (int64_t j = 0; j < d; j += 2) v[2 * d + j] = -inf;  // half masked
     v[3 * d + d - 1] = -inf;                                 // last entry masked
+    for (int64_t j = 0; j < d / 2; ++j) v[4 * d + j] = -inf;  // first half masked
     for (DType dt : kFloatDtypes) {
       for (bool log : {false, true}) {
         SCOPED_TRACE(str_cat(dtype_name(dt), " d=", d, log ? " log" : ""));
