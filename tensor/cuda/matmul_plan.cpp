@@ -57,8 +57,8 @@ struct KeyHash {
   }
 };
 
-// A built plan. Descriptors are never destroyed: the cache lives as long as the process
-// and destroying them after the CUDA runtime has shut down would fail.
+// A built plan. Descriptors of a cached plan are never destroyed: the cache lives as long
+// as the process and destroying them after the CUDA runtime has shut down would fail.
 struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr;  // cuBLASLt's A: our b
@@ -156,20 +156,47 @@ void set_desc(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr, co
   SP_LT_CHECK(cublasLtMatmulDescSetAttribute(desc, attr, &value, sizeof(value)));
 }
 
-cublasLtMatrixLayout_t make_layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld,
-                                   int64_t batch, int64_t stride) {
-  cublasLtMatrixLayout_t layout = nullptr;
-  SP_LT_CHECK(cublasLtMatrixLayoutCreate(&layout, type, static_cast<uint64_t>(rows),
+// Destroys a plan's descriptors while armed: build_plan disarms it once the plan is
+// complete, so a failure part way leaks none of them.
+struct PlanCleanup {
+  Plan& plan;
+  bool armed = true;
+  ~PlanCleanup() {
+    if (!armed) return;
+    for (cublasLtMatrixLayout_t layout : {plan.a, plan.b, plan.c})
+      if (layout != nullptr) cublasLtMatrixLayoutDestroy(layout);
+    if (plan.desc != nullptr) cublasLtMatmulDescDestroy(plan.desc);
+  }
+};
+
+// Stores the new layout in *out as soon as it exists (for PlanCleanup), then sets its batch.
+void make_layout(cublasLtMatrixLayout_t* out, cudaDataType_t type, int64_t rows, int64_t cols,
+                 int64_t ld, int64_t batch, int64_t stride) {
+  SP_LT_CHECK(cublasLtMatrixLayoutCreate(out, type, static_cast<uint64_t>(rows),
                                          static_cast<uint64_t>(cols), ld));
   if (batch > 1) {
     const int32_t count = static_cast<int32_t>(batch);
-    SP_LT_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+    SP_LT_CHECK(cublasLtMatrixLayoutSetAttribute(*out, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
                                                  sizeof(count)));
-    SP_LT_CHECK(cublasLtMatrixLayoutSetAttribute(
-        layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
+    SP_LT_CHECK(cublasLtMatrixLayoutSetAttribute(*out, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                 &stride, sizeof(stride)));
   }
-  return layout;
 }
+
+// The preference descriptor of one heuristic query, destroyed however the query ends.
+struct Preference {
+  cublasLtMatmulPreference_t pref = nullptr;
+  Preference() { SP_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref)); }
+  ~Preference() {
+    if (pref != nullptr) cublasLtMatmulPreferenceDestroy(pref);
+  }
+  Preference(const Preference&) = delete;
+  Preference& operator=(const Preference&) = delete;
+  template <typename T>
+  void set(cublasLtMatmulPreferenceAttributes_t attr, const T& value) {
+    SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &value, sizeof(value)));
+  }
+};
 
 // The per-launch pointers the descriptor carries (the heuristic reads their alignment).
 void set_pointers(const Plan& plan, const MatmulPlanKey& key, const MatmulLaunch& launch) {
@@ -180,6 +207,7 @@ void set_pointers(const Plan& plan, const MatmulPlanKey& key, const MatmulLaunch
 
 Plan build_plan(const MatmulPlanKey& key, const MatmulLaunch& launch, DeviceContext& ctx) {
   Plan plan;
+  PlanCleanup cleanup{plan};
   const DType dt = static_cast<DType>(key.dtype);
   const bool f64 = dt == DType::f64;
   SP_CHECK(f64 == (static_cast<DType>(key.out_dtype) == DType::f64),
@@ -203,32 +231,31 @@ Plan build_plan(const MatmulPlanKey& key, const MatmulLaunch& launch, DeviceCont
   set_pointers(plan, key, launch);
 
   const cudaDataType_t in_type = cuda_type(key.dtype), out_type = cuda_type(key.out_dtype);
-  plan.a = key.b_col_major ? make_layout(in_type, key.k, key.n, key.ldb, key.batch, key.stride_b)
-                           : make_layout(in_type, key.n, key.k, key.ldb, key.batch, key.stride_b);
-  plan.b = key.a_col_major ? make_layout(in_type, key.m, key.k, key.lda, key.batch, key.stride_a)
-                           : make_layout(in_type, key.k, key.m, key.lda, key.batch, key.stride_a);
-  plan.c = make_layout(out_type, key.n, key.m, key.n, key.batch, key.stride_out);
+  if (key.b_col_major) {
+    make_layout(&plan.a, in_type, key.k, key.n, key.ldb, key.batch, key.stride_b);
+  } else {
+    make_layout(&plan.a, in_type, key.n, key.k, key.ldb, key.batch, key.stride_b);
+  }
+  if (key.a_col_major) {
+    make_layout(&plan.b, in_type, key.m, key.k, key.lda, key.batch, key.stride_a);
+  } else {
+    make_layout(&plan.b, in_type, key.k, key.m, key.lda, key.batch, key.stride_a);
+  }
+  make_layout(&plan.c, out_type, key.n, key.m, key.n, key.batch, key.stride_out);
 
-  cublasLtMatmulPreference_t pref = nullptr;
-  SP_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  Preference pref;
   const uint64_t workspace = kWorkspaceBytes;
   const uint32_t align_a = 1u << key.align_b, align_b = 1u << key.align_a;
   const uint32_t align_c = 1u << key.align_out;
-  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                   &workspace, sizeof(workspace)));
-  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-                                                   &align_a, sizeof(align_a)));
-  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                                                   &align_b, sizeof(align_b)));
-  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-                                                   &align_c, sizeof(align_c)));
-  SP_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-                                                   &align_c, sizeof(align_c)));
+  pref.set(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, workspace);
+  pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_a);
+  pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_b);
+  pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_c);
+  pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_c);
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(
-      ctx.handle, plan.desc, plan.a, plan.b, plan.c, plan.c, pref, 1, &result, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
+      ctx.handle, plan.desc, plan.a, plan.b, plan.c, plan.c, pref.pref, 1, &result, &found);
   // NOT_SUPPORTED (or no result) means no kernel takes this combination: the caller falls
   // back. A plain product has no fallback of its own, so any other failure there is a bug
   // in the descriptors and is reported; with an epilogue, INVALID_VALUE also means "does
@@ -241,6 +268,7 @@ Plan build_plan(const MatmulPlanKey& key, const MatmulLaunch& launch, DeviceCont
     plan.algo = result.algo;
     plan.has_algo = true;
   }
+  cleanup.armed = false;
   return plan;
 }
 
