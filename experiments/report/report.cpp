@@ -435,7 +435,8 @@ ReportFiles write_reports(const std::string& dir, const ReportContext& context) 
   const std::vector<ResultRecord>& results = spec.records;
   std::vector<ResultRecord> with_averages = results;
   const std::set<std::string> with_task = keys_swept_with(
-      context.sweep_groups, [](const std::string& k) { return k == kTaskSweepKey; });
+      context.sweep_groups,
+      [](const std::string& k) { return k == kTaskSweepKey || k == kTaskConfigSweepKey; });
   for (ResultRecord& r : task_average_records(results, with_task))
     with_averages.push_back(std::move(r));
   const std::vector<SummaryRow> rows = summarize(with_averages);

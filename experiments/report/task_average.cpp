@@ -33,13 +33,22 @@ std::vector<ResultRecord> task_average_records(const std::vector<ResultRecord>& 
   std::vector<std::string> order;  // group ids in the order first seen
   std::map<std::string, Group> groups;
   std::map<std::pair<std::string, std::string>, std::set<std::string>> tasks;  // (stage, split)
+  std::map<std::string, std::string> tuned_task;  // trial -> the task of its "tune" record
+  for (const ResultRecord& r : results)
+    if (r.stage == "tune") tuned_task[r.trial] = ascii_lowercase(r.task);
   for (const ResultRecord& r : results) {
+    if (!r.point.contains(kTaskSweepKey) && !r.point.contains(kTaskConfigSweepKey)) continue;
+    // Without a "tune" record (results of older runs), a built-in task names itself.
+    const auto tuned = tuned_task.find(r.trial);
     const auto swept = r.point.find(kTaskSweepKey);
-    if (swept == r.point.end() || !swept->is_string() ||
-        ascii_lowercase(swept->get<std::string>()) != ascii_lowercase(r.task))
-      continue;
+    const std::string own = tuned != tuned_task.end() ? tuned->second
+                            : swept != r.point.end() && swept->is_string()
+                                ? ascii_lowercase(swept->get<std::string>())
+                                : std::string();
+    if (own != ascii_lowercase(r.task)) continue;
     nlohmann::json point = r.point;
     point.erase(kTaskSweepKey);
+    point.erase(kTaskConfigSweepKey);
     for (const std::string& k : swept_with_task) point.erase(k);
     const std::string id = nlohmann::json::array({r.stage, r.split, point, r.seed}).dump();
     auto [it, added] = groups.try_emplace(id);

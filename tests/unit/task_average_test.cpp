@@ -1,6 +1,6 @@
 // The benchmark score of the reports (task_average_records): SuperGLUE's eight tasks, each
 // folded into one number as T5 does, averaged per point and seed; incomplete seeds, transfer
-// evaluations and ensemble columns.
+// evaluations, ensemble columns and custom tasks.
 #include "experiments/report/task_average.h"
 
 #include <gtest/gtest.h>
@@ -120,6 +120,39 @@ TEST(TaskAverage, OtherTaskSetsTransfersAndEnsembleColumns) {
   ResultRecord unswept = results[0];
   unswept.point = nlohmann::json::object();
   EXPECT_TRUE(task_average_records({unswept, unswept}).empty());
+}
+
+// Custom tasks are swept by their YAML file: a trial's own task is its "tune" record's
+// (the YAML's name), so an evaluation of its prompt on another task does not count, even
+// one that is also among the swept tasks.
+TEST(TaskAverage, CustomTasksSweptByTheirConfigFile) {
+  std::vector<ResultRecord> results;
+  for (const auto& [name, accuracy] : {std::pair{"weather", 60.0}, std::pair{"sports", 80.0}}) {
+    for (const std::string stage : {"tune", "eval"}) {
+      ResultRecord r;
+      r.trial = std::string(name) + "-trial";
+      r.point = {{"stages.tune.task_config", std::string(name) + ".yaml"}, {"tags.size", "small"}};
+      r.seed = 1;
+      r.stage = stage;
+      r.task = name;
+      r.split = "validation";
+      r.metrics = {{"accuracy", stage == "tune" ? accuracy - 1 : accuracy}};
+      results.push_back(r);
+    }
+  }
+  ResultRecord transfer = results[1];  // the weather prompt scored on sports
+  transfer.task = "sports";
+  transfer.metrics = {{"accuracy", 0}};
+  results.push_back(transfer);
+
+  const std::vector<ResultRecord> avg = task_average_records(results);
+  ASSERT_EQ(avg.size(), 2u);
+  EXPECT_EQ(avg[0].stage, "tune");
+  EXPECT_EQ(avg[0].task, "task_average");
+  EXPECT_DOUBLE_EQ(avg[0].metrics.at("score"), (59 + 79) / 2.0);
+  EXPECT_EQ(avg[1].stage, "eval");
+  EXPECT_DOUBLE_EQ(avg[1].metrics.at("score"), (60 + 80) / 2.0);
+  EXPECT_EQ(avg[1].point, nlohmann::json({{"tags.size", "small"}}));
 }
 
 }  // namespace
