@@ -1,5 +1,6 @@
 #include "models/t5/checkpoint.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -185,6 +186,18 @@ void save_t5(const T5ForConditionalGeneration& model, const std::string& dir,
   AtomicFile file((std::filesystem::path(dir) / "config.json").string(), "[save_t5]");
   file.write(config.dump(2) + "\n");
   file.commit();
+  if (const std::string w = hf4_misread_warning(model.config()); !w.empty())
+    std::fprintf(stderr, "[save_t5] %s: %s\n", dir.c_str(), w.c_str());
+}
+
+std::string hf4_misread_warning(const T5Config& config) {
+  if (config.scale_decoder_outputs == config.tie_word_embeddings) return "";
+  const bool tied = config.tie_word_embeddings;
+  return str_cat("a ", tied ? "tied" : "untied", " model ", tied ? "without" : "with",
+                 " the d_model^-0.5 output scale: config.json says so with "
+                 "scale_decoder_outputs, which transformers 5 reads; transformers 4 ignores it "
+                 "and computes the logits ",
+                 tied ? "with" : "without", " the scale");
 }
 
 }  // namespace sp

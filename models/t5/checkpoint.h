@@ -52,7 +52,13 @@ T5LoadReport load_t5_weights(T5ForConditionalGeneration& model, const std::strin
 // each atomically, in transformers' layout. The embed_tokens aliases are not written:
 // transformers ties them to shared.weight on load. dtype: the stored dtype (default: the
 // model's).
+// A model whose output scale does not follow its tying (tied without the scale, or untied
+// with it) is saved as transformers 5 reads it, and save_t5 prints
+// hf4_misread_warning's line on stderr: transformers 4 derives the scale from the tying.
 void save_t5(const T5ForConditionalGeneration& model, const std::string& dir,
              std::optional<DType> dtype = std::nullopt, uint64_t max_shard_bytes = 5'000'000'000);
+
+// What transformers 4 gets wrong reading a model of this config ("" when nothing).
+std::string hf4_misread_warning(const T5Config& config);
 
 }  // namespace sp

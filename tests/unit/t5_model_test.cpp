@@ -354,9 +354,18 @@ TEST(T5Checkpoint, own_head_is_not_dropped_when_the_config_says_tied) {
   dup->eval();
   sp::testing::expect_values(dup->forward(in).logits, tied.forward(in).logits.to_vector<double>(),
                              0);
+  // Tied without the output scale: transformers 4 would scale it. The save says so.
+  ::testing::internal::CaptureStderr();
   save_t5(*dup, dir + "/resaved");
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("a tied model without the d_model^-0.5 output scale"), std::string::npos)
+      << err;
+  EXPECT_NE(err.find("transformers 4 ignores it and computes the logits with the scale"),
+            std::string::npos)
+      << err;
   EXPECT_FALSE(
       SafetensorsFile::open(dir + "/resaved/model.safetensors").contains("lm_head.weight"));
+  EXPECT_EQ(hf4_misread_warning(m.config()), "");  // T5 1.1: untied, unscaled
   std::filesystem::remove_all(dir);
 }
 
