@@ -299,22 +299,25 @@ __device__ A cluster_sum(A mine) {
   }
 }
 
-// Where a block of a cluster-per-row launch starts: its row (the cluster's index) and
-// its rank in the cluster times part, the row's first column it holds.
+// The part of a row a block of a cluster-per-row launch holds: row r is cluster r, and
+// the block of rank b in it holds columns [b * part, min((b + 1) * part, D)).
+struct RowSlice {
+  int64_t at;  // the slice's first element in the tensor
+  int64_t n;   // its columns
+};
 template <int C>
-__device__ __forceinline__ void cluster_slice(int64_t part, int64_t& row, int64_t& begin) {
+__device__ __forceinline__ RowSlice cluster_slice(int64_t d, int64_t part) {
   if constexpr (C == 1) {
-    row = blockIdx.x;
-    begin = 0;
+    return {static_cast<int64_t>(blockIdx.x) * d, d};
   } else {
-    row = __clusterIdx().x;
-    begin = static_cast<int64_t>(__clusterRelativeBlockRank()) * part;
+    const int64_t begin = static_cast<int64_t>(__clusterRelativeBlockRank()) * part;
+    return {static_cast<int64_t>(__clusterIdx().x) * d + begin,
+            d - begin < part ? d - begin : part};
   }
 }
 
-// x: [rows, D] -> y: [rows, D], D a multiple of kVec<T>, row starts aligned. Row r is
-// cluster r; the block of rank b in it holds columns [b * part,
-// min((b + 1) * part, D)) in registers, part a multiple of kVec<T>. One exp per element:
+// x: [rows, D] -> y: [rows, D], D a multiple of kVec<T>, row starts aligned; a block holds
+// its cluster_slice in registers, part a multiple of kVec<T>. One exp per element:
 // a thread takes exp(x - m) against the max m of its own elements, and scales by
 // exp(m - max) / sum once the cluster has merged every thread's (m, sum).
 template <typename T, int C, bool kLog>
@@ -324,10 +327,8 @@ __global__ void __launch_bounds__(kClusterThreads)
   constexpr int V = kVec<T>;
   constexpr int N = kClusterPacks<T>;
   using Row = rows::RowPacks<T, V, N>;
-  int64_t row, begin;
-  cluster_slice<C>(part, row, begin);
-  const int64_t n = d - begin < part ? d - begin : part;
-  const int64_t at = row * d + begin;
+  const RowSlice slice = cluster_slice<C>(d, part);
+  const int64_t at = slice.at, n = slice.n;
   Row v;
   v.load(x + at, n);
   A m = rows::neg_inf<A>();
@@ -382,10 +383,8 @@ __global__ void __launch_bounds__(kClusterThreads)
   constexpr int V = kVec<T>;
   constexpr int N = kClusterPacks<T>;
   using Row = rows::RowPacks<T, V, N>;
-  int64_t row, begin;
-  cluster_slice<C>(part, row, begin);
-  const int64_t n = d - begin < part ? d - begin : part;
-  const int64_t at = row * d + begin;
+  const RowSlice slice = cluster_slice<C>(d, part);
+  const int64_t at = slice.at, n = slice.n;
   Row g, p;
   g.load(dy + at, n);
   p.load(y + at, n);
