@@ -1,6 +1,8 @@
 // `softprompt eval --model DIR --task NAME [--data DIR] [--split S] --prompt DIR | --ensemble
 // DIR1,DIR2,...`: a tuned PEFT directory (or an ensemble of them, majority vote) scored on
-// a task's split; prints the metrics as one JSON object.
+// a task's split; prints the metrics as one JSON object (a split with unlabelled examples:
+// the example counts only).
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -100,7 +102,12 @@ int run_eval(const EvalArgs& a) {
       members.size() > 1 ? majority_votes(member_predictions) : member_predictions[0];
   if (!a.predictions.empty()) write_predictions(a.predictions, examples, predictions);
   nlohmann::json out = nlohmann::json::object();
-  if (a.split != "test") {
+  // A split whose examples lack labels (SuperGLUE's test files): predictions only.
+  const auto unlabelled = std::count_if(examples.begin(), examples.end(),
+                                        [](const TaskExample& e) { return !e.labelled(); });
+  if (unlabelled > 0) {
+    out["unlabelled"] = unlabelled;
+  } else {
     out = task->compute_metrics(examples, predictions);
     if (members.size() > 1) {
       nlohmann::json each = nlohmann::json::array();

@@ -417,8 +417,8 @@ TEST(FirstExamples, KeepsTheLastGroupWhole) {
   EXPECT_EQ(first_examples(ex, 3).size(), 3u);
 }
 
-// A free-form task: an unlabelled test record has no answers; a null field is refused
-// (it would be the text "null").
+// A free-form task: an unlabelled test record has no answers (and is not scored); a null
+// field is refused (it would be the text "null").
 TEST_F(TaskFiles, CustomYamlFreeFormTargets) {
   write("t.jsonl", "{\"p\": \"x\", \"a\": \"one\"}\n{\"p\": \"y\"}\n");
   const std::string yaml = write("free.yaml",
@@ -433,6 +433,9 @@ TEST_F(TaskFiles, CustomYamlFreeFormTargets) {
   EXPECT_EQ(test[0].answers, (std::vector<std::string>{"one"}));
   EXPECT_EQ(test[1].targets, "<unk>");
   EXPECT_TRUE(test[1].answers.empty());
+  // It is not scored against the text "<unk>".
+  EXPECT_THROW_MSG(task->compute_metrics(test, {"one", "<unk>"}),
+                   "[t] example t-test-1 has no label (a test split?)");
   EXPECT_THROW_MSG(task->load("train"), "t.jsonl:2: no field \"a\" (used by target_template)");
   write("t.jsonl", "{\"p\": \"x\", \"a\": null}\n");
   EXPECT_THROW_MSG(task->load("test"),
