@@ -1,9 +1,5 @@
 #include "experiments/runner/runner.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -19,6 +15,7 @@
 #include "experiments/runner/stage_executor.h"
 #include "experiments/spec/spec.h"
 #include "models/io/atomic_file.h"
+#include "models/io/directory_lock.h"
 #include "tensor/error.h"
 
 namespace sp {
@@ -80,27 +77,6 @@ nlohmann::json point_of(const ExperimentSpec& spec, const Trial& t) {
   return point;
 }
 
-// Holds an exclusive lock on DIR/.lock for the life of the run: two runs writing the
-// same directory would interleave checkpoints.
-class RunLock {
- public:
-  explicit RunLock(const fs::path& dir) {
-    const std::string path = (dir / ".lock").string();
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    SP_CHECK(fd_ >= 0, "[run] cannot create ", path);
-    SP_CHECK(::flock(fd_, LOCK_EX | LOCK_NB) == 0, "[run] ", dir.string(),
-             " is in use by another `softprompt run` (", path, " is locked)");
-  }
-  ~RunLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  RunLock(const RunLock&) = delete;
-  RunLock& operator=(const RunLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
-
 class Runner {
  public:
   Runner(const ExperimentSpec& spec, const RunOptions& options, StageExecutor& executor)
@@ -114,7 +90,7 @@ class Runner {
     if (options_.reports_only) return reports_only();
     fs::create_directories(dir_ / "stages");
     fs::create_directories(dir_ / "trials");
-    RunLock lock(dir_);
+    DirectoryLock lock(dir_.string(), "[run]", "another `softprompt run`");
     find_current_results();
     // A device the process cannot use fails here, before any stage runs.
     for (const Trial& t : spec_.trials) check_model_device(t.model);
@@ -138,7 +114,7 @@ class Runner {
   int reports_only() {
     SP_CHECK(fs::exists(dir_ / "results.jsonl"), "[run] --reports-only: nothing to report in ",
              dir_.string(), " (no results.jsonl)");
-    RunLock lock(dir_);
+    DirectoryLock lock(dir_.string(), "[run]", "another `softprompt run`");
     find_current_results();
     // The failures of the run that wrote results.jsonl, so its report keeps them: each
     // starts "<trial id>: " and its message may go on over several lines.

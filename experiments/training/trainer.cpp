@@ -14,6 +14,7 @@
 #include "autograd/ops/elementwise.h"
 #include "experiments/training/checkpoint_dir.h"
 #include "models/io/atomic_file.h"
+#include "models/io/directory_lock.h"
 #include "models/io/safetensors.h"
 #include "nn/module.h"
 #include "nn/optim/clip.h"
@@ -172,6 +173,9 @@ TrainResult Trainer::run() {
   std::error_code ec;
   fs::create_directories(ckpt, ec);
   SP_CHECK(!ec, "[trainer] cannot create ", ckpt, ": ", ec.message());
+  // Before anything in out_dir is touched: a second process training into it would remove
+  // this one's temporaries and overwrite its checkpoints.
+  const DirectoryLock lock(options_.out_dir, "[trainer]", "another training process");
   checkpoint_dir::remove_temporaries(ckpt);
   checkpoint_dir::remove_temporaries(options_.out_dir);
 

@@ -25,6 +25,7 @@
 #include "experiments/training/checkpoint_dir.h"
 #include "experiments/training/dtype_policy.h"
 #include "experiments/training/metrics_log.h"
+#include "models/io/directory_lock.h"
 #include "models/io/safetensors.h"
 #include "models/t5/checkpoint.h"
 #include "models/t5/t5_model.h"
@@ -669,6 +670,22 @@ TEST(Trainer, LoweredStepsExportTheUnfinishedCheckpointNotAnOlderModel) {
   EXPECT_EQ(again.calls, 0);
   EXPECT_EQ(again.result.steps_done, 6);
   expect_export_holds(dir, again.params);
+}
+
+// A second process training into a directory in use is refused before it changes anything
+// there (it would remove the first one's temporaries and overwrite its checkpoints).
+TEST(Trainer, ADirectoryInUseIsRefused) {
+  TrainerTempDir tmp;
+  const std::string dir = tmp.sub("locked");
+  train_mlp(small_options(dir, 4));
+  {
+    const DirectoryLock other(dir, "[test]", "the test");
+    EXPECT_THROW_MSG(train_mlp(small_options(dir, 6)),
+                     "[trainer] " + dir + " is in use by another training process (" + dir +
+                         "/.lock is locked)");
+    EXPECT_EQ(checkpoint_dir::resume_step(dir + "/checkpoints"), 4);
+  }
+  EXPECT_EQ(train_mlp(small_options(dir, 6)).result.resumed_from, 4);
 }
 
 // Adafactor with momentum keeps slots named and shaped as AdamW's on these small
