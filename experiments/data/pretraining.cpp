@@ -11,6 +11,7 @@
 #include "experiments/data/corpus_builder.h"
 #include "experiments/data/example_stream.h"
 #include "experiments/data/packing.h"
+#include "experiments/data/sha256.h"
 #include "experiments/data/shuffled_stream.h"
 #include "experiments/data/tokenized_documents.h"
 #include "experiments/data/unigram_baseline.h"
@@ -63,12 +64,13 @@ struct EvalBatch {
 class PretrainJob : public TrainingJob {
  public:
   PretrainJob(T5ForConditionalGeneration& model, ExampleStream& stream, PackingOptions packing,
-              std::vector<EvalBatch> eval_batches, Generator& dropout_gen, std::string spiece_model,
-              double z_loss)
+              std::vector<EvalBatch> eval_batches, nlohmann::json eval_identity,
+              Generator& dropout_gen, std::string spiece_model, double z_loss)
       : model_(model),
         stream_(stream),
         packing_(packing),
         eval_(std::move(eval_batches)),
+        eval_identity_(std::move(eval_identity)),
         dropout_gen_(dropout_gen),
         spiece_model_(std::move(spiece_model)),
         z_loss_(z_loss) {}
@@ -84,6 +86,8 @@ class PretrainJob : public TrainingJob {
   }
 
   NamedTensorList trainable() override { return model_.named_parameters(); }
+
+  nlohmann::json evaluation_identity() override { return eval_identity_; }
 
   nlohmann::json data_state() override {
     nlohmann::json pending = nlohmann::json::array();
@@ -150,6 +154,7 @@ class PretrainJob : public TrainingJob {
   ExampleStream& stream_;
   PackingOptions packing_;
   std::vector<EvalBatch> eval_;
+  nlohmann::json eval_identity_;
   Generator& dropout_gen_;
   std::string spiece_model_;
   double z_loss_;
@@ -207,9 +212,16 @@ std::vector<EvalBatch> eval_batches(const std::vector<Seq2SeqExample>& examples,
   return out;
 }
 
-double read_double(const std::string& path, const char* key) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in).at(key).get<double>();
+// The validation set's identity: its example count and a SHA-256 of their token ids.
+nlohmann::json validation_identity(const std::vector<Seq2SeqExample>& examples) {
+  Sha256 hash;
+  for (const Seq2SeqExample& e : examples)
+    for (const std::vector<int32_t>* ids : {&e.inputs, &e.targets}) {
+      const uint64_t n = ids->size();
+      hash.update(&n, sizeof(n));
+      hash.update(ids->data(), ids->size() * sizeof(int32_t));
+    }
+  return {{"examples", examples.size()}, {"sha256", hash.finish_hex()}};
 }
 
 }  // namespace
@@ -352,11 +364,16 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
               " inputs ", o.inputs_length, " targets ", targets_length, ", ", val_examples.size(),
               " validation examples"));
 
-  // The baseline and the loss before training, once per output directory.
+  // The baseline and the loss before training, once per output directory and validation
+  // set (a file without the set's identity is from before it was recorded: kept).
   const std::string baseline_path = (fs::path(o.out_dir) / "baseline.json").string();
-  if (fs::exists(baseline_path)) {
-    result.unigram_baseline = read_double(baseline_path, "unigram_baseline");
-    result.initial_loss = read_double(baseline_path, "initial_validation_loss");
+  const nlohmann::json validation = validation_identity(val_examples);
+  nlohmann::json baseline;
+  if (fs::exists(baseline_path))
+    baseline = nlohmann::json::parse(read_file(baseline_path, "[pretrain]"));
+  if (baseline.is_object() && baseline.value("validation", validation) == validation) {
+    result.unigram_baseline = baseline.at("unigram_baseline").get<double>();
+    result.initial_loss = baseline.at("initial_validation_loss").get<double>();
   } else {
     auto count_stream = objective_stream(o, train_docs, vocab, kValidationSeed, true, 1);
     const UnigramModel unigram =
@@ -368,7 +385,8 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
                       nlohmann::json{{"unigram_baseline", result.unigram_baseline},
                                      {"unigram_tokens_counted", unigram.tokens_counted()},
                                      {"initial_validation_loss", result.initial_loss},
-                                     {"validation_examples", val_examples.size()}}
+                                     {"validation_examples", val_examples.size()},
+                                     {"validation", validation}}
                               .dump(2) +
                           "\n",
                       "[pretrain]");
@@ -378,7 +396,8 @@ PretrainResult run_pretraining(const PretrainOptions& o) {
 
   // Optimizer and trainer.
   auto stream = training_stream(o, train_docs, vocab);
-  PretrainJob job(*model, *stream, packing, std::move(eval), dropout_gen, spiece, o.z_loss);
+  PretrainJob job(*model, *stream, packing, std::move(eval), validation, dropout_gen, spiece,
+                  o.z_loss);
   const NamedTensorList params = job.trainable();
   std::unique_ptr<optim::Optimizer> opt = make_optimizer(o.optimizer, params, o.steps);
 

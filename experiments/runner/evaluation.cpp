@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "autograd/grad_mode.h"
+#include "experiments/data/sha256.h"
 #include "models/io/atomic_file.h"
 #include "models/t5/ensemble.h"
 #include "models/t5/generation.h"
@@ -210,6 +211,20 @@ std::vector<Seq2SeqExample> tokenize_examples(const T5Tokenizer& tokenizer,
     out.push_back(std::move(x));
   }
   return out;
+}
+
+nlohmann::json evaluation_identity(const std::string& split, const std::string& method,
+                                   const std::vector<TaskExample>& examples) {
+  Sha256 hash;
+  for (const TaskExample& e : examples)
+    for (const std::string* field : {&e.id, &e.inputs, &e.targets}) {
+      hash.update(*field);
+      hash.update(std::string_view("\0", 1));
+    }
+  return {{"split", split},
+          {"method", method},
+          {"examples", examples.size()},
+          {"sha256", hash.finish_hex()}};
 }
 
 void check_eval_metric(const Task& task, const std::vector<TaskExample>& examples,

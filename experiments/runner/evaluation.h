@@ -6,6 +6,7 @@
 //                        (classification tasks only; free-form tasks fall back to greedy)
 // and the ensemble's majority vote over several prompts' predictions (Table 3).
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,11 @@ std::vector<Seq2SeqExample> tokenize_examples(const T5Tokenizer& tokenizer,
 // Scores the examples' own targets, so an unlabelled split fails here too.
 void check_eval_metric(const Task& task, const std::vector<TaskExample>& examples,
                        const std::string& metric);
+
+// What a tune stage's evaluations score on, for the trainer's resume check: the split, the
+// method, the example count and a SHA-256 of the examples' ids, inputs and targets.
+nlohmann::json evaluation_identity(const std::string& split, const std::string& method,
+                                   const std::vector<TaskExample>& examples);
 
 // path: one line per example {"id", "prediction", "target"}, written atomically.
 void write_predictions(const std::string& path, const std::vector<TaskExample>& examples,

@@ -140,6 +140,7 @@ class DefaultExecutor : public StageExecutor {
     jo.micro_batch_size = ts.batch_size / ts.grad_accumulation;
     jo.seed = ts.seed;
     jo.z_loss = ts.z_loss;
+    jo.evaluation = evaluation_identity(ts.eval_split, ts.eval_method, val);
     std::vector<TaskExample> train_targets = train;
     if (ts.sentinel_targets)
       for (TaskExample& e : train_targets) e.targets = kSentinelPrefix + e.targets;

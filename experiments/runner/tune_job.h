@@ -23,6 +23,8 @@ struct TuneJobOptions {
   int64_t micro_batch_size = 32;  // examples per micro-batch
   uint64_t seed = 0;              // data order
   double z_loss = 1e-4;
+  // What the evaluator scores on (TrainingJob::evaluation_identity); null: not tracked.
+  nlohmann::json evaluation = nullptr;
 };
 
 class TuneJob : public TrainingJob {
@@ -39,6 +41,7 @@ class TuneJob : public TrainingJob {
   NamedTensorList trainable() override;
   nlohmann::json data_state() override;
   void restore_data_state(const nlohmann::json& state) override;
+  nlohmann::json evaluation_identity() override { return options_.evaluation; }
   void save_model(const std::string& dir) override;
   std::vector<std::pair<std::string, Generator*>> generators() override;
   void set_training(bool training) override;

@@ -532,6 +532,8 @@ void Trainer::write_checkpoint(int64_t step, bool finished) {
         {"schedule", optimizer_.schedule()->str()},
         {"optimizer", optimizer_.name()}}},
   };
+  if (json evaluation = job_.evaluation_identity(); !evaluation.is_null())
+    state["evaluation"] = std::move(evaluation);
   // The job's data state last: everything before it is the trainer's own.
   state["data"] = job_.data_state();
   write_file_atomic((t / "state.json").string(), state.dump(1) + "\n", "[trainer]");
@@ -609,6 +611,8 @@ void Trainer::restore(const std::string& dir, int64_t step) {
   try {
     check_best_tracking(st, state_path);
     restore_state(dir, st);
+    // After the data state, whose errors name the setting that changed.
+    check_evaluation_identity(st, state_path);
   } catch (const json::exception& e) {
     fail(str_cat("[trainer] ", state_path, " has a value of the wrong kind: ", e.what()));
   }
@@ -628,6 +632,16 @@ void Trainer::check_best_tracking(const json& st, const std::string& state_path)
            "[trainer] ", state_path, " tracks the best '", saved, "' (", direction(saved_higher),
            ") but this run asks for '", asked, "' (", direction(options_.higher_is_better),
            "): resume with the same metric, or start in a new directory");
+}
+
+void Trainer::check_evaluation_identity(const json& st, const std::string& state_path) {
+  const json saved = st.value("evaluation", json());
+  if (saved.is_null() || st.value("history", json::array()).empty()) return;  // nothing scored
+  const json now = job_.evaluation_identity();
+  SP_CHECK(now.is_null() || now == saved, "[trainer] ", state_path, " holds evaluations of ",
+           saved.dump(), " but this run evaluates ", now.dump(),
+           ": its best checkpoint and early stopping would compare scores of two evaluation "
+           "sets; resume with the same evaluation settings, or start in a new directory");
 }
 
 void Trainer::restore_state(const std::string& dir, const json& st) {

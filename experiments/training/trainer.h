@@ -125,6 +125,12 @@ class TrainingJob {
   virtual nlohmann::json data_state() = 0;
   virtual void restore_data_state(const nlohmann::json& state) = 0;
 
+  // What evaluate() scores on (its split, method, examples), as JSON that changes when the
+  // evaluation set does; null when not tracked. A checkpoint keeps it, and a resume that
+  // evaluates on another set is refused: its best and early stopping would compare scores
+  // of two sets.
+  virtual nlohmann::json evaluation_identity() { return nullptr; }
+
   // Writes the model as the job's users want it (a Hugging Face checkpoint, a PEFT
   // directory, ...) into dir, which exists and is empty. The trainable tensors hold the
   // parameters to export when it is called.
@@ -243,6 +249,9 @@ class Trainer {
   // Throws when the checkpoint's best was of another metric or direction than this run's:
   // the best checkpoint and early stopping would compare unlike values.
   void check_best_tracking(const nlohmann::json& state, const std::string& state_path) const;
+  // Throws when the checkpoint's evaluations were of another set than the job's now
+  // (TrainingJob::evaluation_identity).
+  void check_evaluation_identity(const nlohmann::json& state, const std::string& state_path);
   void restore_state(const std::string& dir, const nlohmann::json& state);
   StepStats train_step(int64_t step);
   // nullopt: the job has no evaluation; else whether the result is a new best. An

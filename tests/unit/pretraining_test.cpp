@@ -272,6 +272,29 @@ TEST(Pretraining, resuming_with_other_data_settings_is_refused) {
                    "the state is for inputs_length 32, this stream has inputs_length 24");
 }
 
+// Another validation set (eval_examples here) is refused on resume: the checkpoint's losses
+// were of the first set. A new run in the directory recomputes the baseline for its set.
+TEST(Pretraining, resuming_with_another_validation_set_is_refused) {
+  TempDir dir;
+  PretrainOptions o = tiny_options(shared_corpus(), (dir.path / "run").string());
+  o.steps = 2;
+  o.eval_every = 1;
+  run_pretraining(o);
+  auto baseline = [&] {
+    std::ifstream f(dir.path / "run" / "baseline.json");
+    return nlohmann::json::parse(f);
+  };
+  EXPECT_EQ(baseline()["validation_examples"].get<int64_t>(), 8);
+  o.steps = 4;
+  o.eval_examples = 4;
+  EXPECT_THROW_MSG(run_pretraining(o), "but this run evaluates {\"examples\":4,\"sha256\":");
+  std::filesystem::remove_all(dir.path / "run" / "checkpoints");
+  std::filesystem::remove(dir.path / "run" / "metrics.jsonl");
+  run_pretraining(o);
+  EXPECT_EQ(baseline()["validation_examples"].get<int64_t>(), 4);
+  EXPECT_EQ(baseline()["validation"]["examples"].get<int64_t>(), 4);
+}
+
 // A targets_length below what span corruption makes would cut every long target (packing
 // truncates): refused, as T5's span_corruption does. The default records what it used.
 TEST(Pretraining, a_targets_length_that_would_cut_span_corruption_targets_is_refused) {

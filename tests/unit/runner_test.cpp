@@ -544,6 +544,27 @@ TEST(Runner, AMetricTheTaskDoesNotReportFailsBeforeTraining) {
   EXPECT_THROW_MSG(check_eval_metric(*task, val, "f1"), "task rte reports accuracy");
 }
 
+// What a tune stage's checkpoints record of its evaluation set: it changes with the
+// split, the method, and any example's id, inputs or targets.
+TEST(Runner, TheEvaluationIdentityFollowsTheSetAndTheMethod) {
+  std::vector<TaskExample> val(2);
+  val[0].id = "rte-validation-0", val[0].inputs = "a", val[0].targets = "entailment";
+  val[1].id = "rte-validation-1", val[1].inputs = "b", val[1].targets = "not_entailment";
+  const nlohmann::json id = evaluation_identity("validation", "greedy", val);
+  EXPECT_EQ(id["examples"], 2);
+  EXPECT_EQ(id, evaluation_identity("validation", "greedy", val));
+  EXPECT_NE(id, evaluation_identity("validation", "rank_classification", val));
+  EXPECT_NE(id, evaluation_identity("test", "greedy", val));
+  std::vector<TaskExample> edited = val;
+  edited[1].targets = "entailment";
+  EXPECT_NE(id["sha256"], evaluation_identity("validation", "greedy", edited)["sha256"]);
+  // Fields are separated: moving a character between two fields changes it.
+  edited = val;
+  edited[0].inputs = "ae", edited[0].targets = "ntailment";
+  EXPECT_NE(id["sha256"], evaluation_identity("validation", "greedy", edited)["sha256"]);
+  EXPECT_NE(id, evaluation_identity("validation", "greedy", {val[0]}));
+}
+
 TEST(Runner, TrialDirNamesAreSafe) {
   EXPECT_EQ(trial_dir_name("length=20,init=class_labels,seed=1"),
             "length=20,init=class_labels,seed=1");

@@ -65,7 +65,8 @@ struct MlpConfig {
   int64_t kill_in_checkpoint_at = 0;  // SIGKILL while this step's checkpoint is written
   int64_t nan_loss_at = 0;
   int64_t nan_grad_at = 0;
-  std::vector<double> scripted_eval;  // eval "loss" values in order, instead of computing it
+  std::vector<double> scripted_eval = {};  // eval "loss" values in order, instead of computing it
+  json evaluation = nullptr;               // evaluation_identity()
 };
 
 class TinyMlp : public Module {
@@ -152,6 +153,7 @@ class MlpJob : public TrainingJob {
   }
 
   NamedTensorList trainable() override { return model_.named_parameters(); }
+  json evaluation_identity() override { return cfg_.evaluation; }
 
   json data_state() override {
     if (current_step_ == cfg_.kill_in_checkpoint_at) ::kill(::getpid(), SIGKILL);
@@ -686,6 +688,34 @@ TEST(Trainer, ADirectoryInUseIsRefused) {
     EXPECT_EQ(checkpoint_dir::resume_step(dir + "/checkpoints"), 4);
   }
   EXPECT_EQ(train_mlp(small_options(dir, 6)).result.resumed_from, 4);
+}
+
+// A checkpoint's evaluations were scored on one set: resuming with another is refused
+// (its best and patience would compare two sets' scores), unless nothing was scored yet.
+TEST(Trainer, ResumeEvaluatingAnotherSetIsRefused) {
+  TrainerTempDir tmp;
+  const std::string dir = tmp.sub("eval_set");
+  TrainerOptions o = small_options(dir, 4);
+  o.eval_every = 2;
+  const json set_a = {{"split", "validation"}, {"examples", 16}};
+  train_mlp(o, MlpConfig{.evaluation = set_a});
+  o.steps = 6;
+  const json set_b = {{"split", "validation"}, {"examples", 8}};
+  EXPECT_THROW_MSG(train_mlp(o, MlpConfig{.evaluation = set_b}),
+                   "[trainer] " + dir + "/checkpoints/step-4/state.json holds evaluations of " +
+                       set_a.dump() + " but this run evaluates " + set_b.dump() +
+                       ": its best checkpoint and early stopping would compare scores of two "
+                       "evaluation sets");
+  EXPECT_EQ(train_mlp(o, MlpConfig{.evaluation = set_a}).result.resumed_from, 4);
+
+  // No evaluation yet: nothing to compare, another set is fine.
+  const std::string fresh = tmp.sub("no_evals");
+  TrainerOptions n = small_options(fresh, 4);
+  n.eval_every = 0;
+  n.eval_at_end = false;
+  train_mlp(n, MlpConfig{.evaluation = set_a});
+  n.steps = 6;
+  EXPECT_EQ(train_mlp(n, MlpConfig{.evaluation = set_b}).result.resumed_from, 4);
 }
 
 // Adafactor with momentum keeps slots named and shaped as AdamW's on these small
