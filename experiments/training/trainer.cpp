@@ -201,10 +201,18 @@ TrainResult Trainer::run() {
   if (finished_ && step_ < options_.steps &&
       (stop_reason_ == "steps" || (stop_reason_ == "max_seconds" && more_time)))
     finished_ = false;
-  // Asked for no more steps than the checkpoint already has: nothing to train.
+  // Asked for no more steps than an unfinished checkpoint has: nothing to train, but the
+  // run ends as its last step would have: evaluated (eval_at_end, unless it was at this
+  // step) and checkpointed as finished, so what it reports is of the parameters it exports.
   if (!finished_ && step_ >= options_.steps) {
-    finished_ = true;
     stop_reason_ = "steps";
+    const bool evaluated_here = !history_.empty() && history_.back().step == step_;
+    if (options_.eval_at_end && !evaluated_here)
+      if (const std::optional<bool> best = evaluate_and_record(step_, true))
+        record_eval_line(step_, *best);
+    remove_stale_export();
+    write_checkpoint(step_, true);
+    finished_ = true;
   }
   const bool trained = !finished_;
   if (!finished_) job_.set_training(true);
@@ -250,26 +258,13 @@ TrainResult Trainer::run() {
     const bool line_due = step % options_.log_every == 0 || end;
     if (line_due) write_train_line(step, stats);
     show_progress(step, stats, line_due);
-    if (evaluated) {
-      const EvalRecord& rec = history_.back();
-      metrics_.append(
-          {{"step", step}, {"eval", metrics_json(rec.result.metrics)}, {"best", *evaluated}});
-      show_eval(step, rec.result, *evaluated);
-    }
+    if (evaluated) record_eval_line(step, *evaluated);
 
     const bool checkpoint_due =
         (options_.checkpoint_every > 0 && step % options_.checkpoint_every == 0) ||
         (evaluated.value_or(false) && options_.keep_best) || end;
     finished_ = end;
-    // An export from an earlier stop of this directory (a run continued to more steps or
-    // time) is stale once the final checkpoint says the run is finished: remove it first, so
-    // a crash before the new export leaves none and the next run exports again.
-    if (end && options_.export_model) {
-      std::error_code ec;
-      fs::remove_all(fs::path(options_.out_dir) / "model", ec);
-      SP_CHECK(!ec, "[trainer] cannot remove the stale ", options_.out_dir,
-               "/model: ", ec.message());
-    }
+    if (end) remove_stale_export();
     if (checkpoint_due) write_checkpoint(step, end);
   }
   if (live_line_open_) std::fputs("\n", stderr);
@@ -339,6 +334,19 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
   optimizer_.step(stats.lr);
   optimizer_.zero_grad();
   return stats;
+}
+
+void Trainer::record_eval_line(int64_t step, bool best) {
+  const EvalRecord& rec = history_.back();
+  metrics_.append({{"step", step}, {"eval", metrics_json(rec.result.metrics)}, {"best", best}});
+  show_eval(step, rec.result, best);
+}
+
+void Trainer::remove_stale_export() {
+  if (!options_.export_model) return;
+  std::error_code ec;
+  fs::remove_all(fs::path(options_.out_dir) / "model", ec);
+  SP_CHECK(!ec, "[trainer] cannot remove the stale ", options_.out_dir, "/model: ", ec.message());
 }
 
 std::optional<bool> Trainer::evaluate_and_record(int64_t step, bool ranks) {

@@ -257,6 +257,12 @@ class Trainer {
   // nullopt: the job has no evaluation; else whether the result is a new best. An
   // evaluation that does not rank is recorded but leaves the best and the patience alone.
   std::optional<bool> evaluate_and_record(int64_t step, bool ranks);
+  // The latest evaluation's metrics.jsonl line and progress output.
+  void record_eval_line(int64_t step, bool best);
+  // Removes out_dir/model (export_model) before the checkpoint that finishes the run: an
+  // export from an earlier stop of this directory is stale, and a crash before the new
+  // export must leave none, so that the next run exports again.
+  void remove_stale_export();
   void write_train_line(int64_t step, const StepStats& last);
   void write_checkpoint(int64_t step, bool finished);
   void prune_checkpoints();

@@ -156,7 +156,8 @@ class MlpJob : public TrainingJob {
   json evaluation_identity() override { return cfg_.evaluation; }
 
   json data_state() override {
-    if (current_step_ == cfg_.kill_in_checkpoint_at) ::kill(::getpid(), SIGKILL);
+    if (cfg_.kill_in_checkpoint_at > 0 && current_step_ == cfg_.kill_in_checkpoint_at)
+      ::kill(::getpid(), SIGKILL);
     return {{"epoch", epoch_}, {"pos", pos_}};
   }
   void restore_data_state(const json& s) override {
@@ -656,7 +657,8 @@ TEST(Trainer, ContinuedRunCrashingBeforeTheExportDoesNotKeepTheOldModel) {
 }
 
 // Asked for no more steps than an unfinished checkpoint has (a run that went on from an
-// export and stopped), the run exports that checkpoint, not the earlier export.
+// export and stopped), the run exports that checkpoint, not the earlier export, and ends
+// as its last step would have: evaluated there and checkpointed as finished.
 TEST(Trainer, LoweredStepsExportTheUnfinishedCheckpointNotAnOlderModel) {
   TrainerTempDir tmp;
   const std::string dir = tmp.sub("lowered");
@@ -672,6 +674,18 @@ TEST(Trainer, LoweredStepsExportTheUnfinishedCheckpointNotAnOlderModel) {
   EXPECT_EQ(again.calls, 0);
   EXPECT_EQ(again.result.steps_done, 6);
   expect_export_holds(dir, again.params);
+  ASSERT_TRUE(again.result.final_eval.has_value());
+  const std::vector<json> lines = read_metrics(dir + "/metrics.jsonl");
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back()["step"], 6);
+  EXPECT_TRUE(lines.back().contains("eval"));
+  const json state = json::parse(read_text(dir + "/checkpoints/step-6/state.json"));
+  EXPECT_TRUE(state["finished"].get<bool>());
+  EXPECT_EQ(state["stop_reason"], "steps");
+  // Finished now: another run evaluates nothing more.
+  const size_t n = read_metrics(dir + "/metrics.jsonl").size();
+  EXPECT_EQ(train_mlp(o).calls, 0);
+  EXPECT_EQ(read_metrics(dir + "/metrics.jsonl").size(), n);
 }
 
 // A second process training into a directory in use is refused before it changes anything
