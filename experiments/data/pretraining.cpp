@@ -243,6 +243,7 @@ nlohmann::json PretrainResult::to_json() const {
     curve.push_back({{"step", step}, {"loss", loss}});
   return {{"model_dir", model_dir},
           {"steps_done", train.steps_done},
+          {"earlier_seconds", train.earlier_seconds},
           {"stop_reason", train.stop_reason},
           {"final_train_loss", train.final_loss},
           {"unigram_baseline", unigram_baseline},

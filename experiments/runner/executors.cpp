@@ -187,9 +187,13 @@ class DefaultExecutor : public StageExecutor {
     StageOutput out;
     out.model_dir = result.model_dir;
     out.records.push_back(rec);
-    out.info = {{"steps_done", result.steps_done}, {"stop_reason", result.stop_reason},
-                {"best_step", result.best_step},   {"resumed_from", result.resumed_from},
-                {"final_loss", result.final_loss}, {"metric", metric}};
+    out.info = {{"steps_done", result.steps_done},
+                {"earlier_seconds", result.earlier_seconds},
+                {"stop_reason", result.stop_reason},
+                {"best_step", result.best_step},
+                {"resumed_from", result.resumed_from},
+                {"final_loss", result.final_loss},
+                {"metric", metric}};
     return out;
   }
 

@@ -398,7 +398,8 @@ class Runner {
         failed_[name] = error_text(e);
         throw;
       }
-      stage.seconds = seconds_since(t0);
+      // A stage resumed from a checkpoint counts the processes before this one too.
+      stage.seconds = seconds_since(t0) + stage.output.info.value("earlier_seconds", 0.0);
       // Stored relative to the stage directory, so a run directory can be moved.
       if (!stage.output.model_dir.empty()) {
         const fs::path m = fs::absolute(stage.output.model_dir);

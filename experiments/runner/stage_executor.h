@@ -36,7 +36,9 @@ struct StageOutput {
   std::string model_dir;
   // Rows for results.jsonl; the runner fills trial, point, seed, seconds and finished.
   std::vector<ResultRecord> records;
-  nlohmann::json info = nlohmann::json::object();  // anything worth keeping in DONE
+  // Anything worth keeping in DONE. "earlier_seconds": the time earlier processes spent on
+  // a stage this one resumed, which the runner adds to the stage's seconds.
+  nlohmann::json info = nlohmann::json::object();
 };
 
 class StageExecutor {

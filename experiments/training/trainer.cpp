@@ -713,6 +713,7 @@ TrainResult Trainer::result() const {
   r.best_step = best_step_;
   r.model_dir = model_dir_;
   r.last_checkpoint = latest_checkpoint();
+  r.earlier_seconds = elapsed_before_;
   return r;
 }
 

@@ -192,6 +192,9 @@ struct TrainResult {
   int64_t best_step = 0;                 // the step it came from (0: no evaluation)
   std::string model_dir;                 // out_dir/model when exported, else empty
   std::string last_checkpoint;           // the directory of the latest checkpoint
+  // Wall time of the earlier processes this run resumed from (their training, evaluations
+  // and checkpoints; 0 for a fresh run): with this process's, the run's whole time.
+  double earlier_seconds = 0;
 };
 
 // One evaluation as kept in the history.

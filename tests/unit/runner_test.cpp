@@ -93,7 +93,10 @@ class FakeExecutor : public StageExecutor {
       ++calls["tune:" + r.tune->hash];
       EXPECT_TRUE(r.model_dir.ends_with("stages/lm_adapt-l0/model")) << r.model_dir;
       const fs::path ckpt = fs::path(r.dir) / "checkpoint";
-      if (fs::exists(ckpt)) resumed.push_back(r.tune->hash);
+      if (fs::exists(ckpt)) {
+        resumed.push_back(r.tune->hash);
+        out.info["earlier_seconds"] = 1000.0;  // as a trainer reports a resumed run's past
+      }
       std::ofstream(ckpt) << "step 5\n";
       if (r.tune->hash == fail_tune_hash) {
         fail_tune_hash.clear();
@@ -460,6 +463,10 @@ TEST(Runner, InterruptedTrialFailsAloneAndResumesOnRerun) {
   EXPECT_EQ(second.calls.size(), 2u);  // only the interrupted trial's tune and eval
   EXPECT_EQ(second.calls["tune:t1s2"], 1);
   EXPECT_EQ(second.resumed, (std::vector<std::string>{"t1s2"}));
+  // Its time counts the attempt before this one.
+  const nlohmann::json done =
+      nlohmann::json::parse(read_text(run.dir.path / "stages/tune-t1s2/DONE"));
+  EXPECT_GE(done["seconds"].get<double>(), 1000.0);
   EXPECT_FALSE(fs::exists(run.dir.path / "failures.txt"));
   const std::string after = read_text(run.dir.path / "results.jsonl");
   EXPECT_TRUE(after.starts_with(before));  // append-only

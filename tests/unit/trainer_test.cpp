@@ -622,11 +622,17 @@ TEST(Trainer, EarlyStoppingKeepsAndExportsTheBest) {
 TEST(Trainer, FinishedRunContinuesWhenAskedForMoreSteps) {
   TrainerTempDir tmp;
   const std::string dir = tmp.sub("more");
-  EXPECT_EQ(train_mlp(small_options(dir, 4)).calls, 4);
+  const MlpRun first = train_mlp(small_options(dir, 4));
+  EXPECT_EQ(first.calls, 4);
+  EXPECT_EQ(first.result.earlier_seconds, 0);
+  const json state = json::parse(read_text(dir + "/checkpoints/step-4/state.json"));
   const MlpRun more = train_mlp(small_options(dir, 6));
   EXPECT_EQ(more.result.resumed_from, 4);
   EXPECT_EQ(more.calls, 2);
   EXPECT_EQ(more.result.steps_done, 6);
+  // The first process's time, for the whole run's.
+  EXPECT_GT(more.result.earlier_seconds, 0);
+  EXPECT_EQ(more.result.earlier_seconds, state["elapsed_s"].get<double>());
 }
 
 // A finished run continued to more steps that crashes after its final checkpoint but
