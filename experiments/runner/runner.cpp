@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 
+#include "experiments/data/sha256.h"
 #include "experiments/report/report.h"
 #include "experiments/report/results.h"
 #include "experiments/runner/model_loading.h"
@@ -507,6 +508,8 @@ class Runner {
 
 }  // namespace
 
+constexpr size_t kMaxTrialDirName = 200;
+
 std::string run_directory(const ExperimentSpec& spec, const RunOptions& options) {
   if (!options.out_dir.empty()) return options.out_dir;
   SP_CHECK(!spec.name.empty(), "[run] the spec has no name: give --out DIR");
@@ -521,6 +524,10 @@ std::string trial_dir_name(const std::string& trial_id) {
     out += ok ? c : '_';
   }
   if (out.empty() || out == "." || out == "..") out = "trial" + out;
+  // File systems cap a name at 255 bytes: a longer id (long swept values) keeps its start
+  // and a hash of the whole id.
+  if (out.size() > kMaxTrialDirName)
+    out = out.substr(0, kMaxTrialDirName - 17) + "~" + sha256_hex(trial_id).substr(0, 16);
   return out;
 }
 

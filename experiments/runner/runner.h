@@ -40,7 +40,8 @@ int run_experiment(const ExperimentSpec& spec, const RunOptions& options, StageE
 
 // The run directory options or the spec imply: options.out_dir, else runs/<spec name>.
 std::string run_directory(const ExperimentSpec& spec, const RunOptions& options);
-// A trial id as a directory name ('/' and unusual characters replaced).
+// A trial id as a directory name ('/' and unusual characters replaced; an id too long for
+// a file name cut to 200 bytes ending in a hash of the whole id).
 std::string trial_dir_name(const std::string& trial_id);
 
 }  // namespace sp

@@ -32,12 +32,16 @@ const char* stage_kind_name(StageKind kind) {
 //   2 (pretrain, lm_adapt): the validation examples and the unigram baseline's sample come
 //     from a seeded document order over the whole split, not its first documents; the
 //     trained parameters are the same, the validation losses are not.
+//   3 (tune, eval): greedy predictions keep <unk> (and ids past the vocabulary) as seqio
+//     does, so "True <unk>" is no longer scored as "True"; max_eval_examples,
+//     max_train_examples and stages.eval.max_examples keep the last example's whole group
+//     (a MultiRC question, a ReCoRD query). Scores, and so the selected step, can change.
 int stage_code_version(StageKind kind) {
   switch (kind) {
     case StageKind::pretrain: return 2;
     case StageKind::lm_adapt: return 2;
-    case StageKind::tune: return 2;
-    case StageKind::eval: return 2;
+    case StageKind::tune: return 3;
+    case StageKind::eval: return 3;
   }
   return 0;
 }

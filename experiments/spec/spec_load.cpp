@@ -28,6 +28,15 @@ namespace fs = std::filesystem;
 // 64 bits of SHA-256 over the compact JSON (sorted keys): a cache key, not a signature.
 std::string hash_json(const nlohmann::json& j) { return sha256_hex(j.dump()).substr(0, 16); }
 
+// A swept value as the duplicate checks compare it: every number a double, so 1 and 1.0
+// (one value to every setting) are one value.
+nlohmann::json numbers_as_doubles(nlohmann::json j) {
+  if (j.is_number()) return j.get<double>();
+  if (j.is_array() || j.is_object())
+    for (auto& v : j) v = numbers_as_doubles(std::move(v));
+  return j;
+}
+
 std::string directory_of(const std::string& source) {
   fs::path p = fs::absolute(fs::path(source)).lexically_normal();
   return p.parent_path().string();
@@ -283,11 +292,12 @@ Sweep read_sweep(const SpecNode* node) {
     for (auto& group : named) s.zips.push_back(std::move(group));
   }
   // A repeated grid value, or a repeated tuple of a zip group, would run a trial twice.
-  // (Looked up by their JSON text: comparing every pair would take minutes for a long list.)
+  // (Looked up by their JSON text, numbers as doubles: comparing every pair would take
+  // minutes for a long list.)
   for (const SweepAxis& a : s.grid) {
     std::set<std::string> seen;
     for (const SpecNode& v : a.values)
-      if (!seen.insert(v.to_json().dump()).second)
+      if (!seen.insert(numbers_as_doubles(v.to_json()).dump()).second)
         fail_at(v.loc, str_cat("sweep.grid.", a.key, " lists '", v.text(), "' twice"));
   }
   for (const auto& group : s.zips)
@@ -300,7 +310,7 @@ Sweep read_sweep(const SpecNode* node) {
     std::map<std::string, size_t> first;  // an entry's values as JSON -> its index
     for (size_t i = 0; i < group[0].values.size(); ++i) {
       nlohmann::json entry = nlohmann::json::array();
-      for (const SweepAxis& a : group) entry.push_back(a.values[i].to_json());
+      for (const SweepAxis& a : group) entry.push_back(numbers_as_doubles(a.values[i].to_json()));
       const auto [it, added] = first.emplace(entry.dump(), i);
       if (!added)
         fail_at(group[0].values[i].loc, str_cat("sweep.zip: entry ", i + 1, " repeats entry ",

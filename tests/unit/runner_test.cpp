@@ -577,6 +577,15 @@ TEST(Runner, TrialDirNamesAreSafe) {
             "length=20,init=class_labels,seed=1");
   EXPECT_EQ(trial_dir_name("data=/x/y z"), "data=_x_y_z");
   EXPECT_EQ(trial_dir_name(".."), "trial..");
+  // Past a file name's 255 bytes: the start and a hash, distinct for distinct ids.
+  const std::string long_a = "note=" + std::string(300, 'x') + ",seed=1";
+  const std::string long_b = "note=" + std::string(300, 'x') + ",seed=2";
+  const std::string a = trial_dir_name(long_a), b = trial_dir_name(long_b);
+  EXPECT_EQ(a.size(), 200u);
+  EXPECT_TRUE(a.starts_with("note=xxx"));
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a, trial_dir_name(long_a));
+  EXPECT_EQ(trial_dir_name(std::string(200, 'y')), std::string(200, 'y'));
 }
 
 // A stage's tokenizer must fit its model: a spiece.model of 1000 pieces + 100 sentinels

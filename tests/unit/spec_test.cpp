@@ -843,6 +843,10 @@ TEST_F(SpecTest, WrongTypesAndImpossibleValuesAreLocated) {
                    "sweep.zip lists must have equal lengths");
   EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grid: {stages.tune.steps: [1, 1]}}\n")),
                    "lists '1' twice");
+  // 1 and 1.0 are one value (the same hashes: the trial would run twice).
+  EXPECT_THROW_MSG(
+      parse(base_spec("", "sweep: {grid: {stages.tune.optimizer.lr: [1, 0.5, 1.0]}}\n")),
+      "lists '1.0' twice");
   EXPECT_THROW_MSG(parse(base_spec("",
                                    "sweep: {zip: {stages.tune.steps: [1, 1], "
                                    "stages.tune.batch_size: [8, 8]}}\n")),
