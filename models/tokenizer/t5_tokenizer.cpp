@@ -120,9 +120,6 @@ T5Tokenizer T5Tokenizer::from_serialized(std::string_view model_bytes, const std
   tok.spacing_ = options.sentinel_spacing;
   const int space_id = model->PieceToId(kSpaceSymbol);
   tok.space_piece_id_ = model->IsUnknown(space_id) ? -1 : space_id;
-  std::vector<int> unk_ids;
-  check_status(raw->Encode("<unk>", &unk_ids), "encoding \"<unk>\"");
-  tok.unk_prefix_pieces_ = unk_ids.size();
   tok.model_ = std::move(model);
   tok.raw_ = std::move(raw);
   return tok;
@@ -155,28 +152,31 @@ int64_t T5Tokenizer::piece_to_id(std::string_view piece) const {
 void T5Tokenizer::encode_segment(std::string_view segment, std::vector<int64_t>& out) const {
   // SentencePiece drops leading whitespace (and, with add_dummy_prefix off, does not mark a
   // word start). transformers keeps a leading " " as "▁" by encoding "<unk>" + segment and
-  // dropping the pieces of "<unk>"; seqio keeps any leading whitespace, which its normaliser
-  // turns into "▁".
-  const bool leading_space =
-      segment.starts_with(kSpaceSymbol) || segment.starts_with(' ') ||
-      (spacing_ == SentinelSpacing::seqio && utf8::starts_with_space(segment));
-  std::vector<int> ids;
-  if (leading_space) {
-    std::string text = "<unk>";
+  // dropping the pieces of "<unk>"; seqio keeps any leading character its normaliser turns
+  // into a space (U+200B and U+FEFF too, which are not whitespace to Python), as "▁": in
+  // seqio mode every segment tries the "<unk>" prefix.
+  const bool try_prefix = spacing_ == SentinelSpacing::seqio || segment.starts_with(' ') ||
+                          segment.starts_with(kSpaceSymbol);
+  if (try_prefix) {
+    constexpr std::string_view kPrefix = "<unk>";
+    std::string text(kPrefix);
     text.append(segment);
-    check_status(raw_->Encode(text, &ids), "encode");
-    // The pieces of "<unk>" are a prefix to drop only when the whitespace became "▁" (no
-    // piece reaches across it). Whitespace that nmt_nfkc deletes (VT, U+001C..U+001F) or
-    // keeps as a character (U+0085) starts no word, and the text after it could merge into
-    // the last piece of "<unk>" (an unknown ">" and unknown text are one <unk>) and be
-    // dropped with it: such a segment is encoded as it is, as seqio and transformers do.
-    const size_t drop = unk_prefix_pieces_;
-    if (ids.size() > drop && raw_->IdToPiece(ids[drop]).starts_with(kSpaceSymbol)) {
-      out.insert(out.end(), ids.begin() + static_cast<std::ptrdiff_t>(drop), ids.end());
+    const sentencepiece::ImmutableSentencePieceText spt = raw_->EncodeAsImmutableProto(text);
+    // The prefix's pieces are dropped only when a piece starts exactly where the segment
+    // does, with "▁": the leading character became a word start. Otherwise (no such
+    // character; one nmt_nfkc deletes, VT or U+001C..U+001F; or U+0085, which it keeps and
+    // which then merges with the prefix's unknown ">" into one <unk>) the segment is
+    // encoded as it is, as seqio and transformers do.
+    const size_t n = spt.pieces_size();
+    size_t first = 0;
+    while (first < n && spt.pieces(static_cast<int>(first)).end() <= kPrefix.size()) ++first;
+    if (first < n && spt.pieces(static_cast<int>(first)).begin() >= kPrefix.size() &&
+        spt.pieces(static_cast<int>(first)).piece().starts_with(kSpaceSymbol)) {
+      for (size_t i = first; i < n; ++i) out.push_back(spt.pieces(static_cast<int>(i)).id());
       return;
     }
-    ids.clear();
   }
+  std::vector<int> ids;
   check_status(raw_->Encode(segment, &ids), "encode");
   out.insert(out.end(), ids.begin(), ids.end());
 }

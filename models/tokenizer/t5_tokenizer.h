@@ -177,8 +177,7 @@ class T5Tokenizer {
   int64_t spm_size_ = 0;
   int64_t extra_ids_ = 0;
   SentinelSpacing spacing_ = SentinelSpacing::seqio;
-  int64_t space_piece_id_ = -1;   // "▁", or -1
-  size_t unk_prefix_pieces_ = 0;  // pieces of "<unk>" encoded alone
+  int64_t space_piece_id_ = -1;  // "▁", or -1
 };
 
 }  // namespace sp

@@ -38,11 +38,6 @@ inline bool is_space(char32_t c) {
          c == 0x205F || c == 0x3000;
 }
 
-inline bool starts_with_space(std::string_view s) {
-  size_t len = 0;
-  return !s.empty() && is_space(decode(s, 0, &len));
-}
-
 inline std::string_view lstrip(std::string_view s) {
   size_t pos = 0;
   while (pos < s.size()) {

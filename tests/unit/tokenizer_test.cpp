@@ -201,6 +201,18 @@ TEST(Tokenizer, whitespace_that_starts_no_word_after_a_sentinel_loses_no_text) {
   // Whitespace the normaliser turns into "▁" still starts a word.
   EXPECT_EQ(tok.encode("<extra_id_0>\n" + kanji, false),
             (std::vector<int64_t>{s0, tok.piece_to_id("\xE2\x96\x81"), unk}));
+  // So do characters Python does not call whitespace but nmt_nfkc turns into a space
+  // (U+200B, U+FEFF), as in seqio: "▁x", not "x".
+  for (const std::string zw : {"\xE2\x80\x8B", "\xEF\xBB\xBF"}) {
+    SCOPED_TRACE("character: " + ::testing::PrintToString(zw));
+    EXPECT_EQ(tok.encode("a <extra_id_0>" + zw + "x y"), tok.encode("a <extra_id_0> x y"));
+    EXPECT_NE(tok.encode("a <extra_id_0>" + zw + "x y"), plain);
+  }
+  // U+0085 then whitespace: its <unk>, then the word the whitespace starts (the <unk> was
+  // dropped with the "<unk>" prefix it merged into).
+  std::vector<int64_t> want = tok.encode("a <extra_id_0>\tx y");
+  want.insert(want.begin() + 2, unk);
+  EXPECT_EQ(tok.encode("a <extra_id_0>\xC2\x85\tx y"), want);
 }
 
 // --- fixture: decoding ------------------------------------------------------------------------
