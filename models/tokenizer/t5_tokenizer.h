@@ -11,7 +11,9 @@
 // starts a new word only if whitespace follows the sentinel ("<extra_id_0>. x" gives ".",
 // "<extra_id_0> cat" gives "▁cat"). Like transformers' T5Tokenizer(legacy=False) we also
 // find sentinels that do not follow whitespace ("the<extra_id_0>cat"), where seqio would
-// spell them out. The other SentinelSpacing modes give transformers' ids instead:
+// spell them out, and read "▁" in the text as a space (so a "▁" right before a sentinel is
+// part of it, where seqio keeps a "▁" piece). The other SentinelSpacing modes give
+// transformers' ids instead:
 //  * strip: transformers 4's slow (SentencePiece) T5Tokenizer(legacy=False), whose sentinels
 //    strip the whitespace around them ("<extra_id_0> cat" gives "c", "at");
 //  * word_start: transformers 5's T5Tokenizer (the tokenizers library, Metaspace with
