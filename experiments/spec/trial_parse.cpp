@@ -394,6 +394,8 @@ PeftSpec parse_peft(MapReader& tune) {
                                                                 : "a list",
                             " (like its default ", s.default_value.dump(), "), got ",
                             v->kind_name(), " '", v->text(), "'"));
+    // An integer for a float setting (init_range: 1) is the float: it hashes as one.
+    if (s.default_value.is_number_float() && value.is_number_integer()) value = value.get<double>();
     given[s.key] = std::move(value);
   }
   r.finish();
@@ -551,7 +553,10 @@ nlohmann::json resolve_model_config(MapReader& model, int64_t default_vocab, boo
       if (std::find(keys.begin(), keys.end(), e.key) == keys.end())
         fail_at(e.key_loc, str_cat("unknown key '", e.key, "' in ", r.path(), " (T5Config)",
                                    suggestion_suffix(e.key, keys)));
-      config[e.key] = e.value.to_json();
+      nlohmann::json value = e.value.to_json();
+      // An integer for a float key (initializer_factor: 1) is the float: it hashes as one.
+      if (config[e.key].is_number_float() && value.is_number_integer()) value = value.get<double>();
+      config[e.key] = std::move(value);
     }
   }
   try {

@@ -991,6 +991,16 @@ TEST_F(SpecTest, EqualConfigsHashEqualAndDependenciesPropagate) {
           .trials[0];
   EXPECT_EQ(a.pretrain->hash, b.pretrain->hash);
   EXPECT_EQ(a.tune->hash, b.tune->hash);
+  // An integer for a float setting is that float (the preset's initializer_factor is 1.0,
+  // prompt tuning's init_range 0.5).
+  const Trial ints =
+      parse(pre, {"model.config.initializer_factor=1", "stages.tune.peft.init_range=1"}).trials[0];
+  const Trial floats =
+      parse(pre, {"model.config.initializer_factor=1.0", "stages.tune.peft.init_range=1.0"})
+          .trials[0];
+  EXPECT_EQ(ints.pretrain->hash, a.pretrain->hash);
+  EXPECT_EQ(ints.tune->hash, floats.tune->hash);
+  EXPECT_NE(ints.tune->hash, a.tune->hash);
   // A change upstream changes every stage after it, not the ones before.
   const Trial c = parse(pre, {"stages.pretrain.steps=200"}).trials[0];
   EXPECT_NE(a.pretrain->hash, c.pretrain->hash);
