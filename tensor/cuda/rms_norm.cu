@@ -90,22 +90,17 @@ __global__ void __launch_bounds__(kResidentThreads)
   Row xr;
   xr.load(x + row * d, d);
   A ss = 0;
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    if (Row::column(k) >= d) continue;
+  Row::for_each(d, [&](int k, int64_t) {
 #pragma unroll
     for (int i = 0; i < V; ++i) {
       const A v = xr.template get<A>(k, i);
       ss += v * v;
     }
-  }
+  });
   ss = rows::block_sum(ss);
   const A rs = A(1) / sqrt(ss * inv_d + eps);
   if (threadIdx.x == 0) rstd[row] = rs;
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    const int64_t j = Row::column(k);
-    if (j >= d) continue;
+  Row::for_each(d, [&](int k, int64_t j) {
     A v[V], wv[V];
     load_weight<V>(w, j, wv);
 #pragma unroll
@@ -114,7 +109,7 @@ __global__ void __launch_bounds__(kResidentThreads)
       v[i] = kHasWeight<W> ? n * wv[i] : n;
     }
     rows::store_pack<V>(y + row * d + j, v);
-  }
+  });
 }
 
 // x: [R, D], w: [D] or none -> y: [R, D] (rms_out_t), rstd: [R] (A); a block per row, any
@@ -192,10 +187,7 @@ __global__ void __launch_bounds__(kResidentThreads, 2)
     A coef = 0;
     if (dx != nullptr) {  // uniform over the block
       A dot = 0;
-#pragma unroll
-      for (int k = 0; k < N; ++k) {
-        const int64_t j = XRow::column(k);
-        if (j >= d) continue;
+      XRow::for_each(d, [&](int k, int64_t j) {
         A wv[V];
         load_weight<V>(w, j, wv);
 #pragma unroll
@@ -203,14 +195,11 @@ __global__ void __launch_bounds__(kResidentThreads, 2)
           const A g = gr.template get<A>(k, i);
           dot += (kHasWeight<W> ? g * wv[i] : g) * xr.template get<A>(k, i);
         }
-      }
+      });
       dot = rows::block_sum(dot);
       coef = rs * rs * rs * dot * inv_d;
     }
-#pragma unroll
-    for (int k = 0; k < N; ++k) {
-      const int64_t j = XRow::column(k);
-      if (j >= d) continue;
+    XRow::for_each(d, [&](int k, int64_t j) {
       if (dx != nullptr) {
         A wv[V], o[V];
         load_weight<V>(w, j, wv);
@@ -228,19 +217,14 @@ __global__ void __launch_bounds__(kResidentThreads, 2)
           acc[k][i] +=
               gr.template get<A>(k, i) * cast_like_weight<W>(xr.template get<A>(k, i) * rs);
       }
-    }
+    });
     if (more) {
       xr = x_next;
       gr = g_next;
     }
   }
   if (part != nullptr) {
-#pragma unroll
-    for (int k = 0; k < N; ++k) {
-      const int64_t j = XRow::column(k);
-      if (j >= d) continue;
-      rows::store_pack<V>(part + c * d + j, acc[k]);
-    }
+    XRow::for_each(d, [&](int k, int64_t j) { rows::store_pack<V>(part + c * d + j, acc[k]); });
   }
 }
 

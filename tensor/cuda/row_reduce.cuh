@@ -190,6 +190,16 @@ struct RowPacks {
       if (j < n) p[k] = *reinterpret_cast<const Pack<T, V>*>(row + j);
     }
   }
+  // Calls f(k, j) for each pack k whose first column j lies before n, unrolled (k is a
+  // constant in each call, so arrays indexed by it stay in registers).
+  template <typename F>
+  __device__ __forceinline__ static void for_each(int64_t n, F&& f) {
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      const int64_t j = column(k);
+      if (j < n) f(k, j);
+    }
+  }
   // Element i of pack k as type A.
   template <typename A>
   __device__ __forceinline__ A get(int k, int i) const {

@@ -332,34 +332,27 @@ __global__ void __launch_bounds__(kClusterThreads)
   Row v;
   v.load(x + at, n);
   A m = rows::neg_inf<A>();
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    if (Row::column(k) >= n) continue;
+  Row::for_each(n, [&](int k, int64_t) {
 #pragma unroll
     for (int i = 0; i < V; ++i) m = rows::nan_max(m, v.template get<A>(k, i));
-  }
+  });
   const A own_shift = m == rows::neg_inf<A>() ? A(0) : m;
   A e[N][V];  // exp(x - own_shift), for softmax
   A sum = 0;
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    if (Row::column(k) >= n) continue;
+  Row::for_each(n, [&](int k, int64_t) {
 #pragma unroll
     for (int i = 0; i < V; ++i) {
       const A ei = dm::exp(v.template get<A>(k, i) - own_shift);  // -inf entries: 0
       sum += ei;
       if constexpr (!kLog) e[k][i] = ei;
     }
-  }
+  });
   const rows::MaxSum<A> all = cluster_max_sum<C>(rows::block_max_sum(rows::MaxSum<A>{m, sum}));
   const RowCoef<A> c = row_coef(all.m, all.s, kLog);
   // This thread's factor from exp(x - own_shift) to the output: 0 when all its elements are
   // -inf (they give 0), else at most 1 / sum (own max <= the row's).
   const A factor = m == rows::neg_inf<A>() ? A(0) : dm::exp(own_shift - c.shift) * c.scale;
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    const int64_t j = Row::column(k);
-    if (j >= n) continue;
+  Row::for_each(n, [&](int k, int64_t j) {
     A o[V];
 #pragma unroll
     for (int i = 0; i < V; ++i) {
@@ -370,7 +363,7 @@ __global__ void __launch_bounds__(kClusterThreads)
       }
     }
     rows::store_pack<V>(y + at + j, o);
-  }
+  });
 }
 
 // dy, y: [rows, D] -> dx: [rows, D]; layout as softmax_cluster_kernel, formulas as the
@@ -389,18 +382,13 @@ __global__ void __launch_bounds__(kClusterThreads)
   g.load(dy + at, n);
   p.load(y + at, n);
   A s = 0;
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    if (Row::column(k) >= n) continue;
+  Row::for_each(n, [&](int k, int64_t) {
 #pragma unroll
     for (int i = 0; i < V; ++i)
       s += log ? g.template get<A>(k, i) : g.template get<A>(k, i) * p.template get<A>(k, i);
-  }
+  });
   s = cluster_sum<C>(rows::block_sum(s));
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    const int64_t j = Row::column(k);
-    if (j >= n) continue;
+  Row::for_each(n, [&](int k, int64_t j) {
     A o[V];
 #pragma unroll
     for (int i = 0; i < V; ++i) {
@@ -408,7 +396,7 @@ __global__ void __launch_bounds__(kClusterThreads)
       o[i] = log ? gi - dm::exp(pi) * s : pi * (gi - s);
     }
     rows::store_pack<V>(dx + at + j, o);
-  }
+  });
 }
 
 // How rows of d columns (a multiple of kVec<T>) split over a cluster: C blocks (the fewest
