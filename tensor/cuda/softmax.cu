@@ -262,39 +262,21 @@ constexpr int kMaxCluster = 8;
 template <typename T>
 inline constexpr int kClusterPacks = kClusterElems / kVec<T>;
 
-// The MaxSum of the whole row from each block's (every thread of the C blocks calls it):
-// every block merges the C values in rank order, so all get the same bits.
-template <int C, typename A>
-__device__ rows::MaxSum<A> cluster_max_sum(rows::MaxSum<A> mine) {
+// The fold of the C blocks' values (every thread of the C blocks calls it): every block
+// combines the C values in rank order, so all get the same bits.
+template <int C, typename T, typename Combine>
+__device__ T cluster_fold(T mine, Combine combine) {
   if constexpr (C == 1) {
     return mine;
   } else {
-    __shared__ rows::MaxSum<A> slot;
+    __shared__ T slot;
     cg::cluster_group cluster = cg::this_cluster();
     if (threadIdx.x == 0) slot = mine;
     cluster.sync();
-    rows::MaxSum<A> t = *cluster.map_shared_rank(&slot, 0);
+    T t = *cluster.map_shared_rank(&slot, 0);
 #pragma unroll
-    for (int b = 1; b < C; ++b) t = rows::merge(t, *cluster.map_shared_rank(&slot, b));
+    for (int b = 1; b < C; ++b) t = combine(t, *cluster.map_shared_rank(&slot, b));
     cluster.sync();  // no block leaves while another reads its slot
-    return t;
-  }
-}
-
-// The sum over the C blocks of each block's value, added in rank order (as cluster_max_sum).
-template <int C, typename A>
-__device__ A cluster_sum(A mine) {
-  if constexpr (C == 1) {
-    return mine;
-  } else {
-    __shared__ A slot;
-    cg::cluster_group cluster = cg::this_cluster();
-    if (threadIdx.x == 0) slot = mine;
-    cluster.sync();
-    A t = *cluster.map_shared_rank(&slot, 0);
-#pragma unroll
-    for (int b = 1; b < C; ++b) t += *cluster.map_shared_rank(&slot, b);
-    cluster.sync();
     return t;
   }
 }
@@ -347,7 +329,9 @@ __global__ void __launch_bounds__(kClusterThreads)
       if constexpr (!kLog) e[k][i] = ei;
     }
   });
-  const rows::MaxSum<A> all = cluster_max_sum<C>(rows::block_max_sum(rows::MaxSum<A>{m, sum}));
+  const rows::MaxSum<A> all =
+      cluster_fold<C>(rows::block_max_sum(rows::MaxSum<A>{m, sum}),
+                      [](rows::MaxSum<A> a, rows::MaxSum<A> b) { return rows::merge(a, b); });
   const RowCoef<A> c = row_coef(all.m, all.s, kLog);
   // This thread's factor from exp(x - own_shift) to the output: 0 when all its elements are
   // -inf (they give 0), else at most 1 / sum (own max <= the row's).
@@ -387,7 +371,7 @@ __global__ void __launch_bounds__(kClusterThreads)
     for (int i = 0; i < V; ++i)
       s += log ? g.template get<A>(k, i) : g.template get<A>(k, i) * p.template get<A>(k, i);
   });
-  s = cluster_sum<C>(rows::block_sum(s));
+  s = cluster_fold<C>(rows::block_sum(s), [](A a, A b) { return a + b; });
   Row::for_each(n, [&](int k, int64_t j) {
     A o[V];
 #pragma unroll
