@@ -288,12 +288,12 @@ class CustomTask : public Task {
     SP_CHECK(examples.size() == predictions.size(), "[", name_, "] ", examples.size(),
              " examples but ", predictions.size(), " predictions");
     SP_CHECK(!examples.empty(), "[", name_, "] no examples to score");
+    for (const TaskExample& e : examples)
+      SP_CHECK(e.labelled(), "[", name_, "] example ", e.id, " has no label (a test split?)");
     Metrics out;
     if (classification()) {
       std::vector<int> targets, predicted;
       for (size_t i = 0; i < examples.size(); ++i) {
-        SP_CHECK(examples[i].label >= 0, "[", name_, "] example ", examples[i].id,
-                 " has no label (a test split?)");
         targets.push_back(examples[i].label);
         predicted.push_back(label_index(labels_, predictions[i]));
       }
@@ -308,8 +308,6 @@ class CustomTask : public Task {
     }
     double exact = 0, em = 0, f1 = 0;
     for (size_t i = 0; i < examples.size(); ++i) {
-      SP_CHECK(examples[i].labelled(), "[", name_, "] example ", examples[i].id,
-               " has no label (a test split?)");
       exact += predictions[i] == examples[i].targets;
       const SquadScore s = squad_max_over_answers({examples[i].targets}, predictions[i]);
       em += s.em;
