@@ -339,6 +339,13 @@ TaskSpec parse_task(MapReader& r, const TrialParseContext& ctx) {
   return t;
 }
 
+// value as a setting whose default (or preset value) is like reads it: an integer for a
+// float setting is that float (init_range: 1, initializer_factor: 1), so it hashes as one.
+nlohmann::json as_number_kind_of(const nlohmann::json& like, nlohmann::json value) {
+  if (like.is_number_float() && value.is_number_integer()) return value.get<double>();
+  return value;
+}
+
 bool same_json_kind(const nlohmann::json& a, const nlohmann::json& b) {
   if (a.is_number_integer()) return b.is_number_integer();
   if (a.is_number()) return b.is_number();
@@ -394,9 +401,7 @@ PeftSpec parse_peft(MapReader& tune) {
                                                                 : "a list",
                             " (like its default ", s.default_value.dump(), "), got ",
                             v->kind_name(), " '", v->text(), "'"));
-    // An integer for a float setting (init_range: 1) is the float: it hashes as one.
-    if (s.default_value.is_number_float() && value.is_number_integer()) value = value.get<double>();
-    given[s.key] = std::move(value);
+    given[s.key] = as_number_kind_of(s.default_value, std::move(value));
   }
   r.finish();
   try {
@@ -553,10 +558,7 @@ nlohmann::json resolve_model_config(MapReader& model, int64_t default_vocab, boo
       if (std::find(keys.begin(), keys.end(), e.key) == keys.end())
         fail_at(e.key_loc, str_cat("unknown key '", e.key, "' in ", r.path(), " (T5Config)",
                                    suggestion_suffix(e.key, keys)));
-      nlohmann::json value = e.value.to_json();
-      // An integer for a float key (initializer_factor: 1) is the float: it hashes as one.
-      if (config[e.key].is_number_float() && value.is_number_integer()) value = value.get<double>();
-      config[e.key] = std::move(value);
+      config[e.key] = as_number_kind_of(config[e.key], e.value.to_json());
     }
   }
   try {
