@@ -3,12 +3,13 @@
 //
 // Short rows (D <= 1024): a warp per row, the row held in registers (read once, written
 // once), E elements per lane. Longer f32, bf16 and f16 rows with 16-byte vectors (row
-// starts aligned, D a multiple of the vector width) up to 65536 columns: held in registers
-// too, split over a thread-block cluster of C = 1, 2, 4 or 8 blocks (32128 columns: a
-// quarter row a block) that merge their max + sum of exps (the backward its dot product)
-// through distributed shared memory, so each element is read once. Longer, f64 or
-// misaligned rows: a block per row that reads the row once for an online max + sum of exps
-// and again (from L2) to write; the backward once for its dot product and again to write.
+// starts aligned, D a multiple of the vector width): held in registers too, split over a
+// thread-block cluster of C = 1, 2, 4 or 8 blocks that merge their max + sum of exps (the
+// backward its dot product) through distributed shared memory, so each element is read
+// once (forward: up to 65536 f32 / 131072 bf16 columns; backward, which holds two rows,
+// half that). Longer, f64 or misaligned rows: a block per row that reads the row once for
+// an online max + sum of exps and again (from L2) to write; the backward once for its dot
+// product and again to write.
 // fp32 accumulation (f64 for f64), as the CPU: a row of -inf gives zeros for softmax and
 // -inf for log-softmax.
 
@@ -254,29 +255,34 @@ __global__ void __launch_bounds__(rows::kMaxRowThreads)
 }
 
 // Row-resident long rows (f32, bf16, f16; f64 streams): a thread of a block of up to
-// kClusterThreads holds kClusterElems elements in 16-byte vectors, so a block covers 8192
-// columns and a cluster of 8 65536.
-constexpr int kClusterElems = 32;
+// kClusterThreads holds 128 bytes of the row in 16-byte vectors (forward: 8 packs of x;
+// backward: 4 packs each of dy and y) in at most 85 registers, so three blocks share an SM.
+// Measured on an H100 at 4096 x 32128 bf16 (bench/RESULTS.md): 128 bytes a thread at three
+// blocks an SM moves 84% of the copy's bytes per second forward, 64 bytes at four 68%.
 constexpr unsigned kClusterThreads = 256;
+constexpr int kClusterMinBlocks = 3;
+constexpr int kForwardPacks = 8;
+constexpr int kBackwardPacks = 4;
 constexpr int kMaxCluster = 8;
-template <typename T>
-inline constexpr int kClusterPacks = kClusterElems / kVec<T>;
 
-// The fold of the C blocks' values (every thread of the C blocks calls it): every block
-// combines the C values in rank order, so all get the same bits.
+// The fold of the C blocks' values (every thread of the C blocks calls it): thread b of
+// each block writes the block's value into slot `rank` of block b, one cluster barrier
+// makes all of them visible, and every block combines its C slots in rank order, so all get
+// the same bits. After the barrier a block reads only its own shared memory, so no second
+// barrier has to hold it until the others have read.
 template <int C, typename T, typename Combine>
 __device__ T cluster_fold(T mine, Combine combine) {
   if constexpr (C == 1) {
     return mine;
   } else {
-    __shared__ T slot;
+    __shared__ T slots[C];
     cg::cluster_group cluster = cg::this_cluster();
-    if (threadIdx.x == 0) slot = mine;
+    if (threadIdx.x < C)
+      *cluster.map_shared_rank(&slots[__clusterRelativeBlockRank()], threadIdx.x) = mine;
     cluster.sync();
-    T t = *cluster.map_shared_rank(&slot, 0);
+    T t = slots[0];
 #pragma unroll
-    for (int b = 1; b < C; ++b) t = combine(t, *cluster.map_shared_rank(&slot, b));
-    cluster.sync();  // no block leaves while another reads its slot
+    for (int b = 1; b < C; ++b) t = combine(t, slots[b]);
     return t;
   }
 }
@@ -303,11 +309,11 @@ __device__ __forceinline__ RowSlice cluster_slice(int64_t d, int64_t part) {
 // a thread takes exp(x - m) against the max m of its own elements, and scales by
 // exp(m - max) / sum once the cluster has merged every thread's (m, sum).
 template <typename T, int C, bool kLog>
-__global__ void __launch_bounds__(kClusterThreads)
+__global__ void __launch_bounds__(kClusterThreads, kClusterMinBlocks)
     softmax_cluster_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t d, int64_t part) {
   using A = acc_t<T>;
   constexpr int V = kVec<T>;
-  constexpr int N = kClusterPacks<T>;
+  constexpr int N = kForwardPacks;
   using Row = rows::RowPacks<T, V, N>;
   const RowSlice slice = cluster_slice<C>(d, part);
   const int64_t at = slice.at, n = slice.n;
@@ -351,14 +357,15 @@ __global__ void __launch_bounds__(kClusterThreads)
 }
 
 // dy, y: [rows, D] -> dx: [rows, D]; layout as softmax_cluster_kernel, formulas as the
-// warp kernel's.
-template <typename T, int C>
-__global__ void __launch_bounds__(kClusterThreads)
+// warp kernel's. kLog is a template argument: as a runtime flag the compiler computed both
+// formulas, an exp per element, and the kernel ran at half the speed.
+template <typename T, int C, bool kLog>
+__global__ void __launch_bounds__(kClusterThreads, kClusterMinBlocks)
     softmax_backward_cluster_kernel(const T* __restrict__ dy, const T* __restrict__ y,
-                                    T* __restrict__ dx, int64_t d, int64_t part, bool log) {
+                                    T* __restrict__ dx, int64_t d, int64_t part) {
   using A = acc_t<T>;
   constexpr int V = kVec<T>;
-  constexpr int N = kClusterPacks<T>;
+  constexpr int N = kBackwardPacks;
   using Row = rows::RowPacks<T, V, N>;
   const RowSlice slice = cluster_slice<C>(d, part);
   const int64_t at = slice.at, n = slice.n;
@@ -369,7 +376,7 @@ __global__ void __launch_bounds__(kClusterThreads)
   Row::for_each(n, [&](int k, int64_t) {
 #pragma unroll
     for (int i = 0; i < V; ++i)
-      s += log ? g.template get<A>(k, i) : g.template get<A>(k, i) * p.template get<A>(k, i);
+      s += kLog ? g.template get<A>(k, i) : g.template get<A>(k, i) * p.template get<A>(k, i);
   });
   s = cluster_fold<C>(rows::block_sum(s), [](A a, A b) { return a + b; });
   Row::for_each(n, [&](int k, int64_t j) {
@@ -377,32 +384,32 @@ __global__ void __launch_bounds__(kClusterThreads)
 #pragma unroll
     for (int i = 0; i < V; ++i) {
       const A gi = g.template get<A>(k, i), pi = p.template get<A>(k, i);
-      o[i] = log ? gi - dm::exp(pi) * s : pi * (gi - s);
+      o[i] = kLog ? gi - dm::exp(pi) * s : pi * (gi - s);
     }
     rows::store_pack<V>(dx + at + j, o);
   });
 }
 
-// How rows of d columns (a multiple of kVec<T>) split over a cluster: C blocks (the fewest
-// of 1, 2, 4, 8 that hold the row; 0 when none does, or T is f64) of `threads` threads,
-// each block holding `part` columns.
+// How rows of d columns (a multiple of kVec<T>) split over a cluster of blocks whose
+// threads hold `packs` 16-byte vectors each: C blocks (the fewest of 1, 2, 4, 8 that hold
+// the row; 0 when none does, or T is f64) of `threads` threads, each block holding `part`
+// columns.
 struct ClusterSplit {
   int blocks = 0;
   unsigned threads = 0;
   int64_t part = 0;
 };
 template <typename T>
-ClusterSplit cluster_split(int64_t d) {
+ClusterSplit cluster_split(int64_t d, int packs) {
   if constexpr (std::is_same_v<T, double>) {
     return {};
   } else {
-    constexpr int64_t kBlockVectors = int64_t{kClusterPacks<T>} * kClusterThreads;
+    const int64_t block_vectors = int64_t{packs} * kClusterThreads;
     const int64_t vectors = d / kVec<T>;
     for (int c = 1; c <= kMaxCluster; c *= 2) {
       const int64_t part = (vectors + c - 1) / c;  // in vectors
-      if (part > kBlockVectors) continue;
-      const unsigned threads =
-          static_cast<unsigned>((part + kClusterPacks<T> - 1) / kClusterPacks<T> + 31) / 32 * 32;
+      if (part > block_vectors) continue;
+      const unsigned threads = static_cast<unsigned>((part + packs - 1) / packs + 31) / 32 * 32;
       return {c, threads, part * kVec<T>};
     }
     return {};
@@ -462,14 +469,16 @@ void launch_warp_rows(int64_t nrows, int64_t d, bool vec, const char* op, Warp&&
 }
 
 // Launches the warp, cluster or block kernel for a [rows, d] problem: warp<E, V>(blocks,
-// threads, stream), cluster<C>(config, part) or block<V>(blocks, threads, stream), with
-// 16-byte vectors (V = kVec<T>) when `aligned` and d % kVec<T> == 0.
+// threads, stream), cluster<C>(config, part) (a cluster kernel whose threads hold
+// cluster_packs vectors) or block<V>(blocks, threads, stream), with 16-byte vectors
+// (V = kVec<T>) when `aligned` and d % kVec<T> == 0.
 template <typename T, typename Warp, typename Cluster, typename Block>
-void launch_rows(int64_t nrows, int64_t d, bool aligned, const char* op, Warp&& warp,
-                 Cluster&& cluster, Block&& block) {
+void launch_rows(int64_t nrows, int64_t d, bool aligned, int cluster_packs, const char* op,
+                 Warp&& warp, Cluster&& cluster, Block&& block) {
   constexpr int kV = kVec<T>;
   const bool vec = aligned && d % kV == 0;
-  const ClusterSplit split = vec && d > kWarpMaxCols ? cluster_split<T>(d) : ClusterSplit{};
+  const ClusterSplit split =
+      vec && d > kWarpMaxCols ? cluster_split<T>(d, cluster_packs) : ClusterSplit{};
   if (d <= kWarpMaxCols) {
     launch_warp_rows<T>(nrows, d, vec, op, warp);
   } else if (split.blocks > 0) {
@@ -504,7 +513,7 @@ void CudaBackend::softmax(Tensor& out, const Tensor& in, bool log) {
     const T* x = static_cast<const T*>(address(in));
     T* y = static_cast<T*>(address(out));
     launch_rows<T>(
-        nrows, d, rows::all_aligned16(x, y), name,
+        nrows, d, rows::all_aligned16(x, y), kForwardPacks, name,
         [&]<int E, int V>(unsigned blocks, dim3 threads, cudaStream_t s) {
           softmax_warp_kernel<T, E, V>
               <<<blocks, threads, 0, s>>>(x, y, nrows, static_cast<int>(d), log);
@@ -582,15 +591,17 @@ void CudaBackend::softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y
     const T* p = static_cast<const T*>(address(y));
     T* o = static_cast<T*>(address(dx));
     launch_rows<T>(
-        nrows, d, rows::all_aligned16(g, p, o), name,
+        nrows, d, rows::all_aligned16(g, p, o), kBackwardPacks, name,
         [&]<int E, int V>(unsigned blocks, dim3 threads, cudaStream_t s) {
           softmax_backward_warp_kernel<T, E, V>
               <<<blocks, threads, 0, s>>>(g, p, o, nrows, static_cast<int>(d), log);
         },
         [&]<int C>(const cudaLaunchConfig_t& config, int64_t part) {
-          if constexpr (!std::is_same_v<T, double>)
-            SP_CUDA_CHECK(name, cudaLaunchKernelEx(&config, softmax_backward_cluster_kernel<T, C>,
-                                                   g, p, o, d, part, log));
+          if constexpr (!std::is_same_v<T, double>) {
+            auto* kernel = log ? softmax_backward_cluster_kernel<T, C, true>
+                               : softmax_backward_cluster_kernel<T, C, false>;
+            SP_CUDA_CHECK(name, cudaLaunchKernelEx(&config, kernel, g, p, o, d, part));
+          }
         },
         [&]<int V>(unsigned blocks, unsigned threads, cudaStream_t s) {
           softmax_backward_block_kernel<T, V><<<blocks, threads, 0, s>>>(g, p, o, d, log);

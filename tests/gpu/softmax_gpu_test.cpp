@@ -15,13 +15,16 @@ namespace sp::testing {
 namespace {
 
 const std::vector<DType> kFloatDtypes = {DType::f32, DType::bf16, DType::f16, DType::f64};
-// Warp rows up to 1024 columns; row-resident clusters of 1 (4096), 2 (12000), 4 (32128) and
-// 8 blocks (60000); streaming blocks past them (140000), for f64, and for lengths off the
-// vector width (4097, 1025).
-const std::vector<Shape> kShapes = {Shape{1, 1},     Shape{3, 7},     Shape{64, 1000},
-                                    Shape{37, 4097}, Shape{8, 32128}, Shape{4096, 768},
-                                    Shape{5, 3, 64}, Shape{2, 1025},  Shape{6, 4096},
-                                    Shape{5, 12000}, Shape{3, 60000}, Shape{2, 140000}};
+// Warp rows up to 1024 columns; row-resident clusters of 1 to 8 blocks, a block holding
+// 8192 f32 / 16384 16-bit columns forward and half that backward (f32 forward: 1 block at
+// 4096 and 6000, 2 at 12000, 4 at 32128, 8 at 60000; bf16 forward: 1, 1, 1, 2, 4, and 8 at
+// 100000; f32 backward: 1, 2, 4, 8; bf16 backward: 1, 1, 2, 4, 8); streaming blocks past
+// them (140000; backward also f32 from 60000 and bf16 at 100000), for f64, and for
+// lengths off the vector width (4097, 1025).
+const std::vector<Shape> kShapes = {
+    Shape{1, 1},      Shape{3, 7},     Shape{64, 1000},  Shape{37, 4097}, Shape{8, 32128},
+    Shape{4096, 768}, Shape{5, 3, 64}, Shape{2, 1025},   Shape{6, 4096},  Shape{4, 6000},
+    Shape{5, 12000},  Shape{3, 60000}, Shape{2, 100000}, Shape{2, 140000}};
 
 // The CUDA backend's forward on xg into a poisoned output.
 Tensor gpu_softmax(const Tensor& xg, bool log) {
