@@ -82,8 +82,10 @@ struct NormalMap {
     const double u2 = static_cast<double>(hi) * k2pow32;
     const double r = ::sqrt(-2.0 * ::log(u1));
     const double t = kTwoPi * u2;
-    const double c = r * ::cos(t);
-    const double s = r * ::sin(t);
+    double sin_t, cos_t;
+    ::sincos(t, &sin_t, &cos_t);  // one argument reduction for both
+    const double c = r * cos_t;
+    const double s = r * sin_t;
     z0 = from_double<T>(::fma(std, c, mean));
     z1 = from_double<T>(::fma(std, s, mean));
   }
