@@ -22,8 +22,17 @@ bool MapReader::has(const std::string& key) const {
   return v && !v->is_null();
 }
 
+void MapReader::declare(std::initializer_list<const char*> keys) {
+  for (const char* key : keys) get(key);
+}
+
 const SpecNode* MapReader::get(const std::string& key) {
-  if (std::find(known_.begin(), known_.end(), key) == known_.end()) known_.push_back(key);
+  if (std::find(known_.begin(), known_.end(), key) == known_.end()) {
+    SP_CHECK(!finished_, "[spec] internal: ", full(key),
+             " is read after finish() checked the keys of ", path_.empty() ? "the spec" : path_,
+             "; declare() it before");
+    known_.push_back(key);
+  }
   const SpecNode* v = node_ ? node_->find(key) : nullptr;
   return v && !v->is_null() ? v : nullptr;
 }
@@ -132,17 +141,22 @@ MapReader MapReader::map(const std::string& key) {
 
 void MapReader::applies_only_to(const std::string& key, const std::string& condition,
                                 const std::string& actual) {
+  SP_CHECK(!finished_, "[spec] internal: ", full(key), "'s condition is set after finish()");
   conditions_[key] = str_cat("applies only to ", condition, " (this one is ", actual, ")");
 }
 
-void MapReader::finish() const {
+void MapReader::finish() {
+  finished_ = true;
   if (!node_) return;
+  // A key of another setting is a likely meaning too (it then says which setting it needs).
+  std::vector<std::string> candidates = known_;
+  for (const auto& [key, why] : conditions_) candidates.push_back(key);
   for (const SpecNode::Entry& e : node_->entries) {
     if (std::find(known_.begin(), known_.end(), e.key) != known_.end()) continue;
     if (auto it = conditions_.find(e.key); it != conditions_.end())
       fail_at(e.key_loc, str_cat(full(e.key), " ", it->second));
     fail_at(e.key_loc, str_cat("unknown key '", e.key, "' in ", path_.empty() ? "the spec" : path_,
-                               suggestion_suffix(e.key, known_)));
+                               suggestion_suffix(e.key, candidates)));
   }
 }
 

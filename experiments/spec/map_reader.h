@@ -7,7 +7,14 @@
 //   stage.steps = r.integer("steps", 1000);
 //   r.check(stage.steps > 0, "steps", "must be positive");
 //   r.finish();   // FILE:LINE:COL: unknown key 'stesp' in stages.tune; did you mean 'steps'?
+//
+// A misspelled key reads as absent, so a check that requires a key or relates two keys
+// ("give exactly one", "needs stages.tune") would report the typo as something else. So
+// each map reads (or declare()s) all its keys and calls finish() before such checks: the
+// unknown key is then the error shown. Maps with fixed keys whose children are checked
+// against each other (the top level, stages, sweep) declare them and finish() first.
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,6 +29,11 @@ class MapReader {
   // node may be nullptr or null (an absent section: every getter returns its default);
   // anything else must be a map. fallback locates errors about keys that are absent.
   MapReader(const SpecNode* node, std::string path, SourceLocation fallback = {});
+
+  // Marks keys as known without reading them yet, so that finish() can run first. Once
+  // finish() ran, reading a key that was not declared is an internal error: the early
+  // finish() would have refused that key as unknown.
+  void declare(std::initializer_list<const char*> keys);
 
   bool has(const std::string& key) const;
   // The value node, marking key as known; nullptr when absent or null.
@@ -62,8 +74,10 @@ class MapReader {
   void applies_only_to(const std::string& key, const std::string& condition,
                        const std::string& actual);
 
-  // Rejects keys that no getter asked for.
-  void finish() const;
+  // Rejects keys that no getter asked for (nor declare() declared), with a did-you-mean
+  // over those and the applies_only_to keys. Call it before the map's checks that require
+  // a key or relate keys to each other (see above); calling it again is harmless.
+  void finish();
 
   const SpecNode* node() const { return node_; }
   // The keys the getters asked for so far: the map's schema once it has been read.
@@ -78,6 +92,7 @@ class MapReader {
   SourceLocation fallback_;
   std::vector<std::string> known_;
   std::map<std::string, std::string> conditions_;  // key -> why finish() rejects it
+  bool finished_ = false;
 };
 
 // Typed conversions of a single node, for list items and sweep values; `what` names it.

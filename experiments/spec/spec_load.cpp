@@ -269,6 +269,10 @@ SweepAxis read_axis(const SpecNode::Entry& e, const std::string& section) {
 Sweep read_sweep(const SpecNode* node) {
   Sweep s;
   MapReader r(node, "sweep");
+  // Unknown keys first (see MapReader): `gird:` would otherwise leave sweep.x naming a key
+  // that is not swept.
+  r.declare({"grid", "zip", "x", "hide", "seeds"});
+  r.finish();
   if (node) s.loc = node->loc;
   if (MapReader grid = r.map("grid"); grid.node())
     for (const SpecNode::Entry& e : grid.node()->entries) s.grid.push_back(read_axis(e, "grid"));
@@ -359,7 +363,6 @@ Sweep read_sweep(const SpecNode* node) {
       s.seeds.push_back(seed);
     }
   }
-  r.finish();
   if (!s.seeds.empty())
     for (const SweepAxis* a : axes)
       for (const SpecNode& value : a->values)
@@ -616,6 +619,7 @@ ExperimentSpec parse_spec(const std::string& yaml_text, const std::string& sourc
   read_name_and_description(tree, source, named, spec);
   spec.resolved = tree.to_json();
 
+  check_spec_keys(tree);  // `stage:` is then not "no tune stage" for sweep.seeds below
   const Sweep sweep = read_sweep(tree.find("sweep"));
   tree.erase("sweep");
   check_sets_against_sweep(sets, sweep);

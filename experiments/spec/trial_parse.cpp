@@ -220,9 +220,6 @@ void parse_loop(MapReader& r, LoopSpec& s, const LoopSpec& d, bool allow_zero_st
   r.check(s.batch_size > 0, "batch_size", str_cat("must be positive, got ", s.batch_size));
   s.grad_accumulation = r.integer("grad_accumulation", d.grad_accumulation);
   r.check(s.grad_accumulation > 0, "grad_accumulation", "must be positive");
-  r.check_against(
-      s.batch_size % s.grad_accumulation == 0, "grad_accumulation", "batch_size",
-      str_cat("(", s.grad_accumulation, ") must divide batch_size (", s.batch_size, ")"));
   s.inputs_length = r.integer("inputs_length", d.inputs_length);
   r.check(s.inputs_length >= 2, "inputs_length", "must be >= 2 (a token and EOS)");
   s.targets_length = r.integer("targets_length", d.targets_length);
@@ -239,6 +236,15 @@ void parse_loop(MapReader& r, LoopSpec& s, const LoopSpec& d, bool allow_zero_st
   r.check(s.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0: only at the end)");
   s.log_every = r.integer("log_every", d.log_every);
   r.check(s.log_every > 0, "log_every", "must be positive");
+}
+
+// parse_loop's check of two keys together, after the stage's finish() (see MapReader):
+// `batch_sise: 8` is then an unknown key, not the default batch size that
+// grad_accumulation does not divide.
+void check_loop(const MapReader& r, const LoopSpec& s) {
+  r.check_against(
+      s.batch_size % s.grad_accumulation == 0, "grad_accumulation", "batch_size",
+      str_cat("(", s.grad_accumulation, ") must divide batch_size (", s.batch_size, ")"));
 }
 
 // The defaults both pretraining stages share: batch 128 and the pretraining optimizer.
@@ -291,6 +297,8 @@ std::optional<PretrainStage> parse_pretrain(MapReader& stages) {
       r.applies_only_to(key, "objective span_corruption", s.objective);
   }
   parse_pretraining_loop(r, s, d);
+  r.finish();
+  check_loop(r, s);
   if (s.objective == "span_corruption") {
     // The targets follow from the inputs length: what the pretraining stream's pieces give.
     r.check_against(!r.has("targets_length"), "targets_length", "objective",
@@ -302,7 +310,6 @@ std::optional<PretrainStage> parse_pretrain(MapReader& stages) {
   } else if (!r.has("targets_length")) {
     s.targets_length = s.inputs_length;
   }
-  r.finish();
   if (s.steps == 0) return std::nullopt;
   return s;
 }
@@ -314,19 +321,22 @@ std::optional<LmAdaptStage> parse_lm_adapt(MapReader& stages) {
   const LmAdaptStage d = pretraining_defaults<LmAdaptStage>();
   LmAdaptStage s;
   parse_pretraining_loop(r, s, d);
+  r.finish();
+  check_loop(r, s);
   // prefix_lm splits one piece of inputs_length - 1 tokens: the targets can be as long.
   if (!r.has("targets_length")) s.targets_length = s.inputs_length;
-  r.finish();
   if (s.steps == 0) return std::nullopt;
   return s;
 }
 
+// The task keys of a tune stage or a transfer entry; check_task_given() follows the map's
+// finish().
 TaskSpec parse_task(MapReader& r, const TrialParseContext& ctx) {
   TaskSpec t;
-  r.check(r.has("task"), "task", "is required (a task name such as rte or wordnet_wic)");
   t.name = ascii_lowercase(r.string("task", ""));
   const std::vector<std::string> known = task_names();
-  if (!known.empty() && std::find(known.begin(), known.end(), t.name) == known.end())
+  if (r.has("task") && !known.empty() &&
+      std::find(known.begin(), known.end(), t.name) == known.end())
     r.fail("task", str_cat("has no task '", t.name, "'", suggestion_suffix(t.name, known)));
   t.data_dir = r.string("data_dir", "");
   if (!t.data_dir.empty()) check_path(ctx, r.loc("data_dir"), "data_dir", t.data_dir, true);
@@ -337,6 +347,11 @@ TaskSpec parse_task(MapReader& r, const TrialParseContext& ctx) {
   r.check(seed >= 0, "task_seed", "must be >= 0");
   t.seed = static_cast<uint64_t>(seed);
   return t;
+}
+
+// After the map's finish() (see MapReader): `tsk: rte` is an unknown key, not a missing task.
+void check_task_given(const MapReader& r) {
+  r.check(r.has("task"), "task", "is required (a task name such as rte or wordnet_wic)");
 }
 
 // value as a setting whose default (or preset value) is like reads it: an integer for a
@@ -435,6 +450,14 @@ TuneStage parse_tune(MapReader& r, const TrialParseContext& ctx) {
   r.check(s.eval_every >= 0, "eval_every", "must be >= 0 (0: only at the end)");
   s.early_stopping_patience = r.integer("early_stopping_patience", 0);
   r.check(s.early_stopping_patience >= 0, "early_stopping_patience", "must be >= 0 (0: off)");
+  s.metric = r.string("metric", "");
+  s.max_train_examples = r.integer("max_train_examples", 0);
+  r.check(s.max_train_examples >= 0, "max_train_examples", "must be >= 0 (0: all)");
+  s.max_eval_examples = r.integer("max_eval_examples", 0);
+  r.check(s.max_eval_examples >= 0, "max_eval_examples", "must be >= 0 (0: all)");
+  r.finish();
+  check_task_given(r);
+  check_loop(r, s);
   if (s.early_stopping_patience > 0) {
     r.check_against(s.eval_every > 0, "eval_every", "early_stopping_patience",
                     "must be positive when early_stopping_patience is set");
@@ -442,12 +465,6 @@ TuneStage parse_tune(MapReader& r, const TrialParseContext& ctx) {
                     str_cat("(", s.eval_every, ") is more than steps (", s.steps,
                             "): early stopping would never evaluate"));
   }
-  s.metric = r.string("metric", "");
-  s.max_train_examples = r.integer("max_train_examples", 0);
-  r.check(s.max_train_examples >= 0, "max_train_examples", "must be >= 0 (0: all)");
-  s.max_eval_examples = r.integer("max_eval_examples", 0);
-  r.check(s.max_eval_examples >= 0, "max_eval_examples", "must be >= 0 (0: all)");
-  r.finish();
   return s;
 }
 
@@ -462,6 +479,7 @@ TransferSpec parse_transfer(const SpecNode& node, const std::string& path,
     for (const SpecNode::Entry& e : labels.node()->entries)
       t.label_map[e.key] = node_string(e.value, labels.full(e.key));
   r.finish();
+  check_task_given(r);
   return t;
 }
 
@@ -509,30 +527,30 @@ ModelSpec parse_model(MapReader& root, const TrialParseContext& ctx) {
   ModelSpec m;
   m.preset = r.string("preset", "");
   m.checkpoint = r.string("checkpoint", "");
-  if (m.preset.empty() == m.checkpoint.empty())
-    fail_at(m.preset.empty() ? r.loc("preset") : r.conflict_loc("checkpoint", "preset"),
-            "model.preset and model.checkpoint: give exactly one (a preset to train from "
-            "scratch, or a Hugging Face checkpoint directory)");
   const int64_t seed = r.integer("init_seed", 0);
   r.check(seed >= 0, "init_seed", "must be >= 0");
   m.init_seed = static_cast<uint64_t>(seed);
   m.dtype = dtype_from_name(r.choice("dtype", "f32", {"f32", "bf16"}));
   m.device = parse_device(r);
+  r.declare({"config"});  // read once the tokenizer is known (resolve_model_config)
+  // Before "give exactly one": `chekpoint:` is then reported as the typo it is.
+  r.finish();
+  if (m.preset.empty() == m.checkpoint.empty())
+    fail_at(m.preset.empty() ? r.loc("preset") : r.conflict_loc("checkpoint", "preset"),
+            "model.preset and model.checkpoint: give exactly one (a preset to train from "
+            "scratch, or a Hugging Face checkpoint directory)");
   if (!m.preset.empty()) {
     const std::vector<std::string> presets = T5Config::preset_names();
     if (std::find(presets.begin(), presets.end(), m.preset) == presets.end())
       r.fail("preset",
              str_cat("has no value '", m.preset, "'", suggestion_suffix(m.preset, presets)));
-    r.get("config");  // resolved once the tokenizer is known (resolve_model_config)
   } else {
     check_path(ctx, r.loc("checkpoint"), "model.checkpoint", m.checkpoint, true);
     r.check_against(!r.has("init_seed"), "init_seed", "checkpoint",
                     "applies to presets only: a checkpoint brings its own weights");
     r.check_against(!r.has("config"), "config", "checkpoint",
                     "applies to presets only: a checkpoint brings its own config.json");
-    r.get("config");
   }
-  r.finish();
   return m;
 }
 
@@ -578,21 +596,10 @@ TokenizerSpec parse_tokenizer(MapReader& root, const ModelSpec& model, bool pret
                                      : r.has("path")           ? "file"
                                                                : "train";
   t.source = r.choice("source", default_source, {"checkpoint", "file", "train"});
-  if (t.source == "checkpoint")
-    r.check(!model.checkpoint.empty(), "source",
-            "is checkpoint but the model is a preset: give tokenizer.path or source: train");
-  // The trained vocabulary is stored with the models of the stages that train on the corpus.
-  if (t.source == "train")
-    r.check(pretrains, "source",
-            "is train, which needs a pretrain or lm_adapt stage (the vocabulary is trained "
-            "with their corpus); tuning a preset without one needs tokenizer.path");
-  if (t.source == "file") {
-    r.check(r.has("path"), "path", "is required with source: file (a spiece.model)");
+  if (t.source == "file")
     t.path = r.string("path", "");
-    check_path(ctx, r.loc("path"), "tokenizer.path", t.path, false);
-  } else {
+  else
     r.applies_only_to("path", "source file", t.source);
-  }
   if (t.source == "train") {
     t.vocab_size = r.integer("vocab_size", t.vocab_size);
     r.check(t.vocab_size >= 16, "vocab_size", "must be >= 16");
@@ -605,12 +612,26 @@ TokenizerSpec parse_tokenizer(MapReader& root, const ModelSpec& model, bool pret
   }
   t.extra_ids = r.integer("extra_ids", t.extra_ids);
   r.check(t.extra_ids >= 0, "extra_ids", "must be >= 0");
+  // The checks against the model, the stages and a required key follow finish(), so that
+  // `pth: x.model` is reported as an unknown key rather than as a missing path.
+  r.finish();
+  if (t.source == "checkpoint")
+    r.check(!model.checkpoint.empty(), "source",
+            "is checkpoint but the model is a preset: give tokenizer.path or source: train");
+  // The trained vocabulary is stored with the models of the stages that train on the corpus.
+  if (t.source == "train")
+    r.check(pretrains, "source",
+            "is train, which needs a pretrain or lm_adapt stage (the vocabulary is trained "
+            "with their corpus); tuning a preset without one needs tokenizer.path");
+  if (t.source == "file") {
+    r.check(r.has("path"), "path", "is required with source: file (a spiece.model)");
+    check_path(ctx, r.loc("path"), "tokenizer.path", t.path, false);
+  }
   // run_pretraining tokenizes with T5's 100 sentinels, and sizes a new model by them.
   r.check(!pretrains || t.extra_ids == 100, "extra_ids",
           str_cat("must be 100 with a pretrain or lm_adapt stage (pretraining uses T5's 100 "
                   "sentinels), got ",
                   t.extra_ids));
-  r.finish();
   return t;
 }
 
@@ -620,6 +641,12 @@ CorpusSpec parse_corpus(MapReader& root, bool needed, const TrialParseContext& c
   if (!needed && !r.node()) return c;
   c.builtin = r.string("builtin", "");
   c.files = r.strings("files", {});
+  c.format = r.choice("format", c.format, {"lines", "paragraphs", "jsonl"});
+  c.jsonl_field = r.string("jsonl_field", c.jsonl_field);
+  c.max_documents = r.integer("max_documents", 0);
+  r.check(c.max_documents >= 0, "max_documents", "must be >= 0 (0: all)");
+  // Before "give exactly one": `file:` is then reported as the typo it is.
+  r.finish();
   if (needed)
     if (c.builtin.empty() == c.files.empty())
       fail_at(c.builtin.empty() ? r.loc("files") : r.conflict_loc("builtin", "files"),
@@ -634,11 +661,6 @@ CorpusSpec parse_corpus(MapReader& root, bool needed, const TrialParseContext& c
       check_path(ctx, loc, "corpus file", c.files[i], false);
     }
   }
-  c.format = r.choice("format", c.format, {"lines", "paragraphs", "jsonl"});
-  c.jsonl_field = r.string("jsonl_field", c.jsonl_field);
-  c.max_documents = r.integer("max_documents", 0);
-  r.check(c.max_documents >= 0, "max_documents", "must be >= 0 (0: all)");
-  r.finish();
   return c;
 }
 
@@ -678,7 +700,19 @@ void check_tune_metric(const SpecNode& root_node, const Trial& t) {
                     str_cat(tune.loc("metric").str(), ": ", tune.full("metric")));
 }
 
+// The spec's top-level keys, checked for unknown ones before anything is read (see
+// MapReader): `stage:` for `stages:` would otherwise read as a spec without stages.
+MapReader spec_root_reader(const SpecNode& root_node) {
+  MapReader root(&root_node, "");
+  root.declare({"name", "description", "extends", "vars", "sweep", "tags", "stages", "model",
+                "tokenizer", "corpus"});
+  root.finish();
+  return root;
+}
+
 }  // namespace
+
+void check_spec_keys(const SpecNode& root) { spec_root_reader(root); }
 
 std::vector<std::string> tune_stage_keys() {
   SpecNode stage = SpecNode::make_map({});
@@ -690,13 +724,15 @@ std::vector<std::string> tune_stage_keys() {
 }
 
 Trial parse_trial(const SpecNode& root_node, const TrialParseContext& ctx) {
-  MapReader root(&root_node, "");
-  for (const char* key : {"name", "description", "extends", "vars", "sweep"}) root.get(key);
+  MapReader root = spec_root_reader(root_node);
   Trial t;
   if (MapReader tags = root.map("tags"); tags.node())
     for (const SpecNode::Entry& e : tags.node()->entries)
       t.tags[e.key] = node_string(e.value, tags.full(e.key));
+  // Likewise the stages, before "needs stages.tune" and "is missing" (`tunee:`).
   MapReader stages = root.map("stages");
+  stages.declare({"pretrain", "lm_adapt", "tune", "eval"});
+  stages.finish();
   t.pretrain = parse_pretrain(stages);
   t.lm_adapt = parse_lm_adapt(stages);
   if (std::optional<MapReader> r = stage_reader(stages, "tune")) t.tune = parse_tune(*r, ctx);
@@ -706,7 +742,6 @@ Trial parse_trial(const SpecNode& root_node, const TrialParseContext& ctx) {
   }
   if (std::optional<MapReader> r = stage_reader(stages, "eval"))
     t.eval = parse_eval(*r, *t.tune, ctx);
-  stages.finish();
   stages.check(t.pretrain || t.lm_adapt || t.tune, "tune",
                "is missing: a spec needs at least one stage with steps (pretrain, lm_adapt, tune)");
   if (t.tune) t.seed = t.tune->seed;
@@ -730,7 +765,6 @@ Trial parse_trial(const SpecNode& root_node, const TrialParseContext& ctx) {
                               : 0;
     t.model.config = resolve_model_config(model, vocab, t.pretrain || t.lm_adapt);
   }
-  root.finish();
   check_trial_splits(root_node, t, ctx);
   check_tune_metric(root_node, t);
   return t;

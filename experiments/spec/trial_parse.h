@@ -19,6 +19,10 @@ struct TrialParseContext {
 // are accepted; anything else unknown is an error.
 Trial parse_trial(const SpecNode& root, const TrialParseContext& context);
 
+// Rejects unknown top-level keys (did-you-mean); parse_trial does so first too. The loader
+// calls it before its own checks of the sweep against the stages.
+void check_spec_keys(const SpecNode& root);
+
 // The keys stages.tune accepts, as its parser reads them (so the list cannot drift from it).
 std::vector<std::string> tune_stage_keys();
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "experiments/data/sha256.h"
+#include "experiments/spec/map_reader.h"
 #include "experiments/spec/scalar.h"
 #include "experiments/spec/trial_parse.h"
 #include "experiments/training/optimizer_factory.h"
@@ -702,6 +703,64 @@ TEST_F(SpecTest, UnknownKeysEverywhereAreLocated) {
                    "'d_model'?");
   EXPECT_THROW_MSG(parse(base_spec("", "sweep: {grids: {}}\n")),
                    "unknown key 'grids' in sweep; did you mean 'grid'?");
+}
+
+// A misspelled key reads as absent, so a check of the keys it belongs with (a required
+// key, "give exactly one", a stage that needs another) would report it as something else.
+// It is reported first, located, with the key it was meant to be.
+TEST_F(SpecTest, AMisspelledKeyIsReportedBeforeTheChecksItWouldMislead) {
+  const std::string at = path("t.yaml") + ":";
+  const std::string ckpt = path("ckpt"), rte = path("RTE");
+  // Not "model.preset and model.checkpoint: give exactly one".
+  EXPECT_THROW_MSG(parse("name: t\nmodel:\n  chekpoint: " + ckpt +
+                         "\nstages:\n  tune: {task: rte, data_dir: " + rte + "}\n"),
+                   at + "3:3: unknown key 'chekpoint' in model; did you mean 'checkpoint'?");
+  // Not "stages.eval needs stages.tune".
+  EXPECT_THROW_MSG(parse("name: t\nmodel: {checkpoint: " + ckpt +
+                         "}\nstages:\n  tunee: {task: rte, data_dir: " + rte + "}\n  eval: {}\n"),
+                   at + "4:3: unknown key 'tunee' in stages; did you mean 'tune'?");
+  // Not "stages.tune is missing", here nor in the loader's check of sweep.seeds.
+  const std::string no_stages = "name: t\nmodel: {checkpoint: " + ckpt +
+                                "}\nstage:\n  tune: {task: rte, data_dir: " + rte + "}\n";
+  EXPECT_THROW_MSG(parse(no_stages),
+                   at + "3:1: unknown key 'stage' in the spec; did you mean 'stages'?");
+  EXPECT_THROW_MSG(parse(no_stages + "sweep: {seeds: [1, 2]}\n"),
+                   at + "3:1: unknown key 'stage' in the spec; did you mean 'stages'?");
+  // The same in the other maps: not "stages.tune.task is required", ...
+  EXPECT_THROW_MSG(parse("name: t\nmodel: {checkpoint: " + ckpt +
+                         "}\nstages:\n  tune: {tsk: rte, data_dir: " + rte + "}\n"),
+                   at + "4:10: unknown key 'tsk' in stages.tune; did you mean 'task'?");
+  // ... nor "grad_accumulation (8) must divide batch_size (32)", ...
+  EXPECT_THROW_MSG(parse(base_spec("    batch_sise: 8\n    grad_accumulation: 8\n")),
+                   at + "10:5: unknown key 'batch_sise' in stages.tune; did you mean "
+                        "'batch_size'?");
+  // ... nor "tokenizer.path is required with source: file", ...
+  EXPECT_THROW_MSG(parse(base_spec("", "tokenizer: {source: file, pth: x.model}\n")),
+                   at + "4:27: unknown key 'pth' in tokenizer; did you mean 'path'?");
+  // ... (a key of another setting is a likely meaning too) ...
+  EXPECT_THROW_MSG(parse("model: {preset: t5-tiny}\ntokenizer: {pth: x.model}\n"
+                         "corpus: {builtin: wordnet}\nstages: {pretrain: {steps: 1}}\n"),
+                   at + "2:13: unknown key 'pth' in tokenizer; did you mean 'path'?");
+  // ... nor "corpus.builtin and corpus.files: give exactly one", ...
+  EXPECT_THROW_MSG(parse("model: {preset: t5-tiny}\ncorpus: {builtn: wordnet}\n"
+                         "stages: {pretrain: {steps: 1}}\n"),
+                   at + "2:10: unknown key 'builtn' in corpus; did you mean 'builtin'?");
+  // ... nor "sweep.x names 'stages.tune.steps', which is not swept".
+  EXPECT_THROW_MSG(parse(base_spec("",
+                                   "sweep: {gird: {stages.tune.steps: [1, 2]}, x: "
+                                   "stages.tune.steps}\n")),
+                   at + "4:9: unknown key 'gird' in sweep; did you mean 'grid'?");
+}
+
+// finish() may run before a map's keys are read, so they must have been declared: reading
+// another key after it would skip the unknown-key check of that key.
+TEST(SpecMapReader, ReadingAnUndeclaredKeyAfterFinishIsAnInternalError) {
+  const SpecNode node = SpecNode::make_map({});
+  MapReader r(&node, "m");
+  r.declare({"a"});
+  r.finish();
+  EXPECT_EQ(r.integer("a", 3), 3);
+  EXPECT_THROW_MSG(r.integer("b", 0), "[spec] internal: m.b is read after finish()");
 }
 
 TEST_F(SpecTest, AConflictWithASetKeyNamesTheFlag) {
