@@ -33,6 +33,13 @@ std::string str_cat(const Args&... args) {
 
 [[noreturn]] inline void fail(const std::string& msg) { throw Error(msg); }
 
+// An error in what the user asked for (a flag, a setting, an output directory that holds
+// another run) rather than in running it: the command-line tool exits with status 2.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
 // What a command or a run reports for an exception: its message, except for the standard
 // library's std::bad_alloc (a std::vector or string too large to hold), whose message
 // names nothing.
@@ -42,6 +49,15 @@ inline std::string error_text(const std::exception& e) {
                    "): a size asked for (a batch size, a sequence, prompt or vocabulary length, "
                    "a number of examples) is more than this machine can hold");
   return e.what();
+}
+
+// A parser's message cut to 300 characters: nlohmann::json quotes the token it stopped at,
+// which in a malformed file can be megabytes long.
+inline std::string parse_error_text(const std::exception& e) {
+  constexpr size_t kMax = 300;
+  std::string why = e.what();
+  if (why.size() > kMax) why = why.substr(0, kMax) + "...";
+  return why;
 }
 
 }  // namespace sp

@@ -76,7 +76,7 @@ int run_forward(const PeftOptions& o) {
     try {
       r = nlohmann::json::parse(line);
     } catch (const nlohmann::json::exception& e) {
-      SP_CHECK(false, "[peft forward] ", o.data, ":", n, ": ", e.what());
+      SP_CHECK(false, "[peft forward] ", o.data, ":", n, ": ", parse_error_text(e));
     }
     SP_CHECK(r.contains("input_ids") && r.contains("decoder_input_ids"), "[peft forward] ",
              o.data, ":", n, ": needs input_ids and decoder_input_ids");

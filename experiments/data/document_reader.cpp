@@ -92,7 +92,7 @@ std::optional<std::string> DocumentReader::next() {
       try {
         value = nlohmann::json::parse(*line);
       } catch (const nlohmann::json::parse_error& e) {
-        fail(str_cat(path_, ":", line_no, ": not valid JSON (", e.what(), ")"));
+        fail(str_cat(path_, ":", line_no, ": not valid JSON (", parse_error_text(e), ")"));
       }
       SP_CHECK(value.is_object(), path_, ":", line_no, ": expected a JSON object");
       const auto it = value.find(options_.jsonl_field);

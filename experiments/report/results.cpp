@@ -188,7 +188,7 @@ std::vector<ResultRecord> read_results(const std::string& path) {
       j = nlohmann::json::parse(row);
     } catch (const nlohmann::json::parse_error& e) {
       if (!complete) break;  // the partial last line of an interrupted append
-      bad(path, line, str_cat("[results] not JSON: ", e.what()));
+      bad(path, line, str_cat("[results] not JSON: ", parse_error_text(e)));
     }
     all.push_back(result_from_json(j, path, line));
   }

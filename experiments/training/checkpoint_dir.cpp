@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -85,13 +86,34 @@ void sync_path(const std::string& path) {
 
 void commit_directory(const std::string& tmp, const std::string& final_path, const char* tag) {
   sync_path(tmp);
-  std::error_code ec;
-  fs::remove_all(final_path, ec);
-  SP_CHECK(!ec, tag, " cannot remove the old ", final_path, ": ", ec.message());
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0)
-    fail(str_cat(tag, " cannot rename ", tmp, " to ", final_path, ": ",
+  const auto failed = [&](const char* what) {
+    fail(str_cat(tag, " cannot ", what, " ", tmp, " and ", final_path, ": ",
                  std::system_category().message(errno)));
+  };
   fs::path parent = fs::path(final_path).parent_path();
+  // Swap the two in one step, so final_path names a complete directory at every moment:
+  // the old one ends under tmp's temporary name, removed below or, after a crash, by
+  // remove_temporaries. When final_path does not exist yet, a plain rename.
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_path.c_str(), RENAME_EXCHANGE) == 0) {
+    sync_path(parent.empty() ? "." : parent.string());
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    SP_CHECK(!ec, tag, " cannot remove the replaced ", final_path, " (now ", tmp,
+             "): ", ec.message());
+    return;
+  }
+  if (errno == EINVAL || errno == ENOSYS) {
+    // A file system without the exchange: move the old directory aside first (a crash
+    // between the two renames leaves the previous step-<s> to resume from).
+    const std::string old = str_cat(tmp, "-old");
+    std::error_code ec;
+    fs::remove_all(old, ec);
+    if (::rename(final_path.c_str(), old.c_str()) != 0 && errno != ENOENT) failed("move aside");
+    if (::rename(tmp.c_str(), final_path.c_str()) != 0) failed("rename");
+    fs::remove_all(old, ec);
+  } else if (errno != ENOENT || ::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    failed("swap");
+  }
   sync_path(parent.empty() ? "." : parent.string());
 }
 

@@ -32,8 +32,10 @@ void remove_temporaries(const std::string& dir);
 
 // Flushes a file or directory to disk (fsync); best effort for directories.
 void sync_path(const std::string& path);
-// Makes the fully written directory tmp appear as final: flushes tmp, removes whatever is
-// at final, renames tmp to final and flushes the parent directory. tag starts messages.
+// Makes the fully written directory tmp appear as final: flushes tmp, swaps it with an
+// existing final in one step (renameat2 RENAME_EXCHANGE, so final is complete at every
+// moment; where the file system lacks the exchange, the old one is moved aside first),
+// removes the old directory and flushes the parent. tag starts messages.
 void commit_directory(const std::string& tmp, const std::string& final_path, const char* tag);
 // A fresh, empty temporary directory "<parent>/.tmp-<what>-<pid>".
 std::string make_temporary(const std::string& parent, const std::string& what, const char* tag);

@@ -114,6 +114,11 @@ std::optional<DType> native_dtype(std::string_view name) {
   return std::nullopt;
 }
 
+bool is_floating_dtype_name(std::string_view name) {
+  return name == "F64" || name == "F32" || name == "F16" || name == "BF16" || name == "F8_E4M3" ||
+         name == "F8_E5M2";
+}
+
 const char* safetensors_dtype_name(DType dtype) {
   switch (dtype) {
     case DType::f32: return "F32";

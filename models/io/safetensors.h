@@ -32,6 +32,9 @@ class AtomicFile;
 // The softprompt dtype a safetensors dtype name stores exactly (F32 -> f32, BF16 -> bf16,
 // F16 -> f16, F64 -> f64, I32 -> i32, I64 -> i64, BOOL -> boolean), or nullopt.
 std::optional<DType> native_dtype(std::string_view safetensors_dtype);
+// Whether a safetensors dtype name holds floating-point values (F64, F32, F16, BF16,
+// F8_E4M3, F8_E5M2): what a weight must be.
+bool is_floating_dtype_name(std::string_view safetensors_dtype);
 // The safetensors name of a softprompt dtype ("F32", "BF16", ...).
 const char* safetensors_dtype_name(DType dtype);
 

@@ -291,11 +291,7 @@ SafetensorsHeader parse_safetensors_header(const void* bytes, size_t size,
   try {
     root = json::parse(text, text + h.header_bytes, std::ref(check), /*allow_exceptions=*/true);
   } catch (const json::exception& e) {
-    // nlohmann quotes the token it stopped at, which in a hostile header can be huge.
-    std::string why = e.what();
-    constexpr size_t kMax = 300;
-    if (why.size() > kMax) why = why.substr(0, kMax) + "...";
-    ctx.fail("header is not valid JSON: ", why);
+    ctx.fail("header is not valid JSON: ", parse_error_text(e));
   }
   if (!root.is_object())
     ctx.fail("header must be a JSON object, got ", root.type_name(), " ", brief(root));

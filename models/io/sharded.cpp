@@ -100,7 +100,7 @@ ShardedIndex read_sharded_index(const std::string& path) {
     DuplicateKeys check{path, {}};
     root = json::parse(text, std::ref(check));
   } catch (const json::exception& e) {
-    fail_at(path, "index is not valid JSON: ", e.what());
+    fail_at(path, "index is not valid JSON: ", parse_error_text(e));
   }
   if (!root.is_object()) fail_at(path, "index must be a JSON object, got ", root.type_name());
   ShardedIndex index;

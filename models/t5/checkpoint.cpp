@@ -78,11 +78,15 @@ T5LoadReport load_weights(T5ForConditionalGeneration& model, const CheckpointRea
       continue;
     }
     used.insert(src);
-    const std::vector<int64_t>& shape = reader.info(src).shape;
+    const SafetensorsEntry& stored = reader.info(src);
     std::vector<int64_t> want(t.shape().begin(), t.shape().end());
-    if (shape != want) {
+    if (stored.shape != want) {
       r.mismatched.push_back(
-          str_cat(name, ": expected ", shape_str(want), ", got ", shape_str(shape)));
+          str_cat(name, ": expected ", shape_str(want), ", got ", shape_str(stored.shape)));
+      continue;
+    }
+    if (!is_floating_dtype_name(stored.dtype)) {
+      r.mismatched.push_back(str_cat(name, ": expected a floating dtype, got ", stored.dtype));
       continue;
     }
     source.emplace(name, src);
@@ -148,6 +152,8 @@ std::unique_ptr<T5ForConditionalGeneration> load_t5(const std::string& dir,
   std::optional<bool> head_duplicate;  // compared only where it decides the tie
   if (config.tie_word_embeddings && reader.contains("lm_head.weight"))
     head_duplicate = head_duplicates_shared(reader);
+  const bool untied_without_head =
+      !config.tie_word_embeddings && !reader.contains("lm_head.weight");
   config.tie_word_embeddings = !reader.contains("lm_head.weight") || head_duplicate.value_or(false);
   if (options.dropout_rate) {
     config.dropout_rate = *options.dropout_rate;
@@ -156,13 +162,22 @@ std::unique_ptr<T5ForConditionalGeneration> load_t5(const std::string& dir,
   auto model =
       std::make_unique<T5ForConditionalGeneration>(config, options.dtype, options.dropout_gen);
   T5LoadReport r = load_weights(*model, reader, dir, options.strict, head_duplicate);
+  if (untied_without_head) {
+    r.warnings.push_back(
+        "config.json says tie_word_embeddings: false but the checkpoint has no lm_head.weight: "
+        "the head is shared.weight, as transformers 5 loads it (transformers 4 would leave an "
+        "untrained head)");
+    std::cerr << "[load_t5] " << dir << ": warning: " << r.warnings.back() << "\n";
+  }
   if (report) *report = std::move(r);
   return model;
 }
 
 void save_t5(const T5ForConditionalGeneration& model, const std::string& dir,
              std::optional<DType> dtype, uint64_t max_shard_bytes) {
-  std::filesystem::create_directories(dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  SP_CHECK(!ec, "[save_t5] cannot create the directory ", dir, ": ", ec.message());
   NamedTensors tensors;
   {
     NoGradGuard no_grad;

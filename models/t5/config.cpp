@@ -19,8 +19,10 @@ struct Activation {
   T5Activation act;
 };
 
-// As transformers' T5Config: "[gated-]<act>", with gated-gelu meaning gelu_new.
-Activation parse_activation(const std::string& proj, const std::string& label) {
+// As transformers' T5Config: "[gated-]<act>", with gated-gelu meaning gelu_new. key names
+// the setting in errors.
+Activation parse_activation(const std::string& proj, const std::string& label,
+                            const char* key = "feed_forward_proj") {
   std::string act = proj;
   bool gated = false;
   if (proj.rfind("gated-", 0) == 0) {
@@ -34,9 +36,20 @@ Activation parse_activation(const std::string& proj, const std::string& label) {
   if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast")
     return {gated, T5Activation::gelu_new};
   if (act == "silu" || act == "swish") return {gated, T5Activation::silu};
-  fail(str_cat("[T5Config] ", label, ": feed_forward_proj \"", proj,
+  fail(str_cat("[T5Config] ", label, ": ", key, " \"", proj,
                "\" is not supported; expected relu, gelu, gelu_new (or gelu_pytorch_tanh, "
-               "gelu_fast), silu or gated-<one of those>"));
+               "gelu_fast), silu",
+               std::string(key) == "feed_forward_proj" ? " or gated-<one of those>" : ""));
+}
+
+// transformers' name of an activation (dense_act_fn).
+const char* activation_name(T5Activation act) {
+  switch (act) {
+    case T5Activation::relu: return "relu";
+    case T5Activation::gelu: return "gelu";
+    case T5Activation::silu: return "silu";
+    default: return "gelu_new";
+  }
 }
 
 template <typename T>
@@ -73,6 +86,26 @@ void read_int(const json& j, const char* key, int64_t& out, const std::string& l
     }
   }
   fail(str_cat("[T5Config] ", label, ": key \"", key, "\" must be an integer, got ", it->dump()));
+}
+
+// transformers' T5Config derives is_gated_act and dense_act_fn from feed_forward_proj, then
+// PretrainedConfig sets the keys config.json holds over them: those decide the feed-forward.
+// proj becomes the feed_forward_proj that means what they say (one that says otherwise
+// would be silently ignored); gated exact GELU has no such name ("gated-gelu" is gelu_new)
+// and is refused.
+void read_saved_activation(const json& j, std::string& proj, const std::string& label) {
+  if (!j.contains("is_gated_act") && !j.contains("dense_act_fn")) return;
+  const Activation derived = parse_activation(proj, label);
+  bool gated = derived.gated;
+  std::string act_name = activation_name(derived.act);
+  read(j, "is_gated_act", gated, label);
+  read(j, "dense_act_fn", act_name, label);
+  const T5Activation act = parse_activation(act_name, label, "dense_act_fn").act;
+  if (gated == derived.gated && act == derived.act) return;
+  SP_CHECK(!(gated && act == T5Activation::gelu), "[T5Config] ", label,
+           ": is_gated_act true with dense_act_fn \"", act_name,
+           "\" (a gated exact GELU) is not supported; feed_forward_proj is \"", proj, "\"");
+  proj = str_cat(gated ? "gated-" : "", activation_name(act));
 }
 }  // namespace
 
@@ -128,7 +161,7 @@ T5Config T5Config::from_json(const std::string& text, const std::string& label) 
   try {
     j = json::parse(text);
   } catch (const std::exception& e) {
-    fail(str_cat("[T5Config] ", label, ": not valid JSON: ", e.what()));
+    fail(str_cat("[T5Config] ", label, ": not valid JSON: ", parse_error_text(e)));
   }
   SP_CHECK(j.is_object(), "[T5Config] ", label, ": expected a JSON object");
   // mT5 (MT5ForConditionalGeneration) is T5 1.1 with other defaults; umT5 is not T5's layout.
@@ -161,6 +194,7 @@ T5Config T5Config::from_json(const std::string& text, const std::string& label) 
   read(j, "layer_norm_epsilon", c.layer_norm_epsilon, label);
   read(j, "initializer_factor", c.initializer_factor, label);
   read(j, "feed_forward_proj", c.feed_forward_proj, label);
+  read_saved_activation(j, c.feed_forward_proj, label);
   read(j, "tie_word_embeddings", c.tie_word_embeddings, label);
   // T5 scales the decoder output by d_model^-0.5 when the head is tied; mT5 never does
   // (MT5ForConditionalGeneration), though transformers 5 writes its configs tied.
@@ -209,10 +243,7 @@ std::string T5Config::to_json() const {
   j["initializer_factor"] = initializer_factor;
   j["feed_forward_proj"] = feed_forward_proj;
   j["is_gated_act"] = is_gated();
-  j["dense_act_fn"] = activation() == T5Activation::relu   ? "relu"
-                      : activation() == T5Activation::gelu ? "gelu"
-                      : activation() == T5Activation::silu ? "silu"
-                                                           : "gelu_new";
+  j["dense_act_fn"] = activation_name(activation());
   j["tie_word_embeddings"] = tie_word_embeddings;
   if (scale_decoder_outputs != tie_word_embeddings)
     j["scale_decoder_outputs"] = scale_decoder_outputs;

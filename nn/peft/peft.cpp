@@ -266,7 +266,7 @@ std::unique_ptr<PeftMethod> load_peft(const std::string& dir, PeftHost& host) {
   try {
     config = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    SP_CHECK(false, "[peft] ", path, " is not valid JSON: ", e.what());
+    SP_CHECK(false, "[peft] ", path, " is not valid JSON: ", parse_error_text(e));
   }
   SP_CHECK(config.is_object() && config.contains("method") && config["method"].is_string(),
            "[peft] ", path, " has no \"method\" string");

@@ -17,7 +17,7 @@ nlohmann::json read_config(const std::string& dir) {
   try {
     c = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    SP_CHECK(false, "[ensemble] ", path, " is not valid JSON: ", e.what());
+    SP_CHECK(false, "[ensemble] ", path, " is not valid JSON: ", parse_error_text(e));
   }
   SP_CHECK(c.value("method", "") == "prompt_tuning", "[ensemble] ", dir,
            " does not hold a prompt_tuning prompt (method '", c.value("method", ""), "')");

@@ -44,6 +44,35 @@ TEST(T5Config, tanh_gelu_spellings_are_one_activation) {
   }
 }
 
+// transformers' T5Config sets config.json's is_gated_act and dense_act_fn over the values
+// it derives from feed_forward_proj: they decide the feed-forward here too.
+TEST(T5Config, saved_is_gated_act_and_dense_act_fn_decide_the_feed_forward) {
+  const T5Config agree = T5Config::from_json(
+      R"({"feed_forward_proj": "gated-gelu", "is_gated_act": true, "dense_act_fn": "gelu_new"})");
+  EXPECT_EQ(agree.feed_forward_proj, "gated-gelu");
+  const T5Config relu = T5Config::from_json(
+      R"({"feed_forward_proj": "gated-gelu", "is_gated_act": false, "dense_act_fn": "relu"})");
+  EXPECT_FALSE(relu.is_gated());
+  EXPECT_EQ(relu.activation(), T5Activation::relu);
+  const T5Config exact =
+      T5Config::from_json(R"({"feed_forward_proj": "relu", "dense_act_fn": "gelu"})");
+  EXPECT_FALSE(exact.is_gated());
+  EXPECT_EQ(exact.activation(), T5Activation::gelu);
+  const T5Config gated =
+      T5Config::from_json(R"({"feed_forward_proj": "silu", "is_gated_act": true})");
+  EXPECT_TRUE(gated.is_gated());
+  EXPECT_EQ(gated.activation(), T5Activation::silu);
+  EXPECT_EQ(T5Config::from_json(gated.to_json()).feed_forward_proj, gated.feed_forward_proj);
+  EXPECT_THROW_MSG(
+      T5Config::from_json(R"({"feed_forward_proj": "gated-gelu", "dense_act_fn": "gelu"})",
+                          "c.json"),
+      "c.json: is_gated_act true with dense_act_fn \"gelu\" (a gated exact GELU) is not supported");
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"dense_act_fn": "tanh"})", "c.json"),
+                   "c.json: dense_act_fn \"tanh\" is not supported");
+  EXPECT_THROW_MSG(T5Config::from_json(R"({"is_gated_act": "yes"})", "c.json"),
+                   "key \"is_gated_act\" has the wrong type");
+}
+
 // transformers' aliases (T5Config.attribute_map) read as transformers reads them, checked
 // against T5Config.from_dict in transformers 5.24: an alias wins over its key, and
 // num_hidden_layers leaves num_decoder_layers at its default.
@@ -130,6 +159,13 @@ TEST(T5Config, errors_name_the_file_and_key) {
   EXPECT_THROW_MSG(T5Config::from_json(R"({"num_heads": 0})", "c.json"),
                    "c.json: num_heads must be positive");
   EXPECT_THROW_MSG(T5Config::from_json("{", "c.json"), "[T5Config] c.json: not valid JSON");
+  try {  // the parser quotes the token it stopped at: a 100 kB one is cut
+    T5Config::from_json("{\"" + std::string(100000, 'a') + "\xff\"}", "c.json");
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_LT(std::string(e.what()).size(), 400u);
+    EXPECT_NE(std::string(e.what()).find("c.json: not valid JSON"), std::string::npos);
+  }
   EXPECT_THROW_MSG(T5Config::from_json(R"({"model_type": "bert"})", "c.json"),
                    "model_type is \"bert\"");
   EXPECT_THROW_MSG(T5Config::from_json(R"({"tie_word_embeddings": 3})", "c.json"),

@@ -291,6 +291,7 @@ TEST(T5Checkpoint, save_load_round_trip_and_strict_errors) {
   sd.erase(sd.begin() + 3);
   sd.emplace_back("encoder.block.9.layer.0.SelfAttention.q.weight", Tensor::zeros(Shape{12, 16}));
   sd[1].second = Tensor::zeros(Shape{3, 3});
+  sd[2].second = Tensor::zeros(sd[2].second.shape(), DType::i32);  // an integer weight
   save_safetensors(dir + "/model.safetensors", sd);
   try {
     load_t5(dir);
@@ -302,13 +303,15 @@ TEST(T5Checkpoint, save_load_round_trip_and_strict_errors) {
               std::string::npos)
         << msg;
     EXPECT_NE(msg.find(a[1].first + ": expected [12, 16], got [3, 3]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(a[2].first + ": expected a floating dtype, got I32"), std::string::npos)
+        << msg;
   }
   T5LoadOptions lax;
   lax.strict = false;
   load_t5(dir, lax, &report);
   EXPECT_EQ(report.missing.size(), 1u);
   EXPECT_EQ(report.unexpected.size(), 1u);
-  EXPECT_EQ(report.mismatched.size(), 1u);
+  EXPECT_EQ(report.mismatched.size(), 2u);
   std::filesystem::remove_all(dir);
 }
 
@@ -366,6 +369,34 @@ TEST(T5Checkpoint, own_head_is_not_dropped_when_the_config_says_tied) {
   EXPECT_FALSE(
       SafetensorsFile::open(dir + "/resaved/model.safetensors").contains("lm_head.weight"));
   EXPECT_EQ(hf4_misread_warning(m.config()), "");  // T5 1.1: untied, unscaled
+  std::filesystem::remove_all(dir);
+}
+
+// A config that says untied over a checkpoint without lm_head.weight loads tied, as
+// transformers 5 does, and says so (transformers 4 would leave the head untrained).
+TEST(T5Checkpoint, untied_config_without_a_head_loads_tied_with_a_warning) {
+  T5ForConditionalGeneration m(tiny_decoder3());  // tied: saved without lm_head.weight
+  Generator gen(6);
+  m.init_weights(&gen);
+  const std::string dir = temp_dir("untied_no_head");
+  save_t5(m, dir);
+  T5Config untied = m.config();
+  untied.tie_word_embeddings = false;
+  std::ofstream(dir + "/config.json") << untied.to_json();
+  T5LoadReport report;
+  ::testing::internal::CaptureStderr();
+  auto loaded = load_t5(dir, {}, &report);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(loaded->config().tie_word_embeddings);
+  ASSERT_EQ(report.warnings.size(), 1u);
+  EXPECT_NE(report.warnings[0].find("has no lm_head.weight: the head is shared.weight"),
+            std::string::npos);
+  EXPECT_NE(err.find("[load_t5] " + dir + ": warning: config.json says tie_word_embeddings: false"),
+            std::string::npos)
+      << err;
+  save_t5(m, dir);  // the checkpoint's own config: no warning
+  load_t5(dir, {}, &report);
+  EXPECT_TRUE(report.warnings.empty());
   std::filesystem::remove_all(dir);
 }
 
