@@ -28,7 +28,7 @@ const HfPeftConverter& find_converter(const char* what, std::string_view value, 
   }
   std::string list;
   for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-  SP_CHECK(false, "[hf_peft] no Hugging Face PEFT export for ", what, " '", value, "'",
+  SP_CHECK(false, "[hf_peft] no Hugging Face PEFT converter for ", what, " '", value, "'",
            did_you_mean(value, known), " (known: ", list, ")");
   std::abort();
 }
@@ -131,7 +131,7 @@ std::unique_ptr<PeftMethod> import_hf_peft(const std::string& dir, PeftHost& hos
   try {
     a.config = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    SP_CHECK(false, "[hf_peft] ", path, " is not valid JSON: ", e.what());
+    SP_CHECK(false, "[hf_peft] ", path, " is not valid JSON: ", parse_error_text(e));
   }
   SP_CHECK(
       a.config.is_object() && a.config.contains("peft_type") && a.config["peft_type"].is_string(),

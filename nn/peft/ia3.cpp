@@ -1,5 +1,7 @@
 #include "nn/peft/ia3.h"
 
+#include <algorithm>
+
 #include "autograd/ops.h"
 #include "tensor/kernels.h"
 
@@ -46,10 +48,20 @@ Ia3::Ia3(const nlohmann::json& s)
 void Ia3::attach(PeftHost& host) {
   SP_CHECK(adapters_.empty(), "[peft:ia3] already attached");
   Module& model = host.module();
+  const auto chosen = select_linears(model, targets_, "[peft:ia3]");
+  check_free(chosen, "[peft:ia3]");
+  // An entry that names no linear at all is a typo that would scale a target's output
+  // instead of its input (an entry naming linears outside target_modules is allowed: the
+  // default "wo" with targets [k, v]).
+  const auto all = named_linears(model);
+  for (const std::string& entry : feedforward_.names) {
+    const TargetModules one{{entry}, ""};
+    SP_CHECK(
+        std::any_of(all.begin(), all.end(), [&](const auto& l) { return one.matches(l.first); }),
+        "[peft:ia3] feedforward_modules entry '", entry, "' names no linear layer of the model");
+  }
   model.requires_grad_(false);
-  for (auto& [name, linear] : select_linears(model, targets_, "[peft:ia3]")) {
-    SP_CHECK(!linear->adapter, "[peft:ia3] ", name,
-             " already has an adapter (another method is attached)");
+  for (auto& [name, linear] : chosen) {
     const bool ff = !feedforward_.names.empty() && feedforward_.matches(name);
     auto a = std::make_shared<Ia3Adapter>(linear->in_features(), linear->out_features(), ff);
     if (!linear->weight.device().is_cpu())

@@ -70,12 +70,12 @@ Lora::Lora(const nlohmann::json& s)
 void Lora::attach(PeftHost& host) {
   SP_CHECK(adapters_.empty(), "[peft:lora] already attached");
   Module& model = host.module();
+  const auto chosen = select_linears(model, targets_, "[peft:lora]");
+  check_free(chosen, "[peft:lora]");
   model.requires_grad_(false);
   dropout_gen_ = std::make_shared<Generator>(seed_);
   const double scale = alpha_ / static_cast<double>(rank_);
-  for (auto& [name, linear] : select_linears(model, targets_, "[peft:lora]")) {
-    SP_CHECK(!linear->adapter, "[peft:lora] ", name,
-             " already has an adapter (another method is attached)");
+  for (auto& [name, linear] : chosen) {
     auto a = std::make_shared<LoraAdapter>(linear->in_features(), linear->out_features(), rank_,
                                            scale, dropout_, dropout_gen_);
     if (!linear->weight.device().is_cpu()) {

@@ -68,7 +68,8 @@ std::vector<PeftSetting> PromptTuning::settings() {
   return {
       {"length", 100, "prompt positions p"},
       {"position", "prefix",
-       "prefix (the paper), suffix (after the EOS) or suffix_before_eos (the paper's code)"},
+       "prefix (the paper), suffix (after the EOS) or suffix_before_eos (the paper's code's "
+       "suffix)"},
       {"init", "class_labels", "class_labels | sampled_vocab | random_uniform | text"},
       {"init_range", 0.5, "random_uniform draws from [-init_range, init_range]"},
       {"vocab_top_n", 5000, "sampled_vocab draws from the N most frequent pieces"},

@@ -12,7 +12,8 @@
 //   position         "prefix" (before the input, the paper) | "suffix" (right after each
 //                    example's last token, its EOS, before its padding) |
 //                    "suffix_before_eos" (between the last token and the one before it:
-//                    the default of the paper's code, prompt_tuning/train/prompts.py)
+//                    the paper's code's default for a suffix prompt, suffix_prompt in
+//                    prompt_tuning/train/prompts.py; its combine default is a prefix)
 //   init             "class_labels" (default) | "sampled_vocab" | "random_uniform" | "text"
 //   init_range       random_uniform draws from [-init_range, init_range] (0.5)
 //   vocab_top_n      sampled_vocab draws rows of the N most frequent pieces (5000)

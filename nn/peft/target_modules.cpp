@@ -82,4 +82,11 @@ std::vector<size_t> select_names(const std::vector<std::string>& names,
   return chosen;
 }
 
+void check_free(const std::vector<std::pair<std::string, Linear*>>& chosen,
+                const std::string& tag) {
+  for (const auto& [name, linear] : chosen)
+    SP_CHECK(!linear->adapter, tag, " ", name,
+             " already has an adapter (another method is attached)");
+}
+
 }  // namespace sp

@@ -53,6 +53,10 @@ std::vector<std::pair<std::string, M*>> select_modules(Module& root, const Targe
   return chosen;
 }
 
+// Throws unless every linear in chosen is free of adapters, before a method installs any
+// (a failed attach then leaves the model as it was).
+void check_free(const std::vector<std::pair<std::string, Linear*>>& chosen, const std::string& tag);
+
 // The Linear layers of root that targets select (LoRA, IA3).
 inline std::vector<std::pair<std::string, Linear*>> select_linears(Module& root,
                                                                    const TargetModules& targets,

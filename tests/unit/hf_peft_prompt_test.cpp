@@ -140,6 +140,8 @@ TEST(HfPeftPrompt, settings_peft_cannot_hold_are_refused) {
   multi->attach(*model2);
   EXPECT_THROW_MSG(export_hf_peft(*multi, *model2, "/tmp/unused"), "one prompt per adapter");
   EXPECT_THROW_MSG(hf_peft_converter_for_type("PROMPT_TUNNING"), "did you mean 'PROMPT_TUNING'");
+  EXPECT_THROW_MSG(hf_peft_converter_for_type("PREFIX_TUNING"),
+                   "no Hugging Face PEFT converter for peft_type 'PREFIX_TUNING'");
 }
 
 }  // namespace

@@ -633,6 +633,31 @@ TEST(PeftIa3, vectors_scale_keys_values_and_the_feed_forward_activation) {
 }
 
 // The same for IA3: vectors loaded into a merged model replace the merged ones.
+// A feedforward_modules entry that names no linear (a typo) would scale the target's
+// output instead of its input: refused.
+TEST(PeftIa3, a_feedforward_entry_naming_no_linear_is_refused) {
+  auto model = tiny_model();
+  EXPECT_THROW_MSG(make_peft("ia3", {{"feedforward_modules", {"w0"}}})->attach(*model),
+                   "feedforward_modules entry 'w0' names no linear layer of the model");
+  EXPECT_TRUE(model->find_parameter("shared.weight")->requires_grad());  // left as it was
+  // "wo" outside target_modules [k, v] is allowed (it names linears, none of them targets).
+  EXPECT_NO_THROW(make_peft("ia3", {{"target_modules", {"k", "v"}}})->attach(*model));
+}
+
+// LoRA on [q, k] over IA3 on k fails at k without installing LoRA on q first: the model
+// takes the corrected settings afterwards.
+TEST(PeftLora, a_failed_attach_installs_nothing) {
+  auto model = tiny_model();
+  auto ia3 = make_peft(
+      "ia3", {{"target_modules", {"k"}}, {"feedforward_modules", nlohmann::json::array()}});
+  ia3->attach(*model);
+  EXPECT_THROW_MSG(make_peft("lora", {{"target_modules", {"q", "k"}}})->attach(*model),
+                   "SelfAttention.k already has an adapter");
+  auto lora = make_peft("lora", {{"target_modules", {"q"}}});
+  EXPECT_NO_THROW(lora->attach(*model));
+  EXPECT_EQ(lora->trainable().size(), 2u * 6u);  // A and B on 6 attentions' q
+}
+
 TEST(PeftIa3, load_while_merged_uses_the_loaded_vectors) {
   auto reference = tiny_model();
   auto want = make_peft("ia3");
