@@ -37,6 +37,10 @@ CLI::Validator non_negative() {
   return number_check([](double v) { return v >= 0; }, ">= 0", "NONNEGATIVE");
 }
 
+CLI::Validator probability() {
+  return number_check([](double v) { return v >= 0 && v < 1; }, "in [0, 1)", "RATE");
+}
+
 std::vector<Command> commands() {
   std::vector<Command> sorted = registry();
   std::sort(sorted.begin(), sorted.end(),

@@ -38,6 +38,7 @@ Device device_from_flag(const std::string& command, const std::string& text);
 // and NonNegativeNumber print the full range, DBL_MAX's 309 digits included.
 CLI::Validator positive();
 CLI::Validator non_negative();
+CLI::Validator probability();  // a rate in [0, 1): dropout
 
 struct CommandRegistrar {
   CommandRegistrar(std::string name, std::string description, CommandSetup setup);

@@ -1,6 +1,7 @@
 // `softprompt data build-corpus`: the built-in pretraining corpus (WordNet's glosses and
 // examples plus optional text files) with its SentencePiece vocabulary
 // (experiments/data/corpus_builder.h).
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -9,6 +10,7 @@
 #include "experiments/cli/command.h"
 #include "experiments/data/corpus_builder.h"
 #include "experiments/tasks/wordnet_held_out.h"
+#include "tensor/error.h"
 
 namespace sp::cli {
 namespace {
@@ -19,6 +21,7 @@ struct DataOptions {
   bool no_wordnet = false;
   bool no_vocab = false;
   bool keep_held_out = false;
+  bool overwrite = false;
 };
 
 int run_build_corpus(DataOptions& o) {
@@ -29,6 +32,16 @@ int run_build_corpus(DataOptions& o) {
   }
   o.build.train_vocabulary = !o.no_vocab;
   o.build.text_format.format = parse_document_format(o.text_format);
+  if (!o.overwrite &&
+      std::filesystem::exists(std::filesystem::path(o.build.out_dir) / "corpus.json"))
+    throw UsageError(str_cat("[build-corpus] ", o.build.out_dir,
+                             " already holds a corpus (corpus.json): give another --out, or "
+                             "--overwrite to replace it"));
+  std::cerr << "build-corpus: reading the documents"
+            << (o.build.train_vocabulary
+                    ? str_cat(" and training a ", o.build.vocab_size, "-piece spiece.model")
+                    : "")
+            << " into " << o.build.out_dir << " ...\n";
   const CorpusSummary s = build_corpus(o.build);
   std::cerr << "build-corpus: " << s.documents_read << " documents read, " << s.duplicates
             << " duplicates and " << s.empty_documents << " empty removed; train "
@@ -80,6 +93,7 @@ std::function<int()> setup_data(CLI::App& sub) {
   build->add_option("--seed", o->build.seed, "Seed of the train/validation split hash")
       ->capture_default_str();
   build->add_flag("--verbose", o->build.verbose, "SentencePiece's training log");
+  build->add_flag("--overwrite", o->overwrite, "Replace a corpus that --out already holds");
   return [o, build] {
     if (build->parsed()) return run_build_corpus(*o);
     return 1;

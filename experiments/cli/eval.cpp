@@ -3,6 +3,7 @@
 // a task's split; prints the metrics as one JSON object (a split with unlabelled examples:
 // the example counts only).
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -72,6 +73,10 @@ int run_eval(const EvalArgs& a) {
        undecodable_label_warnings(tokenizer, task->labels(), es, task->name()))
     std::cerr << "[eval] warning: " << w << "\n";
 
+  std::cerr << "[eval] " << a.task << " " << a.split << ": " << examples.size() << " examples, "
+            << es.method << ", " << members.size() << (members.size() == 1 ? " model" : " models")
+            << " ...\n";
+  const auto started = std::chrono::steady_clock::now();
   std::vector<std::vector<std::string>> member_predictions;
   bool one_pass = false;
   if (members.size() > 1) {
@@ -98,6 +103,11 @@ int run_eval(const EvalArgs& a) {
     model->eval();
     member_predictions.push_back(predict_texts(*model, tokenizer, examples, task->labels(), es));
   }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cerr << "[eval] scored in " << seconds << " s ("
+            << static_cast<double>(examples.size() * members.size()) / std::max(seconds, 1e-9)
+            << " examples/s)\n";
   const std::vector<std::string> predictions =
       members.size() > 1 ? majority_votes(member_predictions) : member_predictions[0];
   if (!a.predictions.empty()) write_predictions(a.predictions, examples, predictions);

@@ -15,7 +15,8 @@ std::function<int()> setup_lm_adapt(CLI::App& sub) {
   sub.add_option("--model", f->options.init_checkpoint,
                  "The checkpoint directory to continue (config.json, model.safetensors, "
                  "spiece.model)")
-      ->required();
+      ->required()
+      ->check(CLI::ExistingDirectory);
   add_pretrain_flags(sub, *f);
   return [f] { return run_pretrain_flags(*f); };
 }

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "experiments/cli/command.h"
-#include "tensor/error.h"
+#include "experiments/training/interrupt.h"
 #include "tensor/backend.h"
-#include "tensor/cuda_emulation.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/cuda_emulation.h"
 #include "tensor/cuda_hooks.h"
 #include "tensor/error.h"
 
@@ -53,17 +53,30 @@ int main(int argc, char** argv) {
     actions.emplace_back(sub, command.setup(*sub));
   }
 
-  CLI11_PARSE(app, argc, argv);
+  // Exit statuses: 0 done, 1 a run that failed, 2 a usage error (flags, a spec, --set),
+  // 130 interrupted (Ctrl-C) after a checkpoint to resume from.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int status = app.exit(e);  // prints the message (or the help / version asked for)
+    return status == 0 ? 0 : 2;
+  }
 
   for (auto& [sub, action] : actions) {
     if (!sub->parsed()) continue;
     try {
       return action();
+    } catch (const sp::Interrupted& e) {
+      std::cerr << "softprompt " << sub->get_name() << ": " << e.what() << "\n";
+      return 130;
+    } catch (const sp::UsageError& e) {
+      std::cerr << "softprompt " << sub->get_name() << ": " << e.what() << "\n";
+      return 2;
     } catch (const std::exception& e) {
       std::cerr << "softprompt " << sub->get_name() << ": " << sp::error_text(e) << "\n";
       return 1;
     }
   }
-  std::cout << app.help();
-  return 1;
+  std::cerr << app.help() << "softprompt: name a command\n";
+  return 2;
 }

@@ -79,12 +79,15 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
       ->check(non_negative())
       ->capture_default_str();
   sub.add_option("--dropout", o.dropout,
-                 "Dropout rate while training (over a --model checkpoint's own)")
+                 "Dropout rate while training (lm-adapt: replaces the --model checkpoint's own)")
+      ->check(probability())
       ->capture_default_str();
   sub.add_option("--seed", o.seed, "Seed for data order, noise, initialisation, dropout")
+      ->check(non_negative())
       ->capture_default_str();
   sub.add_option("--eval-every", o.eval_every,
                  "Steps between validation losses (0: at the end only)")
+      ->check(non_negative())
       ->capture_default_str();
   sub.add_option("--eval-examples", o.eval_examples, "Fixed validation examples")
       ->check(positive())
@@ -95,8 +98,10 @@ inline void add_pretrain_flags(CLI::App& sub, PretrainFlags& f) {
   sub.add_option("--checkpoint-every", o.checkpoint_every,
                  "Steps between checkpoints (0: at "
                  "each evaluation)")
+      ->check(non_negative())
       ->capture_default_str();
   sub.add_option("--max-seconds", o.max_seconds, "Training time budget; 0: none")
+      ->check(non_negative())
       ->capture_default_str();
   sub.add_flag("--no-token-cache", f.no_token_cache,
                "Tokenize the corpus in memory only, not through its token cache (DATA/tokens)");

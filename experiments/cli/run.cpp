@@ -52,10 +52,13 @@ std::function<int()> setup_run(CLI::App& sub) {
   sub.add_option("spec", args->spec, "The experiment's YAML file (docs/experiments.md)")
       ->required();
   sub.add_option("--out", args->out, "Run directory (default: runs/<spec name>)");
-  sub.add_flag("--dry-run", args->dry_run,
-               "Validate and print the trials and their stage hashes; run nothing");
-  sub.add_flag("--reports-only", args->reports_only,
-               "Regenerate summary.csv, the plots and report.md from results.jsonl");
+  CLI::Option* dry =
+      sub.add_flag("--dry-run", args->dry_run,
+                   "Validate and print the trials and their stage hashes; run nothing");
+  CLI::Option* reports =
+      sub.add_flag("--reports-only", args->reports_only,
+                   "Regenerate summary.csv, the plots and report.md from results.jsonl");
+  dry->excludes(reports);
   sub.add_option("--set", args->sets,
                  "Override a key, e.g. --set stages.tune.steps=100 or --set vars.T5_DIR=/ckpt "
                  "(repeatable; the value is YAML)")

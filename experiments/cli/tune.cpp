@@ -1,6 +1,7 @@
 // `softprompt tune --model DIR --task NAME [--data DIR] --method prompt_tuning --set k=v ...
 // --out DIR`: one tuning run from flags, the runner's tune stage without a spec. The flags
 // become a spec's trial (experiments/spec/tune_flags.h), validated by the spec's parser.
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -12,18 +13,72 @@
 #include "experiments/runner/stage_executor.h"
 #include "experiments/spec/spec.h"
 #include "experiments/spec/tune_flags.h"
+#include "experiments/training/checkpoint_dir.h"
+#include "models/io/atomic_file.h"
 #include "tensor/error.h"
 
 namespace sp::cli {
 namespace {
 
+namespace fs = std::filesystem;
+
+// What a tune run computes, for comparing a rerun into the same --out with: the model, its
+// dtype and the tune stage's settings, less those a resumed run may change (more steps, the
+// evaluation and early-stopping schedule; the trainer reports a changed optimizer).
+nlohmann::json tune_setup(const TuneFlags& flags, const Trial& trial) {
+  nlohmann::json stage = trial.stage_json(StageKind::tune);
+  for (const char* key :
+       {"steps", "eval_every", "early_stopping_patience", "optimizer", "grad_accumulation"})
+    stage.erase(key);
+  return {{"model", fs::weakly_canonical(flags.model).string()},
+          {"dtype", flags.dtype},
+          {"stage", stage}};
+}
+
+// Refuses an --out that holds checkpoints of a run with other settings (it would resume or
+// report that run's numbers as this one's); records this run's setup otherwise.
+void check_same_setup(const std::string& out_dir, const nlohmann::json& setup) {
+  const fs::path path = fs::path(out_dir) / "tune_setup.json";
+  const bool trained =
+      !checkpoint_dir::list_steps((fs::path(out_dir) / "checkpoints").string()).empty();
+  if (trained && fs::exists(path)) {
+    const nlohmann::json before =
+        nlohmann::json::parse(read_file(path.string(), "[tune]"), nullptr, false);
+    const nlohmann::json a = before.is_object() ? before.flatten() : nlohmann::json::object();
+    const nlohmann::json b = setup.flatten();
+    std::string changed;
+    auto note = [&](const std::string& key) {
+      std::string dotted = key.substr(1);
+      std::replace(dotted.begin(), dotted.end(), '/', '.');
+      changed += str_cat(changed.empty() ? "" : ", ", dotted, " ",
+                         a.contains(key) ? a[key].dump() : "(unset)", " -> ",
+                         b.contains(key) ? b[key].dump() : "(unset)");
+    };
+    for (const auto& [key, value] : b.items())
+      if (!a.contains(key) || a[key] != value) note(key);
+    for (const auto& [key, value] : a.items())
+      if (!b.contains(key)) note(key);
+    if (!changed.empty())
+      throw UsageError(str_cat("[tune] ", out_dir, " holds a run with other settings (", changed,
+                               "): give another --out, or delete it to start over"));
+  }
+  write_file_atomic(path.string(), setup.dump(2) + "\n", "[tune]");
+}
+
 int run_tune(const TuneFlags& flags, const std::string& out_dir) {
   cli::device_from_flag("tune", flags.device);  // usable here, before anything loads
   ExperimentSpec spec;
   spec.name = "tune";
-  spec.trials.push_back(tune_trial(flags));
+  try {
+    spec.trials.push_back(tune_trial(flags));
+  } catch (const Error& e) {
+    throw UsageError(e.what());  // a flag or --set the spec's parser refused
+  }
 
-  std::filesystem::create_directories(out_dir);
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  SP_CHECK(!ec, "[tune] cannot create --out ", out_dir, ": ", ec.message());
+  check_same_setup(out_dir, tune_setup(flags, spec.trials[0]));
   StageRequest req;
   req.spec = &spec;
   req.trial = &spec.trials[0];

@@ -15,6 +15,7 @@
 #include "experiments/runner/model_loading.h"
 #include "experiments/runner/stage_executor.h"
 #include "experiments/spec/spec.h"
+#include "experiments/training/interrupt.h"
 #include "models/io/atomic_file.h"
 #include "models/io/directory_lock.h"
 #include "tensor/error.h"
@@ -89,8 +90,13 @@ class Runner {
 
   int run() {
     if (options_.reports_only) return reports_only();
-    fs::create_directories(dir_ / "stages");
-    fs::create_directories(dir_ / "trials");
+    for (const char* sub : {"stages", "trials"}) {
+      std::error_code ec;
+      fs::create_directories(dir_ / sub, ec);
+      if (ec)
+        throw UsageError(str_cat("[run] cannot use ", dir_.string(), " as the run directory (",
+                                 (dir_ / sub).string(), ": ", ec.message(), ")"));
+    }
     DirectoryLock lock(dir_.string(), "[run]", "another `softprompt run`");
     find_current_results();
     // A device the process cannot use fails here, before any stage runs.
@@ -275,6 +281,10 @@ class Runner {
       std::vector<std::string> tuned_dirs;
       const bool has_downstream = trial.has(StageKind::tune) || trial.has(StageKind::eval);
       for (StageKind kind : trial.stage_order()) {
+        // Ctrl-C that came after a trainer's last step (or in a stage without one).
+        if (interrupt_requested())
+          throw Interrupted(str_cat("[run] interrupted before the ", stage_kind_name(kind),
+                                    " stage of ", label, "; run the same command again to resume"));
         StageRequest req;
         req.spec = &spec_;
         req.trial = &trial;
@@ -342,6 +352,8 @@ class Runner {
                              {"results", results}};
       write_file_atomic((tdir / kDone).string(), done.dump(2) + "\n", "[run]");
       finished_at_[trial.id] = now;
+    } catch (const Interrupted&) {
+      throw;  // not a failure of the trial: the whole run stops
     } catch (const std::exception& e) {
       log_ << "[run] " << label << " FAILED: " << error_text(e) << "\n";
       failures_.push_back(trial.id + ": " + error_text(e));
@@ -380,7 +392,7 @@ class Runner {
       try {
         j = nlohmann::json::parse(read_file(source, "[run]"));
       } catch (const nlohmann::json::exception& e) {
-        fail(str_cat("[run] ", source, " is not JSON (", e.what(),
+        fail(str_cat("[run] ", source, " is not JSON (", parse_error_text(e),
                      "): delete the directory to rerun the stage"));
       }
       stage.output = stage_output_from_json(j.value("output", nlohmann::json::object()), source);
@@ -395,6 +407,8 @@ class Runner {
       const auto t0 = std::chrono::steady_clock::now();
       try {
         stage.output = executor_.run(req);
+      } catch (const Interrupted&) {
+        throw;
       } catch (const std::exception& e) {
         failed_[name] = error_text(e);
         throw;

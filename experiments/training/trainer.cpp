@@ -13,6 +13,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops/elementwise.h"
 #include "experiments/training/checkpoint_dir.h"
+#include "experiments/training/interrupt.h"
 #include "models/io/atomic_file.h"
 #include "models/io/directory_lock.h"
 #include "models/io/safetensors.h"
@@ -176,6 +177,8 @@ TrainResult Trainer::run() {
   // Before anything in out_dir is touched: a second process training into it would remove
   // this one's temporaries and overwrite its checkpoints.
   const DirectoryLock lock(options_.out_dir, "[trainer]", "another training process");
+  // Ctrl-C stops at the end of a step with a checkpoint (experiments/training/interrupt.h).
+  const InterruptScope interrupts;
   checkpoint_dir::remove_temporaries(ckpt);
   checkpoint_dir::remove_temporaries(options_.out_dir);
 
@@ -218,6 +221,9 @@ TrainResult Trainer::run() {
   if (!finished_) job_.set_training(true);
 
   while (!finished_) {
+    if (interrupt_requested())  // before this process trained a step: nothing new to save
+      throw Interrupted(str_cat("[trainer] interrupted before step ", step_ + 1, " of ",
+                                options_.out_dir, "; run the same command again to resume"));
     const int64_t step = step_ + 1;
     const auto t0 = Clock::now();
     const StepStats stats = train_step(step);
@@ -266,6 +272,14 @@ TrainResult Trainer::run() {
     finished_ = end;
     if (end) remove_stale_export();
     if (checkpoint_due) write_checkpoint(step, end);
+    if (!end && interrupt_requested()) {
+      if (!checkpoint_due) write_checkpoint(step, false);
+      if (live_line_open_) std::fputs("\n", stderr);
+      live_line_open_ = false;
+      throw Interrupted(str_cat("[trainer] interrupted at step ", step, " of ", options_.out_dir,
+                                ": checkpoint ", checkpoint_dir::name(step),
+                                " written; run the same command again to resume"));
+    }
   }
   if (live_line_open_) std::fputs("\n", stderr);
   live_line_open_ = false;
@@ -578,6 +592,8 @@ void Trainer::load_params(const std::string& dir) {
     const Shape shape(f.info(name).shape);
     if (shape != t.shape())
       mismatched.push_back(str_cat(name, ": expected ", t.shape(), ", got ", shape));
+    else if (!is_floating_dtype_name(f.info(name).dtype))
+      mismatched.push_back(str_cat(name, ": expected a floating dtype, got ", f.info(name).dtype));
   }
   for (const std::string& name : f.names())
     if (!ours.count(name)) unexpected.push_back(name);
@@ -624,10 +640,12 @@ void Trainer::restore(const std::string& dir, int64_t step) {
   } catch (const json::exception& e) {
     fail(str_cat("[trainer] ", state_path, " has a value of the wrong kind: ", e.what()));
   }
-  if (const std::string changed = changed_options(st.value("options", json())); !changed.empty())
-    if (live_ || plain_)
-      std::fprintf(stderr, "[trainer] resuming step %lld of %s with other options: %s\n",
-                   static_cast<long long>(step), options_.out_dir.c_str(), changed.c_str());
+  const std::string changed = changed_options(st.value("options", json()));
+  if (live_ || plain_)
+    std::fprintf(stderr, "[trainer] resuming %s at step %lld of %lld%s%s\n",
+                 options_.out_dir.c_str(), static_cast<long long>(step),
+                 static_cast<long long>(options_.steps),
+                 changed.empty() ? "" : " with other options: ", changed.c_str());
 }
 
 void Trainer::check_best_tracking(const json& st, const std::string& state_path) const {

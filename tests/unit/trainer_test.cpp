@@ -24,6 +24,7 @@
 #include "experiments/objectives/data_rng.h"
 #include "experiments/training/checkpoint_dir.h"
 #include "experiments/training/dtype_policy.h"
+#include "experiments/training/interrupt.h"
 #include "experiments/training/metrics_log.h"
 #include "models/io/directory_lock.h"
 #include "models/io/safetensors.h"
@@ -65,6 +66,7 @@ struct MlpConfig {
   int64_t kill_in_checkpoint_at = 0;  // SIGKILL while this step's checkpoint is written
   int64_t nan_loss_at = 0;
   int64_t nan_grad_at = 0;
+  int64_t interrupt_at = 0;  // SIGINT (Ctrl-C) inside this step (its first micro-batch)
   std::vector<double> scripted_eval = {};  // eval "loss" values in order, instead of computing it
   json evaluation = nullptr;               // evaluation_identity()
 };
@@ -114,6 +116,7 @@ class MlpJob : public TrainingJob {
     current_step_ = step;
     ++calls_;
     if (step == cfg_.kill_at_step && micro == 1) ::kill(::getpid(), SIGKILL);
+    if (step == cfg_.interrupt_at && micro == 0) std::raise(SIGINT);
     const int64_t b = cfg_.micro_batch;
     std::vector<float> xs;
     std::vector<int64_t> ys;
@@ -572,6 +575,39 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastCheckpoint) {
   EXPECT_EQ(resumed.params, straight.params);
 }
 
+// Ctrl-C finishes the step it came in, writes that step's checkpoint (off the schedule)
+// and stops; the rerun resumes there and ends as an uninterrupted run does. Outside a
+// trainer's run the default action is back.
+TEST(Trainer, InterruptStopsAfterTheStepWithACheckpoint) {
+  TrainerTempDir tmp;
+  const std::string dir = tmp.sub("int");
+  TrainerOptions o = small_options(dir, 8);
+  o.checkpoint_every = 4;
+  ::testing::internal::CaptureStderr();
+  try {
+    train_mlp(o, MlpConfig{.interrupt_at = 3, .scripted_eval = {}});
+    ADD_FAILURE() << "expected Interrupted";
+  } catch (const Interrupted& e) {
+    EXPECT_NE(std::string(e.what()).find("[trainer] interrupted at step 3 of " + dir +
+                                         ": checkpoint step-3 written; run the same command "
+                                         "again to resume"),
+              std::string::npos)
+        << e.what();
+  }
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("interrupted: stopping after this step to write a checkpoint"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(checkpoint_dir::resume_step(dir + "/checkpoints"), 3);
+  EXPECT_EQ(last_metrics_step(dir), 3);
+  const MlpRun resumed = train_mlp(o);
+  EXPECT_EQ(resumed.result.resumed_from, 3);
+  EXPECT_EQ(resumed.params, train_mlp(small_options(tmp.sub("straight"), 8)).params);
+  struct sigaction now;
+  sigaction(SIGINT, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, SIG_DFL);
+}
+
 TEST(Trainer, NonFiniteGradientNamesTheParameter) {
   TrainerTempDir tmp;
   const std::string dir = tmp.sub("nan");
@@ -617,6 +653,25 @@ TEST(Trainer, EarlyStoppingKeepsAndExportsTheBest) {
   EXPECT_EQ(again.result.stop_reason, "early_stopping");
   EXPECT_EQ(again.result.best_step, 4);
   EXPECT_EQ(again.params, r.params);
+}
+
+// A checkpoint whose trainable tensor is stored as integers is refused by name on resume,
+// not converted into a parameter of rounded values.
+TEST(Trainer, ResumeRefusesAnIntegerParameter) {
+  TrainerTempDir tmp;
+  const std::string dir = tmp.sub("int");
+  train_mlp(small_options(dir, 4));
+  const std::string params = dir + "/checkpoints/step-4/params.safetensors";
+  NamedTensors stored;
+  {
+    SafetensorsFile f = SafetensorsFile::open(params);
+    for (const std::string& name : f.names())
+      stored.emplace_back(name, name == "l1.bias"
+                                    ? Tensor::zeros(f.tensor(name).shape(), DType::i32)
+                                    : f.tensor(name));
+  }
+  save_safetensors(params, stored);
+  EXPECT_THROW_MSG(train_mlp(small_options(dir, 6)), "l1.bias: expected a floating dtype, got I32");
 }
 
 TEST(Trainer, FinishedRunContinuesWhenAskedForMoreSteps) {
@@ -838,8 +893,8 @@ TEST(Trainer, ResumingWithOtherOptionsSaysWhichChanged) {
   ::testing::internal::CaptureStderr();
   train_mlp(o);
   const std::string err = ::testing::internal::GetCapturedStderr();
-  EXPECT_NE(err.find("[trainer] resuming step 4 of " + dir +
-                     " with other options: clip_global_norm 0.0 -> 1.0, schedule "
+  EXPECT_NE(err.find("[trainer] resuming " + dir +
+                     " at step 4 of 6 with other options: clip_global_norm 0.0 -> 1.0, schedule "
                      "linear(peak 0.05, total 4, final 0) + warmup 3 -> linear(peak 0.05, total "
                      "6, final 0) + warmup 3"),
             std::string::npos)
@@ -1031,6 +1086,30 @@ TEST(TrainerCheckpointDir, NamesAndTheResumePoint) {
   checkpoint_dir::write_latest(tmp.path, 3);
   EXPECT_EQ(checkpoint_dir::resume_step(tmp.path), 3);
   EXPECT_EQ(checkpoint_dir::list_steps(tmp.path), (std::vector<int64_t>{3, 6, 9}));
+}
+
+// A committed directory replaces the old one whole, and neither the new one's temporary
+// name nor the old directory stays behind; a first commit is a plain rename.
+TEST(TrainerCheckpointDir, CommitSwapsInTheNewDirectoryAndRemovesTheOld) {
+  TrainerTempDir tmp;
+  const std::string final_path = tmp.sub("model");
+  for (const char* content : {"first", "second"}) {
+    const std::string staged = checkpoint_dir::make_temporary(tmp.path, "model", "[test]");
+    std::ofstream(fs::path(staged) / "weights") << content;
+    if (std::string(content) == "first") std::ofstream(fs::path(staged) / "only-first") << "x";
+    checkpoint_dir::commit_directory(staged, final_path, "[test]");
+    std::ifstream in(fs::path(final_path) / "weights");
+    std::string got;
+    in >> got;
+    EXPECT_EQ(got, content);
+    EXPECT_FALSE(fs::exists(staged));
+  }
+  EXPECT_FALSE(fs::exists(fs::path(final_path) / "only-first"));
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(tmp.path)) names.push_back(e.path().filename());
+  EXPECT_EQ(names, std::vector<std::string>{"model"});
+  EXPECT_THROW_MSG(checkpoint_dir::commit_directory(tmp.sub("missing"), final_path, "[test]"),
+                   "[test] cannot swap");
 }
 
 TEST(TrainerDtypePolicy, FrozenToBf16TrainableStaysF32) {
