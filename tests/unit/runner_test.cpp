@@ -18,6 +18,7 @@
 #include "experiments/runner/model_loading.h"
 #include "experiments/runner/stage_executor.h"
 #include "experiments/spec/spec.h"
+#include "experiments/training/interrupt.h"
 #include "experiments/training/optimizer_factory.h"
 #include "models/io/safetensors.h"
 #include "models/t5/checkpoint.h"
@@ -77,6 +78,7 @@ class FakeExecutor : public StageExecutor {
   std::map<std::string, int> calls;  // "<kind>:<hash or trial>" -> runs
   std::string fail_tune_hash;
   bool fail_with_bad_alloc = false;  // fail_tune_hash fails as an absurd std::vector would
+  std::string interrupt_tune_hash;   // throws Interrupted as a trainer stopped by Ctrl-C
   std::vector<std::string> resumed;  // tune hashes that found an earlier attempt's checkpoint
   std::vector<std::vector<std::string>> eval_inputs;
 
@@ -98,6 +100,7 @@ class FakeExecutor : public StageExecutor {
         out.info["earlier_seconds"] = 1000.0;  // as a trainer reports a resumed run's past
       }
       std::ofstream(ckpt) << "step 5\n";
+      if (r.tune->hash == interrupt_tune_hash) throw Interrupted("[trainer] interrupted at step 5");
       if (r.tune->hash == fail_tune_hash) {
         fail_tune_hash.clear();
         if (fail_with_bad_alloc) throw std::bad_alloc();
@@ -426,6 +429,22 @@ TEST(Runner, AnOutOfMemoryTrialSaysWhatBadAllocMeans) {
             std::string::npos)
       << run.log.str();
   EXPECT_NE(read_text(run.dir.path / "failures.txt").find("out of host memory"), std::string::npos);
+}
+
+// Ctrl-C is not a failed trial: the run stops there (no later trial runs, nothing goes to
+// failures.txt) and the Interrupted error reaches the caller, which exits 130.
+TEST(Runner, CtrlCStopsTheWholeRunWithoutAFailure) {
+  RunDir run;
+  const ExperimentSpec spec = make_spec({1, 5}, {1, 2});
+  FakeExecutor first;
+  first.interrupt_tune_hash = "t1s2";
+  EXPECT_THROW_MSG(run_experiment(spec, run.options(), first), "[trainer] interrupted at step 5");
+  EXPECT_EQ(total_calls(first, "tune:"), 2);  // t1s1, then t1s2 stopped; t5s* never started
+  EXPECT_FALSE(fs::exists(run.dir.path / "failures.txt"));
+  FakeExecutor second;  // the rerun resumes the interrupted stage and runs the rest
+  EXPECT_EQ(run_experiment(spec, run.options(), second), 0);
+  EXPECT_EQ(second.resumed, std::vector<std::string>{"t1s2"});
+  EXPECT_EQ(total_calls(second, "tune:"), 3);
 }
 
 TEST(Runner, InterruptedTrialFailsAloneAndResumesOnRerun) {
