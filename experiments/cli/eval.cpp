@@ -51,6 +51,12 @@ int run_eval(const EvalArgs& a) {
            "--ensemble DIR1,DIR2,...");
   const std::vector<std::string> members =
       a.prompt.empty() ? a.ensemble : std::vector<std::string>{a.prompt};
+  if (!a.predictions.empty()) {  // before the scoring, not after it
+    const std::filesystem::path parent = std::filesystem::absolute(a.predictions).parent_path();
+    if (!std::filesystem::is_directory(parent))
+      throw UsageError(str_cat("[eval] --predictions ", a.predictions, ": ", parent.string(),
+                               " is not a directory"));
+  }
   TaskOptions to;
   to.data_dir = a.data;
   to.task_prefix = a.task_prefix;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "experiments/cli/command.h"
+#include "experiments/runner/model_loading.h"
 #include "experiments/runner/runner.h"
 #include "experiments/spec/spec.h"
 #include "tensor/error.h"
@@ -39,6 +40,15 @@ int run_command(const RunArgs& args) {
   }
   if (args.dry_run) {
     std::cout << describe_trials(spec);
+    // What the real run would refuse first: a device this process cannot use.
+    for (const Trial& t : spec.trials) {
+      try {
+        check_model_device(t.model);
+      } catch (const Error& e) {
+        std::cerr << "warning: trial " << t.id << ": " << e.what() << "\n";
+        break;
+      }
+    }
     return 0;
   }
   RunOptions options;

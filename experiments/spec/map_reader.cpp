@@ -60,7 +60,12 @@ std::string MapReader::full(const std::string& key) const {
 }
 
 void MapReader::check(bool cond, const std::string& key, const std::string& message) const {
-  if (!cond) fail(key, message);
+  if (cond) return;
+  // The value given, unless the message says it already ("lr must be positive, got -0.3").
+  const SpecNode* v = node_ ? node_->find(key) : nullptr;
+  if (v && v->is_scalar() && message.find("got ") == std::string::npos)
+    fail(key, str_cat(message, ", got ", v->text()));
+  fail(key, message);
 }
 
 void MapReader::check_against(bool cond, const std::string& key, const std::string& other,

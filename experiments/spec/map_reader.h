@@ -61,7 +61,8 @@ class MapReader {
   // A nested map's reader (absent: an empty one).
   MapReader map(const std::string& key);
 
-  // Throws "<loc(key)>: <full(key)> <message>" when cond is false.
+  // Throws "<loc(key)>: <full(key)> <message>, got <value>" when cond is false (without the
+  // value when key holds no scalar or the message names what it got).
   void check(bool cond, const std::string& key, const std::string& message) const;
   // The same at conflict_loc(key, other): a check of key against other.
   void check_against(bool cond, const std::string& key, const std::string& other,

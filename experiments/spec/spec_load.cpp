@@ -1,7 +1,9 @@
 // load_spec: extends -> --set and variables -> sweep expansion -> one validated Trial per
 // sweep point -> ids and stage hashes.
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -698,7 +700,7 @@ ExperimentSpec load_spec(const std::string& path, const SpecLoadOptions& options
   SP_CHECK(!fs::is_directory(path, ec), "[spec] ", path,
            " is a directory: expected an experiment's YAML file");
   std::ifstream in(path, std::ios::binary);
-  SP_CHECK(in, "[spec] cannot read ", path);
+  SP_CHECK(in, "[spec] cannot read ", path, ": ", std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
   return parse_spec(text.str(), path, options);

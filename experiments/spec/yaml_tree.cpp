@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -245,7 +246,7 @@ SpecNode parse_yaml_tree(const std::string& text, const std::string& source) {
 
 SpecNode load_yaml_tree(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  SP_CHECK(in, "[spec] cannot read ", path);
+  SP_CHECK(in, "[spec] cannot read ", path, ": ", std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
   return parse_yaml_tree(text.str(), path);

@@ -875,7 +875,9 @@ TEST_F(SpecTest, WrongTypesAndImpossibleValuesAreLocated) {
                    "t.yaml:10:18: stages.tune.train_split must be a split name (a string), got "
                    "number '32'");
   EXPECT_THROW_MSG(parse(base_spec("    optimizer: {lr: 0}\n")),
-                   "stages.tune.optimizer.lr must be positive");
+                   "stages.tune.optimizer.lr must be positive, got 0");
+  EXPECT_THROW_MSG(parse(base_spec("    dropout: 1.5\n")),
+                   "stages.tune.dropout must be in [0, 1), got 1.5");
   EXPECT_THROW_MSG(parse(base_spec("    optimizer: {name: adam}\n")),
                    "stages.tune.optimizer.name has no value 'adam'; did you mean 'adamw'?");
   EXPECT_THROW_MSG(parse(base_spec("    eval_method: greedy_decode\n")),
