@@ -60,8 +60,9 @@ std::vector<std::string> stage_path(const SetFlag& set, const std::vector<std::s
   const std::vector<std::string> stage_keys = tune_set_keys();
   if (contains(stage_keys, key)) return set.path;
   if (contains(settings, key)) return {"peft", key};
+  // A setting named like a training key (seed) is reached as peft.<name>.
   std::vector<std::string> known = stage_keys;
-  known.insert(known.end(), settings.begin(), settings.end());
+  for (const std::string& s : settings) known.push_back(contains(stage_keys, s) ? "peft." + s : s);
   fail_at(set.loc,
           str_cat("unknown key '", key, "': not a training key nor a setting of the method",
                   suggestion_suffix(key, known)));

@@ -109,6 +109,9 @@ TEST_F(TuneFlagsTest, UnknownKeysGetADidYouMeanOverBothKinds) {
   EXPECT_THROW_MSG(trial({"stesp=5"}), "--set stesp=5: unknown key 'stesp'");
   EXPECT_THROW_MSG(trial({"stesp=5"}), "did you mean 'steps'?");
   EXPECT_THROW_MSG(trial({"lenght=5"}), "did you mean 'length'?");
+  // The method's seed (a training key's name too) is listed as peft.seed, once.
+  EXPECT_THROW_MSG(trial({"bogus=1"}), "seed, dropout,");
+  EXPECT_THROW_MSG(trial({"bogus=1"}), "class_label_ids, init_text_ids, peft.seed");
   EXPECT_THROW_MSG(trial({"optimizer.decay_rat=0.9"}),
                    "unknown key 'decay_rat' in stages.tune.optimizer; did you mean 'decay_rate'?");
   // Only the chosen optimizer's keys exist; another's says whose it is.
