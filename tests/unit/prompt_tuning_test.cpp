@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -274,6 +275,39 @@ TEST(PromptTuning, step_changes_only_the_prompt) {
     EXPECT_EQ(params[i].second.to_vector<float>(), before[i].second.to_vector<float>())
         << params[i].first << " changed";
   EXPECT_NE(as_prompt(*m).prompt().to_vector<float>(), prompt0.to_vector<float>());
+}
+
+// The prompt joins the input embeddings before the encoder's embedding dropout, as in HF's
+// T5Stack (inputs_embeds) and the paper's code: in training, the prompt entries dropout
+// zeroes get exactly zero gradient, about half of them at rate 0.5. Joined after the
+// dropout, every entry would get a gradient.
+TEST(PromptTuning, the_prompt_goes_through_the_embedding_dropout) {
+  QuietPeftLog quiet;
+  T5Config c = tiny();
+  c.dropout_rate = 0.5;
+  Generator dropout_gen(3);
+  T5ForConditionalGeneration model(c, DType::f32, &dropout_gen);
+  Generator init(7);
+  model.init_weights(&init);
+  model.train();
+  auto m = make_peft("prompt_tuning", {{"length", 8}, {"init", "random_uniform"}});
+  m->attach(model);
+  T5Inputs in;
+  in.input_ids = Tensor::from_vector(std::vector<int64_t>{5, 6, 7, 1}, Shape{1, 4});
+  in.labels = Tensor::from_vector(std::vector<int64_t>{3, 1}, Shape{1, 2});
+  model.forward(in).loss.backward();
+  const std::vector<float> g = as_prompt(*m).prompt().grad().to_vector<float>();
+  const auto zeros = std::count(g.begin(), g.end(), 0.0f);
+  ASSERT_EQ(g.size(), 8u * 16u);
+  EXPECT_GT(zeros, 32) << "too few prompt entries dropped";
+  EXPECT_LT(zeros, 96) << "too many prompt entries dropped";
+  // Without dropout (eval mode) every entry has a gradient.
+  Tensor prompt = as_prompt(*m).prompt();  // a handle on the same tensor
+  prompt.zero_grad();
+  model.eval();
+  model.forward(in).loss.backward();
+  const std::vector<float> dense = as_prompt(*m).prompt().grad().to_vector<float>();
+  EXPECT_EQ(std::count(dense.begin(), dense.end(), 0.0f), 0);
 }
 
 TEST(PromptTuning, save_then_load_reproduces_outputs) {
