@@ -137,7 +137,9 @@ class CustomTask : public Task {
  public:
   explicit CustomTask(const TaskOptions& options) : options_(options) {
     SP_CHECK(!options.config.empty(),
-             "[custom] task custom needs its YAML file (TaskOptions::config, --config FILE)");
+             "[custom] the custom task needs its YAML file (docs/tasks.md): --config FILE for "
+             "eval, tasks and metrics, stages.tune.task_config in a spec, --set "
+             "task_config=FILE for tune");
     const SpecNode root = load_yaml_tree(options.config);
     // Unknown keys first: a misspelled key would otherwise surface as a missing one.
     static const std::vector<std::string> kKeys = {"name",        "splits",      "input_template",

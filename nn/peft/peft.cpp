@@ -261,7 +261,14 @@ void PeftMethod::attached(PeftHost& host) {
 std::unique_ptr<PeftMethod> load_peft(const std::string& dir, PeftHost& host) {
   const std::string path = dir + "/peft_config.json";
   std::ifstream in(path);
-  SP_CHECK(in.is_open(), "[peft] cannot open ", path, " (a directory written by PeftMethod::save)");
+  if (!in.is_open()) {
+    // A model checkpoint given where a tuned PEFT directory belongs: say so.
+    const bool model_dir = std::filesystem::exists(std::filesystem::path(dir) / "config.json");
+    fail(str_cat("[peft] cannot open ", path,
+                 model_dir ? ": this is a model checkpoint (config.json), not a tuned PEFT "
+                             "directory; give the one tune writes (its --out's model/)"
+                           : " (a tuned PEFT directory: what tune writes to its --out's model/)"));
+  }
   nlohmann::json config;
   try {
     config = nlohmann::json::parse(in);

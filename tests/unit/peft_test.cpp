@@ -1,15 +1,18 @@
 // The PEFT registry, settings resolution, parameter counts, save / load, model tuning and
 // the T5 host's hook points.
+#include "nn/peft/peft.h"
+
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "autograd/ops.h"
 #include "models/t5/t5_model.h"
 #include "nn/optim/adamw.h"
 #include "nn/peft/model_tuning.h"
-#include "nn/peft/peft.h"
 #include "quiet_peft_log.h"
 #include "test_util.h"
 #include "tiny_t5.h"
@@ -161,6 +164,15 @@ TEST(Peft, load_errors_name_the_problem) {
   pt->load_state({{name, Tensor::full(Shape{1, 2, 16}, 0.25, DType::bf16)}});  // converted
   EXPECT_EQ(pt->trainable().front().second.to_vector<float>(), std::vector<float>(32, 0.25f));
   EXPECT_THROW_MSG(load_peft("/nonexistent/dir", *model), "cannot open /nonexistent/dir/peft_config.json");
+  {  // a model checkpoint where a tuned directory belongs is named as such
+    const std::filesystem::path model_dir = std::filesystem::temp_directory_path() /
+                                            ("sp_peft_model_dir_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(model_dir);
+    std::ofstream(model_dir / "config.json") << "{}";
+    EXPECT_THROW_MSG(load_peft(model_dir.string(), *model),
+                     "this is a model checkpoint (config.json), not a tuned PEFT directory");
+    std::filesystem::remove_all(model_dir);
+  }
   EXPECT_THROW_MSG(pt->attach(*model), "once");
 }
 

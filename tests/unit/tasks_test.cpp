@@ -361,6 +361,8 @@ TEST_F(TaskFiles, CustomYamlTask) {
                                  "id_field: key\n"
                                  "metrics: [macro_f1, accuracy]\n");
   TaskOptions o;
+  EXPECT_THROW_MSG(make_task("custom", o),
+                   "the custom task needs its YAML file (docs/tasks.md): --config FILE for eval");
   o.config = yaml;
   auto task = make_task("custom", o);
   EXPECT_EQ(task->name(), "weather");
