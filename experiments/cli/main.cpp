@@ -15,6 +15,7 @@
 #include "tensor/cuda_emulation.h"
 #include "tensor/cuda_hooks.h"
 #include "tensor/error.h"
+#include "tensor/suggest.h"
 
 namespace {
 
@@ -59,6 +60,13 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int status = app.exit(e);  // prints the message (or the help / version asked for)
+    // A first word that is no command (a typo: rnu): name the closest one.
+    if (status != 0 && argc > 1 && argv[1][0] != '-' && app.get_subcommands().empty()) {
+      std::vector<std::string> names;
+      for (const sp::cli::Command& c : sp::cli::commands()) names.push_back(c.name);
+      std::cerr << "'" << argv[1] << "' is not a softprompt command"
+                << sp::did_you_mean(argv[1], names) << " (softprompt --help lists them)\n";
+    }
     return status == 0 ? 0 : 2;
   }
 
