@@ -74,15 +74,10 @@ int main(int argc, char** argv) {
     if (!sub->parsed()) continue;
     try {
       return action();
-    } catch (const sp::Interrupted& e) {
-      std::cerr << "softprompt " << sub->get_name() << ": " << e.what() << "\n";
-      return 130;
-    } catch (const sp::UsageError& e) {
-      std::cerr << "softprompt " << sub->get_name() << ": " << e.what() << "\n";
-      return 2;
     } catch (const std::exception& e) {
       std::cerr << "softprompt " << sub->get_name() << ": " << sp::error_text(e) << "\n";
-      return 1;
+      if (dynamic_cast<const sp::Interrupted*>(&e)) return 130;
+      return dynamic_cast<const sp::UsageError*>(&e) ? 2 : 1;
     }
   }
   std::cerr << app.help() << "softprompt: name a command\n";

@@ -90,12 +90,13 @@ void commit_directory(const std::string& tmp, const std::string& final_path, con
     fail(str_cat(tag, " cannot ", what, " ", tmp, " and ", final_path, ": ",
                  std::system_category().message(errno)));
   };
-  fs::path parent = fs::path(final_path).parent_path();
+  const fs::path parent_path = fs::path(final_path).parent_path();
+  const std::string parent = parent_path.empty() ? "." : parent_path.string();
   // Swap the two in one step, so final_path names a complete directory at every moment:
   // the old one ends under tmp's temporary name, removed below or, after a crash, by
   // remove_temporaries. When final_path does not exist yet, a plain rename.
   if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_path.c_str(), RENAME_EXCHANGE) == 0) {
-    sync_path(parent.empty() ? "." : parent.string());
+    sync_path(parent);
     std::error_code ec;
     fs::remove_all(tmp, ec);
     SP_CHECK(!ec, tag, " cannot remove the replaced ", final_path, " (now ", tmp,
@@ -114,7 +115,7 @@ void commit_directory(const std::string& tmp, const std::string& final_path, con
   } else if (errno != ENOENT || ::rename(tmp.c_str(), final_path.c_str()) != 0) {
     failed("swap");
   }
-  sync_path(parent.empty() ? "." : parent.string());
+  sync_path(parent);
 }
 
 std::string make_temporary(const std::string& parent, const std::string& what, const char* tag) {

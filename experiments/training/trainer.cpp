@@ -220,10 +220,11 @@ TrainResult Trainer::run() {
   const bool trained = !finished_;
   if (!finished_) job_.set_training(true);
 
+  int64_t saved = step_;     // the step whose checkpoint is on disk (none yet: 0)
+  bool interrupted = false;  // Ctrl-C (experiments/training/interrupt.h)
   while (!finished_) {
-    if (interrupt_requested())  // before this process trained a step: nothing new to save
-      throw Interrupted(str_cat("[trainer] interrupted before step ", step_ + 1, " of ",
-                                options_.out_dir, "; run the same command again to resume"));
+    interrupted = interrupt_requested();
+    if (interrupted) break;
     const int64_t step = step_ + 1;
     const auto t0 = Clock::now();
     const StepStats stats = train_step(step);
@@ -271,18 +272,22 @@ TrainResult Trainer::run() {
         (evaluated.value_or(false) && options_.keep_best) || end;
     finished_ = end;
     if (end) remove_stale_export();
-    if (checkpoint_due) write_checkpoint(step, end);
-    if (!end && interrupt_requested()) {
-      if (!checkpoint_due) write_checkpoint(step, false);
-      if (live_line_open_) std::fputs("\n", stderr);
-      live_line_open_ = false;
-      throw Interrupted(str_cat("[trainer] interrupted at step ", step, " of ", options_.out_dir,
-                                ": checkpoint ", checkpoint_dir::name(step),
-                                " written; run the same command again to resume"));
+    if (checkpoint_due) {
+      write_checkpoint(step, end);
+      saved = step;
     }
   }
   if (live_line_open_) std::fputs("\n", stderr);
   live_line_open_ = false;
+  if (interrupted) {
+    if (steps_this_run_ == 0)
+      throw Interrupted(str_cat("[trainer] interrupted before step ", step_ + 1, " of ",
+                                options_.out_dir, "; run the same command again to resume"));
+    if (saved != step_) write_checkpoint(step_, false);
+    throw Interrupted(str_cat("[trainer] interrupted at step ", step_, " of ", options_.out_dir,
+                              ": checkpoint ", checkpoint_dir::name(step_),
+                              " written; run the same command again to resume"));
+  }
 
   if (options_.keep_best && best_step_ > 0 && best_step_ != step_)
     load_params((fs::path(ckpt) / checkpoint_dir::name(best_step_)).string());
